@@ -1,0 +1,150 @@
+"""Append-only, hash-chained audit events.
+
+Owns the chain: ``record()`` appends one event inside the caller's
+transaction, so the event commits or rolls back with the change it records;
+``verify()`` recomputes every hash and reports the first broken link.
+
+Each event's hash is SHA-256 over the canonical JSON (sorted keys, no
+whitespace, UTF-8) of ``{seq, ts, actor, action, target, details, prev_hash}``;
+``prev_hash`` of the first event is 64 zeros. Appends are serialised by
+updating the single ``audit_head`` row first (a write lock on SQLite, a row
+lock on PostgreSQL), so concurrent writers can never fork the chain. The
+database refuses UPDATE and DELETE on ``audit_events`` (triggers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from jupyterlab_hdh.store.models import AuditEvent, AuditHead
+
+GENESIS_HASH = "0" * 64
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def event_hash(
+    *, seq: int, ts: str, actor: str, action: str, target: str, details: str, prev_hash: str
+) -> str:
+    body = {
+        "seq": seq,
+        "ts": ts,
+        "actor": actor,
+        "action": action,
+        "target": target,
+        "details": details,
+        "prev_hash": prev_hash,
+    }
+    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+
+
+def record(
+    session: Session, *, actor: str, action: str, target: str, details: dict[str, Any] | None = None
+) -> AuditEvent:
+    """Append an event in the session's transaction and return it."""
+    row = session.execute(
+        update(AuditHead)
+        .where(AuditHead.id == 1)
+        .values(seq=AuditHead.seq + 1)
+        .returning(AuditHead.seq, AuditHead.last_hash)
+    ).one()
+    seq, prev_hash = row
+    ts = datetime.now(UTC).isoformat(timespec="microseconds")
+    details_json = canonical_json(details or {})
+    digest = event_hash(
+        seq=seq,
+        ts=ts,
+        actor=actor,
+        action=action,
+        target=target,
+        details=details_json,
+        prev_hash=prev_hash,
+    )
+    event = AuditEvent(
+        seq=seq,
+        ts=ts,
+        actor=actor,
+        action=action,
+        target=target,
+        details=details_json,
+        prev_hash=prev_hash,
+        hash=digest,
+    )
+    session.add(event)
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=digest))
+    session.flush()
+    return event
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    checked: int
+    broken_seq: int | None = None
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "checked": self.checked,
+            "broken_seq": self.broken_seq,
+            "reason": self.reason,
+        }
+
+
+def verify(session: Session, batch: int = 5000) -> VerifyResult:
+    """Recompute the chain from the first event; stop at the first broken link."""
+    expected_prev = GENESIS_HASH
+    expected_seq = 1
+    checked = 0
+    last_seq = 0
+    while True:
+        events = session.scalars(
+            select(AuditEvent).where(AuditEvent.seq > last_seq).order_by(AuditEvent.seq).limit(batch)
+        ).all()
+        if not events:
+            break
+        for ev in events:
+            if ev.seq != expected_seq:
+                return VerifyResult(
+                    False, checked, expected_seq, f"event {expected_seq} is missing (next is {ev.seq})"
+                )
+            if ev.prev_hash != expected_prev:
+                return VerifyResult(
+                    False, checked, ev.seq, "prev_hash does not match the previous event's hash"
+                )
+            recomputed = event_hash(
+                seq=ev.seq,
+                ts=ev.ts,
+                actor=ev.actor,
+                action=ev.action,
+                target=ev.target,
+                details=ev.details,
+                prev_hash=ev.prev_hash,
+            )
+            if recomputed != ev.hash:
+                return VerifyResult(
+                    False, checked, ev.seq, "content was altered: its hash does not match"
+                )
+            expected_prev = ev.hash
+            expected_seq += 1
+            checked += 1
+            last_seq = ev.seq
+    head = session.get(AuditHead, 1)
+    if head is not None and (head.seq != last_seq or head.last_hash != expected_prev):
+        return VerifyResult(
+            False,
+            checked,
+            last_seq + 1,
+            f"the log ends at event {last_seq} but the head records {head.seq}: events were removed",
+        )
+    return VerifyResult(True, checked)

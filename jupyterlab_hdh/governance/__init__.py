@@ -1,0 +1,1 @@
+"""Governance: who may do what (users, roles, tokens; later projects and permits)."""

@@ -1,0 +1,1 @@
+"""The control plane's store: SQLAlchemy models, engine/session helpers, Alembic migrations."""
