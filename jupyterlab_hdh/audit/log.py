@@ -109,14 +109,20 @@ def verify(session: Session, batch: int = 5000) -> VerifyResult:
     last_seq = 0
     while True:
         events = session.scalars(
-            select(AuditEvent).where(AuditEvent.seq > last_seq).order_by(AuditEvent.seq).limit(batch)
+            select(AuditEvent)
+            .where(AuditEvent.seq > last_seq)
+            .order_by(AuditEvent.seq)
+            .limit(batch)
         ).all()
         if not events:
             break
         for ev in events:
             if ev.seq != expected_seq:
                 return VerifyResult(
-                    False, checked, expected_seq, f"event {expected_seq} is missing (next is {ev.seq})"
+                    False,
+                    checked,
+                    expected_seq,
+                    f"event {expected_seq} is missing (next is {ev.seq})",
                 )
             if ev.prev_hash != expected_prev:
                 return VerifyResult(
@@ -145,6 +151,7 @@ def verify(session: Session, batch: int = 5000) -> VerifyResult:
             False,
             checked,
             last_seq + 1,
-            f"the log ends at event {last_seq} but the head records {head.seq}: events were removed",
+            f"the log ends at event {last_seq} but the head records {head.seq}:"
+            " events were removed",
         )
     return VerifyResult(True, checked)

@@ -18,7 +18,7 @@ from jupyterlab_hdh.audit import record
 from jupyterlab_hdh.store.models import ROLES, ApiToken, User
 
 USER_NAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
-TOKEN_PREFIX = "hdh_"
+TOKEN_PREFIX = "hdh_"  # noqa: S105 - a prefix, not a secret
 
 
 class AccountError(ValueError):
@@ -42,7 +42,9 @@ def create_user(session: Session, name: str, role: str, *, actor: str) -> User:
     user = User(name=name, role=role)
     session.add(user)
     session.flush()
-    record(session, actor=actor, action="user.create", target=f"user:{name}", details={"role": role})
+    record(
+        session, actor=actor, action="user.create", target=f"user:{name}", details={"role": role}
+    )
     return user
 
 
