@@ -1,0 +1,608 @@
+"""The ``hdh`` command: every operation of the platform from a terminal.
+
+Owns argument parsing and turning domain errors into one clear line on
+stderr (exit status 1) — never a stack trace. All commands work on one data
+directory (``--data-dir`` or ``HDH_DATA_DIR``, default ``~/.hdh``).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from jupyterlab_hdh import __version__
+from jupyterlab_hdh.paths import DataDir
+
+DEMO_DATASET = "demo-snds"
+DEMO_USERS = (("admin", "admin"), ("controller", "data_controller"), ("alice", "researcher"))
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    from jupyterlab_hdh.catalogue.manager import NotInCatalogue
+    from jupyterlab_hdh.data.ingest import IngestError
+    from jupyterlab_hdh.data.optout import OptOutError
+    from jupyterlab_hdh.data.pseudonymise import KeyFileError
+    from jupyterlab_hdh.governance.accounts import AccountError
+    from jupyterlab_hdh.store.db import StoreError
+
+    return (IngestError, StoreError, KeyFileError, AccountError, OptOutError, NotInCatalogue)
+
+
+class HdhGroup(click.Group):
+    """A group whose commands report domain errors as one line, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _known_errors() as exc:
+            raise click.ClickException(str(exc)) from None
+        except ValueError as exc:
+            if type(exc).__module__.startswith("jupyterlab_hdh"):
+                raise click.ClickException(str(exc)) from None
+            raise
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return f"cli:uid{os.getuid()}"
+
+
+def _say(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+def _data_dir(ctx: click.Context) -> DataDir:
+    return ctx.obj["data_dir"]
+
+
+def _hub(ctx: click.Context):  # type: ignore[no-untyped-def]
+    from jupyterlab_hdh.context import open_hub
+
+    if "hub" not in ctx.obj:
+        ctx.obj["hub"] = open_hub(_data_dir(ctx))
+        ctx.call_on_close(ctx.obj["hub"].close)
+    return ctx.obj["hub"]
+
+
+def _emit(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+@click.group(cls=HdhGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Data directory (store, keys, datasets, outbox). Default: $HDH_DATA_DIR or ~/.hdh",
+)
+@click.option(
+    "--store-url",
+    default=None,
+    help="SQLAlchemy URL of the store (default: SQLite in the data directory; or $HDH_STORE_URL)",
+)
+@click.version_option(__version__, prog_name="hdh")
+@click.pass_context
+def main(ctx: click.Context, data_dir: Path | None, store_url: str | None) -> None:
+    """HDH, the open Health Data Hub."""
+    ctx.ensure_object(dict)
+    ctx.obj["data_dir"] = DataDir.resolve(data_dir, store_url)
+
+
+@main.command()
+@click.pass_context
+def init(ctx: click.Context) -> None:
+    """Create (or upgrade) the data directory, the keys and the store."""
+    from jupyterlab_hdh.context import init_hub
+
+    hub, done = init_hub(_data_dir(ctx), actor=_actor())
+    hub.close()
+    for line in done or ["already initialised: nothing to do"]:
+        click.echo(line)
+    click.echo(f"data directory: {_data_dir(ctx).root}")
+
+
+# --- data -------------------------------------------------------------------------------------
+
+
+@main.group(cls=HdhGroup)
+def data() -> None:
+    """Generate, ingest and list datasets."""
+
+
+@data.command()
+@click.option(
+    "--patients", type=click.IntRange(1, 50_000_000), required=True, help="Number of patients"
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same bytes)"
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Output folder (must be empty or absent)",
+)
+@click.option(
+    "--raw",
+    is_flag=True,
+    help="Emit direct identifiers (NIR-like, birth date, sex) for ingestion to pseudonymise",
+)
+@click.option("--start-year", type=click.IntRange(2010, 2030), default=2019, show_default=True)
+@click.option("--end-year", type=click.IntRange(2010, 2030), default=2023, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bar")
+def synth(
+    patients: int, seed: int, out: Path, raw: bool, start_year: int, end_year: int, quiet: bool
+) -> None:
+    """Generate a synthetic SNDS-shaped extract as Parquet files."""
+    from jupyterlab_hdh.data.synth import generate
+
+    if end_year < start_year:
+        raise click.BadParameter("--end-year is before --start-year")
+    manifest = generate(
+        out,
+        patients=patients,
+        seed=seed,
+        raw=raw,
+        start_year=start_year,
+        end_year=end_year,
+        progress=not quiet,
+    )
+    rows = sum(t["rows"] if isinstance(t, dict) else t for t in manifest["tables"].values())
+    click.echo(f"wrote {len(manifest['tables'])} tables, {rows:,} rows to {out}")
+
+
+@data.command()
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--dataset", required=True, help="Dataset name (lowercase letters, digits, - and _)")
+@click.option(
+    "--identifiers",
+    type=click.Choice(["auto", "raw", "pseudonymised"]),
+    default="auto",
+    show_default=True,
+    help="Identifier columns hold direct identifiers (raw) or source pseudonyms;"
+    " auto reads extract.json",
+)
+@click.option("--title")
+@click.option("--description")
+@click.option("--controller", help="Data controller's name")
+@click.option("--contact", help="Data controller's contact e-mail")
+@click.option("--population", help="Population covered, in words")
+@click.option(
+    "--synthetic/--real",
+    default=None,
+    help="Declare the data synthetic or real (default: from extract.json)",
+)
+@click.pass_context
+def ingest(
+    ctx: click.Context,
+    source: Path,
+    dataset: str,
+    identifiers: str,
+    synthetic: bool | None,
+    **text: str | None,
+) -> None:
+    """Validate, pseudonymise and publish SOURCE as the next version of a dataset."""
+    from jupyterlab_hdh.data.ingest import DatasetDescription
+    from jupyterlab_hdh.data.ingest import ingest as run_ingest
+
+    desc = DatasetDescription(synthetic=synthetic)
+    for key, value in text.items():
+        if value is not None:
+            setattr(desc, key, value)
+    version = run_ingest(
+        _hub(ctx),
+        source,
+        dataset,
+        actor=_actor(),
+        description=desc,
+        identifiers=identifiers,
+        progress=_say,
+    )
+    summary = version.quality.get("summary", {})
+    click.echo(
+        f"{dataset} {version.label}: {version.record['records']:,} records,"
+        f" {version.record['individuals']:,} individuals;"
+        f" quality: {summary.get('passed', 0)} passed,"
+        f" {summary.get('failed', 0)} failed"
+    )
+
+
+@data.command("reapply-optout")
+@click.option("--dataset", default=None, help="Only this dataset (default: all current datasets)")
+@click.pass_context
+def reapply_optout(ctx: click.Context, dataset: str | None) -> None:
+    """Issue new versions without the persons who opted out since."""
+    from jupyterlab_hdh.data.ingest import reapply_optout as run
+
+    for name, outcome in run(_hub(ctx), actor=_actor(), dataset=dataset, progress=_say):
+        click.echo(f"{name}: {outcome}")
+
+
+@data.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def list_datasets(ctx: click.Context, as_json: bool) -> None:
+    """List datasets and their current versions."""
+    from jupyterlab_hdh.catalogue import manager
+
+    with _hub(ctx).sessions() as s:
+        records = manager.records(s)
+    if as_json:
+        _emit([r.model_dump(mode="json", exclude={"tables"}) for r in records])
+        return
+    if not records:
+        click.echo("no dataset yet: `hdh data ingest SOURCE --dataset NAME`")
+    for r in records:
+        click.echo(
+            f"{r.name} {r.version}\t{r.records:,} records\t{r.individuals:,} individuals\t{r.title}"
+        )
+
+
+@data.command()
+@click.pass_context
+def recover(ctx: click.Context) -> None:
+    """Remove leftovers of an interrupted ingestion (staging folders, unrecorded versions)."""
+    from jupyterlab_hdh.data.ingest import recover as run
+
+    removed = run(_hub(ctx))
+    click.echo("\n".join(f"removed {p}" for p in removed) or "nothing to recover")
+
+
+# --- opt-out ----------------------------------------------------------------------------------
+
+
+@main.group(cls=HdhGroup)
+def optout() -> None:
+    """The opt-out register (objections to data reuse)."""
+
+
+@optout.command("add")
+@click.argument("identifier", required=False)
+@click.pass_context
+def optout_add(ctx: click.Context, identifier: str | None) -> None:
+    """Register IDENTIFIER's objection; only its pseudonym is stored.
+
+    Without IDENTIFIER (or with -), it is read from standard input so that it
+    stays out of the shell history and the process list.
+    """
+    from jupyterlab_hdh.data import optout as register
+
+    if identifier in (None, "-"):
+        identifier = (
+            sys.stdin.readline().strip()
+            if not sys.stdin.isatty()
+            else click.prompt("Identifier", hide_input=True)
+        )
+    hub = _hub(ctx)
+    with hub.transaction() as s:
+        reg_id, added = register.add(s, hub.keys, identifier or "", actor=_actor())
+    click.echo(
+        f"opt-out #{reg_id} {'registered' if added else 'was already registered'};"
+        " run `hdh data reapply-optout` to remove this person from existing datasets"
+    )
+
+
+@optout.command("count")
+@click.pass_context
+def optout_count(ctx: click.Context) -> None:
+    """How many objections the register holds."""
+    from jupyterlab_hdh.data import optout as register
+
+    with _hub(ctx).sessions() as s:
+        click.echo(register.count(s))
+
+
+# --- catalogue --------------------------------------------------------------------------------
+
+
+@main.group(cls=HdhGroup)
+def catalogue() -> None:
+    """Browse and export the catalogue."""
+
+
+@catalogue.command("search")
+@click.argument("query")
+@click.option("--limit", type=click.IntRange(1, 200), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def catalogue_search(ctx: click.Context, query: str, limit: int, as_json: bool) -> None:
+    """Full-text search across datasets, tables and variables."""
+    from jupyterlab_hdh.catalogue.manager import Catalogue
+
+    with _hub(ctx).sessions() as s:
+        hits = Catalogue().search(s, query, limit)
+    if as_json:
+        _emit([vars(h) for h in hits])
+        return
+    if not hits:
+        click.echo(f"no match for {query!r}")
+    for h in hits:
+        where = ".".join(p for p in (f"{h.dataset}/{h.version}", h.table, h.variable) if p)
+        click.echo(f"{h.kind:<8} {where:<45} {h.snippet}")
+
+
+@catalogue.command("show")
+@click.argument("name")
+@click.option("--version", default=None, help="v1, v2… (default: current)")
+@click.pass_context
+def catalogue_show(ctx: click.Context, name: str, version: str | None) -> None:
+    """Print a dataset's catalogue record as JSON."""
+    from jupyterlab_hdh.catalogue import manager
+
+    with _hub(ctx).sessions() as s:
+        record = manager.get_record(s, name, version)
+    _emit(record.model_dump(mode="json"))
+
+
+@catalogue.command("dictionary")
+@click.argument("name")
+@click.argument("table")
+@click.option("--version", default=None)
+@click.pass_context
+def catalogue_dictionary(ctx: click.Context, name: str, table: str, version: str | None) -> None:
+    """Print a table's data dictionary as CSV."""
+    from jupyterlab_hdh.catalogue import manager
+    from jupyterlab_hdh.catalogue.dictionary import dictionary_csv
+
+    with _hub(ctx).sessions() as s:
+        record = manager.get_record(s, name, version)
+    try:
+        click.echo(dictionary_csv(record.table(table)), nl=False)
+    except KeyError:
+        raise click.ClickException(f"{name} {record.version} has no table {table!r}") from None
+
+
+@catalogue.command("export-dcat")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File to write (default: stdout)",
+)
+@click.option(
+    "--base-url",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    help="Public base URL of the catalogue",
+)
+@click.option(
+    "--validate/--no-validate",
+    default=False,
+    help="Check the export against the DCAT-AP 3.0.1 SHACL shapes",
+)
+@click.pass_context
+def export_dcat(ctx: click.Context, out: Path | None, base_url: str, validate: bool) -> None:
+    """Export the catalogue as DCAT-AP JSON-LD."""
+    from jupyterlab_hdh.catalogue.dcat import validate_dcat
+    from jupyterlab_hdh.catalogue.manager import Catalogue
+
+    with _hub(ctx).sessions() as s:
+        doc = Catalogue().dcat(s, base_url)
+    text = json.dumps(doc, ensure_ascii=False, indent=1)
+    if validate:
+        conforms, report = validate_dcat(doc)
+        if not conforms:
+            raise click.ClickException(f"the export does not conform to DCAT-AP 3.0.1:\n{report}")
+        _say("conforms to DCAT-AP 3.0.1 (SHACL)")
+    if out is None:
+        click.echo(text)
+    else:
+        out.write_text(text + "\n", "utf-8")
+        _say(f"wrote {out}")
+
+
+# --- audit ------------------------------------------------------------------------------------
+
+
+@main.group(cls=HdhGroup)
+def audit() -> None:
+    """Read and verify the audit log."""
+
+
+@audit.command("verify")
+@click.pass_context
+def audit_verify(ctx: click.Context) -> None:
+    """Recompute the hash chain; report the first broken link (exit status 1)."""
+    from jupyterlab_hdh.audit import verify
+
+    with _hub(ctx).sessions() as s:
+        result = verify(s)
+    if result.ok:
+        click.echo(f"audit log intact: {result.checked} events verified")
+    else:
+        raise click.ClickException(
+            f"audit log broken at event {result.broken_seq}: {result.reason}"
+            f" ({result.checked} events before it verified)"
+        )
+
+
+@audit.command("log")
+@click.option(
+    "--after", type=click.IntRange(0), default=0, help="Only events after this sequence number"
+)
+@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
+@click.pass_context
+def audit_log(ctx: click.Context, after: int, limit: int) -> None:
+    """Print audit events as JSON lines."""
+    from sqlalchemy import select
+
+    from jupyterlab_hdh.store.models import AuditEvent
+
+    with _hub(ctx).sessions() as s:
+        for e in s.scalars(
+            select(AuditEvent).where(AuditEvent.seq > after).order_by(AuditEvent.seq).limit(limit)
+        ):
+            click.echo(
+                json.dumps(
+                    {
+                        "seq": e.seq,
+                        "ts": e.ts,
+                        "actor": e.actor,
+                        "action": e.action,
+                        "target": e.target,
+                        "details": json.loads(e.details),
+                        "hash": e.hash,
+                    },
+                    ensure_ascii=False,
+                )
+            )
+
+
+# --- users ------------------------------------------------------------------------------------
+
+
+@main.group(cls=HdhGroup)
+def user() -> None:
+    """Users, roles and API tokens."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option(
+    "--role",
+    type=click.Choice(["researcher", "reviewer", "committee", "data_controller", "admin"]),
+    required=True,
+)
+@click.pass_context
+def user_add(ctx: click.Context, name: str, role: str) -> None:
+    """Create a user with a role."""
+    from jupyterlab_hdh.governance.accounts import create_user
+
+    with _hub(ctx).transaction() as s:
+        create_user(s, name, role, actor=_actor())
+    click.echo(f"user {name} ({role}) created")
+
+
+@user.command("token")
+@click.argument("name")
+@click.pass_context
+def user_token(ctx: click.Context, name: str) -> None:
+    """Issue an API token for NAME (printed once; only its hash is kept)."""
+    from jupyterlab_hdh.governance.accounts import get_user, issue_token
+
+    with _hub(ctx).transaction() as s:
+        token = issue_token(s, get_user(s, name), actor=_actor())
+    click.echo(token)
+
+
+# --- servers ----------------------------------------------------------------------------------
+
+
+def _serve(data_dir: DataDir, host: str, port: int) -> None:
+    import uvicorn
+
+    from jupyterlab_hdh.api.app import create_app
+
+    base_url = f"http://{host}:{port}"
+    app = create_app(data_dir, base_url=base_url)
+    click.echo(
+        f"HDH control plane: {base_url}/api/docs  (catalogue: {base_url}/api/catalogue/datasets)"
+    )
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """Start the control-plane REST API on an initialised data directory."""
+    from jupyterlab_hdh.context import open_hub
+
+    open_hub(_data_dir(ctx)).close()  # fail early and clearly if not initialised
+    _serve(_data_dir(ctx), host, port)
+
+
+def _demo_credentials(hub: Any) -> dict[str, dict[str, str]]:
+    """Demo users and their tokens, created once and kept (0600) in the data directory."""
+    from jupyterlab_hdh.governance.accounts import create_user, issue_token
+
+    path = hub.data_dir.root / "demo-credentials.json"
+    if path.exists():
+        return json.loads(path.read_text("utf-8"))
+    creds: dict[str, dict[str, str]] = {}
+    with hub.transaction() as s:
+        for name, role in DEMO_USERS:
+            user_row = create_user(s, name, role, actor="hdh-up")
+            creds[name] = {"role": role, "token": issue_token(s, user_row, actor="hdh-up")}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(creds, f, indent=1)
+    return creds
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option(
+    "--patients",
+    type=click.IntRange(10, 1_000_000),
+    default=2000,
+    show_default=True,
+    help="Size of the demo extract",
+)
+@click.option("--seed", type=int, default=2026, show_default=True)
+@click.pass_context
+def up(ctx: click.Context, host: str, port: int, patients: int, seed: int) -> None:
+    """Set up everything on first run (store, keys, demo data, demo users) and start the hub.
+
+    State persists in the data directory; running it again starts from there.
+    """
+    from sqlalchemy import select
+
+    from jupyterlab_hdh.context import init_hub
+    from jupyterlab_hdh.data.ingest import DatasetDescription, recover
+    from jupyterlab_hdh.data.ingest import ingest as run_ingest
+    from jupyterlab_hdh.data.synth import generate
+    from jupyterlab_hdh.store.models import Dataset
+
+    data_dir = _data_dir(ctx)
+    hub, done = init_hub(data_dir, actor="hdh-up")
+    for line in done:
+        _say(line)
+    for p in recover(hub):
+        _say(f"removed leftover {p}")
+    with hub.sessions() as s:
+        have_demo = s.scalar(select(Dataset).where(Dataset.name == DEMO_DATASET)) is not None
+    if not have_demo:
+        raw = data_dir.incoming / f"{DEMO_DATASET}-raw-{seed}-{patients}"
+        if not (raw / "extract.json").exists():
+            if raw.exists():
+                from jupyterlab_hdh.data.ingest import remove_tree
+
+                remove_tree(raw)
+            _say(f"generating a synthetic extract of {patients:,} patients (raw identifiers)")
+            generate(raw, patients=patients, seed=seed, raw=True, progress=True)
+        run_ingest(
+            hub,
+            raw,
+            DEMO_DATASET,
+            actor="hdh-up",
+            progress=_say,
+            description=DatasetDescription(
+                title="Démonstration : extrait SNDS synthétique",
+                description="Extrait synthétique au format SNDS (DCIR, PMSI MCO, ALD,"
+                " causes de décès,"
+                " pharmacovigilance, télésurveillance) : parcours cohérents, aucune donnée réelle.",
+                synthetic=True,
+                keywords=["SNDS", "DCIR", "PMSI", "synthétique", "démonstration"],
+            ),
+        )
+    creds = _demo_credentials(hub)
+    hub.close()
+    click.echo("Demo API tokens (Authorization: Bearer TOKEN):")
+    for name, c in creds.items():
+        click.echo(f"  {name:<11} {c['role']:<16} {c['token']}")
+    _serve(data_dir, host, port)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
