@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import json
+from dataclasses import asdict
 import os
 import sys
 from pathlib import Path
@@ -42,10 +43,6 @@ class HdhGroup(click.Group):
             return super().invoke(ctx)
         except _known_errors() as exc:
             raise click.ClickException(str(exc)) from None
-        except ValueError as exc:
-            if type(exc).__module__.startswith("jupyterlab_hdh"):
-                raise click.ClickException(str(exc)) from None
-            raise
 
 
 def _actor() -> str:
@@ -318,9 +315,12 @@ def catalogue_search(ctx: click.Context, query: str, limit: int, as_json: bool) 
     from jupyterlab_hdh.catalogue.manager import Catalogue
 
     with _hub(ctx).sessions() as s:
-        hits = Catalogue().search(s, query, limit)
+        try:
+            hits = Catalogue().search(s, query, limit)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="QUERY") from None
     if as_json:
-        _emit([vars(h) for h in hits])
+        _emit([asdict(h) for h in hits])
         return
     if not hits:
         click.echo(f"no match for {query!r}")

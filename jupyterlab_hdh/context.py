@@ -61,6 +61,10 @@ class Hub:
 
 def open_hub(data_dir: DataDir) -> Hub:
     """Open an initialised installation (raises StoreError if it is not)."""
+    if data_dir.store_url_override is None and not (data_dir.root / "hdh.sqlite").exists():
+        raise db.StoreError(
+            f"no HDH installation in {data_dir.root}: run `hdh init` (or `hdh up`) first"
+        )
     engine = db.make_engine(data_dir.store_url)
     try:
         db.check_schema(engine)

@@ -62,7 +62,17 @@ def postgres_server() -> Iterator[str]:
     opts = f"-c listen_addresses='' -k {sock} -p {port} -c fsync=off -c max_connections=200"
     subprocess.run(
         _as_postgres(
-            [str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(base / "log"), "-w", "start"]
+            [
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                opts,
+                "-l",
+                str(base / "log"),
+                "-w",
+                "start",
+            ]
         ),
         check=True,
         capture_output=True,
@@ -95,3 +105,32 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'store.sqlite'}"
     server = request.getfixturevalue("postgres_server")
     return _create_pg_database(server)
+
+
+@pytest.fixture(scope="session")
+def raw_extract(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small raw (direct identifiers) synthetic extract, generated once per session."""
+    from jupyterlab_hdh.data.synth import generate
+
+    out = tmp_path_factory.mktemp("extract") / "raw"
+    generate(out, patients=300, seed=7, raw=True, progress=False)
+    return out
+
+
+@pytest.fixture
+def extract_copy(raw_extract: Path, tmp_path: Path) -> Path:
+    """A private, writable copy of the raw extract (tests may damage it)."""
+    dest = tmp_path / "extract"
+    shutil.copytree(raw_extract, dest)
+    return dest
+
+
+@pytest.fixture
+def hub(store_url: str, tmp_path: Path):
+    """An initialised installation on each store backend."""
+    from jupyterlab_hdh.context import init_hub
+    from jupyterlab_hdh.paths import DataDir
+
+    opened, _ = init_hub(DataDir.resolve(tmp_path / "hdh", store_url), actor="test")
+    yield opened
+    opened.close()

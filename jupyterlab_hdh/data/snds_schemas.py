@@ -43,10 +43,10 @@ IDENTIFIER_FIELDS: dict[str, tuple[str, ...]] = {
     "IR_BEN_R": ("BEN_NIR_PSA", "BEN_NIR_ANO", "BEN_IDT_ANO", "ASS_NIR_ANO"),
     "ER_PRS_F": ("BEN_NIR_PSA",),
     "IR_IMB_R": ("BEN_NIR_PSA",),
-    "KI_CCI_R": ("BEN_IDT_ANO", "BEN_NIR_PSA", "BEN_NIR_ANO", "DCD_IDT_ENC"),
+    "KI_CCI_R": ("BEN_IDT_ANO", "BEN_NIR_ANO", "DCD_IDT_ENC"),
     "T_MCOaaC": ("NIR_ANO_17", "NIR_ANO_MAM"),
     "HDH_PV_CAS": ("BEN_IDT_ANO",),
-    "HDH_DEV_TLM": ("BEN_IDT_ANO",),
+    "HDH_DEV_TLM": ("BEN_IDT_ANO", "DEV_IDT"),  # a device serial number identifies its wearer
 }
 
 #: Direct identifiers present only in raw extracts, dropped at ingestion

@@ -69,7 +69,8 @@ def check_schema(engine: Engine) -> None:
     try:
         current = current_revision(engine)
     except Exception as exc:  # connection refused, bad URL...
-        raise StoreError(f"cannot reach the store at {engine.url!r}: {exc}") from exc
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise StoreError(f"cannot reach the store at {engine.url!r}: {reason}") from exc
     head = head_revision(engine)
     if current != head:
         raise StoreError(

@@ -1,0 +1,1 @@
+"""The control-plane REST API (FastAPI): thin routes over the domain services."""
