@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import getpass
 import json
-from dataclasses import asdict
 import os
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 

@@ -9,9 +9,9 @@ allows it. The OpenAPI spec is served at ``/api/openapi.json``.
 """
 
 import json
-from dataclasses import asdict
 from collections.abc import Callable, Iterator
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 

@@ -56,7 +56,7 @@ RAW_ONLY_FIELDS: dict[str, tuple[dict[str, Any], ...]] = {
         {
             "name": "BEN_NAI_DTE",
             "type": "date",
-            "description": "Date de naissance complète (identifiant direct, extrait brut seulement)",
+            "description": "Date de naissance complète (identifiant direct, extrait brut)",
         },
     ),
 }

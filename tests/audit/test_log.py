@@ -23,7 +23,13 @@ def factory(store_url: str):
 def _append(factory, n: int, actor: str = "alice") -> None:
     for i in range(n):
         with db.transaction(factory) as s:
-            record(s, actor=actor, action="test.event", target=f"thing:{i}", details={"i": i, "nom": "é"})
+            record(
+                s,
+                actor=actor,
+                action="test.event",
+                target=f"thing:{i}",
+                details={"i": i, "nom": "é"},
+            )
 
 
 def test_chain_links_each_event_to_the_previous(factory) -> None:
@@ -49,7 +55,9 @@ def test_event_rolls_back_with_the_failed_change(factory) -> None:
         assert verify(s).checked == 2
 
 
-@pytest.mark.parametrize("statement", ["UPDATE audit_events SET actor = 'eve'", "DELETE FROM audit_events"])
+@pytest.mark.parametrize(
+    "statement", ["UPDATE audit_events SET actor = 'eve'", "DELETE FROM audit_events"]
+)
 def test_database_refuses_updates_and_deletes(factory, statement: str) -> None:
     _append(factory, 2)
     with pytest.raises(sa.exc.DBAPIError, match="append-only"), factory() as s:
