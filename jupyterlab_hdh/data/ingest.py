@@ -21,6 +21,7 @@ who objected since they were made.
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -591,7 +592,10 @@ def reapply_optout(
         staging = _new_staging(hub.data_dir.staging)
         try:
             built = _build(
-                {t: (lambda p=p: pq.read_table(p)) for t, p in files.items()}, staging, flt, say
+                {t: functools.partial(pq.read_table, p) for t, p in files.items()},
+                staging,
+                flt,
+                say,
             )
             if not any(built.removed.values()):
                 remove_tree(staging)
@@ -604,7 +608,7 @@ def reapply_optout(
                 actor=actor,
                 source=current.label,
                 source_sha256=current.source_sha256,
-                make_record=lambda number, b, cur=current: rebuild_record(cur.record, number, b),
+                make_record=functools.partial(rebuild_record, current.record),
                 action="dataset.reapply_optout",
                 audit_details={
                     "from_version": current.label,
