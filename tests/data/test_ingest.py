@@ -403,3 +403,42 @@ def test_invalid_optout_identifiers_are_refused(hub, bad: str) -> None:
         optout.add(s, hub.keys, bad, actor="desk")
     with hub.sessions() as s:
         assert optout.count(s) == 0
+
+
+def test_csv_tables_are_ingested_like_parquet(hub, extract_copy: Path) -> None:
+    """Real extracts often arrive as semicolon-separated CSV: same validation, same result."""
+    import pyarrow.csv as pacsv
+
+    for name in ("IR_IMB_R", "HDH_PV_CAS"):
+        parquet = extract_copy / f"{name}.parquet"
+        table = pq.read_table(parquet)
+        pacsv.write_csv(
+            table,
+            extract_copy / f"{name}.csv",
+            pacsv.WriteOptions(delimiter=";", quoting_style="needed"),
+        )
+        parquet.unlink()
+    version = ingest(hub, extract_copy, "snds", actor="tester")
+    folder = hub.data_dir.dataset_version_dir("snds", version.label)
+    imb = read_table(folder / "IR_IMB_R.parquet", snds_schemas.load_schema("IR_IMB_R"))
+    assert imb.num_rows == version.manifest["tables"]["IR_IMB_R"]["rows"] > 0
+    assert all(HEX64.match(v) for v in imb["BEN_NIR_PSA"].to_pylist())
+
+
+def test_csv_error_names_the_line(hub, extract_copy: Path) -> None:
+    path = extract_copy / "IR_IMB_R.csv"
+    import pyarrow.csv as pacsv
+
+    pacsv.write_csv(pq.read_table(extract_copy / "IR_IMB_R.parquet"), path)
+    (extract_copy / "IR_IMB_R.parquet").unlink()
+    lines = path.read_text().splitlines()
+    header = lines[0].split(",")
+    cells = lines[2].split(",")
+    cells[header.index('"IMB_ALD_DTD"')] = '"2021-02-30"'
+    lines[2] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(IngestError) as err:
+        ingest(hub, extract_copy, "snds", actor="tester")
+    assert "IR_IMB_R.csv" in str(err.value) and "row 2" in str(err.value)
+    assert "IMB_ALD_DTD" in str(err.value)
+    _assert_nothing_published(hub)
