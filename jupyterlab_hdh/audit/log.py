@@ -58,27 +58,17 @@ def record(
         .returning(AuditHead.seq, AuditHead.last_hash)
     ).one()
     seq, prev_hash = row
-    ts = datetime.now(UTC).isoformat(timespec="microseconds")
-    details_json = canonical_json(details or {})
-    digest = event_hash(
-        seq=seq,
-        ts=ts,
-        actor=actor,
-        action=action,
-        target=target,
-        details=details_json,
-        prev_hash=prev_hash,
-    )
-    event = AuditEvent(
-        seq=seq,
-        ts=ts,
-        actor=actor,
-        action=action,
-        target=target,
-        details=details_json,
-        prev_hash=prev_hash,
-        hash=digest,
-    )
+    fields: dict[str, Any] = {
+        "seq": seq,
+        "ts": datetime.now(UTC).isoformat(timespec="microseconds"),
+        "actor": actor,
+        "action": action,
+        "target": target,
+        "details": canonical_json(details or {}),
+        "prev_hash": prev_hash,
+    }
+    digest = event_hash(**fields)
+    event = AuditEvent(**fields, hash=digest)
     session.add(event)
     session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=digest))
     session.flush()

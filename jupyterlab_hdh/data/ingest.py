@@ -46,24 +46,13 @@ from jupyterlab_hdh.audit import canonical_json, record
 from jupyterlab_hdh.data import optout, snds_schemas
 from jupyterlab_hdh.data.pseudonymise import KeyPair, pseudonymise, rekey
 from jupyterlab_hdh.data.quality import quality_report
+from jupyterlab_hdh.data.snds_schemas import DCIR_KEYS, STAY_KEYS
 from jupyterlab_hdh.data.validate import ValidationError, read_table
 from jupyterlab_hdh.store.models import Dataset, DatasetVersion
 
 Progress = Callable[[str], None]
 
 DATASET_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-DCIR_KEYS = (
-    "DCT_ORD_NUM",
-    "FLX_DIS_DTD",
-    "FLX_EMT_NUM",
-    "FLX_EMT_ORD",
-    "FLX_EMT_TYP",
-    "FLX_TRT_DTD",
-    "ORG_CLE_NUM",
-    "PRS_ORD_NUM",
-    "REM_TYP_AFF",
-)
-STAY_KEYS = ("ETA_NUM", "RSA_NUM")
 #: Columns that identify the person a row is about (not ASS_NIR_ANO: that is the
 #: policy-holder, who may be someone else).
 PERSON_COLUMNS = ("BEN_IDT_ANO", "BEN_NIR_ANO", "BEN_NIR_PSA", "NIR_ANO_17", "DCD_IDT_ENC")

@@ -64,6 +64,7 @@ import duckdb
 import pyarrow as pa
 
 from jupyterlab_hdh.data.snds_schemas import (
+    DCIR_KEYS,
     PMSI_TABLE_RE,
     UnknownTableError,
     load_schema,
@@ -93,17 +94,6 @@ COLUMNS = (
     "param",
     "description",
     "threshold_pct",
-)
-DCIR_KEYS = (
-    "DCT_ORD_NUM",
-    "FLX_DIS_DTD",
-    "FLX_EMT_NUM",
-    "FLX_EMT_ORD",
-    "FLX_EMT_TYP",
-    "FLX_TRT_DTD",
-    "ORG_CLE_NUM",
-    "PRS_ORD_NUM",
-    "REM_TYP_AFF",
 )
 _TEMPLATE_RE = re.compile(r"^T_MCOaa[ABCD]$")
 

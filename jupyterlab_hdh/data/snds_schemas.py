@@ -183,3 +183,9 @@ def arrow_schema(descriptor: dict[str, Any]) -> pa.Schema:
 def primary_key(descriptor: dict[str, Any]) -> tuple[str, ...]:
     pk = descriptor.get("primaryKey") or ()
     return (pk,) if isinstance(pk, str) else tuple(pk)
+
+
+#: The 9 keys joining DCIR claims (ER_PRS_F) to their detail tables, from the schema.
+DCIR_KEYS: tuple[str, ...] = primary_key(_template_descriptor("ER_PRS_F"))
+#: The keys of a PMSI MCO stay (ETA_NUM + RSA_NUM), joining its A/B/C/D parts.
+STAY_KEYS: tuple[str, ...] = primary_key(_template_descriptor("T_MCOaaC"))
