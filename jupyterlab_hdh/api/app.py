@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,9 +31,10 @@ from jupyterlab_hdh.context import Hub, open_hub
 from jupyterlab_hdh.data import ingest as ingestion
 from jupyterlab_hdh.data import optout
 from jupyterlab_hdh.data.pseudonymise import KeyFileError
+from jupyterlab_hdh.governance import projects
 from jupyterlab_hdh.governance.accounts import authenticate
 from jupyterlab_hdh.paths import DataDir
-from jupyterlab_hdh.store.models import AuditEvent, User
+from jupyterlab_hdh.store.models import ROLES, AuditEvent, User
 
 bearer = HTTPBearer(auto_error=False)
 CONTROLLERS = ("data_controller", "admin")
@@ -88,6 +90,7 @@ def create_app(data_dir: DataDir, *, base_url: str = "http://127.0.0.1:8000") ->
 
     Controller = Annotated[User, Depends(require(*CONTROLLERS))]
     Admin = Annotated[User, Depends(require("admin"))]
+    Anyone = Annotated[User, Depends(require(*ROLES))]
 
     @app.exception_handler(catalogue.NotInCatalogue)
     async def not_found(_r: Request, exc: catalogue.NotInCatalogue) -> JSONResponse:
@@ -100,6 +103,27 @@ def create_app(data_dir: DataDir, *, base_url: str = "http://127.0.0.1:8000") ->
     @app.exception_handler(optout.OptOutError)
     async def bad_optout(_r: Request, exc: optout.OptOutError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    def error(status: int) -> Callable[[Request, Exception], Any]:
+        async def handler(_r: Request, exc: Exception) -> JSONResponse:
+            body = {"detail": str(exc)}
+            if isinstance(exc, projects.PermitError):
+                body["reason"] = exc.reason
+            return JSONResponse(body, status_code=status)
+
+        return handler
+
+    # Starlette picks the handler of the most specific class in the exception's MRO.
+    for exc_class, status in (
+        (projects.ProjectError, 422),
+        (projects.ProjectConflict, 409),
+        (projects.NotAuthorised, 403),
+        (projects.PermitError, 403),
+        (projects.UnknownProject, 404),
+        (projects.UnknownPermit, 404),
+        (projects.UnknownMember, 404),
+    ):
+        app.add_exception_handler(exc_class, error(status))
 
     @app.exception_handler(KeyFileError)
     async def keys_unusable(_r: Request, exc: KeyFileError) -> JSONResponse:
@@ -250,5 +274,116 @@ def create_app(data_dir: DataDir, *, base_url: str = "http://127.0.0.1:8000") ->
             )
             for e in rows
         ]
+
+    # --- projects and permits -----------------------------------------------------------------
+    # Routes authenticate; the domain functions authorise from the caller's role (and, for
+    # member changes, whether the caller leads the project).
+
+    def project_out(s: Session, slug: str) -> models.ProjectOut:
+        view = projects.project_view(s, projects.get_project(s, slug), hub().data_dir)
+        return models.ProjectOut.model_validate(view)
+
+    def permit_out(permit: Any) -> models.PermitOut:
+        return models.PermitOut.model_validate(projects.permit_view(permit, hub().data_dir))
+
+    @app.post("/api/projects", tags=["projects"], status_code=201)
+    def create_project(body: models.ProjectIn, user: Anyone) -> models.ProjectOut:
+        with hub().transaction() as s:
+            projects.create_project(
+                s, body.slug, title=body.title, purpose=body.purpose, actor=projects.Actor.of(user)
+            )
+            return project_out(s, body.slug)
+
+    @app.get("/api/projects", tags=["projects"])
+    def list_projects(s: Db, user: Anyone) -> list[models.ProjectOut]:
+        """Researchers see the projects they are members of; other roles see all."""
+        mine = user.name if user.role == "researcher" else None
+        return [project_out(s, p.slug) for p in projects.projects_of(s, mine)]
+
+    @app.get("/api/projects/{slug}", tags=["projects"])
+    def get_project(slug: str, s: Db, user: Anyone) -> models.ProjectOut:
+        project = projects.get_project(s, slug)
+        if user.role == "researcher" and projects.membership(s, project, user.name) is None:
+            raise projects.NotAMember(f"{user.name!r} is not a member of project {slug!r}")
+        return project_out(s, slug)
+
+    @app.post("/api/projects/{slug}/members", tags=["projects"], status_code=201)
+    def add_member(slug: str, body: models.MemberIn, user: Anyone) -> models.ProjectOut:
+        with hub().transaction() as s:
+            projects.add_member(s, slug, body.user, role=body.role, actor=projects.Actor.of(user))
+            return project_out(s, slug)
+
+    @app.delete("/api/projects/{slug}/members/{member}", tags=["projects"], status_code=204)
+    def remove_member(slug: str, member: str, user: Anyone) -> Response:
+        with hub().transaction() as s:
+            projects.remove_member(s, slug, member, actor=projects.Actor.of(user))
+        return Response(status_code=204)
+
+    @app.post("/api/projects/{slug}/permits", tags=["permits"], status_code=201)
+    def grant_permit(slug: str, body: models.PermitIn, user: Anyone) -> models.PermitOut:
+        if (body.expires_at is None) == (body.days is None):
+            raise HTTPException(422, "give exactly one of expires_at and days")
+        expires_at = body.expires_at or datetime.now(UTC) + timedelta(days=body.days or 0)
+        with hub().transaction() as s:
+            permit = projects.grant_permit(
+                s,
+                slug,
+                members=body.members,
+                datasets=body.datasets,
+                expires_at=expires_at,
+                actor=projects.Actor.of(user),
+            )
+            return permit_out(permit)
+
+    @app.post("/api/permits/{permit_id}/revoke", tags=["permits"])
+    def revoke_permit(permit_id: int, body: models.RevokeIn, user: Anyone) -> models.PermitOut:
+        with hub().transaction() as s:
+            permit = projects.revoke_permit(
+                s, permit_id, reason=body.reason, actor=projects.Actor.of(user)
+            )
+            return permit_out(permit)
+
+    @app.get("/api/permits", tags=["permits"])
+    def list_permits(
+        s: Db, _user: Controller, project: str | None = None
+    ) -> list[models.PermitOut]:
+        only = projects.get_project(s, project) if project is not None else None
+        return [permit_out(p) for p in projects.permits(s, only)]
+
+    access_responses: dict[int | str, dict[str, Any]] = {
+        403: {"model": models.AccessDeniedOut, "description": "no access now, and why"},
+        404: {"model": models.AccessDeniedOut, "description": "no such project"},
+    }
+
+    def access(s: Session, user_name: str, slug: str) -> models.AccessOut:
+        permit = projects.active_permit(s, user_name, slug)
+        view = projects.permit_view(permit, hub().data_dir)
+        return models.AccessOut(
+            user=user_name,
+            project=slug,
+            permit=view["id"],
+            expires_at=view["expires_at"],
+            mounts=view["mounts"],
+        )
+
+    @app.get("/api/projects/{slug}/access", tags=["permits"], responses=access_responses)
+    def check_access(
+        slug: str,
+        s: Db,
+        caller: Anyone,
+        user: Annotated[str | None, Query(max_length=100)] = None,
+    ) -> models.AccessOut:
+        """May ``user`` (default: the caller) open the project now, with which mounts?
+
+        Asking about someone else needs data_controller or admin (the spawner and guard
+        run as services with such a token)."""
+        who = user or caller.name
+        if who != caller.name and caller.role not in CONTROLLERS:
+            raise HTTPException(403, "only data_controller or admin may check another user")
+        return access(s, who, slug)
+
+    @app.get("/api/me/projects/{slug}/access", tags=["permits"], responses=access_responses)
+    def my_access(slug: str, s: Db, caller: Anyone) -> models.AccessOut:
+        return access(s, caller.name, slug)
 
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 
 class ErrorOut(BaseModel):
@@ -77,3 +77,82 @@ class AuditEventOut(BaseModel):
     target: str
     details: dict[str, Any]
     hash: str
+
+
+# --- projects and permits -----------------------------------------------------------------------
+
+
+class ProjectIn(BaseModel):
+    slug: str = Field(
+        min_length=1, max_length=39, description="Lowercase letters, digits, '-' (the sandbox name)"
+    )
+    title: str = Field(min_length=1, max_length=200)
+    purpose: str = Field(min_length=1, max_length=5000)
+
+
+class MemberIn(BaseModel):
+    user: str = Field(min_length=1, max_length=100)
+    role: Literal["member", "lead"] = "member"
+
+
+class MemberOut(BaseModel):
+    user: str
+    role: str
+
+
+class MountOut(BaseModel):
+    dataset: str
+    version: str
+    path: str
+
+
+class PermitIn(BaseModel):
+    members: list[str] = Field(min_length=1, max_length=200)
+    datasets: list[str] = Field(
+        min_length=1, max_length=100, description="NAME (its current version) or NAME/vN"
+    )
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="When it ends (with a UTC offset); or give days"
+    )
+    days: int | None = Field(default=None, ge=1, le=3660, description="Valid for N days from now")
+
+
+class RevokeIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class PermitOut(BaseModel):
+    id: int
+    project: str
+    status: str
+    issued_by: str
+    issued_at: str
+    expires_at: str
+    revoked_at: str | None
+    revoked_by: str | None
+    revoke_reason: str | None
+    members: list[str]
+    mounts: list[MountOut]
+
+
+class ProjectOut(BaseModel):
+    slug: str
+    title: str
+    purpose: str
+    created_at: str
+    created_by: str
+    members: list[MemberOut]
+    permits: list[PermitOut]
+
+
+class AccessOut(BaseModel):
+    user: str
+    project: str
+    permit: int
+    expires_at: str
+    mounts: list[MountOut]
+
+
+class AccessDeniedOut(BaseModel):
+    detail: str
+    reason: str

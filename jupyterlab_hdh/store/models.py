@@ -13,10 +13,12 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Column,
     DateTime,
     ForeignKey,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -131,3 +133,73 @@ class OptOut(Base):
     pseudonym: Mapped[str] = mapped_column(String(64), unique=True)
     key_fingerprint: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+PROJECT_ROLES = ("lead", "member")
+
+
+class Project(Base):
+    """A research project: the unit of a sandbox (JupyterHub named server = slug)."""
+
+    __tablename__ = "projects"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(39), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    purpose: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200))
+    members: Mapped[list[ProjectMember]] = relationship(
+        back_populates="project", order_by="ProjectMember.id"
+    )
+    permits: Mapped[list[Permit]] = relationship(back_populates="project", order_by="Permit.id")
+
+
+class ProjectMember(Base):
+    """A user's membership of a project, with their role in it (lead or member)."""
+
+    __tablename__ = "project_members"
+    __table_args__ = (UniqueConstraint("project_id", "user_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    role: Mapped[str] = mapped_column(String(16))  # one of PROJECT_ROLES
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    added_by: Mapped[str] = mapped_column(String(200))
+    project: Mapped[Project] = relationship(back_populates="members")
+    user: Mapped[User] = relationship()
+
+
+permit_members = Table(
+    "permit_members",
+    Base.metadata,
+    Column("permit_id", ForeignKey("permits.id"), primary_key=True),
+    Column("user_id", ForeignKey("users.id"), primary_key=True),
+)
+
+permit_datasets = Table(
+    "permit_datasets",
+    Base.metadata,
+    Column("permit_id", ForeignKey("permits.id"), primary_key=True),
+    Column("dataset_version_id", ForeignKey("dataset_versions.id"), primary_key=True),
+)
+
+
+class Permit(Base):
+    """An authorisation: these members may open this project, with exactly these dataset
+    versions mounted, until ``expires_at`` (or until revoked). Never updated except to record
+    its revocation; the status is derived from the timestamps."""
+
+    __tablename__ = "permits"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    issued_by: Mapped[str] = mapped_column(String(200))
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_by: Mapped[str | None] = mapped_column(String(200))
+    revoke_reason: Mapped[str | None] = mapped_column(Text)
+    project: Mapped[Project] = relationship(back_populates="permits")
+    members: Mapped[list[User]] = relationship(secondary=permit_members, order_by="User.name")
+    dataset_versions: Mapped[list[DatasetVersion]] = relationship(
+        secondary=permit_datasets, order_by="DatasetVersion.id"
+    )

@@ -1,0 +1,619 @@
+"""Projects, their members, and permits: who may open which project sandbox, with which data.
+
+Owns the access model the hub and the sandboxes are driven by. A **project**
+(slug = the JupyterHub named server) has **members** (researchers, as ``lead``
+or ``member``). A **permit** names a project, the members it covers, the
+exact dataset versions to mount, and an expiry; it ends when it expires or
+is revoked. :func:`active_permit` answers the spawner's question "may user U
+open project P now, and with which mounts?" or raises a :class:`PermitError`
+saying why not; :func:`expiring` and :func:`revalidate` tell it which
+sandboxes to stop.
+
+Rules (see ``docs/architecture.md``, "Projects and permits"):
+
+* Authorisation is checked here, from the acting :class:`Actor`'s role, not
+  only at the edges: projects are created and permits granted or revoked by a
+  ``data_controller`` or an ``admin``; members are added or removed by them or
+  by the project's lead. The CLI acts as an administrator (``cli:<login>``).
+* Only users whose role is ``researcher`` can be project members (and so
+  permit holders): reviewers and committee members must stay independent of
+  the projects they judge, and whoever grants permits cannot hold one.
+* At most one permit per project is active at a time: granting a new one
+  revokes the previous active permit ("superseded by permit #N") in the same
+  transaction, so the spawner restarts sandboxes with the new mounts.
+* A permit mounts only current dataset versions when it is granted
+  (``name`` or ``name/vN``): a superseded version may lack opt-outs applied since.
+* A member removed from the project loses access at once, whatever the permit says; added
+  back, they need a new permit (membership must predate the permit that covers them).
+* Every change is audited in the caller's transaction. Times are stored in UTC.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from jupyterlab_hdh.audit import record
+from jupyterlab_hdh.paths import DataDir
+from jupyterlab_hdh.store.models import (
+    PROJECT_ROLES,
+    Dataset,
+    DatasetVersion,
+    Permit,
+    Project,
+    ProjectMember,
+    User,
+)
+
+SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,38}")
+#: User roles that may be project members (and so hold permits).
+MEMBER_ROLES = ("researcher",)
+#: Roles that create projects and grant or revoke permits.
+GRANTORS = ("data_controller", "admin")
+DATASET_SPEC_RE = re.compile(r"(?P<name>[a-z0-9][a-z0-9_-]{0,62})(?:/(?P<version>v[0-9]{1,9}))?")
+TITLE_MAX, PURPOSE_MAX, REASON_MAX = 200, 5000, 1000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+class ProjectError(ValueError):
+    """Bad input for a project or permit change (an invalid slug, title, member, dataset…)."""
+
+
+class ProjectConflict(ProjectError):
+    """The change conflicts with what exists (the slug is taken, already a member…)."""
+
+
+class NotAuthorised(PermissionError):
+    """The acting user's role does not allow this change."""
+
+
+class UnknownPermit(LookupError):
+    """No permit with that id."""
+
+
+class UnknownMember(LookupError):
+    """The user is not a member of the project (on removal)."""
+
+
+class PermitError(PermissionError):
+    """User U may not open project P now; the subclass and message say why."""
+
+    reason = "denied"
+
+
+class UnknownProject(PermitError, LookupError):
+    reason = "unknown_project"
+
+
+class NotAMember(PermitError):
+    reason = "not_a_member"
+
+
+class NoPermit(PermitError):
+    reason = "no_permit"
+
+
+class NotCovered(PermitError):
+    reason = "not_covered"
+
+
+class PermitExpired(PermitError):
+    reason = "expired"
+
+
+class PermitRevoked(PermitError):
+    reason = "revoked"
+
+
+# --- values -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change: the name written to the audit log and the role that authorises it."""
+
+    name: str
+    role: str
+
+    @classmethod
+    def of(cls, user: User) -> Actor:
+        return cls(user.name, user.role)
+
+    @classmethod
+    def administrator(cls, name: str) -> Actor:
+        """An operator at the console (the CLI): acts with the ``admin`` role."""
+        return cls(name, "admin")
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A dataset version a sandbox mounts read-only (at ``/data/<dataset>/<version>``)."""
+
+    dataset: str
+    version: str
+    path: Path
+
+
+def utc(dt: datetime) -> datetime:
+    """``dt`` in UTC; a naive value (SQLite gives those back) is taken as UTC already."""
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def _now(now: datetime | None) -> datetime:
+    if now is None:
+        return datetime.now(UTC)
+    if now.tzinfo is None:
+        raise ProjectError("times must be timezone-aware")
+    return now.astimezone(UTC)
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return None if dt is None else utc(dt).isoformat(timespec="seconds")
+
+
+def status(permit: Permit, now: datetime | None = None) -> str:
+    """``active``, ``expired`` or ``revoked`` at ``now`` (``revoked`` wins if both);
+    ``not_yet_issued`` when asked about a time before it was issued."""
+    at = _now(now)
+    if permit.revoked_at is not None and utc(permit.revoked_at) <= at:
+        return "revoked"
+    if utc(permit.expires_at) <= at:
+        return "expired"
+    if utc(permit.issued_at) > at:
+        return "not_yet_issued"
+    return "active"
+
+
+def check_slug(slug: str) -> str:
+    if not isinstance(slug, str) or not SLUG_RE.fullmatch(slug):
+        raise ProjectError(
+            f"invalid project slug {slug!r}: use 1-39 lowercase ASCII letters, digits or '-',"
+            " starting with a letter or digit"
+        )
+    return slug
+
+
+def _text(value: str, what: str, limit: int, *, multiline: bool = False) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise ProjectError(f"the {what} must not be empty")
+    if len(value) > limit:
+        raise ProjectError(f"the {what} is longer than {limit} characters")
+    bad = re.sub(r"[\n\t]", "", value) if multiline else value
+    if _CONTROL.search(bad):
+        raise ProjectError(f"the {what} contains control characters")
+    return value
+
+
+def _flush(session: Session, conflict: str) -> None:
+    """Flush; a unique constraint hit by a concurrent writer becomes a ProjectConflict."""
+    try:
+        session.flush()
+    except IntegrityError:
+        raise ProjectConflict(conflict) from None
+
+
+def _require(actor: Actor, roles: tuple[str, ...], doing: str) -> None:
+    if actor.role not in roles:
+        raise NotAuthorised(
+            f"{actor.name} (role {actor.role!r}) may not {doing} (needs {' or '.join(roles)})"
+        )
+
+
+# --- lookups ------------------------------------------------------------------------------------
+
+
+def get_project(session: Session, slug: str) -> Project:
+    project = (
+        session.scalar(select(Project).where(Project.slug == slug))
+        if isinstance(slug, str) and SLUG_RE.fullmatch(slug)
+        else None
+    )
+    if project is None:
+        raise UnknownProject(f"no project {slug!r}")
+    return project
+
+
+def get_permit(session: Session, permit_id: int) -> Permit:
+    permit = session.get(Permit, permit_id)
+    if permit is None:
+        raise UnknownPermit(f"no permit #{permit_id}")
+    return permit
+
+
+def _lock(session: Session, project: Project) -> None:
+    """Serialise changes to a project's permits: a no-op UPDATE of its row takes the row lock
+    on PostgreSQL and the database write lock on SQLite (whose driver would otherwise run
+    the SELECTs before it outside any transaction). Read the permits after this."""
+    session.execute(
+        update(Project)
+        .where(Project.id == project.id)
+        .values(slug=Project.slug)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _user(session: Session, name: str) -> User | None:
+    return session.scalar(select(User).where(User.name == name))
+
+
+def membership(session: Session, project: Project, user_name: str) -> ProjectMember | None:
+    return session.scalar(
+        select(ProjectMember)
+        .join(User)
+        .where(ProjectMember.project_id == project.id, User.name == user_name)
+    )
+
+
+def projects_of(session: Session, user_name: str | None = None) -> list[Project]:
+    """Every project (``user_name`` None) or those ``user_name`` is a member of, by slug."""
+    query = select(Project).order_by(Project.slug)
+    if user_name is not None:
+        query = query.join(ProjectMember).join(User).where(User.name == user_name)
+    return list(session.scalars(query))
+
+
+def permits(session: Session, project: Project | None = None) -> list[Permit]:
+    query = select(Permit).order_by(Permit.id)
+    if project is not None:
+        query = query.where(Permit.project_id == project.id)
+    return list(session.scalars(query))
+
+
+# --- changes ------------------------------------------------------------------------------------
+
+
+def create_project(
+    session: Session, slug: str, *, title: str, purpose: str, actor: Actor
+) -> Project:
+    _require(actor, GRANTORS, "create projects")
+    check_slug(slug)
+    title = _text(title, "title", TITLE_MAX)
+    purpose = _text(purpose, "purpose", PURPOSE_MAX, multiline=True)
+    if session.scalar(select(Project).where(Project.slug == slug)) is not None:
+        raise ProjectConflict(f"project {slug!r} already exists")
+    project = Project(slug=slug, title=title, purpose=purpose, created_by=actor.name)
+    session.add(project)
+    _flush(session, f"project {slug!r} already exists")
+    record(
+        session,
+        actor=actor.name,
+        action="project.create",
+        target=f"project:{slug}",
+        details={"title": title, "purpose": purpose},
+    )
+    return project
+
+
+def _may_manage_members(session: Session, project: Project, actor: Actor) -> None:
+    if actor.role in GRANTORS:
+        return
+    own = membership(session, project, actor.name)
+    if own is None or own.role != "lead" or actor.role not in MEMBER_ROLES:
+        raise NotAuthorised(
+            f"{actor.name} (role {actor.role!r}) may not change the members of {project.slug!r}"
+            " (needs data_controller, admin or the project's lead)"
+        )
+
+
+def add_member(
+    session: Session,
+    slug: str,
+    user_name: str,
+    *,
+    role: str = "member",
+    actor: Actor,
+    now: datetime | None = None,
+) -> ProjectMember:
+    project = get_project(session, slug)
+    _may_manage_members(session, project, actor)
+    if role not in PROJECT_ROLES:
+        raise ProjectError(
+            f"unknown project role {role!r}: choose one of {', '.join(PROJECT_ROLES)}"
+        )
+    user = _user(session, user_name) if isinstance(user_name, str) else None
+    if user is None:
+        raise ProjectError(f"no user named {user_name!r}")
+    if user.role not in MEMBER_ROLES:
+        raise ProjectError(
+            f"user {user.name!r} has role {user.role!r}: only {', '.join(MEMBER_ROLES)}s can be"
+            " project members"
+        )
+    if membership(session, project, user.name) is not None:
+        raise ProjectConflict(f"{user.name!r} is already a member of {slug!r}")
+    member = ProjectMember(
+        project_id=project.id, user_id=user.id, role=role, added_by=actor.name, added_at=_now(now)
+    )
+    session.add(member)
+    _flush(session, f"{user.name!r} is already a member of {slug!r}")
+    record(
+        session,
+        actor=actor.name,
+        action="project.member.add",
+        target=f"project:{slug}",
+        details={"user": user.name, "role": role},
+    )
+    return member
+
+
+def remove_member(session: Session, slug: str, user_name: str, *, actor: Actor) -> None:
+    """Remove a member; they lose access at once (:func:`active_permit` checks membership)."""
+    project = get_project(session, slug)
+    _may_manage_members(session, project, actor)
+    member = membership(session, project, user_name)
+    if member is None:
+        raise UnknownMember(f"{user_name!r} is not a member of {slug!r}")
+    session.delete(member)
+    session.flush()
+    record(
+        session,
+        actor=actor.name,
+        action="project.member.remove",
+        target=f"project:{slug}",
+        details={"user": user_name},
+    )
+
+
+def resolve_dataset(session: Session, spec: str) -> DatasetVersion:
+    """``name`` (its current version) or ``name/vN`` (that version, which must be current)."""
+    match = DATASET_SPEC_RE.fullmatch(spec) if isinstance(spec, str) else None
+    if match is None:
+        raise ProjectError(f"invalid dataset {spec!r}: write NAME or NAME/vN")
+    name, label = match["name"], match["version"]
+    query = select(DatasetVersion).join(Dataset).where(Dataset.name == name)
+    if label is None:
+        query = query.where(DatasetVersion.status == "current")
+    else:
+        query = query.where(DatasetVersion.number == int(label[1:]))
+    version = session.scalar(query)
+    if version is None:
+        what = f"version {label} of dataset {name!r}" if label else f"dataset {name!r}"
+        raise ProjectError(f"no {what} in the catalogue")
+    if version.status != "current":
+        raise ProjectError(
+            f"{name} {version.label} is {version.status}: grant the current version"
+            " (it has the opt-outs applied since)"
+        )
+    return version
+
+
+def grant_permit(
+    session: Session,
+    slug: str,
+    *,
+    members: list[str],
+    datasets: list[str],
+    expires_at: datetime,
+    actor: Actor,
+    now: datetime | None = None,
+) -> Permit:
+    """Issue a permit; the project's previous active permit, if any, is revoked (superseded)."""
+    _require(actor, GRANTORS, "grant permits")
+    project = get_project(session, slug)
+    _lock(session, project)
+    at = _now(now)  # after the lock: grants on a project are ordered as they commit
+    if not isinstance(expires_at, datetime) or expires_at.tzinfo is None:
+        raise ProjectError("the expiry must be a timezone-aware date and time")
+    expires = expires_at.astimezone(UTC)
+    if expires <= at:
+        raise ProjectError(f"the expiry {_iso(expires)} is not in the future")
+    names = list(dict.fromkeys(members))
+    if not names:
+        raise ProjectError("a permit must cover at least one project member")
+    users = []
+    for name in names:
+        member = membership(session, project, name) if isinstance(name, str) else None
+        if member is None:
+            raise ProjectError(
+                f"{name!r} is not a member of {slug!r}: add them to the project first"
+            )
+        users.append(member.user)
+    specs = list(dict.fromkeys(datasets))
+    if not specs:
+        raise ProjectError("a permit must name at least one dataset")
+    versions = list({v.id: v for v in (resolve_dataset(session, s) for s in specs)}.values())
+    # every permit not yet ended is superseded (also one issued "later" by a skewed clock)
+    previous = [
+        p for p in permits(session, project) if p.revoked_at is None and utc(p.expires_at) > at
+    ]
+    permit = Permit(
+        project_id=project.id,
+        issued_by=actor.name,
+        issued_at=at,
+        expires_at=expires,
+        members=users,
+        dataset_versions=versions,
+    )
+    session.add(permit)
+    session.flush()
+    for old in previous:
+        _revoke(session, old, f"superseded by permit #{permit.id}", actor, at)
+    record(
+        session,
+        actor=actor.name,
+        action="permit.grant",
+        target=f"permit:{permit.id}",
+        details={
+            "project": slug,
+            "members": sorted(u.name for u in users),
+            "datasets": [f"{v.dataset.name}/{v.label}" for v in versions],
+            "expires_at": _iso(expires),
+            "supersedes": [p.id for p in previous],
+        },
+    )
+    return permit
+
+
+def _revoke(session: Session, permit: Permit, reason: str, actor: Actor, at: datetime) -> None:
+    permit.revoked_at = at
+    permit.revoked_by = actor.name
+    permit.revoke_reason = reason
+    session.flush()
+    record(
+        session,
+        actor=actor.name,
+        action="permit.revoke",
+        target=f"permit:{permit.id}",
+        details={"project": permit.project.slug, "reason": reason},
+    )
+
+
+def revoke_permit(
+    session: Session, permit_id: int, *, reason: str, actor: Actor, now: datetime | None = None
+) -> Permit:
+    """Revoke a permit now; sandboxes using it must stop (see :func:`expiring`)."""
+    _require(actor, GRANTORS, "revoke permits")
+    at = _now(now)
+    permit = get_permit(session, permit_id)
+    reason = _text(reason, "reason", REASON_MAX)
+    _lock(session, permit.project)
+    session.refresh(permit)  # as committed by a concurrent revocation or grant
+    if permit.revoked_at is not None:
+        raise ProjectConflict(
+            f"permit #{permit.id} was already revoked at {_iso(permit.revoked_at)}"
+        )
+    _revoke(session, permit, reason, actor, at)
+    return permit
+
+
+# --- the spawner's questions --------------------------------------------------------------------
+
+
+def active_permit(
+    session: Session, user_name: str, slug: str, now: datetime | None = None
+) -> Permit:
+    """The permit that lets ``user_name`` open project ``slug`` at ``now``, or a PermitError."""
+    at = _now(now)
+    project = get_project(session, slug)
+    member = membership(session, project, user_name)
+    if member is None:
+        raise NotAMember(f"{user_name!r} is not a member of project {slug!r}")
+    history = list(reversed(permits(session, project)))
+    current = next((p for p in history if status(p, at) == "active"), None)
+    covering = [p for p in history if any(u.name == user_name for u in p.members)]
+    if current is not None:
+        if current in covering:
+            if utc(member.added_at) > utc(current.issued_at):
+                # removed, then added again: only a new permit restores their access
+                raise NotCovered(
+                    f"{user_name!r} rejoined project {slug!r} after permit #{current.id} was"
+                    " issued: a new permit must cover them"
+                )
+            return current
+        raise NotCovered(f"permit #{current.id} of project {slug!r} does not cover {user_name!r}")
+    issued = [p for p in covering if utc(p.issued_at) <= at]
+    if not issued:
+        raise NoPermit(f"project {slug!r} has no permit covering {user_name!r}")
+    last = issued[0]
+    if status(last, at) == "revoked":
+        raise PermitRevoked(
+            f"permit #{last.id} of project {slug!r} was revoked at {_iso(last.revoked_at)}"
+            f" by {last.revoked_by} because: {last.revoke_reason}"
+        )
+    raise PermitExpired(f"permit #{last.id} of project {slug!r} expired at {_iso(last.expires_at)}")
+
+
+def mounts(permit: Permit, data_dir: DataDir) -> list[Mount]:
+    """The dataset versions to mount read-only, with their absolute folders."""
+    return [
+        Mount(v.dataset.name, v.label, data_dir.dataset_version_dir(v.dataset.name, v.label))
+        for v in sorted(permit.dataset_versions, key=lambda v: (v.dataset.name, v.number))
+    ]
+
+
+def expiring(
+    session: Session, now: datetime | None = None, *, since: datetime | None = None
+) -> list[Permit]:
+    """Permits that have ended (expired or revoked) by ``now``: stop their sandboxes.
+
+    With ``since``, only those that ended after it (the spawner's last sweep).
+    """
+    at = _now(now)
+    rows = session.scalars(
+        select(Permit)
+        .where(or_(Permit.expires_at <= at, Permit.revoked_at <= at))
+        .order_by(Permit.id)
+    )
+    ended = [p for p in rows if status(p, at) in ("expired", "revoked")]
+    if since is None:
+        return ended
+    after = _now(since)
+    return [p for p in ended if ended_at(p) > after]
+
+
+def ended_at(permit: Permit) -> datetime:
+    """When the permit stopped (or will stop) being usable: revocation or expiry, first."""
+    ends = [utc(permit.expires_at)]
+    if permit.revoked_at is not None:
+        ends.append(utc(permit.revoked_at))
+    return min(ends)
+
+
+def revalidate(
+    session: Session, running: list[tuple[str, str]], now: datetime | None = None
+) -> list[tuple[str, str, PermitError]]:
+    """For running sandboxes ``(user, slug)``, those that must stop now, and why.
+
+    Covers what :func:`expiring` cannot: a member removed from the project, a new
+    permit that no longer covers someone.
+    """
+    stop = []
+    for user_name, slug in running:
+        try:
+            active_permit(session, user_name, slug, now)
+        except PermitError as exc:
+            stop.append((user_name, slug, exc))
+    return stop
+
+
+# --- views --------------------------------------------------------------------------------------
+
+
+def permit_view(permit: Permit, data_dir: DataDir, now: datetime | None = None) -> dict[str, Any]:
+    return {
+        "id": permit.id,
+        "project": permit.project.slug,
+        "status": status(permit, now),
+        "issued_by": permit.issued_by,
+        "issued_at": _iso(permit.issued_at),
+        "expires_at": _iso(permit.expires_at),
+        "revoked_at": _iso(permit.revoked_at),
+        "revoked_by": permit.revoked_by,
+        "revoke_reason": permit.revoke_reason,
+        "members": sorted(u.name for u in permit.members),
+        "mounts": [
+            {"dataset": m.dataset, "version": m.version, "path": str(m.path)}
+            for m in mounts(permit, data_dir)
+        ],
+    }
+
+
+def project_view(
+    session: Session, project: Project, data_dir: DataDir, now: datetime | None = None
+) -> dict[str, Any]:
+    return {
+        "slug": project.slug,
+        "title": project.title,
+        "purpose": project.purpose,
+        "created_at": _iso(project.created_at),
+        "created_by": project.created_by,
+        "members": [
+            {"user": m.user.name, "role": m.role}
+            for m in session.scalars(
+                select(ProjectMember)
+                .where(ProjectMember.project_id == project.id)
+                .order_by(ProjectMember.id)
+            )
+        ],
+        "permits": [permit_view(p, data_dir, now) for p in permits(session, project)],
+    }
