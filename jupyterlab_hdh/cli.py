@@ -21,7 +21,14 @@ from jupyterlab_hdh import __version__
 from jupyterlab_hdh.paths import DataDir
 
 DEMO_DATASET = "demo-snds"
-DEMO_USERS = (("admin", "admin"), ("controller", "data_controller"), ("alice", "researcher"))
+DEMO_USERS = (
+    ("admin", "admin"),
+    ("controller", "data_controller"),
+    ("alice", "researcher"),
+    ("bob", "reviewer"),
+    ("carol", "committee"),
+)
+DEMO_PROJECT = "demo"
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
@@ -757,6 +764,39 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     _serve(_data_dir(ctx), host, port)
 
 
+def _demo_project(hub: Any) -> None:
+    """A demo project led by alice, with a one-year permit on the demo dataset (created once)."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import select
+
+    from jupyterlab_hdh.governance import projects
+    from jupyterlab_hdh.store.models import Project
+
+    controller = projects.Actor("controller", "data_controller")
+    with hub.sessions() as s:
+        if s.scalar(select(Project).where(Project.slug == DEMO_PROJECT)) is not None:
+            return
+    with hub.transaction() as s:
+        projects.create_project(
+            s,
+            DEMO_PROJECT,
+            title="Projet de démonstration",
+            purpose="Explorer l'extrait SNDS synthétique de démonstration.",
+            actor=controller,
+        )
+        projects.add_member(s, DEMO_PROJECT, "alice", role="lead", actor=controller)
+    with hub.transaction() as s:
+        projects.grant_permit(
+            s,
+            DEMO_PROJECT,
+            members=["alice"],
+            datasets=[DEMO_DATASET],
+            expires_at=datetime.now(UTC) + timedelta(days=365),
+            actor=controller,
+        )
+
+
 def _demo_credentials(hub: Any) -> dict[str, dict[str, str]]:
     """Demo users and their tokens, created once and kept (0600) in the data directory."""
     from jupyterlab_hdh.governance.accounts import create_user, issue_token
@@ -833,6 +873,7 @@ def up(ctx: click.Context, host: str, port: int, patients: int, seed: int) -> No
             ),
         )
     creds = _demo_credentials(hub)
+    _demo_project(hub)
     hub.close()
     click.echo("Demo API tokens (Authorization: Bearer TOKEN):")
     for name, c in creds.items():

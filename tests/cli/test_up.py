@@ -104,11 +104,13 @@ def test_hdh_up_serves_stops_and_persists(tmp_path: Path) -> None:
     proc, lines = _start(data_dir, port)
     base = f"http://127.0.0.1:{port}"
     tokens = _tokens(lines)
-    assert set(tokens) == {"admin", "controller", "alice"}
+    assert set(tokens) == {"admin", "controller", "alice", "bob", "carol"}
     datasets = _get(f"{base}/api/catalogue/datasets")
     assert [d["name"] for d in datasets] == ["demo-snds"]
     assert datasets[0]["individuals"] == 150
     assert _get(f"{base}/api/audit/verify", tokens["admin"])["ok"] is True
+    access = _get(f"{base}/api/me/projects/demo/access", tokens["alice"])
+    assert [m["dataset"] for m in access["mounts"]] == ["demo-snds"]
     err = _stop(proc)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
