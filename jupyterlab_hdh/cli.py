@@ -169,16 +169,19 @@ def synth(
 
     if end_year < start_year:
         raise click.BadParameter("--end-year is before --start-year")
-    manifest = generate(
-        out,
-        patients=patients,
-        seed=seed,
-        raw=raw,
-        start_year=start_year,
-        end_year=end_year,
-        progress=not quiet,
-    )
-    rows = sum(t["rows"] if isinstance(t, dict) else t for t in manifest["tables"].values())
+    try:
+        manifest = generate(
+            out,
+            patients=patients,
+            seed=seed,
+            raw=raw,
+            start_year=start_year,
+            end_year=end_year,
+            progress=not quiet,
+        )
+    except ValueError as exc:  # refused arguments or a non-empty output folder
+        raise click.ClickException(str(exc)) from None
+    rows = sum(t["rows"] for t in manifest["tables"].values())
     click.echo(f"wrote {len(manifest['tables'])} tables, {rows:,} rows to {out}")
 
 

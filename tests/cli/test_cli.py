@@ -135,3 +135,28 @@ def test_audit_verify_fails_on_tampering(hdh, tmp_path: Path, store_url: str) ->
     engine.dispose()
     result = hdh("audit", "verify", ok=False)
     assert result.exit_code == 1 and "broken at event 2" in result.output
+
+
+def test_synth_from_the_cli_is_deterministic_and_refuses_a_used_folder(tmp_path: Path) -> None:
+    runner = CliRunner()
+    for name in ("a", "b"):
+        result = runner.invoke(
+            main,
+            [
+                "data",
+                "synth",
+                "--patients",
+                "40",
+                "--seed",
+                "5",
+                "--out",
+                str(tmp_path / name),
+                "--quiet",
+            ],
+        )
+        assert result.exit_code == 0 and "tables" in result.output, result.output
+    for f in (tmp_path / "a").iterdir():
+        assert f.read_bytes() == (tmp_path / "b" / f.name).read_bytes(), f.name
+    again = runner.invoke(main, ["data", "synth", "--patients", "40", "--out", str(tmp_path / "a")])
+    assert again.exit_code == 1 and "Traceback" not in again.output
+    assert "not empty" in again.output or "non-empty" in again.output
