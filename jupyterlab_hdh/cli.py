@@ -248,8 +248,15 @@ def reapply_optout(ctx: click.Context, dataset: str | None) -> None:
     """Issue new versions without the persons who opted out since."""
     from jupyterlab_hdh.data.ingest import reapply_optout as run
 
-    for name, outcome in run(_hub(ctx), actor=_actor(), dataset=dataset, progress=_say):
+    from jupyterlab_hdh.governance import projects
+
+    hub = _hub(ctx)
+    for name, outcome in run(hub, actor=_actor(), dataset=dataset, progress=_say):
         click.echo(f"{name}: {outcome}")
+    with hub.transaction() as s:
+        moved = projects.follow_optout_versions(s, actor=projects.Actor.administrator(_actor()))
+    for old_id, new_id, what in moved:
+        click.echo(f"permit #{old_id}: " + (f"re-issued as #{new_id}, {what}" if new_id else what))
 
 
 @data.command("list")

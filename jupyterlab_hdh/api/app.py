@@ -244,7 +244,12 @@ def create_app(data_dir: DataDir, *, base_url: str = "http://127.0.0.1:8000") ->
     @app.post("/api/optout/reapply", tags=["data"])
     def reapply(user: Controller, dataset: str | None = None) -> models.ReapplyOut:
         outcomes = ingestion.reapply_optout(hub(), actor=user.name, dataset=dataset)
-        return models.ReapplyOut(outcomes=dict(outcomes))
+        with hub().transaction() as s:
+            moved = projects.follow_optout_versions(s, actor=projects.Actor.of(user))
+        return models.ReapplyOut(
+            outcomes=dict(outcomes),
+            permits=[models.PermitMoveOut(permit=o, new_permit=n, outcome=w) for o, n, w in moved],
+        )
 
     # --- administrators ------------------------------------------------------------------------
 

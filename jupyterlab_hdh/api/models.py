@@ -47,8 +47,18 @@ class OptOutOut(BaseModel):
     added: bool
 
 
+class PermitMoveOut(BaseModel):
+    permit: int
+    new_permit: int | None = Field(description="The re-issued permit, or null if it was revoked")
+    outcome: str
+
+
 class ReapplyOut(BaseModel):
     outcomes: dict[str, str]
+    permits: list[PermitMoveOut] = Field(
+        default_factory=list,
+        description="Active permits moved to the versions without the opted-out persons",
+    )
 
 
 class HitOut(BaseModel):

@@ -454,6 +454,74 @@ def grant_permit(
     return permit
 
 
+def _optout_successor(session: Session, version: DatasetVersion) -> DatasetVersion:
+    """The last version derived from ``version`` by ``reapply-optout`` (itself if none)."""
+    current = version
+    while True:
+        derived = session.scalar(
+            select(DatasetVersion)
+            .where(
+                DatasetVersion.dataset_id == current.dataset_id,
+                DatasetVersion.source == current.label,
+                DatasetVersion.number > current.number,
+            )
+            .order_by(DatasetVersion.number)
+        )
+        if derived is None:
+            return current
+        current = derived
+
+
+def follow_optout_versions(
+    session: Session, *, actor: Actor, now: datetime | None = None
+) -> list[tuple[int, int | None, str]]:
+    """Re-issue active permits whose mounts were re-issued without opted-out persons.
+
+    A version made by ``reapply-optout`` from vN is vN minus the persons who
+    objected since, so a permit mounting vN moves to it: a new permit with the
+    same members and expiry, the old one revoked as superseded (both audited).
+    A permit that cannot move is revoked. Idempotent. Returns ``(old permit, new permit or None, what happened)``.
+    """
+    _require(actor, GRANTORS, "re-issue permits")
+    at = _now(now)
+    outcomes: list[tuple[int, int | None, str]] = []
+    active = session.scalars(select(Permit).where(Permit.revoked_at.is_(None))).all()
+    for permit in sorted(active, key=lambda p: p.id):
+        if utc(permit.expires_at) <= at:
+            continue
+        successors = [_optout_successor(session, v) for v in permit.dataset_versions]
+        if all(
+            new.id == old.id for new, old in zip(successors, permit.dataset_versions, strict=True)
+        ):
+            continue
+        members = [u.name for u in permit.members if membership(session, permit.project, u.name)]
+        try:
+            new_permit = grant_permit(
+                session,
+                permit.project.slug,
+                members=members,
+                datasets=[f"{v.dataset.name}/{v.label}" for v in successors],
+                expires_at=utc(permit.expires_at),
+                actor=actor,
+                now=at,
+            )
+        except ProjectError as exc:
+            # It cannot move (no member left, a newer ingestion superseded the derived
+            # version...): it must not keep mounting persons who objected.
+            reason = f"mounts data without the latest opt-outs and could not move: {exc}"
+            _revoke(session, permit, reason, actor, at)
+            outcomes.append((permit.id, None, f"revoked: {reason}"))
+            continue
+        outcomes.append(
+            (
+                permit.id,
+                new_permit.id,
+                "now mounts " + ", ".join(f"{v.dataset.name}/{v.label}" for v in successors),
+            )
+        )
+    return outcomes
+
+
 def _revoke(session: Session, permit: Permit, reason: str, actor: Actor, at: datetime) -> None:
     permit.revoked_at = at
     permit.revoked_by = actor.name

@@ -11,16 +11,14 @@ from sqlalchemy import func, select
 
 from jupyterlab_hdh.audit import verify
 from jupyterlab_hdh.data import optout
-from jupyterlab_hdh.data.ingest import ingest, reapply_optout
+from jupyterlab_hdh.data.ingest import reapply_optout
 from jupyterlab_hdh.governance import projects as pj
-from jupyterlab_hdh.governance.accounts import create_user
 from jupyterlab_hdh.store.models import (
     AuditEvent,
     Permit,
     Project,
     ProjectMember,
 )
-from tests.governance.fakes import fake_version
 
 T0 = datetime(2027, 1, 1, 9, 0, tzinfo=UTC)
 ADMIN = pj.Actor.administrator("cli:test")
@@ -39,42 +37,6 @@ def _actions(hub, after: int = 0) -> list[str]:
 def _last_seq(hub) -> int:
     with hub.sessions() as s:
         return s.scalar(select(func.max(AuditEvent.seq))) or 0
-
-
-def _world(hub, ingest_from: Path | None):
-    with hub.transaction() as s:
-        for name, role in (
-            ("alice", "researcher"),
-            ("bob", "researcher"),
-            ("carol", "researcher"),
-            ("rev", "reviewer"),
-            ("ctl", "data_controller"),
-        ):
-            create_user(s, name, role, actor="test")
-    if ingest_from is None:
-        fake_version(hub)
-    else:
-        ingest(hub, ingest_from, "snds", actor="test")
-    with hub.transaction() as s:
-        pj.create_project(
-            s, "cohort-2027", title="Cohorte diabète", purpose="Étude\nde cohorte", actor=CONTROLLER
-        )
-        pj.add_member(s, "cohort-2027", "alice", role="lead", actor=CONTROLLER)
-        pj.add_member(s, "cohort-2027", "bob", actor=CONTROLLER)
-    return hub
-
-
-@pytest.fixture
-def world(hub):
-    """Users of every role, dataset snds v1 (a catalogue row), project cohort-2027 (alice
-    leads, bob is a member)."""
-    return _world(hub, None)
-
-
-@pytest.fixture
-def ingested(hub, raw_extract: Path):
-    """The same world, with snds v1 really ingested from the raw extract."""
-    return _world(hub, raw_extract)
 
 
 def _grant(hub, *, members=("alice",), datasets=("snds",), days=30, now=T0, actor=CONTROLLER):
