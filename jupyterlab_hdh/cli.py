@@ -247,7 +247,6 @@ def ingest(
 def reapply_optout(ctx: click.Context, dataset: str | None) -> None:
     """Issue new versions without the persons who opted out since."""
     from jupyterlab_hdh.data.ingest import reapply_optout as run
-
     from jupyterlab_hdh.governance import projects
 
     hub = _hub(ctx)

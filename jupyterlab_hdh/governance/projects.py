@@ -480,7 +480,8 @@ def follow_optout_versions(
     A version made by ``reapply-optout`` from vN is vN minus the persons who
     objected since, so a permit mounting vN moves to it: a new permit with the
     same members and expiry, the old one revoked as superseded (both audited).
-    A permit that cannot move is revoked. Idempotent. Returns ``(old permit, new permit or None, what happened)``.
+    A permit that cannot move is revoked. Idempotent.
+    Returns ``(old permit, new permit or None, what happened)``.
     """
     _require(actor, GRANTORS, "re-issue permits")
     at = _now(now)
