@@ -1,0 +1,288 @@
+"""Running a sandbox: start, readiness, stop, one at a time per (project, person).
+
+Owns the lifecycle of one bubblewrap process tree: the runtime folder
+(lock, log, synthetic ``etc/``, ``sock/``), the exclusive ``flock`` that makes
+a second concurrent start raise :class:`SandboxBusyError`, the limits, the
+readiness wait on ``GET <base_url>api/status`` over the socket, and a stop
+that leaves no process behind. A later JupyterHub Spawner wraps this class.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections import deque
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+from jupyterlab_hdh.sandbox.client import SandboxClient
+from jupyterlab_hdh.sandbox.errors import (
+    SandboxBusyError,
+    SandboxClientError,
+    SandboxError,
+    SandboxStartError,
+    SandboxUnavailableError,
+)
+from jupyterlab_hdh.sandbox.limits import AppliedLimits, prepare_limits
+from jupyterlab_hdh.sandbox.spec import SandboxSpec, bwrap_argv, group_text, passwd_text
+
+
+def find_bwrap() -> str:
+    path = shutil.which("bwrap")
+    if path is None:
+        raise SandboxUnavailableError(
+            "bubblewrap (bwrap) is not installed on this host: install the 'bubblewrap' package"
+        )
+    return path
+
+
+def bwrap_problem() -> str | None:
+    """Why bwrap cannot make a sandbox here (``None`` if it can): for skips and health checks."""
+    try:
+        bwrap = find_bwrap()
+    except SandboxUnavailableError as e:
+        return str(e)
+    argv = [bwrap, "--unshare-all", "--uid", "1000", "--gid", "1000", "--ro-bind", "/", "/"]
+    r = subprocess.run([*argv, "true"], capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        return f"bwrap cannot create namespaces here: {r.stderr.strip()}"
+    return None
+
+
+def _children_map() -> dict[int, list[int]]:
+    kids: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        # "pid (comm) state ppid ..." - comm may hold spaces and parentheses
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        kids.setdefault(ppid, []).append(int(entry))
+    return kids
+
+
+def descendants(pid: int) -> list[int]:
+    """All live descendants of ``pid`` (host pids), parents before children."""
+    kids = _children_map()
+    out: list[int] = []
+    todo = list(kids.get(pid, []))
+    while todo:
+        p = todo.pop(0)
+        out.append(p)
+        todo.extend(kids.get(p, []))
+    return out
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        with path.open(errors="replace") as f:
+            return "".join(deque(f, maxlen=lines)).strip()
+    except OSError:
+        return ""
+
+
+class Sandbox:
+    """One project's Jupyter server for one person, in bubblewrap.
+
+    ``start()`` returns once the server answers on its socket; ``stop()`` is
+    idempotent. Use as a context manager to stop on exit.
+    """
+
+    def __init__(
+        self,
+        spec: SandboxSpec,
+        *,
+        start_timeout: float = 60.0,
+        stop_grace: float = 5.0,
+        bwrap: str | None = None,
+    ) -> None:
+        self.spec = spec
+        self.start_timeout = start_timeout
+        self.stop_grace = stop_grace
+        self._bwrap = bwrap
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock_fd: int | None = None
+        self._log: IO[bytes] | None = None
+        self.limits = AppliedLimits()
+        self.started_at: float | None = None
+
+    # -- public -------------------------------------------------------------
+
+    @property
+    def socket_path(self) -> Path:
+        return self.spec.socket_path
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """Host pid of the outer bwrap process."""
+        return self._proc.pid if self._proc is not None else None
+
+    def client(self, timeout: float = 30.0) -> SandboxClient:
+        return SandboxClient(self.socket_path, self.spec.base_url, timeout)
+
+    def start(self) -> None:
+        """Start the sandbox and wait until its server answers; raise a SandboxError if not."""
+        if self.alive:
+            raise SandboxBusyError(f"sandbox {self.spec.name} is already running")
+        self._teardown()  # a previous run that died on its own: release what it held
+        bwrap = self._bwrap or find_bwrap()
+        self.spec.check_paths()  # before creating anything
+        self._acquire_lock()
+        try:
+            self._prepare_runtime()
+            self.limits = prepare_limits(
+                self.spec.name, self.spec.memory_limit, self.spec.cpu_limit
+            )
+            self._log = self.spec.log_path.open("wb")
+            os.chmod(self.spec.log_path, 0o600)
+            try:
+                self._proc = subprocess.Popen(
+                    bwrap_argv(self.spec, bwrap=bwrap),
+                    stdin=subprocess.DEVNULL,
+                    stdout=self._log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    close_fds=True,
+                    preexec_fn=self.limits.preexec(),  # in the child: join cgroups / setrlimit
+                    env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+                )
+            except (OSError, subprocess.SubprocessError) as e:
+                raise SandboxStartError(f"the sandbox could not be launched: {e}") from None
+            self.started_at = time.monotonic()
+            self._wait_ready()
+        except BaseException:
+            self._teardown()
+            raise
+
+    def stop(self) -> None:
+        """SIGTERM the server (then SIGKILL the whole tree after the grace period)."""
+        self._teardown()
+
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- internals ----------------------------------------------------------
+
+    def _acquire_lock(self) -> None:
+        rt = self.spec.runtime_dir
+        rt.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(rt, 0o700)
+        fd = os.open(
+            self.spec.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600
+        )
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise SandboxBusyError(
+                f"a sandbox for project {self.spec.project} and user {self.spec.user}"
+                " is already running"
+            ) from None
+        self._lock_fd = fd
+
+    def _prepare_runtime(self) -> None:
+        spec = self.spec
+        if not spec.workspace.exists():
+            spec.workspace.mkdir(parents=True, mode=0o700)
+        etc = spec.host_etc_dir
+        etc.mkdir(exist_ok=True, mode=0o700)
+        for name, text in (("passwd", passwd_text()), ("group", group_text())):
+            (etc / name).write_text(text)
+        self._remove_socket()  # a stale one: we hold the lock, nobody else serves it
+        spec.host_sock_dir.mkdir(mode=0o700)
+
+    def _remove_socket(self) -> None:
+        """Remove ``sock/`` and whatever the sandbox left there (files, links, folders)."""
+        # rmtree never follows a symlink the sandbox may have planted there
+        shutil.rmtree(self.spec.host_sock_dir, ignore_errors=True)
+
+    def _wait_ready(self) -> None:
+        assert self._proc is not None
+        client = self.client(timeout=2.0)
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            code = self._proc.poll()
+            if code is not None:
+                raise SandboxStartError(
+                    f"the sandbox's Jupyter server exited (code {code}) before answering."
+                    f" Last lines of its log:\n{_tail(self.spec.log_path)}"
+                )
+            if os.path.lexists(self.socket_path):
+                try:
+                    client.status(timeout=2.0)
+                    return
+                except SandboxClientError:
+                    pass
+            if time.monotonic() > deadline:
+                raise SandboxStartError(
+                    f"the sandbox's Jupyter server did not answer within {self.start_timeout:g} s."
+                    f" Last lines of its log:\n{_tail(self.spec.log_path)}"
+                )
+            time.sleep(0.05)
+
+    def _teardown(self) -> None:
+        if self._lock_fd is None:
+            return  # never started (or already stopped): nothing here is ours
+        proc = self._proc
+        if proc is not None:
+            try:
+                if proc.poll() is None:
+                    self._terminate(proc)
+            finally:
+                self._proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        self._remove_socket()
+        self.limits.release()
+        os.close(self._lock_fd)  # releases the flock
+        self._lock_fd = None
+
+    def _terminate(self, proc: subprocess.Popen[bytes]) -> None:
+        # bwrap forwards no signal: ask the processes inside (the Jupyter server,
+        # its kernels) to stop first so they clean up. bwrap's own processes are
+        # left alone: SIGTERM to the sandbox's init would kill everything at once.
+        for pid in descendants(proc.pid):
+            try:
+                comm = Path(f"/proc/{pid}/comm").read_text().strip()
+            except OSError:
+                continue
+            if comm != "bwrap":
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+        try:
+            proc.wait(self.stop_grace)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+        # Still there: kill the outer bwrap (our unreaped child, so its pid and
+        # group are still ours); --die-with-parent then kills the sandbox's
+        # init, and with it the whole pid namespace.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired as e:  # pragma: no cover - kernel-level trouble
+            raise SandboxError(f"sandbox {self.spec.name} did not stop") from e

@@ -1,0 +1,429 @@
+"""What a sandbox is: its specification and the exact bubblewrap command line.
+
+Owns :class:`SandboxSpec` (one project, one person), its validation, and the
+pure functions :func:`bwrap_argv`, :func:`server_argv` and :func:`sandbox_env`
+that turn it into a command. Nothing here starts a process or touches the
+disk beyond ``stat`` calls, so every security property of the command line is
+unit-testable.
+
+Layout inside the sandbox (everything else of the host is absent):
+
+=========================  ==========  ===============================================
+path in the sandbox        mode        what / why
+=========================  ==========  ===============================================
+``/`` (tmpfs)              rw, empty   bwrap's fresh root; only the binds below exist
+``/usr`` ``/bin`` …        ro          the OS userland (``/bin`` etc. are symlinks into
+                                       ``/usr`` on merged-usr hosts, recreated as such)
+``/etc/ld.so.*``           ro          the dynamic loader's cache/config (pyenv builds
+                                       link system libraries)
+``/etc/localtime``         ro          time zone, harmless
+``/etc/passwd|group``      ro          synthetic: uid/gid 1000 = ``jovyan``, written by
+                                       :class:`~jupyterlab_hdh.sandbox.process.Sandbox`
+                                       into ``<runtime>/etc`` (outside ``/sock``)
+``sys.base_prefix``        ro          the interpreter (here under ``/root/.pyenv``; only
+                                       that version folder, never ``/root``)
+``sys.prefix``             ro          the virtual environment (Jupyter, ipykernel, …)
+package source             ro          ``jupyterlab_hdh/`` only, when installed editable
+                                       outside the venv (never the whole checkout)
+``/data/<ds>/<version>``   ro          each permitted dataset version, nothing else
+``/workspace``             rw          the project workspace (root_dir of the server)
+``/sock``                  rw          ``<runtime>/sock``: holds only ``jupyter.sock``
+``/home/jovyan`` ``/tmp``  rw tmpfs    HOME and scratch, gone when the sandbox stops
+``/proc`` ``/dev``         fresh       the sandbox's own pid namespace; minimal /dev
+=========================  ==========  ===============================================
+
+Never bound: ``/run``, ``/var/run`` (docker.sock, D-Bus), ``/root``, ``/home``,
+the HDH data directory (keys, store, outbox), other workspaces, other datasets.
+``--unshare-all`` gives new user, pid, ipc, uts, cgroup and network namespaces:
+the network namespace holds only a loopback interface, so no network at all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jupyterlab_hdh.sandbox.errors import SandboxConfigError
+
+SANDBOX_UID = 1000
+SANDBOX_GID = 1000
+SANDBOX_USER = "jovyan"
+SANDBOX_HOME = "/home/jovyan"
+WORKSPACE = "/workspace"
+DATA_ROOT = "/data"
+SOCK_DIR = "/sock"
+SOCK_NAME = "jupyter.sock"
+SOCK_PATH = f"{SOCK_DIR}/{SOCK_NAME}"
+# Paths INSIDE the sandbox: private tmpfs mounts, not the host's shared /tmp.
+SANDBOX_TMP = "/tmp"  # noqa: S108
+SANDBOX_VAR_TMP = "/var/tmp"  # noqa: S108
+
+# Project slugs never contain "--", so "<project>--<user>" names one pair only.
+PROJECT_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # dataset and version names
+BASE_URL_RE = re.compile(r"^/(?:[A-Za-z0-9._@~%-]+/)*$")
+
+# Environment variables a caller may add (everything else is refused).
+EXTRA_ENV_ALLOWED = re.compile(
+    r"^(?:HDH_[A-Z0-9_]+|TZ|LC_ALL|LC_[A-Z]+|OMP_NUM_THREADS|MKL_NUM_THREADS|"
+    r"OPENBLAS_NUM_THREADS|POLARS_MAX_THREADS|NUMBA_NUM_THREADS)$"
+)
+RESERVED_ENV = frozenset({"HDH_PROJECT", "HDH_USER"})
+
+# Host paths that no bind may be, or contain.
+FORBIDDEN_HOST_ROOTS = ("/", "/run", "/var/run", "/root", "/home", "/proc", "/sys", "/dev", "/etc")
+# Host paths that no bind may even lie below (sockets, kernel interfaces).
+FORBIDDEN_HOST_TREES = ("/run", "/var/run", "/proc", "/sys", "/dev")
+
+# The OS userland: bound read-only (or recreated as a symlink when the host's is one).
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+SYSTEM_ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime")
+
+
+@dataclass(frozen=True)
+class DatasetMount:
+    """One permitted dataset version, bound read-only at ``/data/<dataset>/<version>``."""
+
+    dataset: str
+    version: str
+    host_path: Path
+
+    @property
+    def target(self) -> str:
+        return f"{DATA_ROOT}/{self.dataset}/{self.version}"
+
+
+def _package_source_dir() -> Path | None:
+    """The ``jupyterlab_hdh`` folder if it lives outside ``sys.prefix`` (editable install)."""
+    import jupyterlab_hdh
+
+    pkg = Path(jupyterlab_hdh.__file__).resolve().parent
+    prefix = Path(sys.prefix).resolve()
+    return None if pkg.is_relative_to(prefix) else pkg
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    """Everything needed to run one project's Jupyter server for one person.
+
+    ``runtime_dir`` is a host folder private to this (project, person), e.g.
+    ``<data-dir>/sandboxes/<project>--<user>/`` (see :func:`runtime_dir_for`):
+    it holds the lock file, the server log, the synthetic ``etc/passwd`` and
+    ``sock/``, the only part bound into the sandbox (at ``/sock``).
+    ``protected`` lists host paths no bind may equal or contain (pass the HDH
+    data directory); ``secrets`` host paths no bind may equal, contain or lie
+    under (pass its ``keys/``). ``memory_limit`` is in bytes,
+    ``cpu_limit`` in cores; both are applied where the host allows (see
+    :mod:`jupyterlab_hdh.sandbox.limits`).
+    """
+
+    project: str
+    user: str
+    workspace: Path
+    runtime_dir: Path
+    mounts: tuple[DatasetMount, ...] = ()
+    base_url: str = ""
+    memory_limit: int | None = None
+    cpu_limit: float | None = None
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    protected: tuple[Path, ...] = ()
+    secrets: tuple[Path, ...] = ()
+    python_prefix: Path = field(default_factory=lambda: Path(sys.prefix))
+    python_base_prefix: Path = field(default_factory=lambda: Path(sys.base_prefix))
+    package_source: Path | None = field(default_factory=_package_source_dir)
+
+    def __post_init__(self) -> None:
+        # Normalise so callers may pass str/list; the dataclass stays frozen.
+        object.__setattr__(self, "workspace", Path(self.workspace))
+        object.__setattr__(self, "runtime_dir", Path(self.runtime_dir))
+        object.__setattr__(
+            self,
+            "mounts",
+            tuple(
+                m if isinstance(m, DatasetMount) else DatasetMount(m[0], m[1], Path(m[2]))
+                for m in self.mounts
+            ),
+        )
+        object.__setattr__(self, "protected", tuple(Path(p) for p in self.protected))
+        object.__setattr__(self, "secrets", tuple(Path(p) for p in self.secrets))
+        object.__setattr__(self, "extra_env", dict(self.extra_env))
+        if not self.base_url:
+            object.__setattr__(self, "base_url", f"/user/{self.user}/{self.project}/")
+        self.check_names()
+
+    # -- validation ---------------------------------------------------------
+
+    def check_names(self) -> None:
+        """Validate names and values (pure; no disk access)."""
+        if not PROJECT_RE.match(self.project):
+            raise SandboxConfigError(f"invalid project slug: {self.project!r}")
+        if not USER_RE.match(self.user):
+            raise SandboxConfigError(f"invalid user name: {self.user!r}")
+        if not BASE_URL_RE.match(self.base_url) or "/../" in self.base_url:
+            raise SandboxConfigError(f"invalid base_url (must be /…/): {self.base_url!r}")
+        seen: set[tuple[str, str]] = set()
+        for m in self.mounts:
+            for kind, value in (("dataset", m.dataset), ("version", m.version)):
+                if not NAME_RE.match(value):
+                    raise SandboxConfigError(f"invalid {kind} name: {value!r}")
+            if (m.dataset, m.version) in seen:
+                raise SandboxConfigError(f"dataset version mounted twice: {m.target}")
+            seen.add((m.dataset, m.version))
+        for key, value in self.extra_env.items():
+            if not EXTRA_ENV_ALLOWED.match(key) or key in RESERVED_ENV:
+                raise SandboxConfigError(f"environment variable not allowed: {key!r}")
+            if "\0" in value:
+                raise SandboxConfigError(f"invalid value for environment variable {key!r}")
+        if self.memory_limit is not None and self.memory_limit < 64 * 2**20:
+            raise SandboxConfigError("memory_limit below 64 MiB")
+        if self.cpu_limit is not None and self.cpu_limit <= 0:
+            raise SandboxConfigError("cpu_limit must be positive")
+
+    def check_paths(self) -> None:
+        """Validate host paths: mounts exist, nothing forbidden is bound.
+
+        Called by :meth:`Sandbox.start` before anything is created or launched,
+        so a bad spec leaves no half-started sandbox.
+        """
+        for m in self.mounts:
+            if not m.host_path.is_absolute():
+                raise SandboxConfigError(f"dataset path must be absolute: {m.target}")
+            if not m.host_path.is_dir():
+                raise SandboxConfigError(
+                    f"dataset {m.dataset} version {m.version} is not available on this host"
+                )
+        if not self.workspace.is_absolute():
+            raise SandboxConfigError("workspace path must be absolute")
+        if not self.runtime_dir.is_absolute():
+            raise SandboxConfigError("runtime directory must be absolute")
+        runtime = self.runtime_dir.resolve()
+        guarded = [Path(p) for p in FORBIDDEN_HOST_ROOTS]
+        guarded += [p.resolve() for p in (*self.protected, *self.secrets)]
+        trees = [Path(p) for p in FORBIDDEN_HOST_TREES] + [p.resolve() for p in self.secrets]
+        for label, path in [("workspace", self.workspace)] + [
+            (f"dataset {m.target}", m.host_path) for m in self.mounts
+        ]:
+            real = path.resolve()
+            for g in guarded:
+                if g.is_relative_to(real):
+                    raise SandboxConfigError(f"{label} would expose a protected host path")
+            for t in trees:
+                if real.is_relative_to(t):
+                    raise SandboxConfigError(f"{label} lies in a protected host path")
+            if runtime.is_relative_to(real) or real.is_relative_to(runtime):
+                raise SandboxConfigError(f"{label} overlaps the sandbox runtime directory")
+
+    # -- derived paths ------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return f"{self.project}--{self.user}"
+
+    @property
+    def host_sock_dir(self) -> Path:
+        return self.runtime_dir / "sock"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.host_sock_dir / SOCK_NAME
+
+    @property
+    def host_etc_dir(self) -> Path:
+        return self.runtime_dir / "etc"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.runtime_dir / "lock"
+
+    @property
+    def log_path(self) -> Path:
+        return self.runtime_dir / "server.log"
+
+    @property
+    def python(self) -> str:
+        """The venv interpreter (same path inside and outside the sandbox)."""
+        return str(self.python_prefix / "bin" / "python")
+
+
+def runtime_dir_for(sandboxes_root: Path, project: str, user: str) -> Path:
+    """``<sandboxes_root>/<project>--<user>``, e.g. under ``<data-dir>/sandboxes``."""
+    return Path(sandboxes_root) / f"{project}--{user}"
+
+
+def passwd_text() -> str:
+    return (
+        f"{SANDBOX_USER}:x:{SANDBOX_UID}:{SANDBOX_GID}:HDH sandbox user:{SANDBOX_HOME}:/bin/bash\n"
+        "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+    )
+
+
+def group_text() -> str:
+    return f"{SANDBOX_USER}:x:{SANDBOX_GID}:\nnogroup:x:65534:\n"
+
+
+def _system_binds() -> list[str]:
+    args: list[str] = []
+    for d in SYSTEM_DIRS:
+        if os.path.islink(d):
+            args += ["--symlink", os.readlink(d), d]
+        elif os.path.isdir(d):
+            args += ["--ro-bind", d, d]
+    for f in SYSTEM_ETC_FILES:
+        if os.path.exists(f):
+            args += ["--ro-bind", f, f]
+    return args
+
+
+def _python_binds(spec: SandboxSpec) -> list[str]:
+    """Read-only binds of the interpreter, the venv and an editable package source."""
+    args: list[str] = []
+    seen: list[Path] = []
+    candidates = [spec.python_base_prefix, spec.python_prefix]
+    if spec.package_source is not None:
+        candidates.append(spec.package_source)
+    for p in candidates:
+        p = Path(p)
+        # /usr is already bound; skip paths inside what is bound already.
+        if p.is_relative_to("/usr") or any(p.is_relative_to(s) for s in seen):
+            continue
+        seen.append(p)
+        args += ["--ro-bind", str(p), str(p)]
+        # the venv's python is a symlink to the base interpreter: bind its real target too
+    real = Path(spec.python).resolve()
+    if not real.is_relative_to("/usr") and not any(real.is_relative_to(s) for s in seen):
+        args += ["--ro-bind", str(real.parent), str(real.parent)]
+    return args
+
+
+def sandbox_env(spec: SandboxSpec) -> dict[str, str]:
+    """The whole environment inside the sandbox (``--clearenv`` drops the rest)."""
+    env = {
+        "HOME": SANDBOX_HOME,
+        "USER": SANDBOX_USER,
+        "LOGNAME": SANDBOX_USER,
+        "SHELL": "/bin/bash",
+        "PATH": f"{spec.python_prefix}/bin:/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "VIRTUAL_ENV": str(spec.python_prefix),
+        "JUPYTER_CONFIG_DIR": f"{SANDBOX_HOME}/.jupyter",
+        "JUPYTER_DATA_DIR": f"{SANDBOX_HOME}/.local/share/jupyter",
+        "JUPYTER_RUNTIME_DIR": f"{SANDBOX_TMP}/jupyter-runtime",
+        "IPYTHONDIR": f"{SANDBOX_HOME}/.ipython",
+        "MPLCONFIGDIR": f"{SANDBOX_TMP}/matplotlib",
+        "PYTHONNOUSERSITE": "1",
+        "HDH_PROJECT": spec.project,
+        "HDH_USER": spec.user,
+    }
+    env.update(spec.extra_env)
+    return env
+
+
+def server_argv(spec: SandboxSpec, extra: Sequence[str] = ()) -> list[str]:
+    """The Jupyter server command run inside the sandbox.
+
+    * no token: the server is reached only through the 0600 Unix socket, which
+      only the guard (host side) can open; authentication happens there;
+    * ``allow_remote_access``: the Host header check guards TCP servers on
+      localhost against DNS rebinding; behind the guard the Host header is the
+      public one, so it must pass. XSRF checks stay ON (the browser's ``_xsrf``
+      cookie and header pass through the guard unchanged);
+    * defense in depth (the sandbox is untrusted, the guard enforces): no
+      ``/files/`` handler, no trash, no hidden files, read-only extension
+      manager, no jupyter-lsp, no news or update checks (no network anyway).
+      Terminals stay on: the guard audits them.
+    """
+    return [
+        spec.python,
+        "-m",
+        "jupyter_server",
+        f"--ServerApp.sock={SOCK_PATH}",
+        "--ServerApp.sock_mode=0600",
+        f"--ServerApp.base_url={spec.base_url}",
+        f"--ServerApp.root_dir={WORKSPACE}",
+        "--ServerApp.open_browser=False",
+        "--IdentityProvider.token=",
+        "--ServerApp.allow_remote_access=True",
+        "--ServerApp.terminals_enabled=True",
+        "--ContentsManager.files_handler_class=None",
+        "--ContentsManager.allow_hidden=False",
+        "--FileContentsManager.delete_to_trash=False",
+        "--LabApp.extension_manager=readonly",
+        # language servers are not needed and widen the attack surface (anchors §1 #11)
+        "--ServerApp.jpserver_extensions=jupyter_lsp=False",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        *extra,
+    ]
+
+
+def bwrap_argv(
+    spec: SandboxSpec, command: Sequence[str] | None = None, bwrap: str = "bwrap"
+) -> list[str]:
+    """The full ``bwrap … -- <command>`` argv (default command: :func:`server_argv`).
+
+    Pure apart from ``stat``-ing the host's ``/bin``-style symlinks. Order
+    matters: bwrap applies the options left to right, so the tmpfs mounts come
+    before the binds placed under them.
+    """
+    args = [
+        bwrap,
+        # namespaces: user, pid, ipc, uts, cgroup, network (loopback only)
+        "--unshare-all",
+        "--die-with-parent",  # the sandbox dies with its supervisor
+        "--new-session",  # setsid: no TIOCSTI injection into the caller's terminal
+        "--clearenv",  # nothing of the host environment leaks in
+        "--uid",
+        str(SANDBOX_UID),
+        "--gid",
+        str(SANDBOX_GID),
+        "--cap-drop",
+        "ALL",
+        "--hostname",
+        "hdh-sandbox",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        SANDBOX_TMP,
+        "--tmpfs",
+        "/home",
+        "--dir",
+        SANDBOX_HOME,
+        "--dir",
+        SANDBOX_VAR_TMP,
+        *_system_binds(),
+        "--ro-bind",
+        str(spec.host_etc_dir / "passwd"),
+        "/etc/passwd",
+        "--ro-bind",
+        str(spec.host_etc_dir / "group"),
+        "/etc/group",
+        *_python_binds(spec),
+        "--dir",
+        DATA_ROOT,
+    ]
+    for m in spec.mounts:
+        args += ["--ro-bind", str(m.host_path.resolve()), m.target]
+    args += [
+        "--bind",
+        str(spec.workspace.resolve()),
+        WORKSPACE,
+        "--bind",
+        str(spec.host_sock_dir.resolve()),
+        SOCK_DIR,
+        # the root tmpfs and the folders bwrap created in it: read-only from now on
+        "--remount-ro",
+        "/",
+        "--chdir",
+        WORKSPACE,
+    ]
+    for key, value in sandbox_env(spec).items():
+        args += ["--setenv", key, value]
+    args += ["--", *(command if command is not None else server_argv(spec))]
+    return args
