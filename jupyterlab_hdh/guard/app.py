@@ -1,0 +1,162 @@
+"""Assembling the guard: the Tornado application and the hub-service entry point.
+
+Owns ``make_guard_app`` (route table: the OAuth callback under the service
+prefix, everything else through :class:`~jupyterlab_hdh.guard.proxy.GuardHandler`)
+and ``main()``, which the hub runs as a service: it reads the JupyterHub
+service environment, opens the HDH store for the audit sink and listens on a
+port or a Unix socket.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tornado import httpserver, netutil, web
+
+from jupyterlab_hdh.guard.audit import AuditSink, StoreAuditSink
+from jupyterlab_hdh.guard.policy import GuardConfig
+from jupyterlab_hdh.guard.proxy import Authorise, Guard, GuardHandler, Identify, Resolve
+
+log = logging.getLogger("hdh.guard")
+
+
+def make_guard_app(
+    resolve: Resolve,
+    authorise: Authorise,
+    audit_sink: AuditSink,
+    config: GuardConfig | None = None,
+    *,
+    identify: Identify,
+    prefix: str = "/user/",
+    login_redirect: Callable[[web.RequestHandler], str | None] | None = None,
+    hub_auth: Any = None,
+    service_prefix: str | None = None,
+    cookie_secret: bytes | None = None,
+) -> web.Application:
+    """Build the guard application (call ``app.settings['guard'].close()`` when done)."""
+    guard = Guard(
+        resolve=resolve,
+        authorise=authorise,
+        identify=identify,
+        audit_sink=audit_sink,
+        config=config or GuardConfig(),
+        prefix=prefix,
+        login_redirect=login_redirect,
+        private_cookies=frozenset({hub_auth.cookie_name}) if hub_auth is not None else frozenset(),
+    )
+    handlers: list[Any] = []
+    if hub_auth is not None and service_prefix:
+        from jupyterlab_hdh.guard.auth import GuardOAuthCallbackHandler
+
+        handlers.append((re.escape(service_prefix) + "oauth_callback", GuardOAuthCallbackHandler))
+    handlers.append((r".*", GuardHandler, {"guard": guard}))
+    return web.Application(
+        handlers,
+        guard=guard,
+        hub_auth=hub_auth,
+        cookie_secret=cookie_secret or os.urandom(32),
+        websocket_ping_interval=30,
+        xsrf_cookies=False,  # the guard checks same-origin itself (GuardHandler.check_xsrf_cookie)
+    )
+
+
+def max_body(config: GuardConfig) -> int:
+    return max(config.max_upload_bytes, config.max_request_bytes) + 1024 * 1024
+
+
+def socket_dir_resolver(root: Path) -> Resolve:
+    """Default resolver: the sandbox layout, ``<root>/<project>--<user>/sock/jupyter.sock``.
+
+    ``root`` is the sandboxes folder (``<data-dir>/sandboxes``); the path is
+    checked again, without following links, when the guard connects.
+    """
+    from jupyterlab_hdh.sandbox.spec import runtime_dir_for
+
+    def resolve(user: str, project: str) -> str | None:
+        p = runtime_dir_for(root, project, user) / "sock" / "jupyter.sock"
+        return str(p) if p.exists() or p.is_symlink() else None
+
+    return resolve
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the guard as a JupyterHub service (env: JUPYTERHUB_SERVICE_PREFIX, _API_TOKEN...)."""
+    from jupyterlab_hdh.context import open_hub
+    from jupyterlab_hdh.guard.auth import GuardHubOAuth, HubOAuthIdentity
+    from jupyterlab_hdh.paths import DataDir
+
+    ap = argparse.ArgumentParser(prog="hdh-guard", description=main.__doc__)
+    ap.add_argument("--port", type=int, default=None)
+    ap.add_argument("--ip", default="127.0.0.1")
+    ap.add_argument("--sock", default=None, help="listen on this Unix socket instead of a port")
+    ap.add_argument("--sockets-root", default=os.environ.get("HDH_SANDBOX_SOCKETS", ""))
+    ap.add_argument("--data-dir", default=None)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+
+    service_prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/guard/")
+    hub_prefix = os.environ.get("JUPYTERHUB_BASE_URL", "/")
+    hub_auth = GuardHubOAuth(
+        api_token=os.environ["JUPYTERHUB_API_TOKEN"],
+        base_url=service_prefix,
+        cache_max_age=60,
+    )
+    identity = HubOAuthIdentity(hub_auth, os.environ.get("JUPYTERHUB_SERVICE_NAME", "guard"))
+    hub = open_hub(DataDir.resolve(args.data_dir))
+    try:
+        from jupyterlab_hdh.governance import projects  # the projects engineer's module
+
+        active_permit = getattr(projects, "active_permit", None)
+    except ImportError:  # pragma: no cover - depends on a parallel change
+        active_permit = None
+
+    def check_permit(user: str, project: str) -> str | None:
+        if active_permit is None:
+            return "permits are not available in this installation"
+        with hub.sessions() as s:
+            try:
+                result = active_permit(s, user, project)
+            except Exception as exc:  # PermitError, or a broken check: refuse, never allow
+                return str(exc) or type(exc).__name__
+        return None if result else "no active permit"
+
+    async def authorise(user: str, project: str) -> str | None:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, check_permit, user, project)
+
+    if not args.sockets_root:
+        raise SystemExit("--sockets-root (or HDH_SANDBOX_SOCKETS) is required")
+    config = GuardConfig()
+    app = make_guard_app(
+        socket_dir_resolver(Path(args.sockets_root)),
+        authorise,
+        StoreAuditSink(hub),
+        config,
+        identify=identity,
+        prefix=hub_prefix.rstrip("/") + "/user/",
+        login_redirect=identity.login_redirect,
+        hub_auth=hub_auth,
+        service_prefix=service_prefix,
+        # shared by every guard replica (the OAuth token cookie is signed with it)
+        cookie_secret=bytes.fromhex(os.environ["HDH_GUARD_COOKIE_SECRET"])
+        if os.environ.get("HDH_GUARD_COOKIE_SECRET")
+        else None,
+    )
+    server = httpserver.HTTPServer(app, xheaders=True, max_body_size=max_body(config))
+    if args.sock:
+        server.add_socket(netutil.bind_unix_socket(args.sock, mode=0o600))
+    else:
+        port = args.port or int(os.environ.get("JUPYTERHUB_SERVICE_URL", ":8765").rsplit(":", 1)[1])
+        server.listen(port, args.ip)
+    asyncio.get_event_loop().run_forever()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,307 @@
+"""What the guard records into the audit log, and where it writes it.
+
+Owns the parsing of client-to-sandbox traffic worth auditing (kernel channel
+messages in the legacy JSON protocol, its legacy binary form, and JupyterLab
+4's ``v1.kernel.websocket.jupyter.org`` binary protocol; terminal websocket
+input; contents saves) into :class:`AuditEvent` values, and the sinks that
+persist them. The proxy records an event *before* forwarding the message it
+describes; if recording fails the message is dropped and the connection
+closed, so no unaudited code runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import struct
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from jupyterlab_hdh.audit import record
+
+V1_SUBPROTOCOL = "v1.kernel.websocket.jupyter.org"
+
+
+class MessageError(ValueError):
+    """A client message the guard cannot parse (the connection is closed)."""
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    actor: str
+    action: str
+    target: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class AuditSink(Protocol):
+    """Where audit events go. ``record`` must raise if the event was not persisted."""
+
+    async def record(self, event: AuditEvent) -> None: ...
+
+
+class StoreAuditSink:
+    """Writes each event in its own store transaction, off the event loop."""
+
+    def __init__(self, hub: Any, executor: ThreadPoolExecutor | None = None) -> None:
+        self.hub = hub
+        self.executor = executor or ThreadPoolExecutor(max_workers=4, thread_name_prefix="audit")
+
+    def _write(self, event: AuditEvent) -> None:
+        with self.hub.transaction() as s:
+            record(
+                s,
+                actor=event.actor,
+                action=event.action,
+                target=event.target,
+                details=event.details,
+            )
+
+    async def record(self, event: AuditEvent) -> None:
+        await asyncio.get_running_loop().run_in_executor(self.executor, self._write, event)
+
+
+class MemoryAuditSink:
+    """Keeps events in a list (tests, and a guard run without a store)."""
+
+    def __init__(self) -> None:
+        self.events: list[AuditEvent] = []
+
+    async def record(self, event: AuditEvent) -> None:
+        self.events.append(event)
+
+
+# ----------------------------------------------------------------- kernel messages
+
+
+@dataclass(frozen=True)
+class KernelMessage:
+    channel: str
+    header: dict[str, Any]
+    content: dict[str, Any]
+
+
+def _json_obj(raw: bytes | str, what: str) -> dict[str, Any]:
+    try:
+        obj = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MessageError(f"{what} is not JSON") from exc
+    if not isinstance(obj, dict):
+        raise MessageError(f"{what} is not a JSON object")
+    return obj
+
+
+def parse_kernel_message(message: str | bytes, subprotocol: str | None) -> KernelMessage:
+    """Parse one client-to-kernel websocket message (raises MessageError)."""
+    if subprotocol == V1_SUBPROTOCOL:
+        if not isinstance(message, bytes):
+            raise MessageError("text message on the v1 kernel protocol")
+        return _parse_v1(message)
+    if isinstance(message, str):
+        msg = _json_obj(message, "kernel message")
+    else:
+        msg = _parse_legacy_binary(message)
+    header = msg.get("header")
+    content = msg.get("content", {})
+    channel = msg.get("channel")
+    if not isinstance(header, dict) or not isinstance(content, dict):
+        raise MessageError("kernel message without header/content objects")
+    if not isinstance(channel, str):
+        raise MessageError("kernel message without a channel")
+    return KernelMessage(channel, header, content)
+
+
+def _parse_v1(data: bytes) -> KernelMessage:
+    # layout (jupyter_server services/kernels/connection/base.py): 8-byte LE count n,
+    # n 8-byte LE offsets; offsets[0] starts the channel name, then header,
+    # parent_header, metadata, content, buffers...
+    if len(data) < 8:
+        raise MessageError("v1 message too short")
+    n = int.from_bytes(data[:8], "little")
+    if n < 6 or 8 * (n + 1) > len(data):
+        raise MessageError("v1 message with a bad offset count")
+    offsets = [int.from_bytes(data[8 * (i + 1) : 8 * (i + 2)], "little") for i in range(n)]
+    if offsets[0] != 8 * (n + 1) or any(b < a for a, b in zip(offsets, offsets[1:], strict=False)):
+        raise MessageError("v1 message with bad offsets")
+    if offsets[-1] > len(data):
+        raise MessageError("v1 message offsets past its end")
+    bounds = [*offsets, len(data)]
+    parts = [data[bounds[i] : bounds[i + 1]] for i in range(len(offsets))]
+    try:
+        channel = parts[0].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MessageError("v1 channel is not UTF-8") from exc
+    header = _json_obj(parts[1], "v1 header")
+    content = _json_obj(parts[4], "v1 content")
+    return KernelMessage(channel, header, content)
+
+
+def _parse_legacy_binary(data: bytes) -> dict[str, Any]:
+    # 4-byte BE count n, n 4-byte BE offsets; first part is the JSON message
+    if len(data) < 8:
+        raise MessageError("binary message too short")
+    (n,) = struct.unpack("!I", data[:4])
+    if n < 1 or 4 * (n + 1) > len(data):
+        raise MessageError("binary message with a bad part count")
+    offsets = list(struct.unpack("!" + "I" * n, data[4 : 4 * (n + 1)]))
+    end = offsets[1] if n > 1 else len(data)
+    if not (4 * (n + 1) <= offsets[0] <= end <= len(data)):
+        raise MessageError("binary message with bad offsets")
+    return _json_obj(data[offsets[0] : end], "binary kernel message")
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def kernel_event(
+    msg: KernelMessage, *, user: str, project: str, kernel_id: str
+) -> AuditEvent | None:
+    """The audit event for a kernel message, or None if it is not audited."""
+    if msg.header.get("msg_type") != "execute_request":
+        return None
+    code = msg.content.get("code")
+    if not isinstance(code, str):
+        raise MessageError("execute_request without a code string")
+    return AuditEvent(
+        actor=user,
+        action="code.execute",
+        target=f"project:{project}/kernel:{kernel_id}",
+        details={
+            "user": user,
+            "project": project,
+            "code": code,
+            "sha256": sha256_text(code),
+            "msg_id": str(msg.header.get("msg_id", "")),
+            "session": str(msg.header.get("session", "")),
+            "kernel_id": kernel_id,
+            "channel": msg.channel,
+            "time": datetime.now(UTC).isoformat(timespec="microseconds"),
+        },
+    )
+
+
+# ----------------------------------------------------------------- terminals
+
+
+class TerminalInput:
+    """Coalesces terminal keystrokes into lines; ``feed`` returns completed lines.
+
+    Everything typed is recorded: a partial line is flushed when the buffer
+    grows past ``max_pending`` or the connection closes (``flush``).
+    """
+
+    def __init__(self, max_pending: int = 4096) -> None:
+        self.pending = ""
+        self.max_pending = max_pending
+
+    def feed(self, message: str | bytes) -> list[str]:
+        if isinstance(message, bytes):
+            try:
+                message = message.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise MessageError("terminal message is not UTF-8") from exc
+        try:
+            obj = json.loads(message)
+        except ValueError as exc:
+            raise MessageError("terminal message is not JSON") from exc
+        if not isinstance(obj, list) or not obj or not isinstance(obj[0], str):
+            raise MessageError("terminal message is not a [type, ...] list")
+        if obj[0] != "stdin":
+            return []
+        if len(obj) < 2 or not isinstance(obj[1], str):
+            raise MessageError("terminal stdin without text")
+        self.pending += obj[1]
+        lines: list[str] = []
+        while True:
+            cut = min(
+                (i for i in (self.pending.find("\r"), self.pending.find("\n")) if i >= 0),
+                default=-1,
+            )
+            if cut < 0:
+                break
+            lines.append(self.pending[: cut + 1])
+            self.pending = self.pending[cut + 1 :]
+        if len(self.pending) > self.max_pending:
+            lines.append(self.pending)
+            self.pending = ""
+        return lines
+
+    def flush(self) -> list[str]:
+        out, self.pending = ([self.pending] if self.pending else []), ""
+        return out
+
+
+def terminal_event(line: str, *, user: str, project: str, terminal: str) -> AuditEvent:
+    return AuditEvent(
+        actor=user,
+        action="terminal.input",
+        target=f"project:{project}/terminal:{terminal}",
+        details={"user": user, "project": project, "input": line, "sha256": sha256_text(line)},
+    )
+
+
+# ----------------------------------------------------------------- file saves
+
+
+@dataclass(frozen=True)
+class SaveBody:
+    type: str
+    format: str
+    content_bytes: bytes
+    chunk: int | None
+
+
+def parse_save_body(body: bytes) -> SaveBody:
+    """Parse a ``PUT api/contents`` body: ``{type, format, content, chunk?}``."""
+    obj = _json_obj(body or b"{}", "contents body")
+    ctype = str(obj.get("type", ""))
+    fmt = str(obj.get("format") or "")
+    content = obj.get("content")
+    chunk = obj.get("chunk")
+    if chunk is not None and not isinstance(chunk, int):
+        raise MessageError("chunk is not an integer")
+    if content is None:
+        data = b""
+    elif fmt == "base64":
+        if not isinstance(content, str):
+            raise MessageError("base64 content is not a string")
+        try:
+            data = base64.b64decode(content, validate=False)
+        except ValueError as exc:
+            raise MessageError("invalid base64 content") from exc
+    elif isinstance(content, str):
+        data = content.encode("utf-8")
+    else:
+        data = json.dumps(content, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    return SaveBody(ctype, fmt, data, chunk)
+
+
+def save_event(
+    save: SaveBody, *, user: str, project: str, path: str, body_sha256: str, body_size: int
+) -> AuditEvent:
+    return AuditEvent(
+        actor=user,
+        action="file.save",
+        target=f"project:{project}/file:{path}",
+        details={
+            "user": user,
+            "project": project,
+            "path": path,
+            "type": save.type,
+            "format": save.format,
+            "size": len(save.content_bytes),
+            "sha256": hashlib.sha256(save.content_bytes).hexdigest(),
+            "body_size": body_size,
+            "body_sha256": body_sha256,
+            "chunk": save.chunk,
+        },
+    )
+
+
+Recorder = Callable[[AuditEvent], Any]
