@@ -38,28 +38,15 @@ from jupyter_server.services.kernels.connection.base import (  # noqa: E402
 )
 
 from jupyterlab_hdh.guard.policy import GuardConfig  # noqa: E402
+from jupyterlab_hdh.sandbox.client import execute_request  # noqa: E402
 from tests.guard.conftest import BASE, run_guard, start_jupyter  # noqa: E402
 
 V1 = "v1.kernel.websocket.jupyter.org"
 
 
 def execute(ws: websocket.WebSocket, code: str) -> None:
-    header = {
-        "msg_id": uuid.uuid4().hex,
-        "msg_type": "execute_request",
-        "username": "alice",
-        "session": "bench",
-        "version": "5.3",
-        "date": "",
-    }
-    content = {
-        "code": code,
-        "silent": False,
-        "store_history": False,
-        "user_expressions": {},
-        "allow_stdin": False,
-        "stop_on_error": True,
-    }
+    msg = execute_request(code, username="alice")
+    header, content = msg["header"], msg["content"]
     parts = [json.dumps(x).encode() for x in (header, {}, {}, content)]
     ws.send_binary(serialize_msg_to_ws_v1(parts, "shell"))
     while True:

@@ -212,34 +212,38 @@ class SandboxClient:
                     self.shutdown_kernel(kid)
 
 
+def execute_request(
+    code: str, *, username: str = "hdh", store_history: bool = False
+) -> dict[str, Any]:
+    """A Jupyter ``execute_request`` message on the shell channel (legacy JSON framing)."""
+    return {
+        "header": {
+            "msg_id": uuid.uuid4().hex,
+            "msg_type": "execute_request",
+            "username": username,
+            "session": uuid.uuid4().hex,
+            "version": "5.3",
+            "date": "",
+        },
+        "parent_header": {},
+        "metadata": {},
+        "content": {
+            "code": code,
+            "silent": False,
+            "store_history": store_history,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": True,
+        },
+        "channel": "shell",
+        "buffers": [],
+    }
+
+
 def _run(ws: Any, code: str, timeout: float) -> ExecResult:
-    msg_id = uuid.uuid4().hex
-    ws.send(
-        json.dumps(
-            {
-                "header": {
-                    "msg_id": msg_id,
-                    "msg_type": "execute_request",
-                    "username": "hdh",
-                    "session": uuid.uuid4().hex,
-                    "version": "5.3",
-                    "date": "",
-                },
-                "parent_header": {},
-                "metadata": {},
-                "content": {
-                    "code": code,
-                    "silent": False,
-                    "store_history": False,
-                    "user_expressions": {},
-                    "allow_stdin": False,
-                    "stop_on_error": True,
-                },
-                "channel": "shell",
-                "buffers": [],
-            }
-        )
-    )
+    message = execute_request(code)
+    msg_id = message["header"]["msg_id"]
+    ws.send(json.dumps(message))
     out = ExecResult()
     got_reply = got_idle = False
     deadline = time.monotonic() + timeout

@@ -25,6 +25,7 @@ from jupyter_server.services.kernels.connection.base import serialize_msg_to_ws_
 from sqlalchemy import select
 
 from jupyterlab_hdh.audit import verify
+from jupyterlab_hdh.sandbox.client import execute_request
 from jupyterlab_hdh.store.models import AuditEvent
 
 from .conftest import BASE, GuardServer, Upstream
@@ -326,28 +327,7 @@ def connect(
 
 
 def execute_msg(code: str) -> dict[str, Any]:
-    return {
-        "header": {
-            "msg_id": uuid.uuid4().hex,
-            "msg_type": "execute_request",
-            "username": "alice",
-            "session": uuid.uuid4().hex,
-            "version": "5.3",
-            "date": "",
-        },
-        "parent_header": {},
-        "metadata": {},
-        "content": {
-            "code": code,
-            "silent": False,
-            "store_history": True,
-            "user_expressions": {},
-            "allow_stdin": False,
-            "stop_on_error": True,
-        },
-        "channel": "shell",
-        "buffers": [],
-    }
+    return execute_request(code, username="alice", store_history=True)
 
 
 def send(ws: websocket.WebSocket, msg: dict[str, Any], v1: bool) -> None:
