@@ -30,7 +30,13 @@ from jupyterlab_hdh.sandbox.errors import (
     SandboxUnavailableError,
 )
 from jupyterlab_hdh.sandbox.limits import AppliedLimits, prepare_limits
-from jupyterlab_hdh.sandbox.spec import SandboxSpec, bwrap_argv, group_text, passwd_text
+from jupyterlab_hdh.sandbox.spec import (
+    SandboxSpec,
+    bwrap_argv,
+    group_text,
+    page_config_text,
+    passwd_text,
+)
 
 
 def find_bwrap() -> str:
@@ -208,7 +214,11 @@ class Sandbox:
             spec.workspace.mkdir(parents=True, mode=0o700)
         etc = spec.host_etc_dir
         etc.mkdir(exist_ok=True, mode=0o700)
-        for name, text in (("passwd", passwd_text()), ("group", group_text())):
+        for name, text in (
+            ("passwd", passwd_text()),
+            ("group", group_text()),
+            ("page_config.json", page_config_text()),
+        ):
             (etc / name).write_text(text)
         self._remove_socket()  # a stale one: we hold the lock, nobody else serves it
         spec.host_sock_dir.mkdir(mode=0o700)

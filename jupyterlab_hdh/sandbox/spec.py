@@ -262,6 +262,30 @@ def passwd_text() -> str:
     )
 
 
+#: JupyterLab plugins that download, export or copy out, disabled and locked in
+#: every sandbox (security anchors §2). This is the UX layer only: the guard
+#: refuses the routes behind them whatever the page asks.
+LAB_LOCKED_PLUGINS = (
+    "@jupyterlab/docmanager-extension:download",
+    "@jupyterlab/filebrowser-extension:download",
+    "@jupyterlab/docmanager-extension:open-browser-tab",
+    "@jupyterlab/filebrowser-extension:open-browser-tab",
+    "@jupyterlab/notebook-extension:export",
+    "@jupyterlab/notebook-extension:copy-output",
+    "@jupyterlab/extensionmanager-extension:plugin",
+)
+#: Where JupyterLab reads a system-wide page config inside the sandbox.
+LAB_PAGE_CONFIG = "/etc/jupyter/labconfig/page_config.json"
+
+
+def page_config_text() -> str:
+    """``page_config.json``: the plugins above disabled and locked (bound read-only)."""
+    import json
+
+    flags = dict.fromkeys(LAB_LOCKED_PLUGINS, True)
+    return json.dumps({"disabledExtensions": flags, "lockedExtensions": flags}, indent=1) + "\n"
+
+
 def group_text() -> str:
     return f"{SANDBOX_USER}:x:{SANDBOX_GID}:\nnogroup:x:65534:\n"
 
@@ -404,6 +428,9 @@ def bwrap_argv(
         "--ro-bind",
         str(spec.host_etc_dir / "group"),
         "/etc/group",
+        "--ro-bind",
+        str(spec.host_etc_dir / "page_config.json"),
+        LAB_PAGE_CONFIG,
         *_python_binds(spec),
         "--dir",
         DATA_ROOT,

@@ -425,3 +425,30 @@ def test_terminal_runs_inside_the_sandbox(client: SandboxClient) -> None:
     finally:
         ws.close()
         client.request("DELETE", f"api/terminals/{name}")
+
+
+def test_lab_download_export_and_copy_plugins_are_disabled_and_locked(
+    client: SandboxClient, kernel: str
+) -> None:
+    """JupyterLab's own page config (served by the sandbox) disables and locks them."""
+    import html
+    import json
+    import re
+
+    from jupyterlab_hdh.sandbox.spec import LAB_LOCKED_PLUGINS, LAB_PAGE_CONFIG
+
+    page = client.request("GET", "lab")
+    assert page.status == 200
+    raw = re.search(
+        r'<script id="jupyter-config-data" type="application/json">(.*?)</script>',
+        page.body.decode(),
+        re.S,
+    )
+    assert raw is not None
+    config = json.loads(html.unescape(raw.group(1)))
+    for plugin in LAB_LOCKED_PLUGINS:
+        assert plugin in config["disabledExtensions"], plugin
+        assert plugin in config["lockedExtensions"], plugin
+    # the file is read-only inside the sandbox: the user cannot unlock them there
+    result = run(client, kernel, attempt(f"open({LAB_PAGE_CONFIG!r}, 'w')"))
+    assert result == {"ok": False, "err": 30}  # EROFS

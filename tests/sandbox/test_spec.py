@@ -61,6 +61,7 @@ def test_never_binds_run_home_root_or_the_data_dir(site: Site) -> None:
             str(spec.host_sock_dir),
             str(spec.host_etc_dir / "passwd"),
             str(spec.host_etc_dir / "group"),
+            str(spec.host_etc_dir / "page_config.json"),
         ]
     )
     # other workspaces are never bound
