@@ -8,7 +8,6 @@ must receive nothing).
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import socket
@@ -318,29 +317,32 @@ def test_files_handler_removed(client: SandboxClient) -> None:
     assert client.request("GET", "lsp/status").status == 404  # jupyter-lsp disabled
 
 
-def test_symlink_to_dataset_through_contents_api(
-    client: SandboxClient, kernel: str, site: Site
-) -> None:
-    """RECORDED behaviour (the guard must block it): the in-sandbox server follows the link.
+def test_symlink_to_dataset_through_contents_api(client: SandboxClient, kernel: str) -> None:
+    """A workspace link to a dataset file or folder is not served by the contents API.
 
-    jupyter-server's root check is lexical: ``/workspace/link.parquet`` is inside
-    root_dir, so ``GET api/contents/link.parquet?content=1&format=base64`` returns
-    the dataset file's bytes. The sandbox cannot close this (the kernel can read
-    /data anyway); the guard's contents policy must.
+    jupyter-server's root check is lexical (``/workspace/link.parquet`` is inside
+    the root); the sandbox's ConfinedContentsManager resolves links and refuses
+    (defense in depth: the guard refuses base64 and binary reads anyway).
     """
     run(
         client,
         kernel,
         attempt("os.symlink('/data/ds_a/v1/part-0.parquet', '/workspace/link.parquet')"),
     )
-    r = client.contents("link.parquet", content=True, fmt="base64")
-    real = site.dataset("ds_a", "v1").joinpath("part-0.parquet").read_bytes()
-    assert r.status == 200
-    assert base64.b64decode(r.json()["content"]) == real
-    # a link to a folder outside the root is followed too
+    for fmt in ("base64", "text", None):
+        r = client.contents("link.parquet", content=True, fmt=fmt)
+        assert r.status == 403, (fmt, r.status)
     run(client, kernel, attempt("os.symlink('/data/ds_b', '/workspace/dslink')"))
-    r = client.contents("dslink/v1/part-0.parquet", content=True, fmt="base64")
-    assert r.status == 200
+    assert client.contents("dslink/v1/part-0.parquet", content=True, fmt="base64").status == 403
+    assert client.contents("dslink", content=True).status == 403
+    # the workspace itself still works, and a link can be deleted without touching its target
+    assert client.contents("", content=True).status == 200
+    assert client.request("DELETE", "api/contents/link.parquet").status == 204
+    assert run(
+        client,
+        kernel,
+        "import json,os;print(json.dumps(os.path.exists('/data/ds_a/v1/part-0.parquet')))",
+    )
 
 
 def test_tornado_resolver_reaches_the_sandbox(sandbox: Sandbox, tmp_path: Path) -> None:
