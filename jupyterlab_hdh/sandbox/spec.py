@@ -381,6 +381,8 @@ def server_argv(spec: SandboxSpec, extra: Sequence[str] = ()) -> list[str]:
         "--LabApp.extension_manager=readonly",
         # language servers are not needed and widen the attack surface (anchors §1 #11)
         "--ServerApp.jpserver_extensions=jupyter_lsp=False",
+        # HDH's own thin /hdh routes (mounted datasets, later the panels' API)
+        "--ServerApp.jpserver_extensions=jupyterlab_hdh.server_extension=True",
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         *extra,

@@ -454,3 +454,12 @@ def test_lab_download_export_and_copy_plugins_are_disabled_and_locked(
     # the file is read-only inside the sandbox: the user cannot unlock them there
     result = run(client, kernel, attempt(f"open({LAB_PAGE_CONFIG!r}, 'w')"))
     assert result == {"ok": False, "err": 30}  # EROFS
+
+
+def test_hdh_mounts_route_lists_exactly_the_permitted_versions(client: SandboxClient) -> None:
+    r = client.request("GET", "hdh/mounts")
+    assert r.status == 200, r.body
+    mounts = r.json()["mounts"]
+    assert sorted((m["dataset"], m["version"]) for m in mounts) == [("ds_a", "v1"), ("ds_b", "v1")]
+    assert all(m["path"].startswith("/data/") for m in mounts)
+    assert all(t["rows"] >= 0 for m in mounts for t in m["tables"])

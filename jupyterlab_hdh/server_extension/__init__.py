@@ -1,0 +1,24 @@
+"""The Jupyter Server extension that runs INSIDE the sandbox: thin ``/hdh/*`` routes for the panels.
+
+Holds no secret and imports nothing of the control plane (store, governance,
+egress, keys): what it knows comes from the sandbox itself (the read-only
+``/data`` mounts). Routes that need the control plane will go through the
+guard's API bridge, which adds the project identity.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jupyterlab_hdh.server_extension.handlers import route_table
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": "jupyterlab_hdh.server_extension"}]
+
+
+def _load_jupyter_server_extension(server_app: Any) -> None:
+    web_app = server_app.web_app
+    base_url = web_app.settings["base_url"]
+    web_app.add_handlers(".*$", route_table(base_url))
+    server_app.log.info("HDH sandbox extension: /hdh routes registered")
