@@ -528,6 +528,67 @@ def user_token(ctx: click.Context, name: str) -> None:
     click.echo(token)
 
 
+@user.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the new password from stdin (one line)")
+@click.pass_context
+def user_passwd(ctx: click.Context, name: str, password_stdin: bool) -> None:
+    """Set NAME's password for the hub's login form (only a scrypt hash is kept)."""
+    from jupyterlab_hdh.governance.accounts import get_user, set_password
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("new password", hide_input=True, confirmation_prompt=True)
+    with _hub(ctx).transaction() as s:
+        set_password(s, get_user(s, name), password, actor=_actor())
+    click.echo(f"password of {name} set")
+
+
+@main.command("token")
+@click.argument("name")
+@click.option(
+    "--expires-in",
+    type=click.IntRange(60, 366 * 86400),
+    default=86400,
+    show_default=True,
+    help="Seconds the token is valid",
+)
+@click.pass_context
+def hub_token(ctx: click.Context, name: str, expires_in: int) -> None:
+    """Print a JupyterHub API token for NAME (the hub started by `hdh up` must be running)."""
+    import httpx
+
+    from jupyterlab_hdh.governance.accounts import get_user
+    from jupyterlab_hdh.hub.config import HubConfigError, hub_api
+
+    with _hub(ctx).sessions() as s:
+        get_user(s, name)  # an HDH account, or a one-line error
+    try:
+        api, token = hub_api(_data_dir(ctx).root)
+    except HubConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    headers = {"Authorization": f"token {token}"}
+    try:
+        with httpx.Client(base_url=api, headers=headers, timeout=30) as c:
+            if c.get(f"/users/{name}").status_code == 404:
+                c.post(f"/users/{name}").raise_for_status()
+            r = c.post(
+                f"/users/{name}/tokens",
+                json={"note": f"hdh token ({_actor()})", "expires_in": expires_in},
+            )
+            r.raise_for_status()
+    except httpx.HTTPStatusError as exc:
+        raise click.ClickException(
+            f"the hub refused: {exc.response.status_code} {exc.response.text[:200]}"
+        ) from None
+    except httpx.HTTPError as exc:
+        raise click.ClickException(
+            f"the hub at {api} does not answer ({exc}): is `hdh up` running?"
+        ) from None
+    click.echo(r.json()["token"])
+
+
 # --- projects and permits ---------------------------------------------------------------------
 #
 # The CLI is the operator's console: it acts as an administrator (audit actor ``cli:<login>``,
@@ -807,20 +868,35 @@ def _demo_project(hub: Any) -> None:
 
 
 def _demo_credentials(hub: Any) -> dict[str, dict[str, str]]:
-    """Demo users and their tokens, created once and kept (0600) in the data directory."""
-    from jupyterlab_hdh.governance.accounts import create_user, issue_token
+    """Demo users, their API tokens and hub passwords, created once, kept (0600) in the data dir.
+
+    A data directory made before local accounts existed gets passwords on its next start.
+    """
+    import secrets
+
+    from jupyterlab_hdh.governance.accounts import create_user, get_user, issue_token, set_password
 
     path = hub.data_dir.root / "demo-credentials.json"
-    if path.exists():
-        return json.loads(path.read_text("utf-8"))
     creds: dict[str, dict[str, str]] = {}
+    if path.exists():
+        creds = json.loads(path.read_text("utf-8"))
+    changed = False
     with hub.transaction() as s:
         for name, role in DEMO_USERS:
-            user_row = create_user(s, name, role, actor="hdh-up")
-            creds[name] = {"role": role, "token": issue_token(s, user_row, actor="hdh-up")}
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(creds, f, indent=1)
+            if name not in creds:
+                user_row = create_user(s, name, role, actor="hdh-up")
+                creds[name] = {"role": role, "token": issue_token(s, user_row, actor="hdh-up")}
+                changed = True
+            if "password" not in creds[name]:
+                creds[name]["password"] = secrets.token_urlsafe(9)
+                set_password(s, get_user(s, name), creds[name]["password"], actor="hdh-up")
+                changed = True
+    if changed:  # after the commit: the file never names a password the store lacks
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(creds, f, indent=1)
+        os.replace(tmp, path)
     return creds
 
 
@@ -835,11 +911,35 @@ def _demo_credentials(hub: Any) -> dict[str, dict[str, str]]:
     help="Size of the demo extract",
 )
 @click.option("--seed", type=int, default=2026, show_default=True)
+@click.option(
+    "--api-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Port of the control-plane REST API [default: PORT+1]",
+)
+@click.option(
+    "--poll-interval",
+    type=click.IntRange(1, 3600),
+    default=30,
+    show_default=True,
+    help="Seconds between the hub's checks of running sandboxes (permit still active?)",
+)
 @click.pass_context
-def up(ctx: click.Context, host: str, port: int, patients: int, seed: int) -> None:
+def up(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    patients: int,
+    seed: int,
+    api_port: int | None,
+    poll_interval: int,
+) -> None:
     """Set up everything on first run (store, keys, demo data, demo users) and start the hub.
 
-    State persists in the data directory; running it again starts from there.
+    The hub (JupyterHub, configurable-http-proxy, the guard, one bubblewrap sandbox per
+    project and person) listens on PORT; the control-plane REST API on --api-port.
+    State persists in the data directory; running it again starts from there. Ctrl-C
+    stops everything.
     """
     from sqlalchemy import select
 
@@ -884,10 +984,22 @@ def up(ctx: click.Context, host: str, port: int, patients: int, seed: int) -> No
     creds = _demo_credentials(hub)
     _demo_project(hub)
     hub.close()
-    click.echo("Demo API tokens (Authorization: Bearer TOKEN):")
+    from jupyterlab_hdh.hub.run import run_embedded_hub
+
+    click.echo("Demo accounts (hub login: NAME + PASSWORD; control-plane API: Bearer TOKEN):")
     for name, c in creds.items():
-        click.echo(f"  {name:<11} {c['role']:<16} {c['token']}")
-    _serve(data_dir, host, port)
+        click.echo(f"  {name:<11} {c['role']:<16} {c['password']:<14} {c['token']}")
+    code = run_embedded_hub(
+        data_dir,
+        host=host,
+        port=port,
+        api_port=api_port or port + 1,
+        poll_interval=poll_interval,
+        say=_say,
+        echo=click.echo,
+    )
+    if code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,13 +1,16 @@
 """Users, roles and API tokens of the control plane.
 
-Owns account creation and bearer-token authentication. Tokens are random
-(``secrets.token_urlsafe``) and only their SHA-256 is stored; every change is
-audited in the same transaction.
+Owns account creation, bearer-token authentication and local passwords (the
+embedded hub's login form). Tokens are random (``secrets.token_urlsafe``) and
+only their SHA-256 is stored; passwords are stored as scrypt hashes with a
+random salt and compared in constant time. Every change is audited in the
+same transaction.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import secrets
 
@@ -19,6 +22,9 @@ from jupyterlab_hdh.store.models import ROLES, ApiToken, User
 
 USER_NAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 TOKEN_PREFIX = "hdh_"  # noqa: S105 - a prefix, not a secret
+# scrypt cost: n=2**14, r=8, p=1 (16 MiB, ~50 ms); stored with each hash so it can grow later
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+PASSWORD_MIN, PASSWORD_MAX = 8, 1024
 
 
 class AccountError(ValueError):
@@ -69,3 +75,51 @@ def authenticate(session: Session, token: str) -> User | None:
         return None
     row = session.scalar(select(ApiToken).where(ApiToken.token_sha256 == _token_digest(token)))
     return row.user if row is not None else None
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(
+        password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=256 * 2**20, dklen=32
+    )
+
+
+def hash_password(password: str) -> str:
+    """``scrypt$n$r$p$salt$hash`` (hex) for a new random salt."""
+    salt = secrets.token_bytes(16)
+    digest = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, stored: str | None) -> bool:
+    """Whether ``password`` matches ``stored`` (constant-time compare; False if malformed)."""
+    if not stored or len(password) > PASSWORD_MAX:
+        return False
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        computed = _scrypt(password, bytes.fromhex(salt), int(n), int(r), int(p))
+        return hmac.compare_digest(computed, bytes.fromhex(digest))
+    except (ValueError, MemoryError):
+        return False
+
+
+# a hash to compare against when the user does not exist, so timing does not tell
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+
+
+def set_password(session: Session, user: User, password: str, *, actor: str) -> None:
+    """Set (or replace) ``user``'s local password; audited ``user.password``."""
+    if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+        raise AccountError(f"a password must have {PASSWORD_MIN} to {PASSWORD_MAX} characters")
+    user.password_hash = hash_password(password)
+    record(session, actor=actor, action="user.password", target=f"user:{user.name}")
+
+
+def check_password(session: Session, name: str, password: str) -> User | None:
+    """The user if ``name``/``password`` is a valid local login, else None (not audited here)."""
+    user = session.scalar(select(User).where(User.name == name)) if name else None
+    if user is None or not user.password_hash:
+        verify_password(password, _DUMMY_HASH)  # same work either way
+        return None
+    return user if verify_password(password, user.password_hash) else None

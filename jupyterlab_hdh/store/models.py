@@ -72,6 +72,8 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     role: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # "scrypt$n$r$p$salt_hex$hash_hex" (governance.accounts); None: no local login
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True, default=None)
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
 
 

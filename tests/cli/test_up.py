@@ -1,4 +1,9 @@
-"""``hdh up`` (the README's run command): sets everything up, serves, stops on Ctrl-C, persists."""
+"""``hdh up`` (the README's run command): sets everything up, serves, stops on Ctrl-C, persists.
+
+``hdh up`` now runs the embedded hub on PORT (JupyterHub + proxy + guard; its
+sandboxes are tested in ``tests/hub``) and the control-plane API on the port it
+prints (``--api-port``, default PORT+1).
+"""
 
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start(data_dir: Path, port: int) -> tuple[subprocess.Popen[str], list[str]]:
+def _start(data_dir: Path, port: int, api_port: int) -> tuple[subprocess.Popen[str], list[str]]:
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -32,6 +37,8 @@ def _start(data_dir: Path, port: int) -> tuple[subprocess.Popen[str], list[str]]
             "up",
             "--port",
             str(port),
+            "--api-port",
+            str(api_port),
             "--patients",
             "150",
             "--seed",
@@ -50,16 +57,18 @@ def _start(data_dir: Path, port: int) -> tuple[subprocess.Popen[str], list[str]]
         if not line:
             break
         lines.append(line.rstrip())
-        if "HDH control plane:" in line:
+        if "HDH hub:" in line:
             break
     else:  # pragma: no cover
         proc.kill()
         pytest.fail("hdh up did not print its URL in time")
-    assert any("HDH control plane:" in x for x in lines), (
+    assert any("HDH hub:" in x for x in lines), (
         lines,
         proc.stderr.read() if proc.stderr else "",
     )
-    _wait_http(f"http://127.0.0.1:{port}/api/health")
+    assert f"HDH control plane: http://127.0.0.1:{api_port}/api/docs" in "\n".join(lines)
+    _wait_http(f"http://127.0.0.1:{api_port}/api/health")
+    _wait_http(f"http://127.0.0.1:{port}/hub/login")
     return proc, lines
 
 
@@ -90,21 +99,23 @@ def _stop(proc: subprocess.Popen[str]) -> str:
     return err
 
 
-def _tokens(lines: list[str]) -> dict[str, str]:
+def _tokens(lines: list[str]) -> dict[str, tuple[str, str]]:
+    """``name role password token`` lines: {name: (password, token)}."""
     found = {}
     for line in lines:
         parts = line.split()
-        if len(parts) == 3 and parts[2].startswith("hdh_"):
-            found[parts[0]] = parts[2]
+        if len(parts) == 4 and parts[3].startswith("hdh_"):
+            found[parts[0]] = (parts[2], parts[3])
     return found
 
 
 def test_hdh_up_serves_stops_and_persists(tmp_path: Path) -> None:
-    data_dir, port = tmp_path / "hdh", _free_port()
-    proc, lines = _start(data_dir, port)
-    base = f"http://127.0.0.1:{port}"
-    tokens = _tokens(lines)
-    assert set(tokens) == {"admin", "controller", "alice", "bob", "carol"}
+    data_dir, port, api_port = tmp_path / "hdh", _free_port(), _free_port()
+    proc, lines = _start(data_dir, port, api_port)
+    base = f"http://127.0.0.1:{api_port}"
+    accounts = _tokens(lines)
+    assert set(accounts) == {"admin", "controller", "alice", "bob", "carol"}
+    tokens = {name: token for name, (_pw, token) in accounts.items()}
     datasets = _get(f"{base}/api/catalogue/datasets")
     assert [d["name"] for d in datasets] == ["demo-snds"]
     assert datasets[0]["individuals"] == 150
@@ -116,8 +127,9 @@ def test_hdh_up_serves_stops_and_persists(tmp_path: Path) -> None:
     assert "Traceback" not in err
     assert oct((data_dir / "demo-credentials.json").stat().st_mode & 0o777) == "0o600"
 
-    proc, lines = _start(data_dir, port)  # second start: state is reused, nothing regenerated
-    assert _tokens(lines) == tokens
+    # second start: state is reused, nothing regenerated (same tokens and passwords)
+    proc, lines = _start(data_dir, port, api_port)
+    assert _tokens(lines) == accounts
     again = _get(f"{base}/api/catalogue/datasets")
     assert [(d["name"], d["version"]) for d in again] == [("demo-snds", "v1")]
     err = _stop(proc)

@@ -1,0 +1,239 @@
+"""The embedded hub's configuration for one data directory (what ``hdh up`` runs).
+
+Owns the layout of ``<data-dir>/jupyterhub/`` and the JupyterHub settings:
+
+===========================  ================================================================
+``jupyterhub_config.py``     generated on every start (ports may change); plain literals only
+``jupyterhub.sqlite``        JupyterHub's own database (users, tokens, OAuth clients)
+``cookie_secret``            hub cookie secret (0600, created once)
+``proxy_token``              configurable-http-proxy's API token (0600, created once)
+``guard_token``              the guard service's API token (0600, created once)
+``guard_cookie_secret``      signs the guard's OAuth token cookie (0600, created once)
+``cli_token``                the ``hdh-cli`` service's token, used by ``hdh token`` (0600)
+``hub.json``                 where the running hub listens (read by ``hdh token``)
+===========================  ================================================================
+
+The public URL ``http://127.0.0.1:PORT`` is configurable-http-proxy: ``/hub/`` goes
+to JupyterHub, ``/services/guard/`` and every ``/user/<name>/<project>/`` to the
+guard (a managed JupyterHub service with its own OAuth client), which forwards to
+the sandbox's Unix socket under ``<data-dir>/sandboxes/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jupyterlab_hdh
+
+HUB_DIR = "jupyterhub"
+GUARD_SERVICE = "guard"
+CLI_SERVICE = "hdh-cli"
+
+
+class HubConfigError(RuntimeError):
+    """The embedded hub cannot be configured on this machine (e.g. no proxy installed)."""
+
+
+def hub_dir(data_root: Path) -> Path:
+    return Path(data_root) / HUB_DIR
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def secret_file(path: Path, nbytes: int = 32) -> str:
+    """The hex secret in ``path``, created (0600) on first use."""
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(nbytes))
+    os.chmod(path, 0o600)
+    return path.read_text().strip()
+
+
+def proxy_command() -> str:
+    """configurable-http-proxy from the repository's ``node_modules`` (or the PATH)."""
+    repo = Path(jupyterlab_hdh.__file__).resolve().parent.parent
+    local = repo / "node_modules" / ".bin" / "configurable-http-proxy"
+    if local.exists():
+        return str(local)
+    found = shutil.which("configurable-http-proxy")
+    if found:
+        return found
+    raise HubConfigError(
+        "configurable-http-proxy is not installed: run `npm install` at the repository root"
+        " (scripts/setup-env does it)"
+    )
+
+
+def guard_command() -> list[str]:
+    exe = Path(sys.executable).parent / "hdh-guard"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "jupyterlab_hdh.guard.app"]
+
+
+@dataclass(frozen=True)
+class HubPlan:
+    """Where each part listens and which files hold the generated config."""
+
+    data_root: Path
+    host: str
+    port: int
+    hub_port: int
+    proxy_api_port: int
+    guard_port: int
+    config_file: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+def hub_settings(
+    data_root: Path,
+    *,
+    host: str,
+    port: int,
+    hub_port: int,
+    proxy_api_port: int,
+    guard_port: int,
+    poll_interval: int = 30,
+    store_url: str | None = None,
+) -> dict[str, dict[str, Any]]:
+    """The JupyterHub configuration as ``{section: {trait: value}}`` (literals only)."""
+    hdir = hub_dir(data_root)
+    guard_url = f"http://127.0.0.1:{guard_port}"
+    store_env = {"HDH_STORE_URL": store_url} if store_url else {}
+    guard = {
+        "name": GUARD_SERVICE,
+        "url": guard_url,
+        "api_token": secret_file(hdir / "guard_token"),
+        "command": [
+            *guard_command(),
+            "--port",
+            str(guard_port),
+            "--sockets-root",
+            str(Path(data_root) / "sandboxes"),
+            "--data-dir",
+            str(data_root),
+        ],
+        "environment": {
+            "HDH_GUARD_COOKIE_SECRET": secret_file(hdir / "guard_cookie_secret"),
+            **store_env,
+        },
+        "oauth_no_confirm": True,
+        "oauth_client_allowed_scopes": [f"access:services!service={GUARD_SERVICE}"],
+    }
+    cli = {"name": CLI_SERVICE, "api_token": secret_file(hdir / "cli_token")}
+    secret_file(hdir / "cookie_secret")  # JupyterHub reads it (hex); created here, once, 0600
+    return {
+        "JupyterHub": {
+            "bind_url": f"http://{host}:{port}",
+            "hub_bind_url": f"http://127.0.0.1:{hub_port}",
+            "db_url": f"sqlite:///{hdir / 'jupyterhub.sqlite'}",
+            "cookie_secret_file": str(hdir / "cookie_secret"),
+            "pid_file": str(hdir / "jupyterhub.pid"),
+            "authenticator_class": "jupyterlab_hdh.hub.authenticator.HdhAuthenticator",
+            "spawner_class": "jupyterlab_hdh.hub.spawner.SandboxSpawner",
+            "allow_named_servers": True,
+            "named_server_limit_per_user": 20,
+            "cleanup_servers": True,
+            "cleanup_proxy": True,
+            "default_url": "/hub/home",  # not /hub/spawn: there is no default server
+            "services": [guard, cli],
+            "load_roles": [
+                {"name": "user", "scopes": ["self", f"access:services!service={GUARD_SERVICE}"]},
+                # the guard only exchanges OAuth codes and reads who a token belongs to
+                {"name": "hdh-guard", "scopes": ["read:users:name"], "services": [GUARD_SERVICE]},
+                {
+                    "name": "hdh-cli",
+                    "scopes": ["admin:users", "tokens", "admin:servers"],
+                    "services": [CLI_SERVICE],
+                },
+            ],
+        },
+        "ConfigurableHTTPProxy": {
+            "command": [proxy_command()],
+            "api_url": f"http://127.0.0.1:{proxy_api_port}",
+            "auth_token": secret_file(hdir / "proxy_token"),
+            "should_start": True,
+        },
+        "Authenticator": {"allow_all": True},
+        "HdhAuthenticator": {"data_dir": str(data_root)},
+        "Spawner": {
+            "start_timeout": 120,
+            "http_timeout": 30,
+            "poll_interval": poll_interval,
+        },
+        "SandboxSpawner": {
+            "data_dir": str(data_root),
+            "guard_url": guard_url,
+            "sandbox_start_timeout": 90.0,
+        },
+    }
+
+
+def render(settings: dict[str, dict[str, Any]]) -> str:
+    lines = [
+        "# Generated by `hdh up` on every start (jupyterlab_hdh/hub/config.py): do not edit.",
+        "c = get_config()  # noqa: F821",
+    ]
+    for section, traits in settings.items():
+        for trait, value in traits.items():
+            lines.append(f"c.{section}.{trait} = {value!r}")
+    return "\n".join(lines) + "\n"
+
+
+def write_hub_config(
+    data_root: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    poll_interval: int = 30,
+    store_url: str | None = None,
+) -> HubPlan:
+    """Write ``<data-dir>/jupyterhub/jupyterhub_config.py`` (fresh internal ports) and hub.json."""
+    hdir = hub_dir(data_root)
+    hdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(hdir, 0o700)
+    ports = {"hub_port": free_port(), "proxy_api_port": free_port(), "guard_port": free_port()}
+    while len(set(ports.values()) | {port}) < 4:  # pragma: no cover - unlucky draw
+        ports = {k: free_port() for k in ports}
+    settings = hub_settings(
+        data_root,
+        host=host,
+        port=port,
+        poll_interval=poll_interval,
+        store_url=store_url,
+        **ports,
+    )
+    config_file = hdir / "jupyterhub_config.py"
+    fd = os.open(config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(render(settings))  # holds tokens: owner-only
+    plan = HubPlan(Path(data_root), host, port, config_file=config_file, **ports)
+    (hdir / "hub.json").write_text(json.dumps({"url": plan.url}))
+    return plan
+
+
+def hub_api(data_root: Path) -> tuple[str, str]:
+    """(API URL, hdh-cli service token) of the hub last started on ``data_root``."""
+    hdir = hub_dir(data_root)
+    try:
+        url = json.loads((hdir / "hub.json").read_text())["url"]
+        token = (hdir / "cli_token").read_text().strip()
+    except (OSError, ValueError, KeyError):
+        raise HubConfigError(
+            f"no embedded hub configured in {data_root}: start it with `hdh up`"
+        ) from None
+    return f"{url}/hub/api", token

@@ -1,0 +1,185 @@
+"""One named server per project and person: a bubblewrap sandbox behind the guard.
+
+Owns :class:`SandboxSpawner`. The server name is the project slug
+(``/hub/spawn/<user>/<project>``); the default (unnamed) server is refused.
+``start()`` asks the governance module for the active permit (a
+:class:`~jupyterlab_hdh.governance.projects.PermitError` fails the spawn with
+its one-line reason), builds the :class:`~jupyterlab_hdh.sandbox.SandboxSpec`
+(workspace ``<data-dir>/workspaces/<project>/``, runtime folder
+``<data-dir>/sandboxes/<project>--<user>/``, the permit's dataset versions
+read-only), starts it in a thread and returns the **guard's** URL: the proxy
+routes ``/user/<name>/<project>/`` to the one guard, which finds the
+sandbox's Unix socket itself. ``poll()`` also re-checks the permit, so a
+revoked or expired permit, or a removed member, stops the sandbox within one
+poll interval. Starts and stops are audited (``sandbox.start``, ``sandbox.stop``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jupyterhub.spawner import Spawner
+from traitlets import Float, Integer, Unicode
+
+from jupyterlab_hdh.audit import record
+from jupyterlab_hdh.hub.store import hdh_store, in_thread
+
+
+class SpawnRefused(Exception):  # noqa: N818 - a refusal, shown to the user as is
+    """A spawn JupyterHub must refuse with a message fit for the user."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.jupyterhub_message = message
+
+
+class SandboxSpawner(Spawner):  # type: ignore[misc]
+    """Spawn the project's sandbox (named server = project slug) and route it via the guard."""
+
+    data_dir = Unicode(help="The HDH data directory (store, datasets, sandboxes)").tag(config=True)
+    guard_url = Unicode(help="URL the proxy forwards sandbox traffic to (the guard)").tag(
+        config=True
+    )
+    sandbox_start_timeout = Float(60.0, help="Seconds for the sandbox's server to answer").tag(
+        config=True
+    )
+    memory_limit_bytes = Integer(0, help="Memory limit of each sandbox in bytes (0: none)").tag(
+        config=True
+    )
+
+    _sandbox: Any = None
+
+    # -- helpers ------------------------------------------------------------
+
+    @property
+    def project(self) -> str:
+        return str(self.name or "")
+
+    @property
+    def hdh_user(self) -> str:
+        return str(self.user.name)
+
+    def _audit(self, action: str, details: dict[str, Any]) -> None:
+        with hdh_store(self.data_dir).transaction() as s:
+            record(
+                s,
+                actor=self.hdh_user,
+                action=action,
+                target=f"sandbox:{self.project}--{self.hdh_user}",
+                details={"project": self.project, **details},
+            )
+
+    def _build(self) -> Any:
+        """The sandbox for the active permit (raises SpawnRefused with the reason)."""
+        from jupyterlab_hdh.governance import projects
+        from jupyterlab_hdh.sandbox import DatasetMount, Sandbox, SandboxSpec, runtime_dir_for
+
+        store = hdh_store(self.data_dir)
+        root = store.data_dir.root
+        with store.sessions() as s:
+            try:
+                permit = projects.active_permit(s, self.hdh_user, self.project)
+            except projects.PermitError as exc:
+                raise SpawnRefused(
+                    f"{self.hdh_user} may not open project {self.project}: {exc}"
+                ) from None
+            permit_id = permit.id
+            mounts = [
+                DatasetMount(m.dataset, m.version, Path(m.path))
+                for m in projects.mounts(permit, store.data_dir)
+            ]
+        base_url = self.server.base_url if self.server is not None else ""
+        spec = SandboxSpec(
+            project=self.project,
+            user=self.hdh_user,
+            workspace=root / "workspaces" / self.project,
+            runtime_dir=runtime_dir_for(root / "sandboxes", self.project, self.hdh_user),
+            mounts=tuple(mounts),
+            base_url=base_url,
+            memory_limit=self.memory_limit_bytes or None,
+            protected=(root,),
+            secrets=(store.data_dir.keys,),
+        )
+        (root / "workspaces").mkdir(mode=0o700, exist_ok=True)
+        (root / "sandboxes").mkdir(mode=0o700, exist_ok=True)
+        sandbox = Sandbox(spec, start_timeout=self.sandbox_start_timeout)
+        sandbox.permit_id = permit_id  # type: ignore[attr-defined]
+        return sandbox
+
+    def _start_sandbox(self) -> None:
+        from jupyterlab_hdh.sandbox import SandboxBusyError, SandboxError
+
+        sandbox = self._build()
+        try:
+            sandbox.start()
+        except SandboxBusyError:
+            raise SpawnRefused(
+                f"the sandbox of project {self.project} for {self.hdh_user} is already running"
+                " (a second start of the same project is refused)"
+            ) from None
+        except SandboxError as exc:
+            self._audit("sandbox.start_failed", {"error": str(exc).splitlines()[0]})
+            raise SpawnRefused(f"the sandbox of project {self.project} failed: {exc}") from None
+        self._sandbox = sandbox
+        spec = sandbox.spec
+        self._audit(
+            "sandbox.start",
+            {
+                "permit": sandbox.permit_id,
+                "mounts": [
+                    {"dataset": m.dataset, "version": m.version, "target": m.target}
+                    for m in spec.mounts
+                ],
+                "pid": sandbox.pid,
+            },
+        )
+
+    def _stop_sandbox(self, reason: str) -> None:
+        sandbox, self._sandbox = self._sandbox, None
+        if sandbox is None:
+            return
+        sandbox.stop()
+        self._audit("sandbox.stop", {"reason": reason})
+
+    def _permit_problem(self) -> str | None:
+        from jupyterlab_hdh.governance import projects
+
+        with hdh_store(self.data_dir).sessions() as s:
+            try:
+                projects.active_permit(s, self.hdh_user, self.project)
+            except projects.PermitError as exc:
+                return str(exc)
+        return None
+
+    # -- the Spawner API ----------------------------------------------------
+
+    async def start(self) -> str:
+        if not self.project:
+            raise SpawnRefused(
+                "HDH has no default server: each project is its own server."
+                f" Open /hub/spawn/{self.hdh_user}/<project> (the project's slug)"
+            )
+        if not self.guard_url:
+            raise SpawnRefused("the hub is misconfigured: SandboxSpawner.guard_url is not set")
+        await in_thread(self._start_sandbox)
+        return str(self.guard_url)
+
+    async def poll(self) -> int | None:
+        sandbox = self._sandbox
+        if sandbox is None or not sandbox.alive:
+            if sandbox is not None:
+                await in_thread(lambda: self._stop_sandbox("the sandbox's server exited"))
+            return 1
+        problem = await in_thread(self._permit_problem)
+        if problem is not None:
+            self.log.warning("stopping sandbox %s: %s", sandbox.spec.name, problem)
+            await in_thread(lambda: self._stop_sandbox(problem))
+            return 1
+        return None
+
+    async def stop(self, now: bool = False) -> None:
+        await in_thread(lambda: self._stop_sandbox("stopped by the hub"))
+
+    # No state to persist: a sandbox dies with the hub (bwrap --die-with-parent, and
+    # cleanup_servers=True), so a restarted hub has nothing to rediscover.

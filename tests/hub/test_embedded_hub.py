@@ -1,0 +1,383 @@
+"""The embedded hub for real: ``hdh up`` → JupyterHub → configurable-http-proxy → guard → bwrap.
+
+One ``hdh up`` per module (small demo: 150 patients, hub poll every 2 s). A
+browser-like httpx client logs in through the hub's form as alice, her
+named server ``demo`` is started through the hub's REST API with a token from
+``hdh token alice``, the guard's OAuth dance is followed through the proxy, and
+code that reads the permitted dataset runs in a kernel over the guard's
+websocket; the audit log must hold that exact code. Then: refusals (no
+permit, unnamed server, a held sandbox lock, wrong password), revocation
+stopping the running sandbox, and Ctrl-C leaving no process behind.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pyarrow.parquet as pq
+import pytest
+import websocket
+
+from jupyterlab_hdh.hub.config import HubConfigError, proxy_command
+from jupyterlab_hdh.sandbox import bwrap_problem
+from jupyterlab_hdh.sandbox.client import execute_request
+
+POLL_INTERVAL = 2
+READ_CODE = (
+    "import pyarrow.parquet as pq\n"
+    "print('rows', pq.read_metadata('/data/demo-snds/v1/IR_BEN_R.parquet').num_rows)"
+)
+
+
+def _problem() -> str | None:
+    try:
+        proxy_command()
+    except HubConfigError as exc:
+        return str(exc)
+    return bwrap_problem()
+
+
+pytestmark = pytest.mark.skipif(_problem() is not None, reason=str(_problem()))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Up:
+    proc: subprocess.Popen[str]
+    data_dir: Path
+    url: str
+    api_url: str
+    creds: dict[str, dict[str, str]]
+    ready_s: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def hdh(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "jupyterlab_hdh.cli", "--data-dir", str(self.data_dir), *args],
+            capture_output=True,
+            text=True,
+            input=input,
+            env={**os.environ, "HDH_STORE_URL": ""},
+            timeout=60,
+        )
+
+    def token(self, user: str) -> str:
+        r = self.hdh("token", user)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.strip()
+
+    def api(self, user: str) -> httpx.Client:
+        return httpx.Client(
+            base_url=f"{self.url}/hub/api",
+            headers={"Authorization": f"token {self.token(user)}"},
+            timeout=60,
+        )
+
+    def audit(self) -> list[dict[str, Any]]:
+        r = self.hdh("audit", "log", "--limit", "100000")
+        assert r.returncode == 0, r.stderr
+        return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+
+    def log_tail(self) -> str:
+        return (self.data_dir / "jupyterhub" / "jupyterhub.log").read_text()[-4000:]
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+    data_dir = tmp_path_factory.mktemp("hub") / "hdh"
+    port = _free_port()
+    err = (data_dir.parent / "up.err").open("w")
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab_hdh.cli",
+            "--data-dir",
+            str(data_dir),
+            "up",
+            "--port",
+            str(port),
+            "--api-port",
+            str(_free_port()),
+            "--patients",
+            "150",
+            "--seed",
+            "5",
+            "--poll-interval",
+            str(POLL_INTERVAL),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=err,
+        text=True,
+        env={**os.environ, "HDH_STORE_URL": ""},
+    )
+    assert proc.stdout is not None
+    api_url = ""
+    try:
+        while True:
+            line = proc.stdout.readline()
+            if not line:
+                pytest.fail("hdh up exited: " + (data_dir.parent / "up.err").read_text()[-3000:])
+            if line.startswith("HDH control plane:"):
+                api_url = line.split()[3].removesuffix("/api/docs")
+            if line.startswith("HDH hub:"):
+                break
+        ready = time.monotonic() - t0
+        creds = json.loads((data_dir / "demo-credentials.json").read_text())
+        yield Up(proc, data_dir, f"http://127.0.0.1:{port}", api_url, creds, ready)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        err.close()
+
+
+def login(up: Up, user: str, password: str | None = None) -> httpx.Client:
+    """A cookie jar logged in to the hub through its login form."""
+    c = httpx.Client(timeout=60)
+    c.get(f"{up.url}/hub/login")
+    xsrf = c.cookies.get("_xsrf", path="/hub/")
+    r = c.post(
+        f"{up.url}/hub/login",
+        data={"username": user, "password": password or up.creds[user]["password"], "_xsrf": xsrf},
+    )
+    assert r.status_code == 302, r.text[:500]
+    return c
+
+
+def follow(c: httpx.Client, url: str, limit: int = 10) -> httpx.Response:
+    for _ in range(limit):
+        r = c.get(url, follow_redirects=False)
+        if r.status_code not in (301, 302, 303, 307):
+            return r
+        url = str(r.url.join(r.headers["location"]))
+    raise AssertionError("redirect loop")
+
+
+def wait_ready(api: httpx.Client, user: str, server: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        model = api.get(f"/users/{user}").json()
+        s = model["servers"].get(server)
+        if s and s["ready"]:
+            return
+        if s is None or (not s["pending"] and not s["ready"]):
+            raise AssertionError(f"server {user}/{server} failed: {model}")
+        time.sleep(0.1)
+    raise AssertionError(f"server {user}/{server} not ready in {timeout} s")
+
+
+def spawn(api: httpx.Client, user: str, server: str) -> httpx.Response:
+    return api.post(f"/users/{user}/servers/{server}", json={})
+
+
+def execute(up: Up, c: httpx.Client, base: str, code: str) -> tuple[str, float]:
+    """Start a kernel through the guard, run ``code``, return (stdout, seconds to the reply)."""
+    xsrf = c.cookies.get("_xsrf", path=base)
+    k = c.post(
+        f"{up.url}{base}api/kernels", json={"name": "python3"}, headers={"X-XSRFToken": xsrf}
+    )
+    assert k.status_code == 201, k.text
+    kid = k.json()["id"]
+    cookie = "; ".join(f"{ck.name}={ck.value}" for ck in c.cookies.jar)
+    ws = websocket.create_connection(
+        f"{up.url.replace('http', 'ws', 1)}{base}api/kernels/{kid}/channels"
+        f"?session_id={uuid.uuid4()}",
+        cookie=cookie,
+        origin=up.url,
+        timeout=60,
+    )
+    t0 = time.monotonic()
+    try:
+        msg = execute_request(code, username="alice", store_history=True)
+        ws.send(json.dumps(msg))
+        out, reply = "", None
+        while reply is None or out == "":
+            m = json.loads(ws.recv())
+            if m.get("parent_header", {}).get("msg_id") != msg["header"]["msg_id"]:
+                continue
+            if m["msg_type"] == "stream":
+                out += m["content"]["text"]
+            elif m["msg_type"] == "execute_reply":
+                reply = time.monotonic() - t0
+                assert m["content"]["status"] == "ok", m["content"]
+            elif m["msg_type"] == "error":
+                raise AssertionError(m["content"])
+        return out, reply
+    finally:
+        ws.close()
+        c.delete(f"{up.url}{base}api/kernels/{kid}", headers={"X-XSRFToken": xsrf})
+
+
+def sandbox_pids(up: Up) -> list[int]:
+    runtime = str(up.data_dir / "sandboxes")
+    found = []
+    for p in psutil.process_iter(["cmdline", "name"]):
+        cmd = " ".join(p.info["cmdline"] or [])
+        if p.info["name"] == "bwrap" and runtime in cmd:
+            found.append(p.pid)
+    return found
+
+
+# --- the tests, in order: they share the running hub ------------------------------------------
+
+
+def test_up_is_ready_and_prints_the_catalogue(up: Up) -> None:
+    assert up.api_url
+    r = httpx.get(f"{up.api_url}/api/catalogue/datasets", timeout=10)
+    assert [d["name"] for d in r.json()] == ["demo-snds"]
+    assert httpx.get(f"{up.url}/hub/login", timeout=10).status_code == 200
+    print(f"hdh up to ready (first run, 150 patients): {up.ready_s:.1f} s")
+
+
+def test_wrong_password_is_refused_and_audited(up: Up) -> None:
+    with httpx.Client(timeout=30) as c:
+        c.get(f"{up.url}/hub/login")
+        xsrf = c.cookies.get("_xsrf", path="/hub/")
+        r = c.post(
+            f"{up.url}/hub/login",
+            data={"username": "alice", "password": "not-her-password", "_xsrf": xsrf},
+        )
+        assert r.status_code == 403 and "Invalid username or password" in r.text
+        r = c.post(
+            f"{up.url}/hub/login",
+            data={"username": "nobody", "password": "whatever-pw", "_xsrf": xsrf},
+        )
+        assert r.status_code == 403
+    failed = [e for e in up.audit() if e["action"] == "auth.login_failed"]
+    assert {e["target"] for e in failed} >= {"user:alice", "user:nobody"}
+    assert "not-her-password" not in json.dumps(failed)
+
+
+def test_alice_spawns_demo_and_runs_audited_code_through_the_guard(up: Up) -> None:
+    browser = login(up, "alice")
+    assert any(e["action"] == "auth.login" and e["actor"] == "alice" for e in up.audit())
+    base = "/user/alice/demo/"
+    with up.api("alice") as api:
+        t0 = time.monotonic()
+        r = spawn(api, "alice", "demo")
+        assert r.status_code in (201, 202), r.text
+        wait_ready(api, "alice", "demo")
+        spawned = time.monotonic() - t0
+        page = follow(browser, f"{up.url}{base}lab")  # OAuth: hub authorize → guard callback
+        assert page.status_code == 200 and "<html" in page.text.lower(), page.text[:300]
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        contents = browser.get(f"{up.url}{base}api/contents")
+        assert contents.status_code == 200, contents.text
+        assert "content-security-policy" in contents.headers
+        out, reply = execute(up, browser, base, READ_CODE)
+        total = time.monotonic() - t0
+    expected = pq.read_metadata(
+        up.data_dir / "datasets" / "demo-snds" / "v1" / "IR_BEN_R.parquet"
+    ).num_rows
+    assert out.strip() == f"rows {expected}"
+    up.timings.update(spawn=spawned, reply=reply, total=total)
+    print(
+        f"spawn through the hub: ready {spawned:.2f} s; first execute_reply {reply:.2f} s after"
+        f" the websocket opened; POST → first reply {total:.2f} s (incl. OAuth, kernel start)"
+    )
+    events = up.audit()
+    executed = [e for e in events if e["action"] == "code.execute"]
+    assert any(e["details"].get("code") == READ_CODE for e in executed), executed[-3:]
+    starts = [e for e in events if e["action"] == "sandbox.start"]
+    assert starts[-1]["details"]["mounts"] == [
+        {"dataset": "demo-snds", "version": "v1", "target": "/data/demo-snds/v1"}
+    ]
+    browser.close()
+
+
+def test_second_start_while_the_sandbox_is_held_fails_clearly(up: Up) -> None:
+    """The sandbox lock refuses a second live sandbox of the same project and person."""
+    with up.api("alice") as api:
+        assert api.delete("/users/alice/servers/demo").status_code in (202, 204)
+        deadline = time.monotonic() + 30
+        while "demo" in api.get("/users/alice").json()["servers"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        lock = up.data_dir / "sandboxes" / "demo--alice" / "lock"
+        fd = os.open(lock, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a concurrent start would hold it
+            r = spawn(api, "alice", "demo")
+            assert r.status_code >= 400, r.text
+            assert "already running" in r.json()["message"]
+        finally:
+            os.close(fd)
+
+
+def test_no_permit_and_unnamed_server_are_refused_with_the_reason(up: Up) -> None:
+    with up.api("bob") as api:
+        r = spawn(api, "bob", "demo")
+        assert r.status_code >= 400
+        assert "bob may not open project demo" in r.json()["message"]
+        assert "not a member" in r.json()["message"]
+        r = api.post("/users/bob/server", json={})
+        assert r.status_code >= 400
+        assert "/hub/spawn/bob/<project>" in r.json()["message"]
+    assert not sandbox_pids(up) or all(
+        "demo--bob" not in " ".join(psutil.Process(p).cmdline()) for p in sandbox_pids(up)
+    )
+
+
+def test_revoking_the_permit_stops_the_running_sandbox(up: Up) -> None:
+    with up.api("alice") as api:
+        r = spawn(api, "alice", "demo")
+        assert r.status_code in (201, 202), r.text
+        wait_ready(api, "alice", "demo")
+        assert sandbox_pids(up)
+        permits = json.loads(up.hdh("permit", "list", "--json").stdout)
+        active = [p for p in permits if p["status"] == "active"][0]
+        r2 = up.hdh("permit", "revoke", str(active["id"]), "--reason", "test: end of study")
+        assert r2.returncode == 0, r2.stderr
+        t0 = time.monotonic()
+        while "demo" in api.get("/users/alice").json()["servers"] or sandbox_pids(up):
+            assert time.monotonic() - t0 < POLL_INTERVAL * 3 + 10, up.log_tail()
+            time.sleep(0.2)
+    stops = [e for e in up.audit() if e["action"] == "sandbox.stop"]
+    assert "end of study" in stops[-1]["details"]["reason"]
+
+
+def test_ctrl_c_stops_hub_proxy_guard_and_sandboxes(up: Up) -> None:
+    # a running sandbox again (new permit), so Ctrl-C has one to stop
+    r = up.hdh(
+        "permit", "grant", "demo", "--member", "alice", "--dataset", "demo-snds", "--days", "1"
+    )
+    assert r.returncode == 0, r.stderr
+    with up.api("alice") as api:
+        assert spawn(api, "alice", "demo").status_code in (201, 202)
+        wait_ready(api, "alice", "demo")
+    tree = psutil.Process(up.proc.pid).children(recursive=True)
+    names = " ".join(" ".join(p.cmdline()) for p in tree)
+    for part in ("jupyterhub", "configurable-http-proxy", "hdh-guard", "bwrap", "jupyter_server"):
+        assert part in names, names
+    up.proc.send_signal(signal.SIGINT)
+    assert up.proc.wait(60) == 0
+    _gone, alive = psutil.wait_procs(tree, timeout=10)
+    assert not alive, [p.cmdline() for p in alive]
+    assert not sandbox_pids(up)
+    # state persists: the hub's database and secrets stay for the next start
+    assert (up.data_dir / "jupyterhub" / "jupyterhub.sqlite").exists()
+    assert oct((up.data_dir / "jupyterhub" / "cookie_secret").stat().st_mode & 0o777) == "0o600"
