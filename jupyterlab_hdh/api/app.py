@@ -6,8 +6,15 @@ aliases defined inside ``create_app`` as objects, not strings.)
 Catalogue metadata (``/api/catalogue/...``) is public and read-only; every
 other route needs a bearer token (``hdh user token NAME``) of a user whose role
 allows it. The OpenAPI spec is served at ``/api/openapi.json``.
+
+``/api/bridge/...`` routes serve sandboxes through the hub's API bridge
+(``hub/bridge.py``): they take the caller's identity from ``X-HDH-User`` /
+``X-HDH-Project`` only when ``X-HDH-Bridge`` carries the bridge token
+(constant-time compare), and then re-check the project's active permit here,
+on every request: the control plane never trusts who a sandbox says it is.
 """
 
+import hmac
 import json
 from collections.abc import Callable, Iterator
 from contextlib import asynccontextmanager
@@ -16,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
@@ -40,7 +47,13 @@ bearer = HTTPBearer(auto_error=False)
 CONTROLLERS = ("data_controller", "admin")
 
 
-def create_app(data_dir: DataDir, *, base_url: str = "http://127.0.0.1:8000") -> FastAPI:
+def create_app(
+    data_dir: DataDir,
+    *,
+    base_url: str = "http://127.0.0.1:8000",
+    bridge_token: str | None = None,
+) -> FastAPI:
+    """The API of one installation; ``bridge_token`` enables ``/api/bridge/...`` (else 503)."""
     hub_box: dict[str, Hub] = {}
     cat = catalogue.Catalogue()
 
@@ -390,5 +403,38 @@ def create_app(data_dir: DataDir, *, base_url: str = "http://127.0.0.1:8000") ->
     @app.get("/api/me/projects/{slug}/access", tags=["permits"], responses=access_responses)
     def my_access(slug: str, s: Db, caller: Anyone) -> models.AccessOut:
         return access(s, caller.name, slug)
+
+    # --- the API bridge: sandboxes, identified by the hub's bridge ------------------------------
+
+    def bridged(
+        s: Db,
+        x_hdh_bridge: Annotated[str | None, Header()] = None,
+        x_hdh_user: Annotated[str | None, Header(max_length=100)] = None,
+        x_hdh_project: Annotated[str | None, Header(max_length=100)] = None,
+    ) -> models.AccessOut:
+        """The (user, project) the bridge vouches for, with the permit that lets them in now."""
+        if not bridge_token:
+            raise HTTPException(503, "the API bridge is not configured on this control plane")
+        if not x_hdh_bridge:
+            raise HTTPException(401, "bridge routes are reached through a sandbox's API bridge")
+        if not hmac.compare_digest(x_hdh_bridge.encode(), bridge_token.encode()):
+            raise HTTPException(403, "invalid bridge token")
+        if not x_hdh_user or not x_hdh_project:
+            raise HTTPException(400, "the bridge sent no user or project")
+        return access(s, x_hdh_user, x_hdh_project)  # PermitError → 403 with the reason
+
+    Bridged = Annotated[models.AccessOut, Depends(bridged)]
+    bridge_responses: dict[int | str, dict[str, Any]] = {
+        **access_responses,
+        401: {"description": "no bridge token"},
+        403: {"model": models.AccessDeniedOut, "description": "bad token, or no access now"},
+    }
+
+    @app.get("/api/bridge/whoami", tags=["bridge"], responses=bridge_responses)
+    def bridge_whoami(me: Bridged) -> models.AccessOut:
+        """Who the control plane believes the calling sandbox is: user, project, permit, mounts.
+
+        (Bridged routes that change state will be audited; reads are not.)"""
+        return me
 
     return app

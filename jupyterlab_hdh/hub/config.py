@@ -10,6 +10,8 @@ Owns the layout of ``<data-dir>/jupyterhub/`` and the JupyterHub settings:
 ``guard_token``              the guard service's API token (0600, created once)
 ``guard_cookie_secret``      signs the guard's OAuth token cookie (0600, created once)
 ``cli_token``                the ``hdh-cli`` service's token, used by ``hdh token`` (0600)
+``bridge_token``             proves a request comes from the hub's API bridge (0600): read by
+                             the spawner and the control-plane API, never by a sandbox
 ``hub.json``                 where the running hub listens (read by ``hdh token``)
 ===========================  ================================================================
 
@@ -44,6 +46,17 @@ class HubConfigError(RuntimeError):
 
 def hub_dir(data_root: Path) -> Path:
     return Path(data_root) / HUB_DIR
+
+
+def bridge_token_file(data_root: Path) -> Path:
+    return hub_dir(data_root) / "bridge_token"
+
+
+def bridge_token(data_root: Path) -> str:
+    """The API bridge's token (created once, 0600; ``hub/bridge.py``)."""
+    hdir = hub_dir(data_root)
+    hdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return secret_file(bridge_token_file(data_root))
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -109,6 +122,7 @@ def hub_settings(
     guard_port: int,
     poll_interval: int = 30,
     store_url: str | None = None,
+    api_url: str = "",
 ) -> dict[str, dict[str, Any]]:
     """The JupyterHub configuration as ``{section: {trait: value}}`` (literals only)."""
     hdir = hub_dir(data_root)
@@ -135,6 +149,8 @@ def hub_settings(
         "oauth_client_allowed_scopes": [f"access:services!service={GUARD_SERVICE}"],
     }
     cli = {"name": CLI_SERVICE, "api_token": secret_file(hdir / "cli_token")}
+    if api_url:
+        bridge_token(data_root)  # created here once (0600); the spawner reads the file
     secret_file(hdir / "cookie_secret")  # JupyterHub reads it (hex); created here, once, 0600
     return {
         "JupyterHub": {
@@ -179,6 +195,9 @@ def hub_settings(
             "data_dir": str(data_root),
             "guard_url": guard_url,
             "sandbox_start_timeout": 90.0,
+            # the API bridge (hub/bridge.py): forwards to the control plane with this token
+            "api_url": api_url,
+            "bridge_token_file": str(bridge_token_file(data_root)) if api_url else "",
         },
     }
 
@@ -201,6 +220,7 @@ def write_hub_config(
     port: int = 8000,
     poll_interval: int = 30,
     store_url: str | None = None,
+    api_url: str = "",
 ) -> HubPlan:
     """Write ``<data-dir>/jupyterhub/jupyterhub_config.py`` (fresh internal ports) and hub.json."""
     hdir = hub_dir(data_root)
@@ -215,6 +235,7 @@ def write_hub_config(
         port=port,
         poll_interval=poll_interval,
         store_url=store_url,
+        api_url=api_url,
         **ports,
     )
     config_file = hdir / "jupyterhub_config.py"

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from jupyterlab_hdh.hub.config import HubConfigError, hub_dir, write_hub_config
+from jupyterlab_hdh.hub.config import HubConfigError, bridge_token, hub_dir, write_hub_config
 from jupyterlab_hdh.paths import DataDir
 
 READY_TIMEOUT = 120.0
@@ -80,6 +80,8 @@ def run_embedded_hub(
 
     from jupyterlab_hdh.api.app import create_app
 
+    # the API bridge of each sandbox forwards here (loopback when the API listens on all)
+    api_host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104
     try:
         plan = write_hub_config(
             data_dir.root,
@@ -87,6 +89,7 @@ def run_embedded_hub(
             port=port,
             poll_interval=poll_interval,
             store_url=data_dir.store_url_override,
+            api_url=f"http://{api_host}:{api_port}",
         )
     except HubConfigError as exc:
         say(f"error: {exc}")
@@ -102,7 +105,10 @@ def run_embedded_hub(
     api_url = f"http://{host}:{api_port}"
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(data_dir, base_url=api_url), host=host, port=api_port, log_level="warning"
+            create_app(data_dir, base_url=api_url, bridge_token=bridge_token(data_dir.root)),
+            host=host,
+            port=api_port,
+            log_level="warning",
         )
     )
     api_thread = threading.Thread(target=server.run, name="hdh-api", daemon=True)

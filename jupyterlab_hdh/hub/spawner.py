@@ -12,6 +12,9 @@ routes ``/user/<name>/<project>/`` to the one guard, which finds the
 sandbox's Unix socket itself. ``poll()`` also re-checks the permit, so a
 revoked or expired permit, or a removed member, stops the sandbox within one
 poll interval. Starts and stops are audited (``sandbox.start``, ``sandbox.stop``).
+While the sandbox runs, the spawner also serves its API bridge
+(:mod:`jupyterlab_hdh.hub.bridge`, ``<runtime>/bridge/api.sock``), which adds
+this spawner's user and project to every forwarded request.
 """
 
 from __future__ import annotations
@@ -44,11 +47,18 @@ class SandboxSpawner(Spawner):  # type: ignore[misc]
     sandbox_start_timeout = Float(60.0, help="Seconds for the sandbox's server to answer").tag(
         config=True
     )
+    api_url = Unicode(
+        "", help="The control-plane API the sandbox's bridge forwards to (empty: no bridge)"
+    ).tag(config=True)
+    bridge_token_file = Unicode(
+        "", help="0600 file holding the bridge token the control-plane API expects"
+    ).tag(config=True)
     memory_limit_bytes = Integer(0, help="Memory limit of each sandbox in bytes (0: none)").tag(
         config=True
     )
 
     _sandbox: Any = None
+    _bridge: Any = None
 
     # -- helpers ------------------------------------------------------------
 
@@ -152,6 +162,29 @@ class SandboxSpawner(Spawner):  # type: ignore[misc]
                 return str(exc)
         return None
 
+    def _open_bridge(self) -> None:
+        """Serve ``<runtime>/bridge/api.sock`` for this (user, project), in the hub's loop."""
+        from jupyterlab_hdh.hub.bridge import BridgeServer, BridgeTarget, read_token
+        from jupyterlab_hdh.sandbox import runtime_dir_for
+
+        if not self.api_url or not self.bridge_token_file:
+            return  # no control plane configured: /bridge stays empty (the extension says so)
+        runtime = runtime_dir_for(Path(self.data_dir) / "sandboxes", self.project, self.hdh_user)
+        target = BridgeTarget(
+            api_url=self.api_url.rstrip("/"),
+            token=read_token(self.bridge_token_file),
+            user=self.hdh_user,
+            project=self.project,
+        )
+        bridge = BridgeServer(runtime / "bridge" / "api.sock", target)
+        bridge.start()
+        self._bridge = bridge
+
+    def _close_bridge(self) -> None:
+        bridge, self._bridge = self._bridge, None
+        if bridge is not None:
+            bridge.stop()
+
     # -- the Spawner API ----------------------------------------------------
 
     async def start(self) -> str:
@@ -163,22 +196,31 @@ class SandboxSpawner(Spawner):  # type: ignore[misc]
         if not self.guard_url:
             raise SpawnRefused("the hub is misconfigured: SandboxSpawner.guard_url is not set")
         await in_thread(self._start_sandbox)
+        try:
+            self._open_bridge()
+        except Exception as exc:
+            why = f"the API bridge of project {self.project} could not start: {exc}"
+            await in_thread(lambda: self._stop_sandbox(why))
+            raise SpawnRefused(why) from None
         return str(self.guard_url)
 
     async def poll(self) -> int | None:
         sandbox = self._sandbox
         if sandbox is None or not sandbox.alive:
+            self._close_bridge()
             if sandbox is not None:
                 await in_thread(lambda: self._stop_sandbox("the sandbox's server exited"))
             return 1
         problem = await in_thread(self._permit_problem)
         if problem is not None:
             self.log.warning("stopping sandbox %s: %s", sandbox.spec.name, problem)
+            self._close_bridge()
             await in_thread(lambda: self._stop_sandbox(problem))
             return 1
         return None
 
     async def stop(self, now: bool = False) -> None:
+        self._close_bridge()
         await in_thread(lambda: self._stop_sandbox("stopped by the hub"))
 
     # No state to persist: a sandbox dies with the hub (bwrap --die-with-parent, and

@@ -222,6 +222,10 @@ class Sandbox:
             (etc / name).write_text(text)
         self._remove_socket()  # a stale one: we hold the lock, nobody else serves it
         spec.host_sock_dir.mkdir(mode=0o700)
+        # the hub's API bridge serves bridge/api.sock (hub/bridge.py); it may already be there
+        spec.host_bridge_dir.mkdir(mode=0o700, exist_ok=True)
+        if spec.host_bridge_dir.is_symlink() or not spec.host_bridge_dir.is_dir():
+            raise SandboxStartError(f"{spec.host_bridge_dir} is not a plain folder")
 
     def _remove_socket(self) -> None:
         """Remove ``sock/`` and whatever the sandbox left there (files, links, folders)."""

@@ -28,6 +28,8 @@ package source             ro          ``jupyterlab_hdh/`` only, when installed 
 ``/data/<ds>/<version>``   ro          each permitted dataset version, nothing else
 ``/workspace``             rw          the project workspace (root_dir of the server)
 ``/sock``                  rw          ``<runtime>/sock``: holds only ``jupyter.sock``
+``/bridge``                ro          ``<runtime>/bridge``: the hub's API bridge socket
+                                       ``api.sock`` (connectable, not replaceable)
 ``/home/jovyan`` ``/tmp``  rw tmpfs    HOME and scratch, gone when the sandbox stops
 ``/proc`` ``/dev``         fresh       the sandbox's own pid namespace; minimal /dev
 =========================  ==========  ===============================================
@@ -58,6 +60,10 @@ DATA_ROOT = "/data"
 SOCK_DIR = "/sock"
 SOCK_NAME = "jupyter.sock"
 SOCK_PATH = f"{SOCK_DIR}/{SOCK_NAME}"
+# The API bridge (hub/bridge.py): a socket the hub serves, bound read-only into the sandbox.
+BRIDGE_DIR = "/bridge"
+BRIDGE_SOCK_NAME = "api.sock"
+BRIDGE_SOCK_PATH = f"{BRIDGE_DIR}/{BRIDGE_SOCK_NAME}"
 # Paths INSIDE the sandbox: private tmpfs mounts, not the host's shared /tmp.
 SANDBOX_TMP = "/tmp"  # noqa: S108
 SANDBOX_VAR_TMP = "/var/tmp"  # noqa: S108
@@ -231,6 +237,15 @@ class SandboxSpec:
     @property
     def socket_path(self) -> Path:
         return self.host_sock_dir / SOCK_NAME
+
+    @property
+    def host_bridge_dir(self) -> Path:
+        """``<runtime>/bridge``, bound read-only at ``/bridge``: the hub serves ``api.sock``."""
+        return self.runtime_dir / "bridge"
+
+    @property
+    def bridge_socket_path(self) -> Path:
+        return self.host_bridge_dir / BRIDGE_SOCK_NAME
 
     @property
     def host_etc_dir(self) -> Path:
@@ -448,6 +463,10 @@ def bwrap_argv(
         "--bind",
         str(spec.host_sock_dir.resolve()),
         SOCK_DIR,
+        # read-only: the sandbox may connect to api.sock but never replace or add anything
+        "--ro-bind",
+        str(spec.host_bridge_dir.resolve()),
+        BRIDGE_DIR,
         # the root tmpfs and the folders bwrap created in it: read-only from now on
         "--remount-ro",
         "/",

@@ -2,8 +2,9 @@
 
 Holds no secret and imports nothing of the control plane (store, governance,
 egress, keys): what it knows comes from the sandbox itself (the read-only
-``/data`` mounts). Routes that need the control plane will go through the
-guard's API bridge, which adds the project identity.
+``/data`` mounts). Routes that need the control plane (``/hdh/whoami``,
+``/hdh/catalogue``) go through the hub's API bridge socket ``/bridge/api.sock``,
+which adds the project identity (``bridge.py``).
 """
 
 from __future__ import annotations

@@ -145,9 +145,21 @@ def test_generated_config_wires_proxy_guard_spawner_and_secrets(tmp_path: Path) 
     for name in ("cookie_secret", "proxy_token", "guard_token", "guard_cookie_secret", "cli_token"):
         path = tmp_path / "jupyterhub" / name
         assert oct(path.stat().st_mode & 0o777) == "0o600"
+    # no control-plane URL given: no API bridge (and no bridge token)
+    assert c["SandboxSpawner"]["api_url"] == "" and c["SandboxSpawner"]["bridge_token_file"] == ""
+    assert not (tmp_path / "jupyterhub" / "bridge_token").exists()
     secret = (tmp_path / "jupyterhub" / "guard_token").read_text()
-    hub_config.write_hub_config(tmp_path, port=18123)  # secrets are created once, then kept
+    plan = hub_config.write_hub_config(
+        tmp_path, port=18123, api_url="http://127.0.0.1:18124"
+    )  # secrets are created once, then kept
     assert (tmp_path / "jupyterhub" / "guard_token").read_text() == secret
+    bridge_token = tmp_path / "jupyterhub" / "bridge_token"
+    assert oct(bridge_token.stat().st_mode & 0o777) == "0o600"
+    assert hub_config.bridge_token(tmp_path) == bridge_token.read_text()
+    text = plan.config_file.read_text()
+    assert "SandboxSpawner.api_url = 'http://127.0.0.1:18124'" in text
+    assert f"SandboxSpawner.bridge_token_file = {str(bridge_token)!r}" in text
+    assert bridge_token.read_text() not in text  # the spawner reads the file, not the config
     api, token = hub_config.hub_api(tmp_path)
     assert api == "http://127.0.0.1:18123/hub/api" and token
     assert json.loads((tmp_path / "jupyterhub" / "hub.json").read_text())["url"].endswith("18123")

@@ -5,9 +5,12 @@ browser-like httpx client logs in through the hub's form as alice, her
 named server ``demo`` is started through the hub's REST API with a token from
 ``hdh token alice``, the guard's OAuth dance is followed through the proxy, and
 code that reads the permitted dataset runs in a kernel over the guard's
-websocket; the audit log must hold that exact code. Then: refusals (no
+websocket; the audit log must hold that exact code. The API bridge is
+attacked from that kernel (forged identity headers, an admin's token, routes
+outside the allow-list, traversal, absolute URLs). Then: refusals (no
 permit, unnamed server, a held sandbox lock, wrong password), revocation
-stopping the running sandbox, and Ctrl-C leaving no process behind.
+answered 403 by the bridge and stopping the running sandbox, and Ctrl-C
+leaving no process behind.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -309,6 +313,108 @@ def test_alice_spawns_demo_and_runs_audited_code_through_the_guard(up: Up) -> No
     browser.close()
 
 
+# The kernel-side attacker: raw requests on /bridge/api.sock (no client library that
+# would normalise the paths or the request line for us).
+BRIDGE_ATTACK = """
+import json, socket
+def ask(line, headers=()):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(30)
+    s.connect('/bridge/api.sock')
+    head = [line, 'Host: 127.0.0.1:%(api_port)s', 'Connection: close', *headers]
+    s.sendall(('\\r\\n'.join(head) + '\\r\\n\\r\\n').encode())
+    data = b''
+    while (c := s.recv(65536)):
+        data += c
+    s.close()
+    status_line, _, rest = data.partition(b'\\r\\n')
+    body = rest.partition(b'\\r\\n\\r\\n')[2]
+    try:
+        body = json.loads(body)
+    except ValueError:
+        body = body.decode(errors='replace')[:200]
+    return [int(status_line.split()[1]), body]
+forged = ['X-HDH-Project: other', 'X-HDH-User: admin', 'X-HDH-Bridge: guessed',
+          'Authorization: Bearer %(admin_token)s', 'Cookie: jupyterhub-session-id=x',
+          'X-Forwarded-For: 127.0.0.1']
+out = {'whoami': ask('GET /api/bridge/whoami HTTP/1.1', forged),
+       'catalogue': ask('GET /api/catalogue/datasets HTTP/1.1', forged)}
+for line in ['POST /api/optout HTTP/1.1', 'GET /api/audit/events HTTP/1.1',
+             'GET /api/projects HTTP/1.1', 'GET /api/catalogue/../audit/events HTTP/1.1',
+             'GET /api/catalogue/%%2e%%2e/audit/events HTTP/1.1',
+             'GET /api/catalogue/datasets/..%%2F..%%2Faudit%%2Fevents HTTP/1.1',
+             'GET http://127.0.0.1:%(api_port)s/api/audit/events HTTP/1.1',
+             'GET //127.0.0.1:%(api_port)s/api/audit/events HTTP/1.1',
+             'DELETE /api/bridge/whoami HTTP/1.1']:
+    out[line] = ask(line, forged)
+print(json.dumps(out))
+"""
+
+
+def _lab_session(up: Up, user: str, base: str) -> httpx.Client:
+    """A browser logged in as ``user`` that went through the guard's OAuth for ``base``."""
+    browser = login(up, user)
+    page = follow(browser, f"{up.url}{base}lab")
+    assert page.status_code == 200, page.text[:300]
+    return browser
+
+
+def test_the_bridge_ignores_a_forged_identity_and_refuses_other_routes(up: Up) -> None:
+    base = "/user/alice/demo/"
+    admin_token = up.creds["admin"]["token"]
+    api_port = up.api_url.rsplit(":", 1)[1]
+    browser = _lab_session(up, "alice", base)
+    try:
+        code = BRIDGE_ATTACK % {"api_port": api_port, "admin_token": admin_token}
+        out, _ = execute(up, browser, base, code)
+        result = json.loads(out.strip().splitlines()[-1])
+        status, me = result.pop("whoami")
+        assert status == 200, me
+        assert (me["user"], me["project"]) == ("alice", "demo")  # the forgery had no effect
+        assert [(m["dataset"], m["version"]) for m in me["mounts"]] == [("demo-snds", "v1")]
+        status, datasets = result.pop("catalogue")
+        assert status == 200 and [d["name"] for d in datasets] == ["demo-snds"]
+        for line, (status, body) in result.items():
+            assert status == 403, (line, body)
+            assert body["reason"] == "bridge", (line, body)
+        # the admin token really is an admin's: refused only because the bridge stands between
+        r = httpx.get(
+            f"{up.api_url}/api/audit/events",
+            headers={"Authorization": f"Bearer {admin_token}"},
+            timeout=10,
+        )
+        assert r.status_code == 200
+        # the forged bridge token straight at the control plane: refused there too
+        r = httpx.get(
+            f"{up.api_url}/api/bridge/whoami",
+            headers={"X-HDH-Bridge": "guessed", "X-HDH-User": "alice", "X-HDH-Project": "demo"},
+            timeout=10,
+        )
+        assert r.status_code == 403
+        # the server extension's routes, through the proxy and the guard
+        r = browser.get(f"{up.url}{base}hdh/whoami")
+        assert r.status_code == 200, r.text
+        assert (r.json()["user"], r.json()["project"]) == ("alice", "demo")
+        r = browser.get(f"{up.url}{base}hdh/catalogue", params={"q": "IR_BEN_R"})
+        assert r.status_code == 200, r.text
+        hits = r.json()["results"]
+        assert hits and all(hit["dataset"] == "demo-snds" for hit in hits), hits
+        r = browser.get(f"{up.url}{base}hdh/catalogue")
+        assert r.status_code == 200 and [d["name"] for d in r.json()["results"]] == ["demo-snds"]
+        # the bridge's socket on the host: owner-only, in a folder bound read-only
+        sock = up.data_dir / "sandboxes" / "demo--alice" / "bridge" / "api.sock"
+        assert oct(sock.stat().st_mode & 0o777) == "0o600"
+    finally:
+        browser.close()
+    # bob has no sandbox of alice's: another user reaching alice's /hdh is refused by the guard
+    bob = login(up, "bob")
+    try:
+        r = follow(bob, f"{up.url}{base}hdh/whoami")
+        assert r.status_code in (403, 404), r.text[:300]
+    finally:
+        bob.close()
+
+
 def test_second_start_while_the_sandbox_is_held_fails_clearly(up: Up) -> None:
     """The sandbox lock refuses a second live sandbox of the same project and person."""
     with up.api("alice") as api:
@@ -342,7 +448,24 @@ def test_no_permit_and_unnamed_server_are_refused_with_the_reason(up: Up) -> Non
     )
 
 
+WATCH_BRIDGE = """
+import json, time, httpx
+c = httpx.Client(transport=httpx.HTTPTransport(uds='/bridge/api.sock'),
+                 base_url='http://bridge', timeout=10)
+first = c.get('/api/bridge/whoami').status_code
+open('/workspace/.bridge-watch', 'w').close()
+deadline = time.monotonic() + 40
+while time.monotonic() < deadline:
+    r = c.get('/api/bridge/whoami')
+    if r.status_code != 200:
+        break
+    time.sleep(0.01)
+print(json.dumps({'first': first, 'status': r.status_code, 'body': r.json()}))
+"""
+
+
 def test_revoking_the_permit_stops_the_running_sandbox(up: Up) -> None:
+    base = "/user/alice/demo/"
     with up.api("alice") as api:
         r = spawn(api, "alice", "demo")
         assert r.status_code in (201, 202), r.text
@@ -350,14 +473,40 @@ def test_revoking_the_permit_stops_the_running_sandbox(up: Up) -> None:
         assert sandbox_pids(up)
         permits = json.loads(up.hdh("permit", "list", "--json").stdout)
         active = [p for p in permits if p["status"] == "active"][0]
-        r2 = up.hdh("permit", "revoke", str(active["id"]), "--reason", "test: end of study")
-        assert r2.returncode == 0, r2.stderr
+        marker = up.data_dir / "workspaces" / "demo" / ".bridge-watch"
+        marker.unlink(missing_ok=True)
+        revoked: list[subprocess.CompletedProcess[str]] = []
+
+        def revoke_once_watched() -> None:
+            deadline = time.monotonic() + 60
+            while not marker.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            revoked.append(
+                up.hdh("permit", "revoke", str(active["id"]), "--reason", "test: end of study")
+            )
+
+        # the kernel watches the bridge; the permit is revoked while it does
+        browser = _lab_session(up, "alice", base)
+        revoker = threading.Thread(target=revoke_once_watched)
+        revoker.start()
+        try:
+            out, _ = execute(up, browser, base, WATCH_BRIDGE)
+        finally:
+            revoker.join(90)
+            browser.close()
+        assert revoked and revoked[0].returncode == 0, revoked
+        seen = json.loads(out.strip().splitlines()[-1])
+        assert seen["first"] == 200
+        assert seen["status"] == 403, seen
+        assert seen["body"]["reason"] == "revoked" and "end of study" in seen["body"]["detail"]
         t0 = time.monotonic()
         while "demo" in api.get("/users/alice").json()["servers"] or sandbox_pids(up):
             assert time.monotonic() - t0 < POLL_INTERVAL * 3 + 10, up.log_tail()
             time.sleep(0.2)
     stops = [e for e in up.audit() if e["action"] == "sandbox.stop"]
     assert "end of study" in stops[-1]["details"]["reason"]
+    # the bridge went with the sandbox
+    assert not (up.data_dir / "sandboxes" / "demo--alice" / "bridge" / "api.sock").exists()
 
 
 def test_ctrl_c_stops_hub_proxy_guard_and_sandboxes(up: Up) -> None:

@@ -463,3 +463,96 @@ def test_hdh_mounts_route_lists_exactly_the_permitted_versions(client: SandboxCl
     assert sorted((m["dataset"], m["version"]) for m in mounts) == [("ds_a", "v1"), ("ds_b", "v1")]
     assert all(m["path"].startswith("/data/") for m in mounts)
     assert all(t["rows"] >= 0 for m in mounts for t in m["tables"])
+
+
+# -- the API bridge socket (/bridge/api.sock, served by the hub; here a stand-in) -------------
+
+
+def test_hdh_whoami_without_a_bridge_is_a_clear_503(client: SandboxClient) -> None:
+    r = client.request("GET", "hdh/whoami")
+    assert r.status == 503, r.body
+    assert "no API bridge at /bridge/api.sock" in r.json()["detail"]
+
+
+@pytest.fixture
+def bridge_stand_in(sandbox: Sandbox) -> Iterator[tuple[Path, list[bytes]]]:
+    """A host listener on the bridge socket answering every request with a fixed JSON."""
+    import threading
+
+    path = sandbox.spec.bridge_socket_path
+    seen: list[bytes] = []
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(str(path))
+    os.chmod(path, 0o600)
+    srv.listen(8)
+    srv.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(5)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                seen.append(data)
+                body = b'{"user": "alice", "project": "p1"}'
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+                )
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        yield path, seen
+    finally:
+        stop.set()
+        t.join(5)
+        srv.close()
+        path.unlink(missing_ok=True)
+
+
+def test_bridge_socket_is_connectable_but_cannot_be_replaced(
+    client: SandboxClient, kernel: str, bridge_stand_in: tuple[Path, list[bytes]]
+) -> None:
+    import errno
+
+    path, seen = bridge_stand_in
+    inode = path.stat().st_ino
+    code = (
+        "import json, socket\n"
+        "s = socket.socket(socket.AF_UNIX); s.connect('/bridge/api.sock')\n"
+        "s.sendall(b'GET /api/bridge/whoami HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')\n"
+        "data = b''\n"
+        "while (c := s.recv(4096)): data += c\n"
+        "print(json.dumps(data.decode().split('\\r\\n\\r\\n', 1)[1]))\n"
+    )
+    assert json.loads(run(client, kernel, code)) == {"user": "alice", "project": "p1"}
+    for expr in (
+        "os.unlink('/bridge/api.sock')",
+        "os.rename('/bridge/api.sock', '/bridge/old.sock')",
+        "os.symlink('/sock/jupyter.sock', '/bridge/evil.sock')",
+        "open('/bridge/x', 'w')",
+        "os.mkdir('/bridge/d')",
+        "os.rmdir('/bridge')",
+        "os.chmod('/bridge/api.sock', 0o777)",
+        "socket.socket(socket.AF_UNIX).bind('/bridge/other.sock')",
+    ):
+        out = run(client, kernel, attempt(expr))
+        assert out["ok"] is False, expr
+        assert out["err"] in (errno.EROFS, errno.EACCES, errno.EPERM, errno.EBUSY), (expr, out)
+    assert path.stat().st_ino == inode
+    assert sorted(p.name for p in path.parent.iterdir()) == ["api.sock"]
+    # the server extension relays what the bridge answers
+    r = client.request("GET", "hdh/whoami")
+    assert r.status == 200, r.body
+    assert r.json() == {"user": "alice", "project": "p1"}
+    assert seen[-1].startswith(b"GET /api/bridge/whoami ")

@@ -51,14 +51,15 @@ def test_never_binds_run_home_root_or_the_data_dir(site: Site) -> None:
             assert not Path(f).is_relative_to(src), (src, f)
         assert not under(dst, "/run") and not under(dst, "/var/run")
         assert not under(src, "/run") and not under(src, "/var/run")
-    # what of the data dir is bound: exactly the permitted versions, the socket folder
-    # and the two synthetic etc files
+    # what of the data dir is bound: exactly the permitted versions, the socket folder,
+    # the API bridge's folder and the synthetic etc files
     in_hdh = sorted(src for _, src, _ in binds(argv) if under(src, str(site.hdh)))
     assert in_hdh == sorted(
         [
             str(site.dataset("ds_a", "v1")),
             str(site.dataset("ds_b", "v1")),
             str(spec.host_sock_dir),
+            str(spec.host_bridge_dir),
             str(spec.host_etc_dir / "passwd"),
             str(spec.host_etc_dir / "group"),
             str(spec.host_etc_dir / "page_config.json"),
@@ -81,6 +82,8 @@ def test_only_workspace_and_socket_are_writable(site: Site) -> None:
     spec = site.spec("p1", "alice", [("ds_a", "v1")])
     rw = [(src, dst) for opt, src, dst in binds(bwrap_argv(spec)) if opt != "--ro-bind"]
     assert rw == [(str(spec.workspace), "/workspace"), (str(spec.host_sock_dir), "/sock")]
+    # the API bridge's folder: bound read-only (connectable socket, nothing replaceable)
+    assert ("--ro-bind", str(spec.host_bridge_dir), "/bridge") in binds(bwrap_argv(spec))
 
 
 def test_tmpfs_before_binds_and_root_read_only(site: Site) -> None:

@@ -61,6 +61,8 @@ def test_hdh_routes_are_all_decorated(tmp_path: Path, monkeypatch: pytest.Monkey
     try:
         routes = list(_patterns(app.web_app.default_router))
         assert any("/hdh/mounts" in r for r in routes), "the extension did not load"
+        for route in ("/hdh/whoami", "/hdh/catalogue"):  # the bridged routes, checked too
+            assert any(route in r for r in routes), route
         assert _auth_warnings(caught) == []
     finally:
         ServerApp.clear_instance()
