@@ -282,6 +282,29 @@ def parse_save_body(body: bytes) -> SaveBody:
     return SaveBody(ctype, fmt, data, chunk)
 
 
+def check_notebook(body: bytes) -> None:
+    """Raise MessageError unless a notebook save carries a valid nbformat 4 document.
+
+    Malformed notebooks are refused here, with a clear reason, rather than
+    passed to the sandbox (whose server answers some of them with a 500).
+    """
+    import nbformat
+
+    obj = _json_obj(body or b"{}", "contents body")
+    if obj.get("type") != "notebook" or obj.get("content") is None:
+        return
+    content = obj["content"]
+    if not isinstance(content, dict):
+        raise MessageError("the notebook content is not a JSON object")
+    try:
+        nbformat.validate(nbformat.from_dict(content), version=4)
+    except nbformat.ValidationError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MessageError(f"not a valid nbformat 4 notebook: {first[:200]}") from None
+    except Exception as exc:  # nbformat raises assorted errors on odd shapes
+        raise MessageError(f"not a valid nbformat 4 notebook: {type(exc).__name__}") from None
+
+
 def save_event(
     save: SaveBody, *, user: str, project: str, path: str, body_sha256: str, body_size: int
 ) -> AuditEvent:

@@ -338,6 +338,8 @@ class GuardHandler(websocket.WebSocketHandler):
         assert d.contents_path is not None
         try:
             save = A.parse_save_body(body)
+            if save.chunk is None:  # chunked uploads are files, not notebooks
+                A.check_notebook(body)
         except A.MessageError as exc:
             self._deny(400, f"invalid contents body: {exc}")
         if save.format == "base64" and not self.guard.config.allow_binary_uploads:

@@ -119,6 +119,32 @@ def test_kernel_create_and_notebook_save(guard: GuardServer, upstream: Upstream)
     chain_ok(guard)
 
 
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [
+        ("not-json.ipynb", b"{this is not json"),
+        ("bad-nbformat.ipynb", b'{"type": "notebook", "format": "json", "content": {"cells": 7}}'),
+        ("truncated.ipynb", b'{"type": "notebook", "format": "json", "content": {"cells": ['),
+        ("wrong-type.ipynb", b'["type", "notebook"]'),
+    ],
+)
+def test_malformed_notebook_save_is_refused_cleanly(
+    guard: GuardServer, upstream: Upstream, name: str, body: bytes
+) -> None:
+    """A malformed save gets a 4xx with our headers, writes nothing and leaks no traceback."""
+    with xsrf_client(guard) as c:
+        r = c.put(
+            BASE + f"api/contents/{name}",
+            content=body,
+            headers={"Content-Type": "application/json"},
+        )
+    assert 400 <= r.status_code < 500, (r.status_code, r.text)
+    assert_secure_headers(r.headers)
+    assert "Traceback" not in r.text
+    assert not (upstream.root / name).exists()
+    chain_ok(guard)
+
+
 def raw_get(guard: GuardServer, target: bytes) -> tuple[int, httpx.Headers]:
     """Send a request line byte for byte (no client-side normalisation); 0 if dropped."""
     with socket.create_connection(("127.0.0.1", guard.port), timeout=10) as s:
