@@ -384,6 +384,7 @@ def server_argv(spec: SandboxSpec, extra: Sequence[str] = ()) -> list[str]:
         "--ServerApp.sock_mode=0600",
         f"--ServerApp.base_url={spec.base_url}",
         f"--ServerApp.root_dir={WORKSPACE}",
+        "--ServerApp.default_url=/lab",  # the hub's spawn page lands in JupyterLab
         "--ServerApp.open_browser=False",
         "--IdentityProvider.token=",
         "--ServerApp.allow_remote_access=True",
