@@ -112,6 +112,20 @@ class HubPlan:
         return f"http://{self.host}:{self.port}"
 
 
+def default_sandbox_limits() -> tuple[int, float]:
+    """(memory bytes, CPU cores) for each sandbox: half the host's memory up to 8 GiB, all cores.
+
+    Applied through cgroups where the host allows, else memory through RLIMIT_AS
+    (see ``sandbox/limits.py``); a kernel past the limit dies, the server lives.
+    """
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (OSError, ValueError):  # pragma: no cover - not Linux
+        total = 4 * 2**30
+    memory = max(2**30, min(8 * 2**30, total // 2))
+    return memory, float(os.cpu_count() or 1)
+
+
 def hub_settings(
     data_root: Path,
     *,
@@ -126,6 +140,7 @@ def hub_settings(
 ) -> dict[str, dict[str, Any]]:
     """The JupyterHub configuration as ``{section: {trait: value}}`` (literals only)."""
     hdir = hub_dir(data_root)
+    memory_limit, cpu_limit = default_sandbox_limits()
     guard_url = f"http://127.0.0.1:{guard_port}"
     store_env = {"HDH_STORE_URL": store_url} if store_url else {}
     guard = {
@@ -193,6 +208,8 @@ def hub_settings(
         },
         "SandboxSpawner": {
             "data_dir": str(data_root),
+            "memory_limit_bytes": memory_limit,
+            "cpu_limit": cpu_limit,
             "guard_url": guard_url,
             "sandbox_start_timeout": 90.0,
             # the API bridge (hub/bridge.py): forwards to the control plane with this token

@@ -53,6 +53,7 @@ class SandboxSpawner(Spawner):  # type: ignore[misc]
     bridge_token_file = Unicode(
         "", help="0600 file holding the bridge token the control-plane API expects"
     ).tag(config=True)
+    cpu_limit = Float(0.0, help="CPU cores each sandbox may use (0: no limit)").tag(config=True)
     memory_limit_bytes = Integer(0, help="Memory limit of each sandbox in bytes (0: none)").tag(
         config=True
     )
@@ -108,6 +109,7 @@ class SandboxSpawner(Spawner):  # type: ignore[misc]
             mounts=tuple(mounts),
             base_url=base_url,
             memory_limit=self.memory_limit_bytes or None,
+            cpu_limit=self.cpu_limit or None,
             protected=(root,),
             secrets=(store.data_dir.keys,),
         )
@@ -142,6 +144,7 @@ class SandboxSpawner(Spawner):  # type: ignore[misc]
                     for m in spec.mounts
                 ],
                 "pid": sandbox.pid,
+                "limits": sandbox.limits.describe(),
             },
         )
 

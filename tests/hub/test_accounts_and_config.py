@@ -147,6 +147,9 @@ def test_generated_config_wires_proxy_guard_spawner_and_secrets(tmp_path: Path) 
         assert oct(path.stat().st_mode & 0o777) == "0o600"
     # no control-plane URL given: no API bridge (and no bridge token)
     assert c["SandboxSpawner"]["api_url"] == "" and c["SandboxSpawner"]["bridge_token_file"] == ""
+    # every sandbox runs under memory and CPU limits by default (cgroups where allowed)
+    assert 2**30 <= c["SandboxSpawner"]["memory_limit_bytes"] <= 8 * 2**30
+    assert c["SandboxSpawner"]["cpu_limit"] >= 1
     assert not (tmp_path / "jupyterhub" / "bridge_token").exists()
     secret = (tmp_path / "jupyterhub" / "guard_token").read_text()
     plan = hub_config.write_hub_config(

@@ -310,6 +310,7 @@ def test_alice_spawns_demo_and_runs_audited_code_through_the_guard(up: Up) -> No
     assert starts[-1]["details"]["mounts"] == [
         {"dataset": "demo-snds", "version": "v1", "target": "/data/demo-snds/v1"}
     ]
+    assert "memory: none" not in starts[-1]["details"]["limits"]  # a memory limit is applied
     browser.close()
 
 
