@@ -7,11 +7,7 @@ prints (``--api-port``, default PORT+1).
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,53 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.hdh_up import free_port, start_up, stop_up
 
 
 def _start(data_dir: Path, port: int, api_port: int) -> tuple[subprocess.Popen[str], list[str]]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyterlab_hdh.cli",
-            "--data-dir",
-            str(data_dir),
-            "up",
-            "--port",
-            str(port),
-            "--api-port",
-            str(api_port),
-            "--patients",
-            "150",
-            "--seed",
-            "3",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "HDH_STORE_URL": ""},
-    )
-    lines: list[str] = []
-    deadline = time.monotonic() + 240
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line.rstrip())
-        if "HDH hub:" in line:
-            break
-    else:  # pragma: no cover
-        proc.kill()
-        pytest.fail("hdh up did not print its URL in time")
-    assert any("HDH hub:" in x for x in lines), (
-        lines,
-        proc.stderr.read() if proc.stderr else "",
-    )
+    proc, lines = start_up(data_dir, port, api_port, seed=3)
     assert f"HDH control plane: http://127.0.0.1:{api_port}/api/docs" in "\n".join(lines)
     _wait_http(f"http://127.0.0.1:{api_port}/api/health")
     _wait_http(f"http://127.0.0.1:{port}/hub/login")
@@ -89,16 +43,6 @@ def _get(url: str, token: str | None = None) -> Any:
     return response.json()
 
 
-def _stop(proc: subprocess.Popen[str]) -> str:
-    proc.send_signal(signal.SIGINT)
-    try:
-        _out, err = proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:  # pragma: no cover
-        proc.kill()
-        pytest.fail("hdh up did not stop on Ctrl-C")
-    return err
-
-
 def _tokens(lines: list[str]) -> dict[str, tuple[str, str]]:
     """``name role password token`` lines: {name: (password, token)}."""
     found = {}
@@ -110,7 +54,7 @@ def _tokens(lines: list[str]) -> dict[str, tuple[str, str]]:
 
 
 def test_hdh_up_serves_stops_and_persists(tmp_path: Path) -> None:
-    data_dir, port, api_port = tmp_path / "hdh", _free_port(), _free_port()
+    data_dir, port, api_port = tmp_path / "hdh", free_port(), free_port()
     proc, lines = _start(data_dir, port, api_port)
     base = f"http://127.0.0.1:{api_port}"
     accounts = _tokens(lines)
@@ -122,7 +66,7 @@ def test_hdh_up_serves_stops_and_persists(tmp_path: Path) -> None:
     assert _get(f"{base}/api/audit/verify", tokens["admin"])["ok"] is True
     access = _get(f"{base}/api/me/projects/demo/access", tokens["alice"])
     assert [m["dataset"] for m in access["mounts"]] == ["demo-snds"]
-    err = _stop(proc)
+    err = stop_up(proc, timeout=30)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert oct((data_dir / "demo-credentials.json").stat().st_mode & 0o777) == "0o600"
@@ -132,5 +76,5 @@ def test_hdh_up_serves_stops_and_persists(tmp_path: Path) -> None:
     assert _tokens(lines) == accounts
     again = _get(f"{base}/api/catalogue/datasets")
     assert [(d["name"], d["version"]) for d in again] == [("demo-snds", "v1")]
-    err = _stop(proc)
+    err = stop_up(proc, timeout=30)
     assert "generating" not in err and proc.returncode == 0

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from jupyterlab_hdh.guard.app import make_guard_app, max_body
 from jupyterlab_hdh.guard.audit import AuditEvent, StoreAuditSink
 from jupyterlab_hdh.guard.auth import HeaderIdentity
 from jupyterlab_hdh.guard.policy import GuardConfig
+from jupyterlab_hdh.hub.config import free_port
 from jupyterlab_hdh.paths import DataDir
 
 BASE = "/user/alice/proj1/"
@@ -123,12 +123,6 @@ class GuardServer:
     def client(self, user: str | None = "alice") -> httpx.Client:
         headers = {"X-Test-User": user} if user else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def run_guard(

@@ -19,7 +19,6 @@ import fcntl
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -39,6 +38,7 @@ import websocket
 from jupyterlab_hdh.hub.config import HubConfigError, proxy_command
 from jupyterlab_hdh.sandbox import bwrap_problem
 from jupyterlab_hdh.sandbox.client import execute_request
+from tests.hdh_up import free_port, start_up, stop_up
 
 POLL_INTERVAL = 2
 READ_CODE = (
@@ -56,12 +56,6 @@ def _problem() -> str | None:
 
 
 pytestmark = pytest.mark.skipif(_problem() is not None, reason=str(_problem()))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -108,55 +102,27 @@ class Up:
 @pytest.fixture(scope="module")
 def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     data_dir = tmp_path_factory.mktemp("hub") / "hdh"
-    port = _free_port()
-    err = (data_dir.parent / "up.err").open("w")
+    port = free_port()
     t0 = time.monotonic()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyterlab_hdh.cli",
-            "--data-dir",
-            str(data_dir),
-            "up",
-            "--port",
-            str(port),
-            "--api-port",
-            str(_free_port()),
-            "--patients",
-            "150",
-            "--seed",
-            "5",
-            "--poll-interval",
-            str(POLL_INTERVAL),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=err,
-        text=True,
-        env={**os.environ, "HDH_STORE_URL": ""},
+    proc, lines = start_up(
+        data_dir,
+        port,
+        free_port(),
+        seed=5,
+        poll_interval=POLL_INTERVAL,
+        stderr_file=data_dir.parent / "up.err",
     )
-    assert proc.stdout is not None
-    api_url = ""
     try:
-        while True:
-            line = proc.stdout.readline()
-            if not line:
-                pytest.fail("hdh up exited: " + (data_dir.parent / "up.err").read_text()[-3000:])
-            if line.startswith("HDH control plane:"):
-                api_url = line.split()[3].removesuffix("/api/docs")
-            if line.startswith("HDH hub:"):
-                break
         ready = time.monotonic() - t0
+        api_url = next(
+            x.split()[3].removesuffix("/api/docs")
+            for x in lines
+            if x.startswith("HDH control plane:")
+        )
         creds = json.loads((data_dir / "demo-credentials.json").read_text())
         yield Up(proc, data_dir, f"http://127.0.0.1:{port}", api_url, creds, ready)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        err.close()
+        stop_up(proc)
 
 
 def login(up: Up, user: str, password: str | None = None) -> httpx.Client:
