@@ -205,3 +205,18 @@ class Permit(Base):
     dataset_versions: Mapped[list[DatasetVersion]] = relationship(
         secondary=permit_datasets, order_by="DatasetVersion.id"
     )
+
+
+class MountSelection(Base):
+    """A dataset version a member chose to mount in their sandbox of a project.
+
+    Only versions of the project's active permit are ever mounted: a selection outside it is
+    ignored. Without a selection for a dataset, its newest permitted version is mounted."""
+
+    __tablename__ = "mount_selections"
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    dataset_version_id: Mapped[int] = mapped_column(
+        ForeignKey("dataset_versions.id"), primary_key=True
+    )
+    selected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
