@@ -220,3 +220,122 @@ class MountSelection(Base):
         ForeignKey("dataset_versions.id"), primary_key=True
     )
     selected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# --- the airlock (egress review, issue 4) -------------------------------------------------------
+
+
+class EgressRequest(Base):
+    """A request to take files out of one project's workspace (see ``egress.manager``)."""
+
+    __tablename__ = "egress_requests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    author: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(32), index=True)  # egress.states.STATES
+    round: Mapped[int] = mapped_column(Integer, default=0)  # times submitted
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    project: Mapped[Project] = relationship()
+    files: Mapped[list[EgressFile]] = relationship(
+        back_populates="request", order_by="EgressFile.id", cascade="all, delete-orphan"
+    )
+
+
+class EgressFile(Base):
+    """One file of a request: a snapshot (content-addressed blob) of a workspace file."""
+
+    __tablename__ = "egress_files"
+    __table_args__ = (UniqueConstraint("request_id", "path"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("egress_requests.id"), index=True)
+    path: Mapped[str] = mapped_column(String(1024))  # relative to the project workspace
+    role: Mapped[str] = mapped_column(String(16))  # output | supporting | code
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    mtime: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    snapshot_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    added_by: Mapped[str] = mapped_column(String(100))
+    context: Mapped[dict[str, Any]] = mapped_column(JSON)
+    controls: Mapped[str] = mapped_column(Text)
+    check_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    check_report: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    request: Mapped[EgressRequest] = relationship(back_populates="files")
+    votes: Mapped[list[EgressVote]] = relationship(
+        order_by="EgressVote.id", cascade="all, delete-orphan"
+    )
+
+
+class EgressVote(Base):
+    """A reviewer's vote on one file, bound to the hash it was cast on."""
+
+    __tablename__ = "egress_votes"
+    __table_args__ = (UniqueConstraint("file_id", "reviewer"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("egress_files.id"), index=True)
+    reviewer: Mapped[str] = mapped_column(String(100))
+    decision: Mapped[str] = mapped_column(String(16))  # approve | changes | reject
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class EgressException(Base):
+    """A reviewer's reasoned exception to a failing automated check on one file's content."""
+
+    __tablename__ = "egress_exceptions"
+    __table_args__ = (UniqueConstraint("file_id", "reviewer", "sha256"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    file_id: Mapped[int] = mapped_column(
+        ForeignKey("egress_files.id", ondelete="CASCADE"), index=True
+    )
+    reviewer: Mapped[str] = mapped_column(String(100))
+    sha256: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class EgressComment(Base):
+    """A comment on a request or one of its files; private ones are for reviewers only."""
+
+    __tablename__ = "egress_comments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("egress_requests.id"), index=True)
+    file_path: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    author: Mapped[str] = mapped_column(String(100))
+    visibility: Mapped[str] = mapped_column(String(16))  # private | public
+    body: Mapped[str] = mapped_column(Text)
+    round: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class EgressOutbox(Base):
+    """One file to copy to the outbox for a release (the transactional outbox)."""
+
+    __tablename__ = "egress_outbox"
+    __table_args__ = (UniqueConstraint("request_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("egress_requests.id"), index=True)
+    path: Mapped[str] = mapped_column(String(1024))  # the request file's workspace path
+    sha256: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(400))  # <sha256>-<basename>
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Notification(Base):
+    """An in-app notification; ``egress.notify`` e-mails rows whose ``emailed_at`` is NULL."""
+
+    __tablename__ = "notifications"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(100), index=True)
+    request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("egress_requests.id"), nullable=True, index=True
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    emailed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
