@@ -1,0 +1,575 @@
+"""Safe rendering of airlock files for reviewers: one inert HTML fragment per file.
+
+Owns turning untrusted bytes (a requester's notebook, HTML, table, image or
+anything else) into HTML a reviewer's browser can show without running any of
+it, and without letting anything hide. Rules:
+
+* every string from the file is escaped; the only HTML kept from the file is
+  ``text/html`` passed through nh3 (an allow-list sanitiser: no scripts, event
+  handlers, styles, forms, frames, ``<base>``/``<meta>``, nor any URL but
+  ``http(s)``/``mailto`` links and ``data:`` PNG/JPEG images), and its raw
+  source is always shown escaped beside it;
+* notebooks are read with nbformat and never trusted: every cell's source,
+  metadata and attachments, and **every** mime bundle of every output (not only
+  the one a notebook front-end would pick) are shown, so nothing can hide in a
+  non-displayed alternative; ``image/svg+xml``, ``application/javascript`` and
+  unknown types are shown as escaped text;
+* images are inlined only as ``data:`` URLs of PNG/JPEG that Pillow decodes,
+  with their dimensions and metadata (text chunks, EXIF) shown;
+* tables (CSV/TSV/Parquet/XLSX) are escaped HTML tables of the first rows,
+  with spreadsheet-formula cells marked; Parquet key-value metadata and hidden
+  XLSX sheets are shown too;
+* invisible and bidirectional-control characters are made visible.
+
+Nothing here reads the store or the network; :func:`render_file` is pure.
+The page that embeds these fragments must still send a strict CSP (no script).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import html
+import io
+import json
+import re
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+import nh3
+
+__all__ = [
+    "RenderLimits",
+    "render_file",
+    "render_notebook",
+    "sanitise_html",
+    "is_formula",
+]
+
+
+@dataclass(frozen=True)
+class RenderLimits:
+    """How much of a file a reviewer page shows (the rest is summarised, never dropped silently)."""
+
+    max_rows: int = 50
+    max_columns: int = 60
+    max_text_chars: int = 200_000
+    max_hex_bytes: int = 4096
+    max_image_pixels: int = 40_000_000
+    max_xlsx_uncompressed: int = 200 * 2**20
+    max_notebook_bytes: int = 50 * 2**20
+
+
+DEFAULT_LIMITS = RenderLimits()
+
+# --- escaping -------------------------------------------------------------------------------------
+
+#: Characters a reviewer could not see: bidi controls (Trojan Source), zero-width ones, BOM,
+#: other C0/C1 controls except tab and newline.
+_INVISIBLE = re.compile(
+    "[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+    "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
+)
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
+
+
+def _esc(text: str) -> str:
+    """Escape for HTML text or attribute, showing invisible characters as ``⟦U+XXXX⟧``."""
+    escaped = html.escape(text, quote=True)
+    return _INVISIBLE.sub(
+        lambda m: f'<span class="hdh-invisible">⟦U+{ord(m.group()):04X}⟧</span>', escaped
+    )
+
+
+def _pre(text: str, limits: RenderLimits, cls: str = "hdh-text") -> str:
+    note = ""
+    if len(text) > limits.max_text_chars:
+        note = _note(f"showing the first {limits.max_text_chars:,} of {len(text):,} characters")
+        text = text[: limits.max_text_chars]
+    return f'<pre class="{cls}">{_esc(text)}</pre>{note}'
+
+
+def _note(text: str, cls: str = "hdh-note") -> str:
+    return f'<p class="{cls}">{_esc(text)}</p>'
+
+
+def _warn(text: str) -> str:
+    return _note(text, "hdh-warning")
+
+
+def _json(value: Any, limits: RenderLimits) -> str:
+    return _pre(
+        json.dumps(value, ensure_ascii=False, indent=1, sort_keys=True, default=str), limits
+    )
+
+
+# --- HTML -----------------------------------------------------------------------------------------
+
+_HTML_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "caption", "code", "col", "colgroup", "dd", "del",
+    "details", "div", "dl", "dt", "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5",
+    "h6", "hr", "i", "img", "ins", "kbd", "li", "ol", "p", "pre", "q", "s", "samp", "small",
+    "span", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead",
+    "tr", "u", "ul", "var",
+}  # fmt: skip
+_HTML_ATTRS = {
+    "a": {"href"},
+    "img": {"src", "alt", "width", "height"},
+    "td": {"colspan", "rowspan", "align"},
+    "th": {"colspan", "rowspan", "align", "scope"},
+    "ol": {"start"},
+    "*": {"title"},
+}
+_DATA_IMAGE = re.compile(r"data:image/(?:png|jpeg);base64,[A-Za-z0-9+/=\s]*\Z")
+_LINK = re.compile(r"(?:https?://|mailto:)[^\s]", re.IGNORECASE)
+
+
+def _attribute_filter(tag: str, attr: str, value: str) -> str | None:
+    if tag == "img" and attr == "src":
+        # only inline PNG/JPEG: a remote src would be a beacon fired when the reviewer looks
+        return value if _DATA_IMAGE.match(value) else None
+    if tag == "a" and attr == "href":
+        # absolute web and mail links only: no data:, javascript:, nor relative control-plane URLs
+        return value if _LINK.match(value) else None
+    return value
+
+
+def sanitise_html(source: str) -> str:
+    """``source`` with everything executable or fetching removed (nh3 allow-list)."""
+    return nh3.clean(
+        source,
+        tags=_HTML_TAGS,
+        clean_content_tags={"script", "style", "template", "noscript", "iframe", "object"},
+        attributes=_HTML_ATTRS,
+        attribute_filter=_attribute_filter,
+        url_schemes={"http", "https", "mailto", "data"},
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+    )
+
+
+def _html_block(source: str, limits: RenderLimits) -> str:
+    """Sanitised rendering, then the raw source escaped (comments, stripped tags stay visible)."""
+    return (
+        '<div class="hdh-html">'
+        f'<div class="hdh-sanitised">{sanitise_html(source)}</div>'
+        '<details open class="hdh-source"><summary>HTML source (as written)</summary>'
+        f"{_pre(source, limits)}</details></div>"
+    )
+
+
+# --- images ---------------------------------------------------------------------------------------
+
+_IMAGE_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg"}
+
+
+def _image_block(data: bytes, limits: RenderLimits, declared: str | None = None) -> str:
+    """An inline ``<img>`` of a PNG/JPEG Pillow decodes, with its size and metadata; else hex."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            fmt, size = probe.format, probe.size
+            if size[0] * size[1] > limits.max_image_pixels:
+                raise ValueError(f"{size[0]}x{size[1]} pixels is over the limit")
+            probe.verify()
+        with Image.open(io.BytesIO(data)) as full:
+            full.load()  # verify() does not decode the pixels; a truncated image fails here
+            info = {k: v for k, v in full.info.items() if k not in ("exif", "icc_profile")}
+            exif = {str(k): v for k, v in full.getexif().items()}
+    except Exception as exc:  # Pillow raises many types for hostile input
+        return _warn(f"not a valid PNG/JPEG image ({type(exc).__name__}: {exc})") + _hex(
+            data, limits
+        )
+    mime = _IMAGE_FORMATS.get(fmt or "")
+    if mime is None or (declared is not None and declared != mime):
+        return _warn(f"image format {fmt} (declared {declared or 'by extension'}) is not shown")
+    meta = ""
+    shown: dict[str, Any] = {str(k): v for k, v in info.items()}
+    shown.update({f"exif:{k}": v for k, v in exif.items()})
+    if shown:
+        meta = '<div class="hdh-meta"><p>Image metadata</p>' + _json(shown, limits) + "</div>"
+    b64 = base64.b64encode(data).decode("ascii")
+    return (
+        f'<figure class="hdh-image"><img src="data:{mime};base64,{b64}" alt="image"'
+        f' width="{size[0]}" height="{size[1]}">'
+        f"<figcaption>{_esc(fmt or '?')} {size[0]}×{size[1]} px, {len(data):,} bytes"
+        f"</figcaption></figure>{meta}"
+    )
+
+
+# --- hex ------------------------------------------------------------------------------------------
+
+
+def _hex(data: bytes, limits: RenderLimits) -> str:
+    shown = data[: limits.max_hex_bytes]
+    lines = []
+    for off in range(0, len(shown), 16):
+        chunk = shown[off : off + 16]
+        hexes = " ".join(f"{b:02x}" for b in chunk)
+        text = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in chunk)
+        lines.append(f"{off:08x}  {hexes:<47}  {text}")
+    note = ""
+    if len(data) > len(shown):
+        note = _note(f"hex preview of the first {len(shown):,} of {len(data):,} bytes")
+    return _pre("\n".join(lines), limits, "hdh-hex") + note
+
+
+# --- tables ---------------------------------------------------------------------------------------
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\Z")
+
+
+def is_formula(value: Any) -> bool:
+    """Would a spreadsheet treat this cell as a formula (CSV/formula injection)?"""
+    if not isinstance(value, str) or not value:
+        return False
+    return value.startswith(_FORMULA_START) and not _NUMBER.match(value.strip())
+
+
+def _cell(value: Any, tag: str = "td") -> str:
+    text = "" if value is None else str(value)
+    if is_formula(text):
+        return (
+            f'<{tag} class="hdh-formula" title="would run as a spreadsheet formula">'
+            f"⚠ {_esc(text)}</{tag}>"
+        )
+    return f"<{tag}>{_esc(text)}</{tag}>"
+
+
+def _table(
+    header: Sequence[Any] | None,
+    rows: Iterable[Sequence[Any]],
+    *,
+    total_rows: int | None,
+    limits: RenderLimits,
+) -> str:
+    out = ['<table class="hdh-table">']
+    formulas = 0
+    ncols = 0
+    if header is not None:
+        ncols = len(header)
+        out.append("<thead><tr>")
+        out.extend(_cell(h, "th") for h in header[: limits.max_columns])
+        out.append("</tr></thead>")
+        formulas += sum(is_formula(h) for h in header)
+    out.append("<tbody>")
+    shown = 0
+    for row in rows:
+        if shown >= limits.max_rows:
+            break
+        ncols = max(ncols, len(row))
+        formulas += sum(is_formula(v) for v in row)
+        out.append("<tr>" + "".join(_cell(v) for v in row[: limits.max_columns]) + "</tr>")
+        shown += 1
+    out.append("</tbody></table>")
+    notes = []
+    if total_rows is not None and total_rows > shown:
+        notes.append(_note(f"showing the first {shown:,} of {total_rows:,} rows"))
+    if ncols > limits.max_columns:
+        notes.append(_note(f"showing the first {limits.max_columns} of {ncols} columns"))
+    if formulas:
+        notes.insert(
+            0,
+            _warn(
+                f"{formulas} cell(s) shown would run as spreadsheet formulas (marked ⚠):"
+                " formula injection"
+            ),
+        )
+    return "".join(notes) + "".join(out)
+
+
+def _csv_block(data: bytes, name: str, limits: RenderLimits) -> str:
+    text = _decode(data)
+    if text is None:
+        return _warn("not UTF-8 text: shown as hex") + _hex(data, limits)
+    delimiter = "\t" if name.lower().endswith(".tsv") else ","
+    if delimiter == ",":
+        try:
+            delimiter = csv.Sniffer().sniff(text[:8192], delimiters=",;\t|").delimiter
+        except csv.Error:
+            delimiter = ","
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    if not rows:
+        return _note("empty table")
+    header, body = rows[0], rows[1:]
+    return _note(f"{len(body):,} rows × {len(header)} columns, delimiter {delimiter!r}") + _table(
+        header, body, total_rows=len(body), limits=limits
+    )
+
+
+def _parquet_block(data: bytes, limits: RenderLimits) -> str:
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(io.BytesIO(data))
+        schema = pf.schema_arrow
+        total = pf.metadata.num_rows
+        rows: list[list[Any]] = []
+        for batch in pf.iter_batches(batch_size=limits.max_rows):
+            rows = [list(r.values()) for r in batch.to_pylist()][: limits.max_rows]
+            break
+        kv = {
+            k.decode("utf-8", "replace"): v.decode("utf-8", "replace")
+            for k, v in (pf.metadata.metadata or {}).items()
+        }
+    except Exception as exc:  # pyarrow raises several types on corrupt files
+        return _warn(f"not a readable Parquet file ({type(exc).__name__}: {exc})") + _hex(
+            data, limits
+        )
+    parts = [
+        _note(f"{total:,} rows × {len(schema.names)} columns"),
+        _table(schema.names, rows, total_rows=total, limits=limits),
+        '<div class="hdh-meta"><p>Column types</p>',
+        _json({f.name: str(f.type) for f in schema}, limits),
+        "</div>",
+    ]
+    if kv:
+        parts += ['<div class="hdh-meta"><p>Parquet key-value metadata</p>', _json(kv, limits)]
+        parts.append("</div>")
+    return "".join(parts)
+
+
+def _xlsx_block(data: bytes, limits: RenderLimits) -> str:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            unpacked = sum(i.file_size for i in zf.infolist())
+    except zipfile.BadZipFile as exc:
+        return _warn(f"not an XLSX (zip) file: {exc}") + _hex(data, limits)
+    if unpacked > limits.max_xlsx_uncompressed:
+        return _warn(
+            f"XLSX unpacks to {unpacked:,} bytes (limit {limits.max_xlsx_uncompressed:,}):"
+            " not opened (zip bomb?)"
+        ) + _hex(data, limits)
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+    except Exception as exc:  # openpyxl raises many types on hostile workbooks
+        return _warn(f"not a readable XLSX file ({type(exc).__name__}: {exc})") + _hex(data, limits)
+    parts = []
+    try:
+        for ws in wb.worksheets:
+            state = getattr(ws, "sheet_state", "visible")
+            title = f"Sheet {ws.title!r}"
+            parts.append(f"<h4>{_esc(title)}</h4>")
+            if state != "visible":
+                parts.append(_warn(f"this sheet is {state} in Excel"))
+            it = ws.iter_rows(values_only=True)
+            head = next(it, None)
+            body: list[tuple[Any, ...]] = []
+            count = 0
+            for row in it:
+                count += 1
+                if len(body) < limits.max_rows:
+                    body.append(row)
+            parts.append(
+                _table(list(head) if head else None, body, total_rows=count, limits=limits)
+            )
+    finally:
+        wb.close()
+    return "".join(parts)
+
+
+# --- notebooks ------------------------------------------------------------------------------------
+
+_CELL_KEYS = {"cell_type", "source", "metadata", "outputs", "execution_count", "attachments", "id"}
+_OUTPUT_KEYS = {
+    "output_type", "data", "metadata", "execution_count", "name", "text", "ename", "evalue",
+    "traceback",
+}  # fmt: skip
+
+
+def _join(value: Any) -> str:
+    if isinstance(value, list):
+        return "".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def _mime_block(mime: str, value: Any, limits: RenderLimits) -> str:
+    """One representation of an output or attachment, shown without ever being interpreted."""
+    head = f'<div class="hdh-mime"><p class="hdh-mimetype">{_esc(mime)}</p>'
+    if mime == "text/html":
+        body = _html_block(_join(value), limits)
+    elif mime in ("image/png", "image/jpeg"):
+        raw = _join(value)
+        try:
+            data = base64.b64decode(raw.encode("ascii"), validate=False)
+        except (binascii.Error, UnicodeEncodeError) as exc:
+            body = _warn(f"undecodable base64 image: {exc}") + _pre(raw, limits)
+        else:
+            body = _image_block(data, limits, declared=mime)
+    elif isinstance(value, dict | list) and not (
+        isinstance(value, list) and all(isinstance(v, str) for v in value)
+    ):
+        body = _json(value, limits)  # application/json, widget state, ...
+    else:
+        text = _join(value)
+        if mime == "image/svg+xml":
+            body = _note("SVG is shown as its source, never rendered") + _pre(text, limits)
+        elif mime in ("application/javascript", "text/javascript"):
+            body = _warn("JavaScript output: shown as text, never run") + _pre(text, limits)
+        else:
+            body = _pre(text, limits)
+    return head + body + "</div>"
+
+
+def _extra(obj: dict[str, Any], known: set[str], limits: RenderLimits) -> str:
+    extra = {k: v for k, v in obj.items() if k not in known}
+    if not extra:
+        return ""
+    return _warn("fields a notebook front-end would not show:") + _json(extra, limits)
+
+
+def _meta(value: Any, label: str, limits: RenderLimits) -> str:
+    if not value:
+        return ""
+    return f'<div class="hdh-meta"><p>{_esc(label)}</p>{_json(value, limits)}</div>'
+
+
+def _output_block(i: int, out: dict[str, Any], limits: RenderLimits) -> str:
+    kind = str(out.get("output_type", "?"))
+    parts = [f'<div class="hdh-output"><p class="hdh-label">output {i + 1}: {_esc(kind)}</p>']
+    if kind == "stream":
+        parts.append(f"<p>stream {_esc(str(out.get('name', '')))}</p>")
+        parts.append(_pre(_join(out.get("text")), limits))
+    elif kind == "error":
+        parts.append(_pre(f"{out.get('ename', '')}: {out.get('evalue', '')}", limits))
+        trace = "\n".join(_ANSI.sub("", str(line)) for line in out.get("traceback") or [])
+        parts.append(_pre(trace, limits))
+    data = out.get("data")
+    if isinstance(data, dict):
+        if len(data) > 1:
+            parts.append(_note(f"{len(data)} representations, all shown: {', '.join(data)}"))
+        parts.extend(_mime_block(str(m), v, limits) for m, v in data.items())
+    parts.append(_meta(out.get("metadata"), "output metadata", limits))
+    parts.append(_extra(out, _OUTPUT_KEYS, limits))
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _cell_block(i: int, cell: dict[str, Any], limits: RenderLimits) -> str:
+    kind = str(cell.get("cell_type", "?"))
+    count = cell.get("execution_count")
+    label = f"cell {i + 1}: {kind}" + (f" [{count}]" if count is not None else "")
+    parts = [
+        f'<section class="hdh-cell hdh-cell-{_esc(kind)}"><p class="hdh-label">{_esc(label)}</p>',
+        _pre(_join(cell.get("source")), limits, "hdh-source"),
+    ]
+    attachments = cell.get("attachments") or {}
+    if attachments:
+        parts.append(_warn(f"{len(attachments)} attachment(s), all shown"))
+        for name, bundle in attachments.items():
+            parts.append(f'<div class="hdh-attachment"><p>attachment {_esc(str(name))}</p>')
+            if isinstance(bundle, dict):
+                parts.extend(_mime_block(str(m), v, limits) for m, v in bundle.items())
+            else:
+                parts.append(_json(bundle, limits))
+            parts.append("</div>")
+    for j, out in enumerate(cell.get("outputs") or []):
+        if isinstance(out, dict):
+            parts.append(_output_block(j, out, limits))
+        else:
+            parts.append(_json(out, limits))
+    parts.append(_meta(cell.get("metadata"), "cell metadata", limits))
+    parts.append(_extra(cell, _CELL_KEYS, limits))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def render_notebook(data: bytes, limits: RenderLimits = DEFAULT_LIMITS) -> str:
+    """A notebook, untrusted: every cell, output, mime bundle, metadata and attachment."""
+    import nbformat
+
+    if len(data) > limits.max_notebook_bytes:
+        return _warn(f"notebook of {len(data):,} bytes is over the rendering limit") + _hex(
+            data, limits
+        )
+    text = _decode(data)
+    if text is None:
+        return _warn("not UTF-8: not a notebook") + _hex(data, limits)
+    problems = ""
+    try:
+        raw = json.loads(text)
+        if not isinstance(raw, dict):
+            raise ValueError("a notebook is a JSON object")
+        nb = nbformat.reads(text, as_version=4)  # upgrades v3; never marks anything trusted
+        try:
+            nbformat.validate(nb)
+        except nbformat.ValidationError as exc:
+            problems = _warn(f"notebook does not validate: {exc.message}")
+    except Exception as exc:  # JSON or nbformat errors: show the raw file instead
+        return _warn(f"not a readable notebook ({type(exc).__name__}: {exc})") + _pre(text, limits)
+    cells = nb.get("cells") or []
+    parts = [
+        '<div class="hdh-notebook">',
+        problems,
+        _note(f"notebook format {nb.get('nbformat')}.{nb.get('nbformat_minor')}"),
+        _note(f"{len(cells)} cells"),
+        _meta(nb.get("metadata"), "notebook metadata", limits),
+        _extra(dict(nb), {"cells", "metadata", "nbformat", "nbformat_minor"}, limits),
+    ]
+    parts.extend(_cell_block(i, c, limits) for i, c in enumerate(cells))
+    parts.append("</div>")
+    return "".join(parts)
+
+
+# --- dispatch -------------------------------------------------------------------------------------
+
+_TEXT_SUFFIXES = {
+    ".txt", ".md", ".py", ".r", ".sql", ".json", ".yaml", ".yml", ".toml", ".log", ".tex",
+    ".rmd", ".qmd", ".sh", ".do", ".sas", ".ini", ".cfg", ".svg", ".js", ".xml",
+}  # fmt: skip
+
+
+def _decode(data: bytes) -> str | None:
+    if b"\x00" in data[:65536]:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def render_file(name: str, data: bytes, limits: RenderLimits = DEFAULT_LIMITS) -> str:
+    """One HTML fragment showing ``data`` (the file called ``name``) to a reviewer, inertly.
+
+    The kind is chosen from the name's suffix; content that does not match its
+    suffix is shown as text or hex with a warning, never interpreted otherwise.
+    """
+    suffix = PurePosixPath(name).suffix.lower()
+    if suffix == ".ipynb":
+        body = render_notebook(data, limits)
+    elif suffix in (".html", ".htm"):
+        text = _decode(data)
+        body = (
+            _html_block(text, limits)
+            if text is not None
+            else _warn("not UTF-8 text") + _hex(data, limits)
+        )
+    elif suffix in (".csv", ".tsv"):
+        body = _csv_block(data, name, limits)
+    elif suffix == ".parquet":
+        body = _parquet_block(data, limits)
+    elif suffix == ".xlsx":
+        body = _xlsx_block(data, limits)
+    elif suffix in (".png", ".jpg", ".jpeg"):
+        body = _image_block(data, limits)
+    else:
+        text = _decode(data)
+        if text is not None and (suffix in _TEXT_SUFFIXES or text.isprintable() or "\n" in text):
+            if suffix == ".svg":
+                body = _note("SVG is shown as its source, never rendered") + _pre(text, limits)
+            else:
+                body = _pre(text, limits)
+        else:
+            body = _note("binary file: hex preview") + _hex(data, limits)
+    return (
+        f'<article class="hdh-file"><h3 class="hdh-filename">{_esc(name)}</h3>'
+        f'<p class="hdh-note">{len(data):,} bytes</p>{body}</article>'
+    )
