@@ -1,0 +1,92 @@
+/**
+ * The HDH JupyterLab extension: registers the left-sidebar panel (my data, catalogue,
+ * export requests) and the file browser's "Add to export request…" command.
+ */
+
+import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
+import { LabIcon } from '@jupyterlab/ui-components';
+
+import { addFilesInteractively } from './egress';
+import { HdhPanel } from './panel';
+
+export const PLUGIN_ID = 'jupyterlab-hdh:panel';
+
+export namespace CommandIDs {
+  export const open = 'hdh:open-panel';
+  export const addToExport = 'hdh:add-to-export-request';
+}
+
+// No style attribute anywhere (Content-Security-Policy): the fill comes from jp-icon3.
+export const hdhIcon = new LabIcon({
+  name: 'jupyterlab-hdh:icon',
+  svgstr:
+    '<svg xmlns="http://www.w3.org/2000/svg" width="16" viewBox="0 0 24 24">' +
+    '<g class="jp-icon3" fill="#616161">' +
+    '<path d="M10 3h4v7h7v4h-7v7h-4v-7H3v-4h7z"/>' +
+    '</g></svg>'
+});
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: PLUGIN_ID,
+  description: 'HDH side panel: mounted datasets, catalogue search and export requests.',
+  autoStart: true,
+  requires: [IFileBrowserFactory],
+  optional: [ILayoutRestorer],
+  activate: (
+    app: JupyterFrontEnd,
+    browsers: IFileBrowserFactory,
+    restorer: ILayoutRestorer | null
+  ) => {
+    const panel = new HdhPanel();
+    panel.title.icon = hdhIcon;
+    panel.title.caption = 'HDH: my data, catalogue, export requests';
+    panel.title.label = 'HDH';
+    app.shell.add(panel, 'left', { rank: 150 });
+    if (restorer) {
+      restorer.add(panel, 'jupyterlab-hdh');
+    }
+
+    app.commands.addCommand(CommandIDs.open, {
+      label: 'HDH: My Data, Catalogue, Export Requests',
+      execute: () => app.shell.activateById(panel.id)
+    });
+
+    app.commands.addCommand(CommandIDs.addToExport, {
+      label: 'Add to export request…',
+      caption: 'Add the selected files to an export request (the airlock)',
+      icon: hdhIcon,
+      isVisible: () => selectedFiles().length > 0,
+      execute: async () => {
+        const paths = selectedFiles();
+        if (paths.length === 0) {
+          return;
+        }
+        const id = await addFilesInteractively(paths);
+        if (id !== null) {
+          app.shell.activateById(panel.id);
+          await panel.exports.refresh();
+        }
+      }
+    });
+
+    app.contextMenu.addItem({
+      command: CommandIDs.addToExport,
+      selector: '.jp-DirListing-item[data-isdir="false"]',
+      rank: 20
+    });
+
+    /** The selected files (not folders) of the current file browser, relative to its root. */
+    function selectedFiles(): string[] {
+      const browser = browsers.tracker.currentWidget;
+      if (!browser) {
+        return [];
+      }
+      return Array.from(browser.selectedItems())
+        .filter(item => item.type !== 'directory')
+        .map(item => item.path);
+    }
+  }
+};
+
+export default plugin;

@@ -1,0 +1,239 @@
+/**
+ * What the /hdh/* routes answer, read defensively: pure functions, no DOM, no network.
+ *
+ * The server side changes independently of this bundle (older sandboxes, routes not yet
+ * deployed, control-plane views that grow fields), so every reader here accepts `unknown`
+ * and returns a complete, typed value with absent or malformed fields left out.
+ */
+
+export interface IMount {
+  dataset: string;
+  version: string;
+  path: string;
+  tables: string[];
+}
+
+export interface IPermitted {
+  dataset: string;
+  version: string;
+  mounted: boolean;
+}
+
+export interface IMyData {
+  project: string | null;
+  user: string | null;
+  mounts: IMount[];
+  permitted: IPermitted[] | null;
+  changeUrl: string | null;
+}
+
+export interface ICatalogueHit {
+  dataset: string;
+  table: string;
+  variable: string;
+  description: string;
+}
+
+export interface IFlag {
+  rule: string;
+  message: string;
+  location: string;
+}
+
+export interface IRequestFile {
+  path: string;
+  role: string;
+  sha256: string;
+  checkStatus: string | null;
+  flags: IFlag[];
+}
+
+export interface IExportRequest {
+  id: string;
+  title: string;
+  state: string;
+  files: IRequestFile[];
+}
+
+export const FILE_ROLES = ['output', 'supporting', 'code'] as const;
+export type FileRole = (typeof FILE_ROLES)[number];
+
+type Obj = Record<string, unknown>;
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function str(v: unknown): string {
+  if (typeof v === 'string') {
+    return v;
+  }
+  if (typeof v === 'number' && Number.isFinite(v)) {
+    return String(v);
+  }
+  return '';
+}
+
+function arr(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [];
+}
+
+/**
+ * A same-origin absolute path, or null: the only kind of URL the panel navigates to.
+ * Refuses `javascript:`, `data:`, absolute and protocol-relative URLs (`//evil`), and
+ * backslash tricks that browsers normalise into `//`.
+ */
+export function safeSameOriginPath(v: unknown): string | null {
+  if (typeof v !== 'string' || v.length === 0 || v.length > 2000) {
+    return null;
+  }
+  if (!v.startsWith('/') || v.startsWith('//') || v.includes('\\')) {
+    return null;
+  }
+  // control characters (tab, newline) are stripped by URL parsers: refuse them
+  for (let i = 0; i < v.length; i++) {
+    if (v.charCodeAt(i) < 0x20 || v.charCodeAt(i) === 0x7f) {
+      return null;
+    }
+  }
+  return v;
+}
+
+/** `GET /hdh/mounts`: the new shape, or the older `{mounts: [...]}` one. */
+export function parseMyData(body: unknown): IMyData {
+  const b = isObj(body) ? body : {};
+  const mounts: IMount[] = [];
+  for (const m of arr(b.mounts)) {
+    if (!isObj(m) || !str(m.dataset) || !str(m.version)) {
+      continue;
+    }
+    mounts.push({
+      dataset: str(m.dataset),
+      version: str(m.version),
+      path: str(m.path) || `/data/${str(m.dataset)}/${str(m.version)}`,
+      tables: arr(m.tables)
+        .map(t => (isObj(t) ? str(t.table) : str(t)))
+        .filter(t => t !== '')
+    });
+  }
+  let permitted: IPermitted[] | null = null;
+  if (Array.isArray(b.permitted)) {
+    permitted = [];
+    for (const p of b.permitted) {
+      if (!isObj(p) || !str(p.dataset) || !str(p.version)) {
+        continue;
+      }
+      const mounted =
+        p.mounted === true ||
+        mounts.some(m => m.dataset === str(p.dataset) && m.version === str(p.version));
+      permitted.push({ dataset: str(p.dataset), version: str(p.version), mounted });
+    }
+  }
+  return {
+    project: str(b.project) || null,
+    user: str(b.user) || null,
+    mounts,
+    permitted,
+    changeUrl: safeSameOriginPath(b.change_url)
+  };
+}
+
+/** A snippet that reads the first table of a mount (or lists the folder). */
+export function readSnippet(mount: IMount): string {
+  const quoted = JSON.stringify(mount.path);
+  if (mount.tables.length > 0) {
+    const file = JSON.stringify(`${mount.path}/${mount.tables[0]}.parquet`);
+    return `import pandas as pd\ndf = pd.read_parquet(${file})`;
+  }
+  return `import os\nos.listdir(${quoted})`;
+}
+
+/**
+ * `GET /hdh/catalogue[?q=]`: the control plane's search results or dataset list.
+ * Accepts `{results: [...]}`, `{hits: [...]}`, `{datasets: [...]}` or a bare list; a hit
+ * names its dataset as `dataset`, `dataset_id`, `name` or `id`.
+ */
+export function parseCatalogue(body: unknown): ICatalogueHit[] {
+  let rows: unknown[] = [];
+  if (Array.isArray(body)) {
+    rows = body;
+  } else if (isObj(body)) {
+    rows = arr(body.results ?? body.hits ?? body.datasets ?? body.items);
+  }
+  const hits: ICatalogueHit[] = [];
+  for (const r of rows) {
+    if (!isObj(r)) {
+      continue;
+    }
+    const hit = {
+      dataset: str(r.dataset ?? r.dataset_id ?? r.name ?? r.id),
+      table: str(r.table ?? r.table_name),
+      variable: str(r.variable ?? r.column ?? r.variable_name),
+      description: str(r.description ?? r.label ?? r.title)
+    };
+    if (hit.dataset || hit.table || hit.variable) {
+      hits.push(hit);
+    }
+  }
+  return hits;
+}
+
+function parseFile(f: unknown): IRequestFile | null {
+  if (!isObj(f) || !str(f.path)) {
+    return null;
+  }
+  const check = isObj(f.check) ? f.check : null;
+  const flags: IFlag[] = [];
+  for (const fl of arr(check?.flags)) {
+    if (isObj(fl)) {
+      flags.push({
+        rule: str(fl.rule),
+        message: str(fl.message),
+        location: isObj(fl.location) ? JSON.stringify(fl.location) : str(fl.location)
+      });
+    }
+  }
+  return {
+    path: str(f.path),
+    role: str(f.role),
+    sha256: str(f.sha256),
+    checkStatus: check ? str(check.status) || null : str(f.check_status) || null,
+    flags
+  };
+}
+
+export function parseRequest(r: unknown): IExportRequest | null {
+  if (!isObj(r) || !str(r.id)) {
+    return null;
+  }
+  return {
+    id: str(r.id),
+    title: str(r.title),
+    state: str(r.state) || 'unknown',
+    files: arr(r.files)
+      .map(parseFile)
+      .filter((f): f is IRequestFile => f !== null)
+  };
+}
+
+/** `GET /hdh/egress/requests`: `{results: [...]}` or a bare list. */
+export function parseRequests(body: unknown): IExportRequest[] {
+  const rows = Array.isArray(body) ? body : isObj(body) ? arr(body.results) : [];
+  return rows.map(parseRequest).filter((r): r is IExportRequest => r !== null);
+}
+
+/** The `detail` of an error body (FastAPI's string or list-of-objects form), if any. */
+export function errorDetail(body: unknown): string | null {
+  if (!isObj(body)) {
+    return null;
+  }
+  const d = body.detail ?? body.message;
+  if (typeof d === 'string' && d) {
+    return d;
+  }
+  if (Array.isArray(d)) {
+    const parts = d.map(x => (isObj(x) ? str(x.msg) || JSON.stringify(x) : str(x)));
+    return parts.filter(p => p).join('; ') || null;
+  }
+  return null;
+}

@@ -1,0 +1,399 @@
+/**
+ * The HDH side panel: three sections (my data, catalogue, export requests), each a Lumino
+ * widget that renders what one `/hdh/*` route answers and degrades to a message when the
+ * route is absent or fails.
+ */
+
+import { Clipboard, Dialog, InputDialog, showDialog } from '@jupyterlab/apputils';
+import { Message } from '@lumino/messaging';
+import { Panel, Widget } from '@lumino/widgets';
+
+import { HdhApiError, requestAPI } from './api';
+import { button, clear, h } from './dom';
+import {
+  NOT_AVAILABLE,
+  createRequest,
+  listRequests,
+  reportError,
+  submitRequest,
+  withdrawRequest
+} from './egress';
+import { IExportRequest, IMyData, parseCatalogue, parseMyData, readSnippet } from './model';
+
+export const RESTART_WARNING =
+  'Your sandbox will restart to mount the versions you choose. Running kernels stop; ' +
+  'files in your workspace are kept.';
+
+/** States in which the requester may still withdraw (the control plane has the last word). */
+const WITHDRAWABLE = new Set(['draft', 'submitted', 'partially_reviewed', 'reviewed', 'returned']);
+
+function describe(error: unknown, what: string): string {
+  if (error instanceof HdhApiError && error.notAvailable) {
+    return `${what} not available yet (${error.detail}).`;
+  }
+  return `${what} failed: ${error instanceof Error ? error.message : String(error)}`;
+}
+
+abstract class Section extends Widget {
+  constructor(id: string, heading: string) {
+    super();
+    this.addClass('jp-hdh-section');
+    this.node.dataset.hdhSection = id;
+    this.header = h('div', { class: 'jp-hdh-sectionHeader' }, h('h3', {}, heading));
+    this.body = h('div', { class: 'jp-hdh-sectionBody' });
+    this.node.append(this.header, this.body);
+  }
+
+  abstract refresh(): Promise<void>;
+
+  protected message(text: string, cls = 'jp-hdh-muted'): HTMLElement {
+    return h('p', { class: cls }, text);
+  }
+
+  protected header: HTMLElement;
+  protected body: HTMLElement;
+}
+
+export class MyDataSection extends Section {
+  constructor() {
+    super('mydata', 'My data');
+  }
+
+  async refresh(): Promise<void> {
+    let data: IMyData;
+    try {
+      data = parseMyData(await requestAPI('mounts'));
+    } catch (error) {
+      clear(this.body);
+      this.body.append(this.message(describe(error, 'Mounted datasets'), 'jp-hdh-error'));
+      return;
+    }
+    clear(this.body);
+    this.render(data);
+  }
+
+  private render(data: IMyData): void {
+    if (data.project || data.user) {
+      this.body.append(
+        this.message(
+          [data.project && `Project ${data.project}`, data.user && `as ${data.user}`]
+            .filter(x => x)
+            .join(' ')
+        )
+      );
+    }
+    if (data.mounts.length === 0) {
+      this.body.append(this.message('No dataset is mounted in this sandbox.'));
+    }
+    const list = h('ul', { class: 'jp-hdh-list jp-hdh-mounts' });
+    for (const m of data.mounts) {
+      list.append(
+        h(
+          'li',
+          { class: 'jp-hdh-mount', 'data-dataset': m.dataset, 'data-version': m.version },
+          h('div', { class: 'jp-hdh-name' }, `${m.dataset} ${m.version}`),
+          h('code', { class: 'jp-hdh-path' }, m.path),
+          h(
+            'div',
+            { class: 'jp-hdh-actions' },
+            button('Copy path', () => Clipboard.copyToSystem(m.path), {
+              title: `Copy ${m.path} (read-only, outside the workspace)`
+            }),
+            button('Copy code', () => Clipboard.copyToSystem(readSnippet(m)), {
+              title: 'Copy Python code that reads this dataset version'
+            })
+          ),
+          m.tables.length > 0 &&
+            h('div', { class: 'jp-hdh-muted' }, `Tables: ${m.tables.join(', ')}`)
+        )
+      );
+    }
+    this.body.append(list);
+    if (data.permitted !== null) {
+      const others = data.permitted.filter(p => !p.mounted);
+      if (others.length > 0) {
+        this.body.append(h('h4', {}, 'Permitted, not mounted'));
+        const ul = h('ul', { class: 'jp-hdh-list jp-hdh-permitted' });
+        for (const p of others) {
+          ul.append(h('li', { 'data-dataset': p.dataset }, `${p.dataset} ${p.version}`));
+        }
+        this.body.append(ul);
+      }
+    }
+    const changeUrl = data.changeUrl;
+    if (changeUrl !== null) {
+      this.body.append(
+        button('Change mounted versions…', () => void this.confirmChange(changeUrl), {
+          class: 'jp-hdh-button jp-hdh-change'
+        })
+      );
+    }
+  }
+
+  private async confirmChange(url: string): Promise<void> {
+    const result = await showDialog({
+      title: 'Change mounted versions',
+      body: RESTART_WARNING,
+      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Continue' })]
+    });
+    if (!result.button.accept) {
+      return;
+    }
+    let target: Window = window;
+    try {
+      // the hub page, if JupyterLab is ever framed by it (same origin only)
+      if (window.top && window.top.location.origin === window.location.origin) {
+        target = window.top;
+      }
+    } catch {
+      target = window; // a cross-origin parent: navigate this window only
+    }
+    target.location.assign(url);
+  }
+}
+
+export class CatalogueSection extends Section {
+  constructor() {
+    super('catalogue', 'Catalogue');
+    this._input = h('input', {
+      type: 'search',
+      class: 'jp-hdh-search',
+      placeholder: 'Search datasets, tables, variables',
+      'aria-label': 'Search the catalogue'
+    });
+    const form = h(
+      'form',
+      { class: 'jp-hdh-searchForm' },
+      this._input,
+      h('button', { type: 'submit', class: 'jp-hdh-button' }, 'Search')
+    );
+    form.addEventListener('submit', e => {
+      e.preventDefault();
+      void this.refresh();
+    });
+    this.header.after(form);
+  }
+
+  async refresh(): Promise<void> {
+    const q = this._input.value.trim();
+    const seq = ++this._seq;
+    let body: unknown;
+    try {
+      body = await requestAPI('catalogue', {}, q ? { q } : undefined);
+    } catch (error) {
+      if (seq === this._seq) {
+        clear(this.body);
+        this.body.append(this.message(describe(error, 'The catalogue'), 'jp-hdh-error'));
+      }
+      return;
+    }
+    if (seq !== this._seq) {
+      return; // a newer search answered first
+    }
+    clear(this.body);
+    const hits = parseCatalogue(body);
+    if (hits.length === 0) {
+      this.body.append(this.message(q ? `Nothing matches “${q}”.` : 'The catalogue is empty.'));
+      return;
+    }
+    const table = h(
+      'table',
+      { class: 'jp-hdh-table jp-hdh-results' },
+      h(
+        'thead',
+        {},
+        h('tr', {}, h('th', {}, 'Dataset'), h('th', {}, 'Table'), h('th', {}, 'Variable'))
+      )
+    );
+    const tbody = h('tbody', {});
+    for (const hit of hits) {
+      tbody.append(
+        h(
+          'tr',
+          { class: 'jp-hdh-hit', title: hit.description },
+          h('td', {}, hit.dataset),
+          h('td', {}, hit.table),
+          h(
+            'td',
+            {},
+            hit.variable,
+            hit.description && h('div', { class: 'jp-hdh-muted' }, hit.description)
+          )
+        )
+      );
+    }
+    table.append(tbody);
+    this.body.append(table);
+  }
+
+  private _input: HTMLInputElement;
+  private _seq = 0;
+}
+
+export class ExportSection extends Section {
+  constructor() {
+    super('export', 'Export requests');
+    this.header.append(
+      h(
+        'div',
+        { class: 'jp-hdh-actions' },
+        button('New request', () => void this.newRequest(), { class: 'jp-hdh-button jp-hdh-new' }),
+        button('Refresh', () => void this.refresh())
+      )
+    );
+  }
+
+  async refresh(): Promise<void> {
+    let requests: IExportRequest[];
+    try {
+      requests = await listRequests();
+    } catch (error) {
+      clear(this.body);
+      const text =
+        error instanceof HdhApiError && error.notAvailable
+          ? NOT_AVAILABLE
+          : describe(error, 'Export requests');
+      this.body.append(this.message(text, 'jp-hdh-error'));
+      return;
+    }
+    clear(this.body);
+    if (requests.length === 0) {
+      this.body.append(
+        this.message(
+          'No export request yet. Right-click a file in the file browser: “Add to export request…”.'
+        )
+      );
+      return;
+    }
+    const list = h('ul', { class: 'jp-hdh-list jp-hdh-requests' });
+    for (const r of requests) {
+      list.append(this.renderRequest(r));
+    }
+    this.body.append(list);
+  }
+
+  private renderRequest(r: IExportRequest): HTMLElement {
+    const files = h('ul', { class: 'jp-hdh-files' });
+    for (const f of r.files) {
+      files.append(
+        h(
+          'li',
+          { class: 'jp-hdh-file', 'data-path': f.path },
+          h('code', {}, f.path),
+          ' ',
+          h('span', { class: 'jp-hdh-role' }, f.role || '?'),
+          f.checkStatus &&
+            h(
+              'span',
+              { class: `jp-hdh-check jp-hdh-check-${f.checkStatus.replace(/[^a-z_]/g, '')}` },
+              `check: ${f.checkStatus}`
+            ),
+          f.flags.length > 0 &&
+            h(
+              'ul',
+              { class: 'jp-hdh-flags' },
+              ...f.flags.map(fl =>
+                h('li', {}, [fl.rule, fl.message, fl.location].filter(x => x).join(' — '))
+              )
+            )
+        )
+      );
+    }
+    const actions = h('div', { class: 'jp-hdh-actions' });
+    if (r.state === 'draft') {
+      const submit = button('Submit', () => void this.act(r, 'submit'), {
+        class: 'jp-hdh-button jp-hdh-submit'
+      });
+      if (r.files.length === 0) {
+        submit.disabled = true;
+        submit.title = 'Add files first (file browser: right-click → Add to export request…)';
+      }
+      actions.append(submit);
+    }
+    if (WITHDRAWABLE.has(r.state)) {
+      actions.append(button('Withdraw', () => void this.act(r, 'withdraw')));
+    }
+    return h(
+      'li',
+      { class: 'jp-hdh-request', 'data-request-id': r.id, 'data-state': r.state },
+      h(
+        'div',
+        { class: 'jp-hdh-name' },
+        r.title || '(untitled)',
+        ' ',
+        h(
+          'span',
+          { class: `jp-hdh-state jp-hdh-state-${r.state.replace(/[^a-z_]/g, '')}` },
+          r.state
+        )
+      ),
+      h('div', { class: 'jp-hdh-muted' }, r.id),
+      files,
+      actions
+    );
+  }
+
+  private async newRequest(): Promise<void> {
+    const result = await InputDialog.getText({ title: 'New export request', placeholder: 'Title' });
+    if (!result.button.accept || !result.value || !result.value.trim()) {
+      return;
+    }
+    try {
+      await createRequest(result.value.trim());
+    } catch (error) {
+      await reportError('Could not create the export request', error);
+    }
+    await this.refresh();
+  }
+
+  private async act(r: IExportRequest, action: 'submit' | 'withdraw'): Promise<void> {
+    if (action === 'withdraw') {
+      const ok = await showDialog({
+        title: 'Withdraw export request',
+        body: `Withdraw “${r.title || r.id}”? It cannot be resubmitted.`,
+        buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Withdraw' })]
+      });
+      if (!ok.button.accept) {
+        return;
+      }
+    }
+    try {
+      await (action === 'submit' ? submitRequest(r.id) : withdrawRequest(r.id));
+    } catch (error) {
+      await reportError(`Could not ${action} the export request`, error);
+    }
+    await this.refresh();
+  }
+}
+
+/** The left-sidebar panel; refreshes its sections each time it is shown. */
+export class HdhPanel extends Panel {
+  constructor() {
+    super();
+    this.id = 'jp-hdh-panel';
+    this.addClass('jp-hdh-panel');
+    this.myData = new MyDataSection();
+    this.catalogue = new CatalogueSection();
+    this.exports = new ExportSection();
+    this.addWidget(this.myData);
+    this.addWidget(this.catalogue);
+    this.addWidget(this.exports);
+  }
+
+  refresh(): Promise<void> {
+    return Promise.all([
+      this.myData.refresh(),
+      this.catalogue.refresh(),
+      this.exports.refresh()
+    ]).then(() => undefined);
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    void this.refresh();
+  }
+
+  readonly myData: MyDataSection;
+  readonly catalogue: CatalogueSection;
+  readonly exports: ExportSection;
+}
