@@ -375,13 +375,14 @@ def create_app(
 
     def access(s: Session, user_name: str, slug: str) -> models.AccessOut:
         permit = projects.active_permit(s, user_name, slug)
-        view = projects.permit_view(permit, hub().data_dir)
+        plan = projects.mount_plan(s, permit, user_name, hub().data_dir)
         return models.AccessOut(
             user=user_name,
             project=slug,
-            permit=view["id"],
-            expires_at=view["expires_at"],
-            mounts=view["mounts"],
+            permit=permit.id,
+            expires_at=projects.permit_view(permit, hub().data_dir)["expires_at"],
+            mounts=plan["mounts"],
+            permitted=plan["permitted"],
         )
 
     @app.get("/api/projects/{slug}/access", tags=["permits"], responses=access_responses)
@@ -403,6 +404,17 @@ def create_app(
     @app.get("/api/me/projects/{slug}/access", tags=["permits"], responses=access_responses)
     def my_access(slug: str, s: Db, caller: Anyone) -> models.AccessOut:
         return access(s, caller.name, slug)
+
+    @app.put("/api/me/projects/{slug}/mounts", tags=["permits"], responses=access_responses)
+    def choose_mounts(slug: str, body: models.MountsIn, caller: Anyone) -> models.AccessOut:
+        """Choose which of the permit's dataset versions your sandbox of ``slug`` mounts
+        (``NAME/vN`` each; empty: the newest of each dataset). Takes effect when the sandbox
+        next starts: the hub's "change mounted versions" page restarts it."""
+        with hub().transaction() as s:
+            projects.select_mounts(
+                s, slug, caller.name, body.versions, hub().data_dir, actor=projects.Actor.of(caller)
+            )
+            return access(s, caller.name, slug)
 
     # --- the API bridge: sandboxes, identified by the hub's bridge ------------------------------
 
@@ -429,6 +441,25 @@ def create_app(
         401: {"description": "no bridge token"},
         403: {"model": models.AccessDeniedOut, "description": "bad token, or no access now"},
     }
+
+    @app.get("/api/bridge/mounts", tags=["bridge"], responses=bridge_responses)
+    def bridge_mounts(me: Bridged) -> models.MountPlanOut:
+        """The calling sandbox's mounted and permitted dataset versions (the data panel)."""
+        return models.MountPlanOut(
+            project=me.project,
+            user=me.user,
+            permit=me.permit,
+            mounts=me.mounts,
+            permitted=[
+                models.PermittedOut(
+                    **p.model_dump(),
+                    mounted=any(
+                        (m.dataset, m.version) == (p.dataset, p.version) for m in me.mounts
+                    ),
+                )
+                for p in me.permitted
+            ],
+        )
 
     @app.get("/api/bridge/whoami", tags=["bridge"], responses=bridge_responses)
     def bridge_whoami(me: Bridged) -> models.AccessOut:

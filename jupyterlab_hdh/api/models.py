@@ -116,6 +116,10 @@ class MountOut(BaseModel):
     path: str
 
 
+class PermittedOut(MountOut):
+    mounted: bool
+
+
 class PermitIn(BaseModel):
     members: list[str] = Field(min_length=1, max_length=200)
     datasets: list[str] = Field(
@@ -142,7 +146,8 @@ class PermitOut(BaseModel):
     revoked_by: str | None
     revoke_reason: str | None
     members: list[str]
-    mounts: list[MountOut]
+    mounts: list[MountOut] = Field(description="what a member mounts by default (newest version)")
+    datasets: list[MountOut] = Field(description="every dataset version the permit grants")
 
 
 class ProjectOut(BaseModel):
@@ -160,7 +165,23 @@ class AccessOut(BaseModel):
     project: str
     permit: int
     expires_at: str
+    mounts: list[MountOut] = Field(description="what this member's sandbox mounts")
+    permitted: list[MountOut] = Field(description="every dataset version the permit grants")
+
+
+class MountPlanOut(BaseModel):
+    project: str
+    user: str
+    permit: int
     mounts: list[MountOut]
+    permitted: list[PermittedOut]
+
+
+class MountsIn(BaseModel):
+    versions: list[str] = Field(
+        max_length=100,
+        description="NAME/vN of each version to mount; empty: the newest of each dataset",
+    )
 
 
 class AccessDeniedOut(BaseModel):

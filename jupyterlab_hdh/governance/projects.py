@@ -31,12 +31,13 @@ Rules (see ``docs/architecture.md``, "Projects and permits"):
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -46,6 +47,7 @@ from jupyterlab_hdh.store.models import (
     PROJECT_ROLES,
     Dataset,
     DatasetVersion,
+    MountSelection,
     Permit,
     Project,
     ProjectMember,
@@ -592,12 +594,142 @@ def active_permit(
     raise PermitExpired(f"permit #{last.id} of project {slug!r} expired at {_iso(last.expires_at)}")
 
 
-def mounts(permit: Permit, data_dir: DataDir) -> list[Mount]:
-    """The dataset versions to mount read-only, with their absolute folders."""
-    return [
-        Mount(v.dataset.name, v.label, data_dir.dataset_version_dir(v.dataset.name, v.label))
-        for v in sorted(permit.dataset_versions, key=lambda v: (v.dataset.name, v.number))
-    ]
+def _mount(version: DatasetVersion, data_dir: DataDir) -> Mount:
+    name = version.dataset.name
+    return Mount(name, version.label, data_dir.dataset_version_dir(name, version.label))
+
+
+def mounts(
+    permit: Permit, data_dir: DataDir, selected: Collection[int] | None = None
+) -> list[Mount]:
+    """The dataset versions to mount read-only, with their absolute folders.
+
+    For each dataset of the permit: the versions in ``selected`` (dataset version ids, a
+    member's :func:`select_mounts`) that the permit still grants, else its newest permitted
+    version. Nothing outside the permit is ever mounted."""
+    chosen = set(selected or ())
+    by_dataset: dict[str, list[DatasetVersion]] = {}
+    for v in permit.dataset_versions:
+        by_dataset.setdefault(v.dataset.name, []).append(v)
+    out: list[Mount] = []
+    for name in sorted(by_dataset):
+        versions = sorted(by_dataset[name], key=lambda v: v.number)
+        picked = [v for v in versions if v.id in chosen] or versions[-1:]
+        out.extend(_mount(v, data_dir) for v in picked)
+    return out
+
+
+def permitted(permit: Permit, data_dir: DataDir) -> list[Mount]:
+    """Every dataset version the permit grants (each may be mounted)."""
+    versions = sorted(permit.dataset_versions, key=lambda v: (v.dataset.name, v.number))
+    return [_mount(v, data_dir) for v in versions]
+
+
+def mount_selection(session: Session, project: Project, user_name: str) -> set[int]:
+    """The dataset version ids ``user_name`` chose to mount in ``project`` (maybe empty)."""
+    user = _user(session, user_name)
+    if user is None:
+        return set()
+    return set(
+        session.scalars(
+            select(MountSelection.dataset_version_id).where(
+                MountSelection.project_id == project.id, MountSelection.user_id == user.id
+            )
+        )
+    )
+
+
+def member_mounts(
+    session: Session, permit: Permit, user_name: str, data_dir: DataDir
+) -> list[Mount]:
+    """What ``user_name``'s sandbox of the permit's project mounts now."""
+    return mounts(permit, data_dir, mount_selection(session, permit.project, user_name))
+
+
+def mount_plan(
+    session: Session, permit: Permit, user_name: str, data_dir: DataDir
+) -> dict[str, Any]:
+    """Mounted and permitted dataset versions of a member's sandbox, for the panels."""
+    mounted = member_mounts(session, permit, user_name, data_dir)
+    keys = {(m.dataset, m.version) for m in mounted}
+    return {
+        "project": permit.project.slug,
+        "user": user_name,
+        "permit": permit.id,
+        "mounts": [_mount_view(m) for m in mounted],
+        "permitted": [
+            {**_mount_view(m), "mounted": (m.dataset, m.version) in keys}
+            for m in permitted(permit, data_dir)
+        ],
+    }
+
+
+def _mount_view(m: Mount) -> dict[str, str]:
+    return {"dataset": m.dataset, "version": m.version, "path": str(m.path)}
+
+
+def select_mounts(
+    session: Session,
+    slug: str,
+    user_name: str,
+    versions: Sequence[str],
+    data_dir: DataDir,
+    *,
+    actor: Actor,
+    now: datetime | None = None,
+) -> list[Mount]:
+    """Choose which permitted versions ``user_name`` mounts (``NAME/vN`` each; empty list:
+    back to the newest version of each dataset). Takes effect at the sandbox's next start.
+
+    Only the member themself (or a data controller / admin) may choose; every version must be
+    in the project's active permit. Replaces the previous choice in one transaction, audited."""
+    if actor.name != user_name and actor.role not in ("data_controller", "admin"):
+        raise NotAuthorised(f"{actor.name} may not choose {user_name}'s mounts")
+    permit = active_permit(session, user_name, slug, now)
+    granted = {(v.dataset.name, v.label): v for v in permit.dataset_versions}
+    picked: dict[int, DatasetVersion] = {}
+    for spec in versions:
+        match = DATASET_SPEC_RE.fullmatch(spec) if isinstance(spec, str) else None
+        if match is None or match["version"] is None:
+            raise ProjectError(f"invalid dataset version {spec!r}: write NAME/vN")
+        version = granted.get((match["name"], match["version"]))
+        if version is None:
+            offered = ", ".join(f"{n}/{label}" for n, label in sorted(granted))
+            raise ProjectError(
+                f"{spec} is not in permit #{permit.id} of project {slug!r} (it grants: {offered})"
+            )
+        picked[version.id] = version
+    user = _user(session, user_name)
+    assert user is not None  # active_permit found them
+    session.execute(
+        delete(MountSelection).where(
+            MountSelection.project_id == permit.project_id, MountSelection.user_id == user.id
+        )
+    )
+    at = _now(now)
+    for version_id in sorted(picked):
+        session.add(
+            MountSelection(
+                project_id=permit.project_id,
+                user_id=user.id,
+                dataset_version_id=version_id,
+                selected_at=at,
+            )
+        )
+    session.flush()
+    result = mounts(permit, data_dir, set(picked))
+    record(
+        session,
+        actor=actor.name,
+        action="mounts.select",
+        target=f"project:{slug}/user:{user_name}",
+        details={
+            "permit": permit.id,
+            "requested": list(versions),
+            "mounts": [f"{m.dataset}/{m.version}" for m in result],
+        },
+    )
+    return result
 
 
 def expiring(
@@ -660,10 +792,8 @@ def permit_view(permit: Permit, data_dir: DataDir, now: datetime | None = None) 
         "revoked_by": permit.revoked_by,
         "revoke_reason": permit.revoke_reason,
         "members": sorted(u.name for u in permit.members),
-        "mounts": [
-            {"dataset": m.dataset, "version": m.version, "path": str(m.path)}
-            for m in mounts(permit, data_dir)
-        ],
+        "mounts": [_mount_view(m) for m in mounts(permit, data_dir)],
+        "datasets": [_mount_view(m) for m in permitted(permit, data_dir)],
     }
 
 

@@ -6,7 +6,8 @@ bound read-only into the sandbox at ``/bridge/api.sock``. Whoever can connect to
 that socket *is* that sandbox: the socket is the credential, and no secret
 enters the sandbox. Each request is checked and rebuilt here:
 
-* only ``GET`` of an allow-listed path (:data:`ALLOWED_PATHS`), given as a plain
+* only ``GET`` of an allow-listed path (:data:`ALLOWED_PATHS`), or ``POST`` of a JSON body
+  (at most 64 KiB) to the airlock routes (:data:`ALLOWED_POSTS`), given as a plain
   origin-form path: no absolute URL, no ``%``-encoding, no ``.``/``..`` or empty
   segment, no backslash; anything else is answered 403 by the bridge itself;
 * none of the sandbox's headers pass except :data:`PASSED_HEADERS` (so no
@@ -40,11 +41,14 @@ PROJECT_HEADER = "X-HDH-Project"
 
 #: The only control-plane routes a sandbox may reach (full match on the raw path).
 ALLOWED_PATHS = re.compile(
-    r"/api/bridge/whoami"
+    r"/api/bridge/(?:whoami|mounts)"
+    r"|/api/bridge/egress/requests(?:/[0-9]{1,9})?"
     r"|/api/catalogue/datasets(?:/[A-Za-z0-9._-]+(?:/versions/[A-Za-z0-9._-]+"
     r"(?:/quality|/tables/[A-Za-z0-9._-]+)?)?)?"
     r"|/api/catalogue/search"
 )
+#: The routes a sandbox may POST to: its own export requests (the airlock), JSON bodies only.
+ALLOWED_POSTS = re.compile(r"/api/bridge/egress/requests(?:/[0-9]{1,9}/(?:files|submit|withdraw))?")
 #: Query strings: printable ASCII without '#' or whitespace (they never pick the route).
 QUERY_RE = re.compile(r"[A-Za-z0-9._~%&=+,:;*!$'()/?@-]{0,1024}")
 #: Request headers passed on (lower case); every other header is dropped.
@@ -63,8 +67,8 @@ def check_request(method: str, target: str) -> tuple[str, str]:
 
     ``target`` is the raw request target as received (``/path?query``).
     """
-    if method != "GET":
-        raise BridgeRefused(f"the API bridge forwards GET only, not {method}")
+    if method not in ("GET", "POST"):
+        raise BridgeRefused(f"the API bridge forwards GET and POST only, not {method}")
     if not target.startswith("/") or target.startswith("//"):
         raise BridgeRefused("the API bridge takes a path (/api/...), not a URL")
     path, _, query = target.partition("?")
@@ -73,8 +77,11 @@ def check_request(method: str, target: str) -> tuple[str, str]:
     segments = path.split("/")[1:]
     if any(seg in ("", ".", "..") for seg in segments):
         raise BridgeRefused("the API bridge refuses empty, '.' and '..' path segments")
-    if not ALLOWED_PATHS.fullmatch(path):
-        raise BridgeRefused(f"{path} is not reachable through the API bridge")
+    allowed = ALLOWED_PATHS if method == "GET" else ALLOWED_POSTS
+    if not allowed.fullmatch(path):
+        raise BridgeRefused(f"{method} {path} is not reachable through the API bridge")
+    if method == "POST" and query:
+        raise BridgeRefused("the API bridge refuses a query string on POST")
     if not QUERY_RE.fullmatch(query):
         raise BridgeRefused("the API bridge refuses this query string")
     return path, query
@@ -120,12 +127,22 @@ class _ForwardHandler(web.RequestHandler):
             return
         t = self.target
         url = t.api_url + path + (f"?{query}" if query else "")
+        headers = upstream_headers(
+            dict(self.request.headers.get_all()), token=t.token, user=t.user, project=t.project
+        )
+        body: bytes | None = None
+        if self.request.method == "POST":
+            ctype = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            if ctype != "application/json":
+                self._refuse(415, "the API bridge forwards JSON bodies only")
+                return
+            body = self.request.body or b"{}"
+            headers["Content-Type"] = "application/json"
         req = httpclient.HTTPRequest(
             url,
-            method="GET",
-            headers=upstream_headers(
-                dict(self.request.headers.get_all()), token=t.token, user=t.user, project=t.project
-            ),
+            method=self.request.method or "GET",
+            headers=headers,
+            body=body,
             follow_redirects=False,
             request_timeout=60,
         )

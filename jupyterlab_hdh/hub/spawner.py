@@ -98,7 +98,7 @@ class SandboxSpawner(Spawner):  # type: ignore[misc]
             permit_id = permit.id
             mounts = [
                 DatasetMount(m.dataset, m.version, Path(m.path))
-                for m in projects.mounts(permit, store.data_dir)
+                for m in projects.member_mounts(s, permit, self.hdh_user, store.data_dir)
             ]
         base_url = self.server.base_url if self.server is not None else ""
         spec = SandboxSpec(

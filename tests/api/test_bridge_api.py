@@ -100,3 +100,39 @@ def test_no_bridge_token_configured_means_no_bridge(hub: Any) -> None:
     with TestClient(create_app(hub.data_dir)) as client:
         r = client.get("/api/bridge/whoami", headers=_as("alice", "cohort"))
         assert r.status_code == 503
+
+
+def test_choosing_mounts_shows_in_the_sandbox_data_panel(bridge: Any) -> None:
+    client, hub, tokens = bridge
+    fake_version(hub, "snds", 2)
+    with hub.transaction() as s:
+        pj.grant_permit(
+            s,
+            "cohort",
+            members=["alice"],
+            datasets=["snds/v1", "snds/v2"],
+            expires_at=datetime.now(UTC) + timedelta(days=3),
+            actor=ADMIN,
+        )
+    plan = client.get("/api/bridge/mounts", headers=_as("alice", "cohort")).json()
+    assert [(m["version"], m["mounted"]) for m in plan["permitted"]] == [
+        ("v1", False),
+        ("v2", True),
+    ]
+    alice = {"Authorization": f"Bearer {tokens['alice']}"}
+    r = client.put("/api/me/projects/cohort/mounts", json={"versions": ["snds/v1"]}, headers=alice)
+    assert r.status_code == 200, r.text
+    assert [m["version"] for m in r.json()["mounts"]] == ["v1"]
+    plan = client.get("/api/bridge/mounts", headers=_as("alice", "cohort")).json()
+    assert [(m["version"], m["mounted"]) for m in plan["permitted"]] == [
+        ("v1", True),
+        ("v2", False),
+    ]
+    # a version outside the permit, or someone else's sandbox: refused, nothing changed
+    r = client.put("/api/me/projects/cohort/mounts", json={"versions": ["snds/v9"]}, headers=alice)
+    assert r.status_code == 422 and "snds/v9 is not in permit" in r.json()["detail"]
+    bob = {"Authorization": f"Bearer {tokens['bob']}"}
+    r = client.put("/api/me/projects/cohort/mounts", json={"versions": ["snds/v2"]}, headers=bob)
+    assert r.status_code == 403
+    me = client.get("/api/bridge/whoami", headers=_as("alice", "cohort")).json()
+    assert [m["version"] for m in me["mounts"]] == ["v1"]

@@ -37,6 +37,16 @@ ALLOWED = [
     "/api/catalogue/datasets/demo-snds/versions/v1/quality",
     "/api/catalogue/datasets/demo-snds/versions/v1/tables/IR_BEN_R",
     "/api/catalogue/search?q=diab%C3%A8te&limit=5",
+    "/api/bridge/mounts",
+    "/api/bridge/egress/requests",
+    "/api/bridge/egress/requests/12",
+]
+#: The airlock routes a sandbox may POST to (its own requests).
+ALLOWED_POSTS = [
+    "/api/bridge/egress/requests",
+    "/api/bridge/egress/requests/7/files",
+    "/api/bridge/egress/requests/7/submit",
+    "/api/bridge/egress/requests/7/withdraw",
 ]
 REFUSED = [
     ("POST", "/api/optout"),
@@ -64,6 +74,18 @@ REFUSED = [
     ("GET", "/api/catalogue/search?q=a b"),
     ("GET", "*"),
     ("GET", ""),
+    # the airlock: a sandbox submits its own outputs, it never votes, approves or releases
+    ("POST", "/api/bridge/egress/requests/7/vote"),
+    ("POST", "/api/bridge/egress/requests/7/approve"),
+    ("POST", "/api/bridge/egress/requests/7/release"),
+    ("POST", "/api/egress/requests"),
+    ("POST", "/api/bridge/egress/requests/7"),
+    ("POST", "/api/bridge/egress/requests/x/submit"),
+    ("POST", "/api/bridge/egress/requests/7/submit?as=admin"),
+    ("PUT", "/api/bridge/egress/requests/7/files"),
+    ("DELETE", "/api/bridge/egress/requests/7"),
+    ("GET", "/api/bridge/egress/requests/7/files/../../../../audit/events"),
+    ("GET", "/api/bridge/egress/requests/7/download"),
 ]
 
 
@@ -71,6 +93,11 @@ REFUSED = [
 def test_allowed_routes(target: str) -> None:
     path, query = check_request("GET", target)
     assert path + (f"?{query}" if query else "") == target
+
+
+@pytest.mark.parametrize("target", ALLOWED_POSTS)
+def test_allowed_posts(target: str) -> None:
+    assert check_request("POST", target) == (target, "")
 
 
 @pytest.mark.parametrize(("method", "target"), REFUSED)
@@ -111,12 +138,16 @@ class _Record(web.RequestHandler):
     def get(self, *_: str) -> None:
         self.seen.append(
             {
+                "method": self.request.method,
                 "uri": self.request.uri,
                 "headers": {k.lower(): v for k, v in self.request.headers.get_all()},
+                "body": self.request.body,
             }
         )
         self.set_header("Set-Cookie", "upstream=1")
         self.finish({"ok": True, "uri": self.request.uri})
+
+    post = get
 
 
 class _Loop:
@@ -232,6 +263,33 @@ def test_refused_requests_never_reach_upstream(served: Any, line: bytes) -> None
     assert status == 403, body
     assert json.loads(body)["reason"] == "bridge"
     assert seen == []
+
+def test_json_posts_pass_with_the_bridge_identity(served: Any) -> None:
+    sock_path, seen, _ = served
+    with httpx.Client(transport=httpx.HTTPTransport(uds=str(sock_path)), timeout=10) as c:
+        r = c.post(
+            "http://bridge/api/bridge/egress/requests/7/files",
+            json={"path": "out/table.csv", "role": "output"},
+            headers={"X-HDH-User": "admin", "X-HDH-Bridge": "guessed"},
+        )
+        form = c.post(
+            "http://bridge/api/bridge/egress/requests",
+            content=b"title=x",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        big = c.post("http://bridge/api/bridge/egress/requests", json={"title": "x" * 70_000})
+    assert r.status_code == 200, r.text
+    assert form.status_code == 415
+    assert big.status_code in (400, 413)  # Tornado refuses a body over 64 KiB
+    (got,) = seen
+    assert got["method"] == "POST" and got["uri"] == "/api/bridge/egress/requests/7/files"
+    assert json.loads(got["body"]) == {"path": "out/table.csv", "role": "output"}
+    h = got["headers"]
+    assert (h["x-hdh-user"], h["x-hdh-bridge"], h["content-type"]) == (
+        "alice",
+        TOKEN,
+        "application/json",
+    )
 
 
 def test_socket_is_private_and_removed_on_stop(served: Any) -> None:
