@@ -57,7 +57,21 @@ class DataDir:
 
     @property
     def outbox(self) -> Path:
+        """Released airlock files: ``<request id>/<sha256>-<name>`` (``egress.release``)."""
         return self.root / "outbox"
+
+    @property
+    def workspaces(self) -> Path:
+        """Project workspaces: ``<project>/`` is what that project's sandboxes write."""
+        return self.root / "workspaces"
+
+    def workspace(self, project: str) -> Path:
+        return self.workspaces / project
+
+    @property
+    def egress_blobs(self) -> Path:
+        """Immutable, content-addressed snapshots of airlock files: ``<sha256>``."""
+        return self.root / "egress" / "blobs"
 
     def dataset_version_dir(self, dataset: str, version: str) -> Path:
         return self.datasets / dataset / version

@@ -1,0 +1,263 @@
+"""Exactly-once release of approved airlock files to the outbox (a transactional outbox).
+
+Owns the only code that writes under ``<data_dir>/outbox``. A release is three
+kinds of step, each safe to repeat:
+
+1. :func:`release` — in ONE store transaction, the approved request becomes
+   ``releasing`` and gets one outbox row per approved output file, named
+   ``<sha256>-<basename>`` (:func:`manager.start_release`). Until that commits
+   nothing is released; once it has, the release will complete.
+2. :func:`deliver` — for each row not done: verify the blob's sha256 while
+   copying it to ``<outbox>/<request id>/tmp/<name>``, fsync, rename to
+   ``<outbox>/<request id>/<name>``, fsync the folder, then mark the row done.
+   A final file is only ever created by ``rename`` of a complete, verified,
+   fsynced copy, so it is never partial; if it already exists with the right
+   sha256 (a crash after the rename) the copy is skipped.
+3. When every row is done the request becomes ``released`` (audited, the
+   author notified), in one transaction with the last check.
+
+A crash (``kill -9``) anywhere leaves either no ``releasing`` request (nothing
+happened) or one whose steps :func:`recover` finishes: it is run by
+``hdh egress recover`` and at control-plane start-up and removes stray
+temporary copies. :func:`released_file` gives a project member the path of a
+released file to download (the control plane serves it; never the sandbox).
+
+``STEP_HOOK`` is called with the name of each step (tests use it to kill the
+process at every point); it is ``None`` in production.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from jupyterlab_hdh.egress import manager
+from jupyterlab_hdh.egress import states as st
+from jupyterlab_hdh.egress.errors import InvalidFile, NotFound, WrongState
+from jupyterlab_hdh.egress.snapshot import blob_path
+from jupyterlab_hdh.governance.projects import Actor
+from jupyterlab_hdh.paths import DataDir
+from jupyterlab_hdh.store.models import EgressOutbox, EgressRequest
+
+STEP_HOOK: Callable[[str], None] | None = None
+CHUNK = 1 << 20
+
+
+class ReleaseError(RuntimeError):
+    """A stored snapshot is missing or does not match its hash: the release cannot finish."""
+
+
+def _step(name: str) -> None:
+    if STEP_HOOK is not None:
+        STEP_HOOK(name)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def request_dir(data_dir: DataDir, request_id: int) -> Path:
+    return data_dir.outbox / str(int(request_id))
+
+
+def _copy_one(data_dir: DataDir, row: EgressOutbox) -> None:
+    """Make ``<outbox>/<request>/<name>`` a complete, verified copy of the blob (idempotent)."""
+    folder = request_dir(data_dir, row.request_id)
+    final = folder / row.name
+    if final.is_file() and not final.is_symlink() and _sha256_file(final) == row.sha256:
+        return  # copied and renamed before a crash
+    tmp_dir = folder / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    blob = blob_path(data_dir.egress_blobs, row.sha256)
+    digest = hashlib.sha256()
+    try:
+        src = open(blob, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        raise ReleaseError(f"the snapshot {row.sha256} of {row.path!r} is missing") from None
+    # a private temporary name: two workers (a release and a recover) never share a copy
+    tmp_fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, prefix=f"{row.sha256[:16]}-")
+    tmp = Path(tmp_name)
+    with src, os.fdopen(tmp_fd, "wb") as out:
+        while chunk := src.read(CHUNK):
+            digest.update(chunk)
+            out.write(chunk)
+            _step("copying")
+        out.flush()
+        os.fsync(out.fileno())
+    if digest.hexdigest() != row.sha256:
+        tmp.unlink()
+        raise ReleaseError(f"the snapshot of {row.path!r} does not match its sha256 {row.sha256}")
+    os.chmod(tmp, 0o440)
+    _step("copied")
+    os.replace(tmp, final)
+    _fsync_dir(folder)
+    _step("renamed")
+
+
+def deliver(hub: Any, request_id: int) -> bool:
+    """Finish a ``releasing`` request: copy each outbox row, then mark it ``released``.
+
+    Returns True when the request is released (now or already). Safe to run
+    again after a crash at any point, and concurrently (each step re-checks
+    under the request's lock).
+    """
+    data_dir: DataDir = hub.data_dir
+    with hub.sessions() as s:
+        req = s.get(EgressRequest, request_id)
+        if req is None:
+            raise NotFound(f"no egress request #{request_id}")
+        if req.state == st.RELEASED:
+            return True
+        if req.state != st.RELEASING:
+            raise WrongState(f"request #{request_id} is {req.state}, not releasing")
+        pending = list(
+            s.scalars(
+                select(EgressOutbox)
+                .where(EgressOutbox.request_id == request_id, EgressOutbox.done_at.is_(None))
+                .order_by(EgressOutbox.id)
+            )
+        )
+    for row in pending:
+        _copy_one(data_dir, row)
+        with hub.transaction() as s:
+            fresh = s.get(EgressOutbox, row.id)
+            if fresh is not None and fresh.done_at is None:
+                fresh.done_at = datetime.now(UTC)
+        _step("row_done")
+    with hub.transaction() as s:
+        req = manager._lock(s, request_id)
+        if req.state == st.RELEASED:
+            return True
+        rows = list(s.scalars(select(EgressOutbox).where(EgressOutbox.request_id == request_id)))
+        if any(r.done_at is None for r in rows):
+            return False
+        folder = request_dir(data_dir, request_id)
+        missing = [r.name for r in rows if not (folder / r.name).is_file()]
+        if missing:
+            raise ReleaseError(f"released files are missing from {folder}: {missing}")
+        manager._move(
+            s,
+            req,
+            st.RELEASED,
+            "system",
+            {st.SYSTEM},
+            files=[{"name": r.name, "sha256": r.sha256} for r in rows],
+        )
+        manager._notify(
+            s,
+            [req.author],
+            req,
+            "released",
+            f"Egress request #{req.id} was released",
+            f"The approved files of request #{req.id} ({req.title}) are ready to download.",
+        )
+    shutil.rmtree(request_dir(data_dir, request_id) / "tmp", ignore_errors=True)
+    _step("released")
+    return True
+
+
+def release(hub: Any, request_id: int, *, actor: Actor) -> bool:
+    """Release an approved request: the outbox rows in one transaction, then deliver."""
+    with hub.transaction() as s:
+        manager.start_release(s, request_id, actor=actor)
+    _step("committed")
+    return deliver(hub, request_id)
+
+
+def recover(hub: Any) -> list[tuple[int, str]]:
+    """Finish every ``releasing`` request and remove stray temporary copies.
+
+    Returns ``(request id, outcome)`` per request looked at.
+    """
+    data_dir: DataDir = hub.data_dir
+    with hub.sessions() as s:
+        stuck = list(
+            s.scalars(
+                select(EgressRequest.id)
+                .where(EgressRequest.state == st.RELEASING)
+                .order_by(EgressRequest.id)
+            )
+        )
+    outcomes: list[tuple[int, str]] = []
+    for request_id in stuck:
+        try:
+            done = deliver(hub, request_id)
+            outcomes.append((request_id, "released" if done else "pending"))
+        except (ReleaseError, OSError) as exc:
+            outcomes.append((request_id, f"failed: {exc}"))
+    if data_dir.outbox.is_dir():
+        for tmp in data_dir.outbox.glob("*/tmp"):
+            with hub.sessions() as s:
+                req = (
+                    s.get(EgressRequest, int(tmp.parent.name))
+                    if tmp.parent.name.isdigit()
+                    else None
+                )
+                state = req.state if req is not None else None
+            if state != st.RELEASING:
+                shutil.rmtree(tmp, ignore_errors=True)
+    return outcomes
+
+
+def released_file(
+    session: Session, data_dir: DataDir, request_id: int, name: str, *, actor: Actor
+) -> Path:
+    """The path of released file ``name`` of request ``request_id``, for a project member."""
+    req = session.get(EgressRequest, request_id) if isinstance(request_id, int) else None
+    if req is None or not manager._is_member(session, req, actor.name):
+        raise NotFound(f"no released file {name!r} in egress request #{request_id}")
+    if req.state != st.RELEASED:
+        raise WrongState(f"request #{request_id} is {req.state}: nothing is released yet")
+    row = (
+        session.scalar(
+            select(EgressOutbox).where(
+                EgressOutbox.request_id == req.id,
+                EgressOutbox.name == name,
+                EgressOutbox.done_at.is_not(None),
+            )
+        )
+        if isinstance(name, str)
+        else None
+    )
+    if row is None:
+        raise NotFound(f"no released file {name!r} in egress request #{request_id}")
+    path = request_dir(data_dir, req.id) / row.name
+    if path.is_symlink() or not path.is_file():
+        raise InvalidFile(f"the released file {name!r} is missing from the outbox")
+    return path
+
+
+def released_files(session: Session, request_id: int, *, actor: Actor) -> list[dict[str, Any]]:
+    """The released files of a request (name, workspace path, sha256), for a project member."""
+    req = session.get(EgressRequest, request_id) if isinstance(request_id, int) else None
+    if req is None or not manager._is_member(session, req, actor.name):
+        raise NotFound(f"no egress request #{request_id}")
+    if req.state != st.RELEASED:
+        return []
+    return [
+        {"name": r.name, "path": r.path, "sha256": r.sha256}
+        for r in session.scalars(
+            select(EgressOutbox).where(EgressOutbox.request_id == req.id).order_by(EgressOutbox.id)
+        )
+    ]
