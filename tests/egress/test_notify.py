@@ -1,0 +1,243 @@
+"""E-mail notifications against a real local SMTP server (aiosmtpd), on both store backends.
+
+A row is marked e-mailed only once the server accepted it; anything that goes
+wrong leaves it pending and a later run delivers it. Nothing is ever lost.
+"""
+
+from __future__ import annotations
+
+import email
+from collections.abc import Iterator
+from email import policy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from sqlalchemy import select
+
+from jupyterlab_hdh.egress.notify import EmailConfigError, EmailSettings, send_pending
+from jupyterlab_hdh.hub.config import free_port
+from jupyterlab_hdh.store.models import Notification
+
+
+class Inbox:
+    """aiosmtpd handler keeping what it accepted; refuses recipients listed in ``refuse``."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
+        self.refuse: set[str] = set()
+
+    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        if address in self.refuse:
+            return "550 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        msg = email.message_from_bytes(envelope.content, policy=policy.default)
+        self.messages.append((list(envelope.rcpt_tos), msg))  # type: ignore[arg-type]
+        return "250 Message accepted for delivery"
+
+
+def _start(inbox: Inbox, port: int, **kwargs: Any) -> Controller:
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, **kwargs)
+    controller.start()
+    return controller
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    inbox, port = Inbox(), free_port()
+    controller = _start(inbox, port)
+    yield inbox, port
+    controller.stop()
+
+
+def _notify(hub: Any, *rows: tuple[str, str]) -> list[int]:
+    with hub.transaction() as s:
+        objs = [
+            Notification(user_name=user, kind="submitted", subject=subject, body=f"body {subject}")
+            for user, subject in rows
+        ]
+        s.add_all(objs)
+        s.flush()
+        return [o.id for o in objs]
+
+
+def _emailed(hub: Any) -> dict[int, bool]:
+    with hub.sessions() as s:
+        return {n.id: n.emailed_at is not None for n in s.scalars(select(Notification))}
+
+
+def test_pending_rows_are_sent_to_each_user_and_marked(hub: Any, smtp: Any) -> None:
+    inbox, port = smtp
+    ids = _notify(hub, ("alice", "Request 1 submitted"), ("bob", "Request 1 needs review"))
+    settings = EmailSettings(
+        host="127.0.0.1",
+        port=port,
+        from_address="airlock@hdh.example",
+        domain="hdh.example",
+        addresses={"bob": "bob.reviewer@uni.example"},
+        base_url="https://hdh.example",
+    )
+    with hub.sessions() as s:
+        report = send_pending(s, settings)
+    assert report.sent == ids and report.pending == [] and report.error is None
+    got = {tuple(rcpt): msg for rcpt, msg in inbox.messages}
+    assert set(got) == {("alice@hdh.example",), ("bob.reviewer@uni.example",)}
+    alice = got[("alice@hdh.example",)]
+    assert alice["Subject"] == "Request 1 submitted"
+    assert alice["From"] == "airlock@hdh.example"
+    assert "body Request 1 submitted" in alice.get_content()
+    assert _emailed(hub) == dict.fromkeys(ids, True)
+    # a second run has nothing left to send
+    with hub.sessions() as s:
+        assert send_pending(s, settings).sent == []
+    assert len(inbox.messages) == 2
+
+
+def test_server_down_leaves_rows_pending_and_the_next_run_delivers(hub: Any) -> None:
+    port = free_port()  # nothing listens here yet
+    ids = _notify(hub, ("alice", "Returned"), ("carol", "Approved"))
+    settings = EmailSettings(host="127.0.0.1", port=port, domain="x.example", timeout=3)
+    with hub.sessions() as s:
+        report = send_pending(s, settings)
+    assert report.sent == [] and sorted(report.pending) == ids
+    assert report.error and "ConnectionRefusedError" in report.error
+    assert _emailed(hub) == dict.fromkeys(ids, False)
+
+    inbox = Inbox()
+    controller = _start(inbox, port)
+    try:
+        with hub.sessions() as s:
+            report = send_pending(s, settings)
+    finally:
+        controller.stop()
+    assert report.sent == ids
+    assert sorted(r[0] for r, _ in inbox.messages) == ["alice@x.example", "carol@x.example"]
+    assert _emailed(hub) == dict.fromkeys(ids, True)
+
+
+def test_a_refused_recipient_stays_pending_the_others_are_sent(hub: Any, smtp: Any) -> None:
+    inbox, port = smtp
+    inbox.refuse.add("bob@x.example")
+    a, b, c = _notify(hub, ("alice", "1"), ("bob", "2"), ("carol", "3"))
+    settings = EmailSettings(host="127.0.0.1", port=port, domain="x.example")
+    with hub.sessions() as s:
+        report = send_pending(s, settings)
+    assert report.sent == [a, c] and report.pending == [b]
+    assert _emailed(hub) == {a: True, b: False, c: True}
+    inbox.refuse.clear()
+    with hub.sessions() as s:
+        assert send_pending(s, settings).sent == [b]
+
+
+def test_users_without_an_address_stay_pending_and_are_reported(hub: Any, smtp: Any) -> None:
+    inbox, port = smtp
+    a, b = _notify(hub, ("alice", "1"), ("bob", "2"))
+    settings = EmailSettings(host="127.0.0.1", port=port, addresses={"alice": "a@x.example"})
+    with hub.sessions() as s:
+        report = send_pending(s, settings)
+    assert report.sent == [a] and report.pending == [b] and report.no_address == ["bob"]
+    assert [r for r, _ in inbox.messages] == [["a@x.example"]]
+
+
+def test_email_off_sends_nothing_and_keeps_rows(hub: Any, smtp: Any) -> None:
+    inbox, _port = smtp
+    ids = _notify(hub, ("alice", "1"))
+    with hub.sessions() as s:
+        report = send_pending(s, EmailSettings(domain="x.example"))
+    assert report.sent == [] and inbox.messages == []
+    assert _emailed(hub) == dict.fromkeys(ids, False)
+
+
+def test_a_subject_cannot_inject_headers(hub: Any, smtp: Any) -> None:
+    inbox, port = smtp
+    _notify(hub, ("alice", "Results\r\nBcc: mallory@evil.example\r\n\r\nfake body"))
+    with hub.sessions() as s:
+        send_pending(s, EmailSettings(host="127.0.0.1", port=port, domain="x.example"))
+    [(rcpt, msg)] = inbox.messages
+    assert rcpt == ["alice@x.example"]
+    assert msg["Bcc"] is None
+    assert msg["Subject"] == "Results Bcc: mallory@evil.example fake body"
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_login_with_username_and_password(hub: Any) -> None:
+    def check(_server: Any, _session: Any, _env: Any, _mech: str, data: Any) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+            b"hdh",
+            b"s3cret",
+        )
+        return AuthResult(success=ok, handled=False)
+
+    inbox, port = Inbox(), free_port()
+    controller = _start(
+        inbox, port, authenticator=check, auth_required=True, auth_require_tls=False
+    )
+    try:
+        ids = _notify(hub, ("alice", "1"))
+        bad = EmailSettings(
+            host="127.0.0.1", port=port, domain="x.example", username="hdh", password="wrong"
+        )
+        with hub.sessions() as s:
+            report = send_pending(s, bad)
+        assert report.sent == [] and report.pending == ids and "Authentication" in str(report.error)
+        good = EmailSettings(
+            host="127.0.0.1", port=port, domain="x.example", username="hdh", password="s3cret"
+        )
+        with hub.sessions() as s:
+            assert send_pending(s, good).sent == ids
+    finally:
+        controller.stop()
+    assert len(inbox.messages) == 1
+
+
+def test_settings_from_file_then_environment(tmp_path: Path) -> None:
+    (tmp_path / "smtp.toml").write_text(
+        '[smtp]\nhost = "mail.example"\nport = 587\nsecurity = "starttls"\n'
+        'from_address = "hdh@example.org"\ndomain = "example.org"\n'
+        '[smtp.addresses]\nbob = "bob@elsewhere.org"\n'
+    )
+    (tmp_path / "pw").write_text("from-file\n")
+    s = EmailSettings.load(
+        tmp_path,
+        env={
+            "HDH_SMTP_PORT": "2525",
+            "HDH_SMTP_USERNAME": "relay",
+            "HDH_SMTP_PASSWORD_FILE": str(tmp_path / "pw"),
+        },
+    )
+    assert (s.host, s.port, s.security, s.username, s.password) == (
+        "mail.example",
+        2525,
+        "starttls",
+        "relay",
+        "from-file",
+    )
+    assert s.address_of("alice") == "alice@example.org"
+    assert s.address_of("bob") == "bob@elsewhere.org"
+    assert "from-file" not in repr(s)
+    assert not EmailSettings.load(tmp_path / "nothing", env={}).enabled
+    env = {"HDH_SMTP_HOST": "h", "HDH_SMTP_ADDRESSES": "alice=a@x.org, bob=b@y.org"}
+    assert EmailSettings.load(None, env=env).addresses == {"alice": "a@x.org", "bob": "b@y.org"}
+
+
+@pytest.mark.parametrize(
+    ("conf", "message"),
+    [
+        ({"host": "h", "port": "70000"}, "port"),
+        ({"host": "h", "port": "smtp"}, "bad SMTP setting"),
+        ({"host": "h", "security": "tls"}, "security"),
+        ({"host": "h", "username": "u"}, "both"),
+        ({"host": "h", "from_address": "a@b\nBcc: c@d"}, "one line"),
+        ({"host": "h", "hostname": "typo"}, "unknown SMTP settings: hostname"),
+    ],
+)
+def test_bad_settings_are_refused_clearly(conf: dict[str, Any], message: str) -> None:
+    with pytest.raises(EmailConfigError, match=message):
+        EmailSettings.from_mapping(conf)
