@@ -1,0 +1,555 @@
+"""Safe reading of output tables (CSV, Parquet, XLSX) and the checks on a finished table.
+
+Reading never trusts the file: sizes and cell counts are bounded before parsing, XLSX archives
+are inspected (entry sizes, compression ratio) before openpyxl opens them in read-only mode,
+text must be UTF-8 without NUL bytes. Every table becomes a :class:`Table` of string cells.
+
+Checks on a finished table (no per-cell contributions available): formula injection,
+identifier columns (by name and by value), individual dates, minimum threshold and zeros on
+count columns, secondary suppression recoverable from margins, and a ``no-evidence`` review for
+magnitude columns (dominance needs the contributions: see ``evidence.py``).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .config import CheckConfig
+from .report import Flag
+
+
+class TableReadError(Exception):
+    """The file cannot be read safely as a table; ``rule`` says which flag to raise."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
+@dataclass
+class Table:
+    """A table of string cells: ``columns`` are the header, ``data`` has positional columns."""
+
+    columns: list[str]
+    data: pd.DataFrame  # object dtype, columns 0..n-1, "" for empty cells
+    sheet: str | None = None
+
+    @property
+    def n_cells(self) -> int:
+        return int(self.data.shape[0] * self.data.shape[1])
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_tables(path: Path, ext: str, config: CheckConfig) -> list[Table]:
+    """The tables in ``path`` (one per XLSX sheet); :class:`TableReadError` when unsafe."""
+    if ext == "csv":
+        return [read_csv(path, config)]
+    if ext == "parquet":
+        return [read_parquet(path, config)]
+    if ext == "xlsx":
+        return read_xlsx(path, config)
+    raise TableReadError("file-type", f"not a table type: .{ext}")
+
+
+def read_csv(path: Path, config: CheckConfig) -> Table:
+    raw = path.read_bytes()
+    if b"\x00" in raw:
+        raise TableReadError("unreadable", "CSV holds NUL bytes: binary content, not text")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise TableReadError(
+            "unreadable", f"CSV is not UTF-8 text (byte {exc.start}): re-export it as UTF-8"
+        ) from None
+    if not text.strip():
+        raise TableReadError("unreadable", "CSV is empty")
+    first_line = text.split("\n", 1)[0]
+    n_lines = text.count("\n") + 1
+    n_fields = first_line.count(",") + 1
+    if n_lines * n_fields > config.max_cells:
+        raise TableReadError(
+            "too-large",
+            f"about {n_lines * n_fields:,} cells, more than max_cells={config.max_cells:,}",
+        )
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text),
+            header=None,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=True,
+            engine="c",
+        )
+    except (pd.errors.ParserError, ValueError) as exc:
+        msg = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else type(exc).__name__
+        raise TableReadError("unreadable", f"CSV cannot be parsed: {msg}") from None
+    if frame.shape[0] * frame.shape[1] > config.max_cells:
+        raise TableReadError("too-large", f"more than max_cells={config.max_cells:,} cells")
+    return _table_from_rows(frame, None)
+
+
+def _table_from_rows(frame: pd.DataFrame, sheet: str | None) -> Table:
+    if frame.shape[0] == 0:
+        raise TableReadError("unreadable", "table has no header row")
+    header = [str(v) for v in frame.iloc[0].tolist()]
+    data = frame.iloc[1:].reset_index(drop=True)
+    data.columns = range(data.shape[1])
+    data = data.astype(object)
+    return Table(columns=header, data=data, sheet=sheet)
+
+
+def read_parquet(path: Path, config: CheckConfig) -> Table:
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+        meta = pf.metadata
+    except Exception as exc:  # noqa: BLE001 - any parse error of hostile bytes is "unreadable"
+        raise TableReadError("unreadable", f"not a readable Parquet file: {exc}") from None
+    cells = meta.num_rows * meta.num_columns
+    if cells > config.max_cells:
+        raise TableReadError(
+            "too-large", f"{cells:,} cells, more than max_cells={config.max_cells:,}"
+        )
+    uncompressed = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    if uncompressed > config.max_xlsx_uncompressed_bytes:
+        raise TableReadError(
+            "too-large",
+            f"Parquet expands to {uncompressed:,} bytes"
+            f" (limit {config.max_xlsx_uncompressed_bytes:,})",
+        )
+    try:
+        frame = pf.read().to_pandas()
+    except Exception as exc:  # noqa: BLE001
+        raise TableReadError("unreadable", f"Parquet data cannot be read: {exc}") from None
+    header = [str(c) for c in frame.columns]
+    data = pd.DataFrame({i: _as_strings(frame.iloc[:, i]) for i in range(frame.shape[1])})
+    return Table(columns=header, data=data.astype(object))
+
+
+def _as_strings(col: pd.Series) -> pd.Series:
+    null = col.isna()
+    if pd.api.types.is_datetime64_any_dtype(col):
+        out = col.dt.strftime("%Y-%m-%d %H:%M:%S").str.replace(" 00:00:00", "", regex=False)
+    else:
+        out = col.astype(str)
+    return out.where(~null, "")
+
+
+def check_xlsx_archive(path: Path, config: CheckConfig) -> None:
+    """Refuse an XLSX whose zip entries would expand too far, before any XML is parsed."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise TableReadError("unreadable", f"not a valid XLSX (zip) file: {exc}") from None
+    if len(infos) > 10_000:
+        raise TableReadError("too-large", f"XLSX archive has {len(infos):,} entries")
+    total = 0
+    for info in infos:
+        if info.flag_bits & 0x1:
+            raise TableReadError("unreadable", "XLSX holds an encrypted entry")
+        total += info.file_size
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > 1_000_000 and ratio > config.max_compression_ratio:
+            raise TableReadError(
+                "too-large",
+                f"XLSX entry {info.filename!r} expands {ratio:.0f}x"
+                f" (limit {config.max_compression_ratio:.0f}x): zip bomb refused",
+            )
+    if total > config.max_xlsx_uncompressed_bytes:
+        raise TableReadError(
+            "too-large",
+            f"XLSX expands to {total:,} bytes (limit {config.max_xlsx_uncompressed_bytes:,})",
+        )
+
+
+def read_xlsx(path: Path, config: CheckConfig) -> list[Table]:
+    check_xlsx_archive(path, config)
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
+    except Exception as exc:  # noqa: BLE001 - hostile XML: any failure is "unreadable"
+        raise TableReadError("unreadable", f"XLSX cannot be opened: {exc}") from None
+    tables: list[Table] = []
+    budget = config.max_cells
+    try:
+        for ws in wb.worksheets:
+            rows: list[list[str]] = []
+            for row in ws.iter_rows(values_only=True):
+                budget -= len(row)
+                if budget < 0:
+                    raise TableReadError(
+                        "too-large", f"more than max_cells={config.max_cells:,} cells"
+                    )
+                rows.append(["" if v is None else _xlsx_str(v) for v in row])
+            while rows and not any(rows[-1]):
+                rows.pop()
+            if not rows:
+                continue
+            width = max(len(r) for r in rows)
+            frame = pd.DataFrame([r + [""] * (width - len(r)) for r in rows], dtype=object)
+            tables.append(_table_from_rows(frame, ws.title))
+    except TableReadError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise TableReadError("unreadable", f"XLSX cannot be read: {exc}") from None
+    finally:
+        wb.close()
+    if not tables:
+        raise TableReadError("unreadable", "XLSX holds no non-empty sheet")
+    return tables
+
+
+def _xlsx_str(v: Any) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if hasattr(v, "isoformat"):
+        return str(v.isoformat())
+    return str(v)
+
+
+# --------------------------------------------------------------------------- column roles
+
+_LABEL_NAME = re.compile(
+    r"(^|_|\b)(year|annee|année|an|age|age_?(band|group|class)|classe_?age|month|mois|week|"
+    r"semaine|date|code|dept|departement|département|region|région|sex|sexe|category|"
+    r"categorie|catégorie|group|groupe|label|libelle|libellé)($|_|\b)",
+    re.IGNORECASE,
+)
+_MAGNITUDE_NAME = re.compile(
+    r"(mean|average|avg|moy|moyenne|sum|somme|montant|amount|cost|cout|coût|price|prix|rate|"
+    r"taux|pct|percent|pourcent|%|ratio|prop|median|mediane|médiane|std|stdev|sd|var|min|max|"
+    r"value|valeur|score|duree|durée|duration)",
+    re.IGNORECASE,
+)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+_NIR = r"^\s*[0-9]{13}(?:[0-9]{2})?\s*$"
+_DAY_DATE = r"^\s*(?:\d{4}-\d{2}-\d{2}|\d{2}/\d{2}/\d{4}|\d{8})(?:[ T]\d{2}:\d{2}.*)?\s*$"
+
+
+@dataclass
+class Layout:
+    """Which columns hold labels, counts and magnitudes; which rows and columns are margins."""
+
+    numbers: pd.DataFrame  # float, NaN where not numeric or suppressed
+    suppressed: pd.DataFrame  # bool: a suppression marker in a value column
+    label_cols: list[int]
+    count_cols: list[int]
+    magnitude_cols: list[int]
+    total_rows: list[int]
+    total_cols: list[int]
+
+
+def layout(table: Table, config: CheckConfig) -> Layout:
+    data = table.data
+    stripped = data.apply(lambda c: c.str.strip()) if data.shape[1] else data
+    markers = {m.lower() for m in config.suppression_markers}
+    is_marker = stripped.apply(lambda c: c.str.lower().isin(markers)) if data.shape[1] else stripped
+    numbers = (
+        stripped.apply(lambda c: pd.to_numeric(c, errors="coerce")).astype(float)
+        if data.shape[1]
+        else stripped
+    )
+    label_cols: list[int] = []
+    count_cols: list[int] = []
+    magnitude_cols: list[int] = []
+    for j, name in enumerate(table.columns):
+        col_num = numbers[j]
+        content = ~is_marker[j]
+        numeric = bool(content.any()) and bool(col_num[content].notna().all())
+        if not numeric and bool(content.any()):
+            label_cols.append(j)
+            continue
+        if not content.any():  # all suppressed or empty: a value column if named like one
+            if _LABEL_NAME.search(name):
+                label_cols.append(j)
+            else:
+                count_cols.append(j)
+            continue
+        if _LABEL_NAME.search(name) and not _MAGNITUDE_NAME.search(name) and j == 0:
+            label_cols.append(j)
+            continue
+        vals = col_num[content].to_numpy()
+        integral = bool(np.all(np.isfinite(vals)) and np.all(vals == np.round(vals)))
+        plausible = integral and vals.min() >= 0 and vals.max() <= config.max_plausible_count
+        if plausible and not _MAGNITUDE_NAME.search(name):
+            count_cols.append(j)
+        else:
+            magnitude_cols.append(j)
+    value_cols = count_cols + magnitude_cols
+    suppressed = pd.DataFrame(False, index=data.index, columns=data.columns)
+    for j in value_cols:
+        suppressed[j] = is_marker[j]
+    totals = {t.lower() for t in config.total_labels}
+    total_rows: list[int] = []
+    if label_cols:
+        lab = stripped[label_cols].apply(lambda c: c.str.lower().isin(totals))
+        total_rows = [int(i) for i in np.flatnonzero(lab.any(axis=1).to_numpy())]
+    total_cols = [j for j in value_cols if table.columns[j].strip().lower() in totals]
+    return Layout(
+        numbers, suppressed, label_cols, count_cols, magnitude_cols, total_rows, total_cols
+    )
+
+
+# --------------------------------------------------------------------------- checks
+
+
+class FlagSink:
+    """Collects flags, capping each rule at ``cap`` entries plus one summary flag."""
+
+    def __init__(self, cap: int = 100) -> None:
+        self.flags: list[Flag] = []
+        self.cap = cap
+        self._counts: dict[str, int] = {}
+        self._severity: dict[str, str] = {}
+
+    def add(self, flag: Flag) -> None:
+        n = self._counts.get(flag.rule, 0) + 1
+        self._counts[flag.rule] = n
+        self._severity.setdefault(flag.rule, flag.severity)
+        if n <= self.cap:
+            self.flags.append(flag)
+
+    def done(self) -> list[Flag]:
+        for rule, n in self._counts.items():
+            if n > self.cap:
+                self.flags.append(
+                    Flag(
+                        rule,
+                        f"{n - self.cap:,} more {rule} flag(s) not listed",
+                        {},
+                        self._severity[rule],
+                    )
+                )
+        return self.flags
+
+
+def cell_location(table: Table, lay: Layout, row: int, col: int) -> dict[str, Any]:
+    loc: dict[str, Any] = {"row": row + 1, "column": table.columns[col]}
+    if lay.label_cols:
+        loc["labels"] = {table.columns[j]: str(table.data.iat[row, j]) for j in lay.label_cols}
+    if table.sheet is not None:
+        loc["sheet"] = table.sheet
+    return loc
+
+
+def check_formula_injection(table: Table, sink: FlagSink) -> None:
+    """Cells (header included) a spreadsheet would run as a formula: = + - @ tab CR."""
+    where = {"sheet": table.sheet} if table.sheet is not None else {}
+    for name in table.columns:
+        if name.startswith(_FORMULA_START) and pd.isna(pd.to_numeric(name, errors="coerce")):
+            sink.add(
+                Flag(
+                    "formula-injection",
+                    f"header {name[:40]!r} starts with a formula character",
+                    {"row": 0, "column": name, **where},
+                )
+            )
+    data = table.data
+    for j in range(data.shape[1]):
+        col = data[j]
+        starts = col.str[:1].isin(_FORMULA_START)
+        if not starts.any():
+            continue
+        hits = starts & pd.to_numeric(col.str.strip(), errors="coerce").isna()
+        for i in np.flatnonzero(hits.to_numpy())[:100]:
+            value = str(col.iat[i])
+            sink.add(
+                Flag(
+                    "formula-injection",
+                    f"cell {value[:40]!r} would run as a spreadsheet formula",
+                    {"row": int(i) + 1, "column": table.columns[j], **where},
+                )
+            )
+
+
+def _name_is_identifier(name: str, config: CheckConfig) -> bool:
+    clean = name.strip()
+    if clean.upper() in {c.upper() for c in config.identifier_columns}:
+        return True
+    return any(re.search(p, clean, re.IGNORECASE) for p in config.identifier_column_patterns)
+
+
+def check_identifiers(table: Table, config: CheckConfig, sink: FlagSink) -> None:
+    """Identifier columns by name, and values that look like pseudonyms or NIRs."""
+    where = {"sheet": table.sheet} if table.sheet is not None else {}
+    for j, name in enumerate(table.columns):
+        if _name_is_identifier(name, config):
+            sink.add(
+                Flag(
+                    "identifier-column",
+                    f"column {name!r} is an identifier or pseudonym column",
+                    {"column": name, **where},
+                )
+            )
+            continue
+        col = table.data[j]
+        hex_hits = col.str.len().eq(64) & col.str.fullmatch(_HEX64.pattern)
+        nir_hits = col.str.len().between(13, 17) & col.str.fullmatch(_NIR)
+        for hits, what in ((hex_hits, "64-hex pseudonym"), (nir_hits, "NIR-like number")):
+            hits = hits.fillna(False).astype(bool)
+            if hits.any():
+                first = int(np.flatnonzero(hits.to_numpy())[0])
+                sink.add(
+                    Flag(
+                        "identifier-column",
+                        f"column {name!r} holds {int(hits.sum()):,} {what} value(s)",
+                        {"column": name, "row": first + 1, **where},
+                    )
+                )
+
+
+def check_dates(table: Table, lay: Layout, config: CheckConfig, sink: FlagSink) -> None:
+    """A day-precision date column with small (or uncounted) groups: individual dates."""
+    for j in lay.label_cols:
+        col = table.data[j]
+        filled = col.str.strip() != ""
+        if not filled.any():
+            continue
+        is_day = col.str.fullmatch(_DAY_DATE).fillna(False).astype(bool)
+        if is_day[filled].mean() < 0.5:
+            continue
+        name = table.columns[j]
+        if lay.count_cols:
+            counts = lay.numbers[lay.count_cols]
+            small = (counts < config.safe_threshold).any(axis=1) & is_day
+            if not small.any():
+                continue
+            first = int(np.flatnonzero(small.to_numpy())[0])
+            sink.add(
+                Flag(
+                    "individual-date",
+                    f"column {name!r} has day-precision dates on {int(small.sum()):,}"
+                    f" row(s) with counts below {config.safe_threshold}",
+                    cell_location(table, lay, first, j),
+                )
+            )
+        else:
+            first = int(np.flatnonzero(is_day.to_numpy())[0])
+            sink.add(
+                Flag(
+                    "individual-date",
+                    f"column {name!r} holds day-precision dates with no counts:"
+                    " possibly individual-level dates",
+                    {"column": name, "row": first + 1},
+                )
+            )
+
+
+def check_counts(table: Table, lay: Layout, config: CheckConfig, sink: FlagSink) -> None:
+    """Threshold (0 < n < safe_threshold) and zeros on every count column."""
+    if not lay.count_cols:
+        return
+    counts = lay.numbers[lay.count_cols].to_numpy()
+    small = (counts > 0) & (counts < config.safe_threshold)
+    for i, k in zip(*np.nonzero(small), strict=True):
+        j = lay.count_cols[k]
+        sink.add(
+            Flag(
+                "threshold",
+                f"count {int(counts[i, k])} is below the threshold {config.safe_threshold}",
+                cell_location(table, lay, int(i), j),
+            )
+        )
+    if config.zeros_are_disclosive:
+        for i, k in zip(*np.nonzero(counts == 0), strict=True):
+            j = lay.count_cols[k]
+            sink.add(
+                Flag(
+                    "zeros",
+                    "zero count (zeros are disclosive in this configuration)",
+                    cell_location(table, lay, int(i), j),
+                )
+            )
+
+
+def check_secondary_suppression(table: Table, lay: Layout, sink: FlagSink) -> None:
+    """A suppressed cell recoverable from a margin (total row or column) by subtraction.
+
+    Solves, until nothing changes, every margin equation with exactly one unknown cell, so
+    chains of recoveries (one recovered cell unlocking another line) are found too.
+    """
+    value_cols = sorted(lay.count_cols + lay.magnitude_cols)
+    if not lay.suppressed.to_numpy().any() or not (lay.total_rows or lay.total_cols):
+        return
+    unknown = lay.suppressed.copy()
+    equations: list[tuple[list[tuple[int, int]], tuple[int, int], str]] = []
+    # column equations: each block of rows ending at a total row sums to that row
+    prev = -1
+    members_cols = [j for j in value_cols if j not in lay.total_cols]
+    for t in sorted(lay.total_rows):
+        rows = [i for i in range(prev + 1, t) if i not in lay.total_rows]
+        if len(lay.total_rows) == 1:
+            rows = [i for i in range(table.data.shape[0]) if i != t]
+        for j in value_cols:
+            equations.append(([(i, j) for i in rows], (t, j), f"total row {t + 1}"))
+        prev = t
+    for tc in lay.total_cols:
+        for i in range(table.data.shape[0]):
+            equations.append(
+                ([(i, j) for j in members_cols], (i, tc), f"total column {table.columns[tc]!r}")
+            )
+    recovered: set[tuple[int, int]] = set()
+    changed = True
+    while changed:
+        changed = False
+        for members, total, margin in equations:
+            cells = [*members, total]
+            unknowns = [c for c in cells if unknown.iat[c]]
+            if len(unknowns) != 1:
+                continue
+            cell = unknowns[0]
+            unknown.iat[cell] = False
+            changed = True
+            if cell not in recovered and lay.suppressed.iat[cell]:
+                recovered.add(cell)
+                sink.add(
+                    Flag(
+                        "secondary-suppression",
+                        f"suppressed cell can be recovered from the {margin}",
+                        cell_location(table, lay, cell[0], cell[1]),
+                    )
+                )
+
+
+def check_magnitudes(table: Table, lay: Layout, sink: FlagSink) -> None:
+    for j in lay.magnitude_cols:
+        sink.add(
+            Flag(
+                "no-evidence",
+                f"column {table.columns[j]!r} holds magnitudes: dominance (nk, p-ratio)"
+                " needs per-cell evidence (ACRO results.json or an .sdc.json sidecar)",
+                {"column": table.columns[j]},
+                severity="review",
+            )
+        )
+
+
+def check_table(
+    table: Table, config: CheckConfig, sink: FlagSink, *, cell_evidence: bool = False
+) -> Layout:
+    """Run every finished-table check; with ``cell_evidence`` the cell rules are skipped
+    (the caller applies the evidence's verdicts instead)."""
+    lay = layout(table, config)
+    check_formula_injection(table, sink)
+    check_identifiers(table, config, sink)
+    check_dates(table, lay, config, sink)
+    if not cell_evidence:
+        check_counts(table, lay, config, sink)
+        check_magnitudes(table, lay, sink)
+    check_secondary_suppression(table, lay, sink)
+    return lay
