@@ -30,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jupyterlab_hdh import __version__
+from jupyterlab_hdh.api import egress as egress_api
 from jupyterlab_hdh.api import models
 from jupyterlab_hdh.audit import verify
 from jupyterlab_hdh.catalogue import manager as catalogue
@@ -468,4 +469,5 @@ def create_app(
         (Bridged routes that change state will be audited; reads are not.)"""
         return me
 
+    egress_api.register(app, hub=hub, require=require, bridged=bridged)  # the airlock
     return app

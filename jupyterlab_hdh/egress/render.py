@@ -30,12 +30,13 @@ from __future__ import annotations
 import base64
 import binascii
 import csv
+import hashlib
 import html
 import io
 import json
 import re
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -48,6 +49,8 @@ __all__ = [
     "render_notebook",
     "sanitise_html",
     "is_formula",
+    "review_page",
+    "PAGE_CSP",
 ]
 
 
@@ -573,3 +576,165 @@ def render_file(name: str, data: bytes, limits: RenderLimits = DEFAULT_LIMITS) -
         f'<article class="hdh-file"><h3 class="hdh-filename">{_esc(name)}</h3>'
         f'<p class="hdh-note">{len(data):,} bytes</p>{body}</article>'
     )
+
+
+# --- the reviewer page ----------------------------------------------------------------------------
+
+PAGE_STYLE = "\n".join(
+    [
+        "body{font-family:system-ui,sans-serif;margin:1.5rem;max-width:80rem;color:#1b1b1b}",
+        "pre{white-space:pre-wrap;word-break:break-word;background:#f6f6f6;padding:.5rem;"
+        "border:1px solid #ddd;max-height:40rem;overflow:auto}",
+        "table{border-collapse:collapse;margin:.5rem 0}",
+        "td,th{border:1px solid #ccc;padding:.2rem .4rem;text-align:left;vertical-align:top}",
+        ".hdh-warning{color:#8a1c00;font-weight:600}.hdh-note{color:#555}",
+        ".hdh-formula{background:#ffe3d6}.hdh-invisible{background:#ffd400;color:#000}",
+        ".hdh-file,.hdh-cell,.hdh-output,.hdh-mime{border-left:3px solid #ccc;"
+        "padding-left:.6rem;margin:.6rem 0}",
+        ".hdh-sanitised{border:1px dashed #999;padding:.4rem}",
+        ".hdh-label,.hdh-mimetype{font-family:monospace;color:#444}",
+        ".status-pass{color:#1d6b1d}.status-fail{color:#8a1c00}.status-review{color:#8a5a00}",
+        "img{max-width:100%;height:auto;border:1px solid #ccc}",
+    ]
+)
+_STYLE_HASH = base64.b64encode(hashlib.sha256(PAGE_STYLE.encode()).digest()).decode()
+#: The reviewer page's Content-Security-Policy: no script at all, only this page's own
+#: stylesheet (by hash), images only from data: URLs, nothing fetched, no forms, no framing.
+PAGE_CSP = (
+    f"default-src 'none'; img-src data:; style-src 'sha256-{_STYLE_HASH}'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+
+def _kv_table(rows: Iterable[tuple[str, Any]]) -> str:
+    body = "".join(
+        f"<tr><th>{_esc(k)}</th><td>{_esc(v if isinstance(v, str) else json.dumps(v))}</td></tr>"
+        for k, v in rows
+        if v not in (None, "", [], {})
+    )
+    return f'<table class="hdh-kv">{body}</table>'
+
+
+def _checks_block(f: dict[str, Any], limits: RenderLimits) -> str:
+    status = str(f.get("check_status") or "not checked")
+    report = f.get("check_report") or {}
+    parts = [f'<p>Automated checks: <strong class="status-{_esc(status)}">{_esc(status)}</strong>']
+    if report.get("summary"):
+        parts.append(f" — {_esc(str(report['summary']))}")
+    parts.append("</p>")
+    if report.get("error"):
+        parts.append(_warn(str(report["error"])))
+    flags = report.get("flags") or []
+    if flags:
+        rows = "".join(
+            f"<tr><td>{_esc(str(fl.get('severity', '')))}</td><td>{_esc(str(fl.get('rule', '')))}"
+            f"</td><td>{_esc(str(fl.get('message', '')))}</td>"
+            f"<td>{_esc(json.dumps(fl.get('location') or {}, sort_keys=True))}</td></tr>"
+            for fl in flags
+            if isinstance(fl, dict)
+        )
+        parts.append(
+            '<table class="hdh-flags"><thead><tr><th>severity</th><th>rule</th><th>message</th>'
+            f"<th>where</th></tr></thead><tbody>{rows}</tbody></table>"
+        )
+    extra = {k: v for k, v in report.items() if k not in ("status", "summary", "flags", "error")}
+    if extra:
+        parts.append("<details><summary>full check report</summary>")
+        parts.append(_json(extra, limits) + "</details>")
+    return "".join(parts)
+
+
+def _provenance_block(items: list[dict[str, Any]], limits: RenderLimits) -> str:
+    if not items:
+        return ""
+    parts = [f"<details><summary>Provenance ({len(items)} entries)</summary>"]
+    for item in items:
+        kind = str(item.get("kind", "?"))
+        if kind == "execution":
+            parts.append(
+                f'<p class="hdh-label">execution #{_esc(str(item.get("seq")))} by'
+                f" {_esc(str(item.get('user')))} at {_esc(str(item.get('time')))}</p>"
+            )
+            parts.append(_pre(str(item.get("code", "")), limits, "hdh-source"))
+            if item.get("truncated"):
+                parts.append(_note("code truncated"))
+        else:
+            shown = {k: v for k, v in item.items() if k != "kind"}
+            parts.append(f'<p class="hdh-label">{_esc(kind)}</p>{_kv_table(shown.items())}')
+    parts.append("</details>")
+    return "".join(parts)
+
+
+def review_page(
+    view: dict[str, Any],
+    read_blob: Callable[[str], bytes | None],
+    limits: RenderLimits = DEFAULT_LIMITS,
+) -> str:
+    """A whole HTML page for reviewers: a request view (``manager.get_request``), each file
+    rendered inertly from its snapshot (``read_blob(sha256)``), checks, provenance, votes
+    (as blinded in the view) and comments. Serve it with :data:`PAGE_CSP`."""
+    title = f"Egress request #{view.get('id')}: {view.get('title')}"
+    parts = [
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
+        f"<title>{_esc(title)}</title><style>{PAGE_STYLE}</style></head><body>",
+        f"<h1>{_esc(title)}</h1>",
+        _kv_table(
+            (k, view.get(k))
+            for k in (
+                "project",
+                "author",
+                "state",
+                "round",
+                "created_at",
+                "updated_at",
+                "decided_by",
+                "viewer",
+            )
+        ),  # fmt: skip
+    ]
+    for f in view.get("files") or []:
+        path = str(f.get("path"))
+        parts.append(f'<section class="hdh-request-file"><h2>{_esc(path)}</h2>')
+        parts.append(
+            _kv_table(
+                (k, f.get(k))
+                for k in (
+                    "role",
+                    "sha256",
+                    "size",
+                    "mtime",
+                    "snapshot_at",
+                    "added_by",
+                    "controls",
+                    "vote_count",
+                )
+            )  # fmt: skip
+        )
+        if f.get("context"):
+            parts.append(f"<h3>Context</h3>{_kv_table((f.get('context') or {}).items())}")
+        parts.append(_checks_block(f, limits))
+        votes = f.get("votes") or []
+        if votes:
+            parts.append("<h3>Votes</h3>")
+            parts.append(_kv_table((str(v.get("reviewer")), v.get("decision")) for v in votes))
+        elif f.get("vote_count"):
+            parts.append(_note(f"{f['vote_count']} vote(s), hidden until both reviewers voted"))
+        for e in f.get("exceptions") or []:
+            parts.append(_warn(f"exception by {e.get('reviewer')}: {e.get('reason')}"))
+        parts.append(_provenance_block(f.get("provenance") or [], limits))
+        data = read_blob(str(f.get("sha256")))
+        if data is None:
+            parts.append(_warn("the snapshot of this file is missing"))
+        else:
+            parts.append(render_file(path, data, limits))
+        parts.append("</section>")
+    comments = view.get("comments") or []
+    if comments:
+        parts.append("<h2>Comments</h2>")
+        for c in comments:
+            head = f"{c.get('author')} ({c.get('visibility')}, round {c.get('round')})"
+            if c.get("path"):
+                head += f" on {c.get('path')}"
+            parts.append(f'<p class="hdh-label">{_esc(head)}</p>{_pre(str(c.get("body")), limits)}')
+    parts.append("</body></html>")
+    return "".join(parts)

@@ -1,0 +1,460 @@
+"""The airlock's REST API end to end (both store backends): a researcher submits, two
+reviewers vote, the requester downloads; refusals are one-line HTTP errors; the reviewer page
+is inert; sandboxes reach only their own project's requests through the bridge routes."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from typing import Any
+
+import nbformat
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from jupyterlab_hdh.api.app import create_app
+from jupyterlab_hdh.governance import accounts
+from jupyterlab_hdh.governance import projects as pj
+from jupyterlab_hdh.store.models import User
+from tests.egress import airlock
+
+TOKEN = "t" * 64
+
+
+@pytest.fixture
+def api(hub: Any) -> Iterator[tuple[TestClient, Any, dict[str, dict[str, str]]]]:
+    workspace = airlock.setup(hub)
+    airlock.write(workspace, "out/table.csv", "region,count\nnorth,120\nsouth,140\n")
+    airlock.write(workspace, "analysis.py", "print('made table.csv')\n")
+    auth = {}
+    with hub.transaction() as s:
+        for name in airlock.USERS:
+            user = s.scalar(select(User).where(User.name == name))
+            token = accounts.issue_token(s, user, actor="test")
+            auth[name] = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(hub.data_dir, bridge_token=TOKEN)) as client:
+        yield client, hub, auth
+
+
+def _ok(r: Any, status: int = 200) -> Any:
+    assert r.status_code == status, r.text
+    return r.json() if r.content and "json" in r.headers.get("content-type", "") else r
+
+
+def _draft(client: TestClient, auth: Any) -> int:
+    req = _ok(
+        client.post(
+            "/api/egress/requests",
+            json={"project": "study", "title": "Table 1"},
+            headers=auth["alice"],
+        ),
+        201,
+    )
+    assert (req["state"], req["author"], req["project"]) == ("draft", "alice", "study")
+    f = _ok(
+        client.post(
+            f"/api/egress/requests/{req['id']}/files",
+            json={
+                "path": "out/table.csv",
+                "role": "output",
+                "context": {"population": "adults", "variables": ["region"]},
+                "controls": "none needed",
+            },
+            headers=auth["alice"],
+        ),
+        201,
+    )
+    assert f["path"] == "out/table.csv" and len(f["sha256"]) == 64
+    _ok(
+        client.post(
+            f"/api/egress/requests/{req['id']}/files",
+            json={"path": "analysis.py", "role": "code"},
+            headers=auth["alice"],
+        ),
+        201,
+    )
+    return int(req["id"])
+
+
+def _vote(client: TestClient, auth: Any, rid: int, who: str, decision: str = "approve") -> Any:
+    view = _ok(client.get(f"/api/egress/requests/{rid}", headers=auth[who]))
+    [out] = [f for f in view["files"] if f["role"] == "output"]
+    body: dict[str, Any] = {"path": out["path"], "decision": decision}
+    if decision == "approve" and out["check_status"] == "fail":
+        body["exception_reason"] = "counts well above threshold, checked by hand"
+    return client.post(f"/api/egress/requests/{rid}/votes", json=body, headers=auth[who])
+
+
+def test_submit_vote_release_download(api: Any) -> None:
+    client, hub, auth = api
+    rid = _draft(client, auth)
+    submitted = _ok(client.post(f"/api/egress/requests/{rid}/submit", headers=auth["alice"]))
+    assert submitted["state"] == "submitted"
+    assert all(f["check_status"] in ("pass", "fail", "review") for f in submitted["files"])
+    assert _ok(_vote(client, auth, rid, "rita"), 201)["state"] == "partially_reviewed"
+    # blinded: raj does not see rita's vote before voting himself
+    raj_view = _ok(client.get(f"/api/egress/requests/{rid}", headers=auth["raj"]))
+    [out] = [f for f in raj_view["files"] if f["role"] == "output"]
+    assert out["vote_count"] == 1 and out["votes"] == []
+    assert _ok(_vote(client, auth, rid, "raj"), 201)["state"] == "reviewed"
+    approved = _ok(client.post(f"/api/egress/requests/{rid}/approve", headers=auth["rita"]))
+    assert approved["state"] == "approved"
+    released = _ok(client.post(f"/api/egress/requests/{rid}/release", headers=auth["raj"]))
+    assert released["state"] == "released" and released["release_complete"] is True
+
+    files = _ok(client.get(f"/api/egress/requests/{rid}/released", headers=auth["alice"]))
+    assert [f["path"] for f in files] == ["out/table.csv"]
+    name = files[0]["name"]
+    for member in ("alice", "bob"):
+        r = client.get(f"/api/egress/requests/{rid}/released/{name}", headers=auth[member])
+        assert r.status_code == 200
+        assert r.content == b"region,count\nnorth,120\nsouth,140\n"
+        assert r.headers["content-disposition"].startswith("attachment;")
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["content-type"] == "application/octet-stream"
+    # reviewers, other projects' members and anonymous callers get nothing
+    for outsider in ("rita", "mallory"):
+        r = client.get(f"/api/egress/requests/{rid}/released/{name}", headers=auth[outsider])
+        assert r.status_code == 404, r.text
+    assert client.get(f"/api/egress/requests/{rid}/released/{name}").status_code == 401
+    r = client.get(
+        f"/api/egress/requests/{rid}/released/..%2F..%2Fhdh.sqlite", headers=auth["alice"]
+    )
+    assert r.status_code == 404
+
+    # the requester was notified of each decision, and can mark them read
+    notes = _ok(client.get("/api/egress/notifications?unread=true", headers=auth["alice"]))
+    assert {"approved", "released"} <= {n["kind"] for n in notes}
+    assert _ok(client.post("/api/egress/notifications/read", headers=auth["alice"]))[
+        "marked"
+    ] == len(notes)
+    assert _ok(client.get("/api/egress/notifications?unread=true", headers=auth["alice"])) == []
+    # the reviewers were told there was something to review
+    assert any(
+        n["kind"] == "submitted"
+        for n in _ok(client.get("/api/egress/notifications", headers=auth["raj"]))
+    )
+
+
+def test_refusals_are_one_line_http_errors_and_change_nothing(api: Any) -> None:
+    client, hub, auth = api
+    rid = _draft(client, auth)
+
+    def refused(r: Any, status: int, words: str) -> None:
+        assert r.status_code == status, r.text
+        detail = r.json()["detail"]
+        assert isinstance(detail, str) and "\n" not in detail and "Traceback" not in detail
+        assert words in detail, detail
+
+    refused(client.get("/api/egress/requests/999", headers=auth["alice"]), 404, "#999")
+    refused(client.get(f"/api/egress/requests/{rid}", headers=auth["mallory"]), 404, "no egress")
+    refused(  # a reviewer does not see a draft
+        client.get(f"/api/egress/requests/{rid}", headers=auth["rita"]), 404, "no egress"
+    )
+    refused(
+        client.post(
+            f"/api/egress/requests/{rid}/files",
+            json={"path": "../other/secret.csv"},
+            headers=auth["alice"],
+        ),
+        422,
+        "",
+    )
+    refused(
+        client.post(
+            f"/api/egress/requests/{rid}/files",
+            json={"path": "out/table.csv"},
+            headers=auth["bob"],  # a member, but not the author
+        ),
+        403,
+        "author",
+    )
+    refused(
+        client.post("/api/egress/requests", json={"project": "study", "title": "x"},
+                    headers=auth["mallory"]),
+        403,
+        "not a member",
+    )  # fmt: skip
+    refused(client.post(f"/api/egress/requests/{rid}/approve", headers=auth["rita"]), 404, "")
+    _ok(client.post(f"/api/egress/requests/{rid}/submit", headers=auth["alice"]))
+    refused(client.post(f"/api/egress/requests/{rid}/approve", headers=auth["rita"]), 409, "")
+    r = client.post(
+        f"/api/egress/requests/{rid}/votes",
+        json={"path": "out/table.csv", "decision": "approve", "exception_reason": "mine"},
+        headers=auth["bob"],
+    )
+    refused(r, 403, "bob may not vote")
+    refused(
+        client.post(
+            f"/api/egress/requests/{rid}/votes",
+            json={"path": "analysis.py", "decision": "approve"},
+            headers=auth["rita"],
+        ),
+        422,
+        "only output files are voted on",
+    )
+    r = client.post(
+        f"/api/egress/requests/{rid}/votes",
+        json={"path": "out/table.csv", "decision": "maybe"},
+        headers=auth["rita"],
+    )
+    assert r.status_code == 422
+    refused(
+        client.post(f"/api/egress/requests/{rid}/files", json={"path": "analysis.py"},
+                    headers=auth["alice"]),
+        409,
+        "submitted",
+    )  # fmt: skip
+    assert client.post(f"/api/egress/requests/{rid}/submit").status_code == 401
+    view = _ok(client.get(f"/api/egress/requests/{rid}", headers=auth["alice"]))
+    assert view["state"] == "submitted" and all(f["vote_count"] == 0 for f in view["files"])
+
+
+def test_withdraw_and_remove_file(api: Any) -> None:
+    client, _hub, auth = api
+    rid = _draft(client, auth)
+    r = client.delete(f"/api/egress/requests/{rid}/files/analysis.py", headers=auth["alice"])
+    assert r.status_code == 204
+    view = _ok(client.get(f"/api/egress/requests/{rid}", headers=auth["alice"]))
+    assert [f["path"] for f in view["files"]] == ["out/table.csv"]
+    out = _ok(
+        client.post(
+            f"/api/egress/requests/{rid}/withdraw",
+            json={"reason": "wrong table"},
+            headers=auth["alice"],
+        )
+    )
+    assert out["state"] == "withdrawn"
+    listed = _ok(client.get("/api/egress/requests?project=study", headers=auth["alice"]))
+    assert [(x["id"], x["state"]) for x in listed] == [(rid, "withdrawn")]
+
+
+def test_return_with_a_reason_reaches_the_requester(api: Any) -> None:
+    client, _hub, auth = api
+    rid = _draft(client, auth)
+    _ok(client.post(f"/api/egress/requests/{rid}/submit", headers=auth["alice"]))
+    _ok(_vote(client, auth, rid, "rita", "changes"), 201)
+    _ok(_vote(client, auth, rid, "raj", "changes"), 201)
+    _ok(
+        client.post(
+            f"/api/egress/requests/{rid}/comments",
+            json={"body": "SECRET-PRIVATE-NOTE", "visibility": "private"},
+            headers=auth["rita"],
+        ),
+        201,
+    )
+    out = _ok(
+        client.post(
+            f"/api/egress/requests/{rid}/return",
+            json={"reason": "round the counts to 5"},
+            headers=auth["raj"],
+        )
+    )
+    assert out["state"] == "returned"
+    mine = _ok(client.get(f"/api/egress/requests/{rid}", headers=auth["alice"]))
+    bodies = [c["body"] for c in mine["comments"]]
+    assert "round the counts to 5" in bodies and "SECRET-PRIVATE-NOTE" not in bodies
+    notes = _ok(client.get("/api/egress/notifications", headers=auth["alice"]))
+    assert any("round the counts to 5" in n["body"] for n in notes)
+
+
+def _hostile_notebook() -> str:
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("x = 1")
+    cell.outputs = [
+        nbformat.v4.new_output(
+            "display_data",
+            data={
+                "text/html": "<img src=x onerror=alert(1)><script>alert(2)</script>shown",
+                "text/plain": "SECRET-HIDDEN-ALTERNATIVE",
+            },
+        )
+    ]
+    cell.metadata["note"] = "SECRET-IN-METADATA"
+    nb.cells = [cell]
+    return nbformat.writes(nb)
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "iframe", "object", "embed", "base", "link", "form"):
+            self.found.append(tag)
+        self.found.extend(f"{tag}@{a}" for a, _ in attrs if a.startswith("on") or a == "style")
+        self.found.extend(
+            f"{tag}@src" for a, v in attrs if a == "src" and not (v or "").startswith("data:image/")
+        )
+
+
+def test_review_page_is_inert_strict_and_shows_everything(api: Any) -> None:
+    client, hub, auth = api
+    ws = hub.data_dir.workspace("study")
+    airlock.write(ws, "nb/analysis.ipynb", _hostile_notebook())
+    rid = _draft(client, auth)
+    _ok(
+        client.post(
+            f"/api/egress/requests/{rid}/files",
+            json={"path": "nb/analysis.ipynb", "role": "code"},
+            headers=auth["alice"],
+        ),
+        201,
+    )
+    _ok(client.post(f"/api/egress/requests/{rid}/submit", headers=auth["alice"]))
+    r = client.get(f"/api/egress/requests/{rid}/review", headers=auth["rita"])
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    csp = r.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "script-src" not in csp
+    assert "'unsafe-inline'" not in csp and "frame-ancestors 'none'" in csp
+    assert r.headers["x-content-type-options"] == "nosniff"
+    page = r.text
+    tags = _Tags()
+    tags.feed(page)
+    assert tags.found == []
+    for shown in ("SECRET-HIDDEN-ALTERNATIVE", "SECRET-IN-METADATA", "north", "analysis.py"):
+        assert shown in page, shown
+    assert "alert(2)" in page  # as escaped source, not as a script
+    # the one inline stylesheet is the one the CSP's hash allows
+    [style] = re.findall(r"<style>(.*?)</style>", page, re.S)
+    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    assert f"'sha256-{digest}'" in csp
+    # members of other projects cannot open it; anonymous callers neither
+    assert (
+        client.get(f"/api/egress/requests/{rid}/review", headers=auth["mallory"]).status_code == 404
+    )
+    assert client.get(f"/api/egress/requests/{rid}/review").status_code == 401
+
+
+# --- the bridge routes -------------------------------------------------------------------------
+
+
+def _bridge(user: str, project: str, token: str | None = TOKEN) -> dict[str, str]:
+    h = {"X-HDH-User": user, "X-HDH-Project": project}
+    if token:
+        h["X-HDH-Bridge"] = token
+    return h
+
+
+@pytest.fixture
+def permitted(api: Any) -> Any:
+    """alice holds an active permit for ``study`` (bridged routes re-check it)."""
+    from tests.governance.fakes import fake_version
+
+    client, hub, auth = api
+    fake_version(hub)
+    with hub.transaction() as s:
+        from datetime import UTC, datetime, timedelta
+
+        pj.grant_permit(
+            s,
+            "study",
+            members=["alice"],
+            datasets=["snds"],
+            expires_at=datetime.now(UTC) + timedelta(days=3),
+            actor=pj.Actor("dan", "data_controller"),
+        )
+    return client, hub, auth
+
+
+def test_bridge_create_add_submit_withdraw_as_the_sandbox(permitted: Any) -> None:
+    client, _hub, auth = permitted
+    me = _bridge("alice", "study")
+    req = _ok(
+        client.post("/api/bridge/egress/requests", json={"title": "from a notebook"}, headers=me),
+        201,
+    )
+    rid = req["id"]
+    assert (req["project"], req["author"]) == ("study", "alice")
+    f = _ok(
+        client.post(
+            f"/api/bridge/egress/requests/{rid}/files",
+            json={"path": "out/table.csv", "role": "output", "context": "all adults, 2024",
+                  "controls": ""},
+            headers=me,
+        ),
+        201,
+    )  # fmt: skip
+    assert f["context"] == {"description": "all adults, 2024"}  # the panel's free text
+    out = _ok(client.post(f"/api/bridge/egress/requests/{rid}/submit", json={}, headers=me))
+    assert out["state"] == "submitted"
+    assert [x["id"] for x in _ok(client.get("/api/bridge/egress/requests", headers=me))] == [rid]
+    assert _ok(client.get(f"/api/bridge/egress/requests/{rid}", headers=me))["id"] == rid
+    out = _ok(client.post(f"/api/bridge/egress/requests/{rid}/withdraw", json={}, headers=me))
+    assert out["state"] == "withdrawn"
+
+
+def test_bridge_reaches_only_the_bridged_project_and_needs_the_token(permitted: Any) -> None:
+    client, hub, auth = permitted
+    rid = _draft(client, auth)  # a request of "study" by alice
+    # the same user in a sandbox of another project (were she a member with a permit there)
+    # must not reach it: it is 404 from there, or refused by the permit check
+    r = client.get(f"/api/bridge/egress/requests/{rid}", headers=_bridge("alice", "other"))
+    assert r.status_code in (403, 404), r.text
+    # bob is a member of study but holds no permit: the bridge identity is refused
+    r = client.get("/api/bridge/egress/requests", headers=_bridge("bob", "study"))
+    assert r.status_code == 403 and r.json()["reason"] == "not_covered"
+    r = client.get("/api/bridge/egress/requests", headers=_bridge("alice", "study", token=None))
+    assert r.status_code == 401
+    r = client.get("/api/bridge/egress/requests", headers=_bridge("alice", "study", "forged"))
+    assert r.status_code == 403
+    # a request of another project cannot be touched from study's sandbox
+    with hub.transaction() as s:
+        from jupyterlab_hdh.egress import manager
+
+        other = manager.create_request(s, "other", title="theirs", actor=airlock.MALLORY).id
+    me = _bridge("alice", "study")
+    for method, path in (
+        ("GET", f"/api/bridge/egress/requests/{other}"),
+        ("POST", f"/api/bridge/egress/requests/{other}/files"),
+        ("POST", f"/api/bridge/egress/requests/{other}/submit"),
+        ("POST", f"/api/bridge/egress/requests/{other}/withdraw"),
+    ):
+        r = client.request(method, path, json={"path": "x.csv"} if "files" in path else {},
+                           headers=me)  # fmt: skip
+        assert r.status_code == 404, (path, r.text)
+    # a bridged body with unknown fields is refused, not silently ignored
+    r = client.post(
+        "/api/bridge/egress/requests", json={"title": "t", "project": "other"}, headers=me
+    )
+    assert r.status_code == 422
+
+
+def test_email_is_sent_after_a_step_when_smtp_is_configured(
+    hub: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aiosmtpd.controller import Controller
+
+    from jupyterlab_hdh.hub.config import free_port
+    from tests.egress.test_notify import Inbox
+
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setenv("HDH_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("HDH_SMTP_PORT", str(port))
+    monkeypatch.setenv("HDH_SMTP_DOMAIN", "hdh.example")
+    try:
+        workspace = airlock.setup(hub)
+        airlock.write(workspace, "out/table.csv")
+        with hub.transaction() as s:
+            token = accounts.issue_token(
+                s, s.scalar(select(User).where(User.name == "alice")), actor="test"
+            )
+        alice = {"Authorization": f"Bearer {token}"}
+        with TestClient(create_app(hub.data_dir)) as client:
+            rid = _ok(client.post("/api/egress/requests", json={"project": "study", "title": "T"},
+                                  headers=alice), 201)["id"]  # fmt: skip
+            _ok(client.post(f"/api/egress/requests/{rid}/files",
+                            json={"path": "out/table.csv"}, headers=alice), 201)  # fmt: skip
+            _ok(client.post(f"/api/egress/requests/{rid}/submit", headers=alice))
+    finally:
+        controller.stop()
+    rcpts = sorted(r[0] for r, _ in inbox.messages)
+    assert rcpts == ["cora@hdh.example", "raj@hdh.example", "rita@hdh.example"]
+    assert all(f"#{rid}" in m["Subject"] for _, m in inbox.messages)
