@@ -29,6 +29,7 @@ export interface IMyData {
 
 export interface ICatalogueHit {
   dataset: string;
+  version: string;
   table: string;
   variable: string;
   description: string;
@@ -151,7 +152,9 @@ export function readSnippet(mount: IMount): string {
 /**
  * `GET /hdh/catalogue[?q=]`: the control plane's search results or dataset list.
  * Accepts `{results: [...]}`, `{hits: [...]}`, `{datasets: [...]}` or a bare list; a hit
- * names its dataset as `dataset`, `dataset_id`, `name` or `id`.
+ * names its dataset as `dataset`, `dataset_id`, `name` or `id` (search hits carry
+ * `dataset, version, table, variable, snippet`; dataset records `name, version, title,
+ * description`).
  */
 export function parseCatalogue(body: unknown): ICatalogueHit[] {
   let rows: unknown[] = [];
@@ -167,9 +170,10 @@ export function parseCatalogue(body: unknown): ICatalogueHit[] {
     }
     const hit = {
       dataset: str(r.dataset ?? r.dataset_id ?? r.name ?? r.id),
+      version: str(r.version),
       table: str(r.table ?? r.table_name),
       variable: str(r.variable ?? r.column ?? r.variable_name),
-      description: str(r.description ?? r.label ?? r.title)
+      description: str(r.description ?? r.snippet ?? r.label ?? r.title)
     };
     if (hit.dataset || hit.table || hit.variable) {
       hits.push(hit);

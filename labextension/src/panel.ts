@@ -29,7 +29,7 @@ const WITHDRAWABLE = new Set(['draft', 'submitted', 'partially_reviewed', 'revie
 
 function describe(error: unknown, what: string): string {
   if (error instanceof HdhApiError && error.notAvailable) {
-    return `${what} not available yet (${error.detail}).`;
+    return `${what} is not available yet (${error.detail}).`;
   }
   return `${what} failed: ${error instanceof Error ? error.message : String(error)}`;
 }
@@ -65,7 +65,9 @@ export class MyDataSection extends Section {
       data = parseMyData(await requestAPI('mounts'));
     } catch (error) {
       clear(this.body);
-      this.body.append(this.message(describe(error, 'Mounted datasets'), 'jp-hdh-error'));
+      this.body.append(
+        this.message(describe(error, 'The list of mounted datasets'), 'jp-hdh-error')
+      );
       return;
     }
     clear(this.body);
@@ -211,7 +213,7 @@ export class CatalogueSection extends Section {
         h(
           'tr',
           { class: 'jp-hdh-hit', title: hit.description },
-          h('td', {}, hit.dataset),
+          h('td', {}, [hit.dataset, hit.version].filter(x => x).join(' ')),
           h('td', {}, hit.table),
           h(
             'td',
@@ -252,7 +254,7 @@ export class ExportSection extends Section {
       const text =
         error instanceof HdhApiError && error.notAvailable
           ? NOT_AVAILABLE
-          : describe(error, 'Export requests');
+          : describe(error, 'The list of export requests');
       this.body.append(this.message(text, 'jp-hdh-error'));
       return;
     }
