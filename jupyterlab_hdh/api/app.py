@@ -32,6 +32,8 @@ from sqlalchemy.orm import Session
 from jupyterlab_hdh import __version__
 from jupyterlab_hdh.api import egress as egress_api
 from jupyterlab_hdh.api import models
+from jupyterlab_hdh.api.browser import HubBrowserAuth, StripPrefix
+from jupyterlab_hdh.api.pages import HubServers, register_pages
 from jupyterlab_hdh.audit import verify
 from jupyterlab_hdh.catalogue import manager as catalogue
 from jupyterlab_hdh.catalogue.dictionary import dictionary_csv
@@ -53,8 +55,14 @@ def create_app(
     *,
     base_url: str = "http://127.0.0.1:8000",
     bridge_token: str | None = None,
+    browser_auth: HubBrowserAuth | None = None,
+    hub_servers: HubServers | None = None,
 ) -> FastAPI:
-    """The API of one installation; ``bridge_token`` enables ``/api/bridge/...`` (else 503)."""
+    """The API of one installation; ``bridge_token`` enables ``/api/bridge/...`` (else 503).
+
+    ``browser_auth`` (the hub's OAuth client when the hub runs this as its ``hdh``
+    service) enables the web pages under ``/ui/`` and serves everything under the
+    service prefix too; ``hub_servers`` lets those pages restart a sandbox."""
     hub_box: dict[str, Hub] = {}
     cat = catalogue.Catalogue()
 
@@ -470,4 +478,7 @@ def create_app(
         return me
 
     egress_api.register(app, hub=hub, require=require, bridged=bridged)  # the airlock
+    register_pages(app, hub, browser_auth, hub_servers)
+    if browser_auth is not None:
+        app.add_middleware(StripPrefix, prefix=browser_auth.prefix)
     return app

@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -48,6 +48,7 @@ from jupyterlab_hdh.store.models import (
     Dataset,
     DatasetVersion,
     MountSelection,
+    OptOut,
     Permit,
     Project,
     ProjectMember,
@@ -367,7 +368,10 @@ def remove_member(session: Session, slug: str, user_name: str, *, actor: Actor) 
 
 
 def resolve_dataset(session: Session, spec: str) -> DatasetVersion:
-    """``name`` (its current version) or ``name/vN`` (that version, which must be current)."""
+    """``name`` (its current version) or ``name/vN`` (that version).
+
+    An older version (superseded by a newer extract) may be granted only if every opt-out
+    registered so far is applied to it; otherwise the current version must be granted."""
     match = DATASET_SPEC_RE.fullmatch(spec) if isinstance(spec, str) else None
     if match is None:
         raise ProjectError(f"invalid dataset {spec!r}: write NAME or NAME/vN")
@@ -382,10 +386,14 @@ def resolve_dataset(session: Session, spec: str) -> DatasetVersion:
         what = f"version {label} of dataset {name!r}" if label else f"dataset {name!r}"
         raise ProjectError(f"no {what} in the catalogue")
     if version.status != "current":
-        raise ProjectError(
-            f"{name} {version.label} is {version.status}: grant the current version"
-            " (it has the opt-outs applied since)"
+        missing = session.scalar(
+            select(func.count()).select_from(OptOut).where(OptOut.id > version.optout_seq)
         )
+        if missing:
+            raise ProjectError(
+                f"{name} {version.label} is {version.status} and lacks {missing} opt-out(s)"
+                " registered since: grant the current version (it has them applied)"
+            )
     return version
 
 

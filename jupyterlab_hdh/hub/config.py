@@ -38,6 +38,7 @@ import jupyterlab_hdh
 HUB_DIR = "jupyterhub"
 GUARD_SERVICE = "guard"
 CLI_SERVICE = "hdh-cli"
+API_SERVICE = "hdh"  # the control plane: REST API, web pages, the bridge's upstream
 
 
 class HubConfigError(RuntimeError):
@@ -90,6 +91,11 @@ def proxy_command() -> str:
     )
 
 
+def hdh_command() -> list[str]:
+    exe = Path(sys.executable).parent / "hdh"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "jupyterlab_hdh.cli"]
+
+
 def guard_command() -> list[str]:
     exe = Path(sys.executable).parent / "hdh-guard"
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "jupyterlab_hdh.guard.app"]
@@ -137,10 +143,18 @@ def hub_settings(
     poll_interval: int = 30,
     store_url: str | None = None,
     api_url: str = "",
+    api_listen: str = "",
+    memory_limit: int | None = None,
+    cpu_limit: float | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """The JupyterHub configuration as ``{section: {trait: value}}`` (literals only)."""
+    """The JupyterHub configuration as ``{section: {trait: value}}`` (literals only).
+
+    ``memory_limit`` (bytes) and ``cpu_limit`` (cores) apply to each sandbox; None: the
+    defaults of :func:`default_sandbox_limits`; 0: no limit."""
     hdir = hub_dir(data_root)
-    memory_limit, cpu_limit = default_sandbox_limits()
+    default_memory, default_cpu = default_sandbox_limits()
+    memory_limit = default_memory if memory_limit is None else memory_limit
+    cpu_limit = default_cpu if cpu_limit is None else cpu_limit
     guard_url = f"http://127.0.0.1:{guard_port}"
     store_env = {"HDH_STORE_URL": store_url} if store_url else {}
     guard = {
@@ -164,8 +178,43 @@ def hub_settings(
         "oauth_client_allowed_scopes": [f"access:services!service={GUARD_SERVICE}"],
     }
     cli = {"name": CLI_SERVICE, "api_token": secret_file(hdir / "cli_token")}
+    services: list[dict[str, Any]] = [guard, cli]
+    roles: list[dict[str, Any]] = []
     if api_url:
-        bridge_token(data_root)  # created here once (0600); the spawner reads the file
+        bridge_token(data_root)  # created here once (0600); the spawner and the API read it
+        api_host, _, api_port = api_url.removeprefix("http://").rpartition(":")
+        services.append(
+            {
+                "name": API_SERVICE,
+                "url": api_url,
+                "api_token": secret_file(hdir / "api_token"),
+                "command": [
+                    *hdh_command(),
+                    "--data-dir",
+                    str(data_root),
+                    "serve",
+                    "--host",
+                    api_listen or api_host,
+                    "--port",
+                    api_port,
+                ],
+                "environment": {
+                    "HDH_BRIDGE_TOKEN_FILE": str(bridge_token_file(data_root)),
+                    **store_env,
+                },
+                "oauth_no_confirm": True,
+                "oauth_client_allowed_scopes": [f"access:services!service={API_SERVICE}"],
+                "display": True,
+            }
+        )
+        # its web pages restart a user's sandbox (stop it; the browser then spawns it again)
+        roles.append(
+            {
+                "name": "hdh-control-plane",
+                "scopes": ["read:users:name", "read:servers", "servers"],
+                "services": [API_SERVICE],
+            }
+        )
     secret_file(hdir / "cookie_secret")  # JupyterHub reads it (hex); created here, once, 0600
     return {
         "JupyterHub": {
@@ -181,9 +230,16 @@ def hub_settings(
             "cleanup_servers": True,
             "cleanup_proxy": True,
             "default_url": "/hub/home",  # not /hub/spawn: there is no default server
-            "services": [guard, cli],
+            "services": services,
             "load_roles": [
-                {"name": "user", "scopes": ["self", f"access:services!service={GUARD_SERVICE}"]},
+                {
+                    "name": "user",
+                    "scopes": [
+                        "self",
+                        f"access:services!service={GUARD_SERVICE}",
+                        f"access:services!service={API_SERVICE}",
+                    ],
+                },
                 # the guard only exchanges OAuth codes and reads who a token belongs to
                 {"name": "hdh-guard", "scopes": ["read:users:name"], "services": [GUARD_SERVICE]},
                 {
@@ -191,6 +247,7 @@ def hub_settings(
                     "scopes": ["admin:users", "tokens", "admin:servers"],
                     "services": [CLI_SERVICE],
                 },
+                *roles,
             ],
         },
         "ConfigurableHTTPProxy": {
@@ -238,6 +295,9 @@ def write_hub_config(
     poll_interval: int = 30,
     store_url: str | None = None,
     api_url: str = "",
+    api_listen: str = "",
+    memory_limit: int | None = None,
+    cpu_limit: float | None = None,
 ) -> HubPlan:
     """Write ``<data-dir>/jupyterhub/jupyterhub_config.py`` (fresh internal ports) and hub.json."""
     hdir = hub_dir(data_root)
@@ -253,6 +313,9 @@ def write_hub_config(
         poll_interval=poll_interval,
         store_url=store_url,
         api_url=api_url,
+        api_listen=api_listen,
+        memory_limit=memory_limit,
+        cpu_limit=cpu_limit,
         **ports,
     )
     config_file = hdir / "jupyterhub_config.py"

@@ -1,11 +1,12 @@
 """Running the embedded hub in the foreground: what ``hdh up`` does after setting up.
 
 Owns the process tree of one running installation: JupyterHub as a child in its
-own session (it starts configurable-http-proxy and the guard service, and the
-sandboxes through :class:`~jupyterlab_hdh.hub.spawner.SandboxSpawner`), the
-control-plane REST API (uvicorn, in a thread of this process), readiness
-checks, and a clean stop on Ctrl-C / SIGTERM: SIGINT is forwarded once to
-JupyterHub, which stops the sandboxes, the guard and the proxy before exiting.
+own session (it starts configurable-http-proxy, the guard and the control plane
+— ``hdh serve``, the REST API and web pages — as managed services, and the
+sandboxes through :class:`~jupyterlab_hdh.hub.spawner.SandboxSpawner`),
+readiness checks, and a clean stop on Ctrl-C / SIGTERM: SIGINT is forwarded once
+to JupyterHub, which stops the sandboxes, the services and the proxy before
+exiting.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from jupyterlab_hdh.hub.config import HubConfigError, bridge_token, hub_dir, write_hub_config
+from jupyterlab_hdh.hub.config import HubConfigError, hub_dir, write_hub_config
 from jupyterlab_hdh.paths import DataDir
 
 READY_TIMEOUT = 120.0
@@ -72,14 +73,13 @@ def run_embedded_hub(
     port: int,
     api_port: int,
     poll_interval: int = 30,
+    memory_limit: int | None = None,
+    cpu_limit: float | None = None,
     say: Callable[[str], None],
     echo: Callable[[str], None],
 ) -> int:
-    """Run hub + API until Ctrl-C, SIGTERM or the hub's exit; return the exit status."""
-    import uvicorn
-
-    from jupyterlab_hdh.api.app import create_app
-
+    """Run the hub and its services until Ctrl-C, SIGTERM or the hub's exit; return the
+    exit status."""
     # the API bridge of each sandbox forwards here (loopback when the API listens on all)
     api_host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104
     try:
@@ -90,6 +90,9 @@ def run_embedded_hub(
             poll_interval=poll_interval,
             store_url=data_dir.store_url_override,
             api_url=f"http://{api_host}:{api_port}",
+            api_listen=host,
+            memory_limit=memory_limit,
+            cpu_limit=cpu_limit,
         )
     except HubConfigError as exc:
         say(f"error: {exc}")
@@ -102,17 +105,7 @@ def run_embedded_hub(
     else:
         env.pop("HDH_STORE_URL", None)
 
-    api_url = f"http://{host}:{api_port}"
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(data_dir, base_url=api_url, bridge_token=bridge_token(data_dir.root)),
-            host=host,
-            port=api_port,
-            log_level="warning",
-        )
-    )
-    api_thread = threading.Thread(target=server.run, name="hdh-api", daemon=True)
-
+    api_url = f"http://{api_host}:{api_port}"
     stopping = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
@@ -130,10 +123,9 @@ def run_embedded_hub(
             start_new_session=True,  # Ctrl-C reaches it once, forwarded by us
         )
     try:
-        api_thread.start()
         t0 = time.monotonic()
         hub_ok = _wait_http(f"{plan.url}/hub/api/", proc, READY_TIMEOUT)
-        api_ok = _wait_http(f"{api_url}/api/health", None, 30)
+        api_ok = hub_ok and _wait_http(f"{api_url}/api/health", proc, 60)
         if stopping.is_set():
             return 0
         if not hub_ok or not api_ok:
@@ -144,7 +136,7 @@ def run_embedded_hub(
         echo(
             f"HDH control plane: {api_url}/api/docs  (catalogue: {api_url}/api/catalogue/datasets)"
         )
-        echo(f"HDH hub: {plan.url}/hub/login  (projects: {plan.url}/hub/spawn/<user>/<project>)")
+        echo(f"HDH hub: {plan.url}/hub/login  (your projects: {plan.url}/services/hdh/ui/)")
         sys.stdout.flush()
         while not stopping.wait(0.5):
             if proc.poll() is not None:
@@ -154,8 +146,5 @@ def run_embedded_hub(
     finally:
         say("stopping the hub (sandboxes, guard, proxy)…")
         _stop_hub(proc)
-        server.should_exit = True
-        if api_thread.is_alive():
-            api_thread.join(10)
         for s, h in old.items():
             signal.signal(s, h)

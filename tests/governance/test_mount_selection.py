@@ -123,3 +123,29 @@ def test_a_choice_never_mounts_what_a_newer_permit_no_longer_grants(two_versions
     assert _mounted(two_versions) == ["snds/v2"]
     with two_versions.sessions() as s:  # the old choice is kept but ignored
         assert s.scalars(select(MountSelection)).all()
+
+
+def test_an_older_version_is_grantable_while_it_has_every_opt_out_applied(world) -> None:
+    from jupyterlab_hdh.data import optout
+    from jupyterlab_hdh.store.models import DatasetVersion
+
+    fake_version(world, "snds", 2)
+    with world.transaction() as s:  # v2 is a newer extract: v1 superseded, nothing missing
+        s.scalars(
+            select(DatasetVersion).where(DatasetVersion.number == 1)
+        ).one().status = "superseded"
+    with world.transaction() as s:
+        permit = pj.grant_permit(
+            s,
+            "cohort-2027",
+            members=["alice"],
+            datasets=["snds/v1", "snds/v2"],
+            expires_at=T0 + timedelta(days=30),
+            actor=CONTROLLER,
+            now=T0,
+        )
+        assert [v.label for v in permit.dataset_versions] == ["v1", "v2"]
+    with world.transaction() as s:
+        optout.add(s, world.keys, "184017512345658", actor="test")
+    with world.transaction() as s, pytest.raises(pj.ProjectError, match="lacks 1 opt-out"):
+        pj.resolve_dataset(s, "snds/v1")

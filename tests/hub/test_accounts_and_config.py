@@ -166,3 +166,86 @@ def test_generated_config_wires_proxy_guard_spawner_and_secrets(tmp_path: Path) 
     api, token = hub_config.hub_api(tmp_path)
     assert api == "http://127.0.0.1:18123/hub/api" and token
     assert json.loads((tmp_path / "jupyterhub" / "hub.json").read_text())["url"].endswith("18123")
+
+
+def _load(plan: Any) -> dict[str, Any]:
+    class Section(dict):  # type: ignore[type-arg]
+        def __getattr__(self, k: str) -> Any:
+            return self.setdefault(k, Section())
+
+        def __setattr__(self, k: str, v: Any) -> None:
+            self[k] = v
+
+    c = Section()
+    exec(compile(plan.config_file.read_text(), "cfg", "exec"), {"get_config": lambda: c}, {})  # noqa: S102
+    return c
+
+
+def test_the_control_plane_is_a_managed_hub_service_with_its_own_oauth_client(
+    tmp_path: Path,
+) -> None:
+    try:
+        hub_config.proxy_command()
+    except hub_config.HubConfigError as exc:
+        pytest.skip(str(exc))
+    plan = hub_config.write_hub_config(tmp_path, port=18123, api_url="http://127.0.0.1:18124")
+    c = _load(plan)
+    api = next(s for s in c["JupyterHub"]["services"] if s["name"] == "hdh")
+    assert api["url"] == "http://127.0.0.1:18124" and api["oauth_no_confirm"] is True
+    cmd = api["command"]
+    assert cmd[cmd.index("--data-dir") + 1] == str(tmp_path) and "serve" in cmd
+    assert cmd[cmd.index("--port") + 1] == "18124"
+    token_file = api["environment"]["HDH_BRIDGE_TOKEN_FILE"]
+    assert token_file == str(tmp_path / "jupyterhub" / "bridge_token")
+    assert Path(token_file).read_text() not in plan.config_file.read_text()
+    roles = {r["name"]: r for r in c["JupyterHub"]["load_roles"]}
+    assert "access:services!service=hdh" in roles["user"]["scopes"]
+    # the service may stop users' sandboxes (the dataset-versions page restarts one), no more
+    assert set(roles["hdh-control-plane"]["scopes"]) == {
+        "read:users:name",
+        "read:servers",
+        "servers",
+    }
+    assert oct((tmp_path / "jupyterhub" / "api_token").stat().st_mode & 0o777) == "0o600"
+
+
+def test_sandbox_limits_from_the_command_line(tmp_path: Path) -> None:
+    try:
+        hub_config.proxy_command()
+    except hub_config.HubConfigError as exc:
+        pytest.skip(str(exc))
+    c = _load(hub_config.write_hub_config(tmp_path, memory_limit=3 * 2**30, cpu_limit=1.5))
+    assert (c["SandboxSpawner"]["memory_limit_bytes"], c["SandboxSpawner"]["cpu_limit"]) == (
+        3 * 2**30,
+        1.5,
+    )
+    c = _load(hub_config.write_hub_config(tmp_path, memory_limit=0, cpu_limit=0))
+    assert (c["SandboxSpawner"]["memory_limit_bytes"], c["SandboxSpawner"]["cpu_limit"]) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [("4G", 4 * 2**30), ("512M", 512 * 2**20), ("1.5GiB", 3 * 2**29), ("0", 0)],
+)
+def test_memory_sizes_on_the_command_line(given: str, expected: int) -> None:
+    from jupyterlab_hdh.cli import _memory_size
+
+    assert _memory_size(None, None, given) == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [("lots", "not a size"), ("-1G", "not a size"), ("inf", "not a size"), ("10M", "too small")],
+)
+def test_bad_memory_sizes_are_refused_before_anything_starts(
+    tmp_path: Path, given: str, message: str
+) -> None:
+    from click.testing import CliRunner
+
+    from jupyterlab_hdh.cli import main
+
+    result = CliRunner().invoke(
+        main, ["--data-dir", str(tmp_path / "d"), "up", "--memory-limit", given]
+    )
+    assert result.exit_code == 2 and message in result.output
+    assert not (tmp_path / "d").exists()  # nothing was set up

@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -474,6 +475,76 @@ def test_revoking_the_permit_stops_the_running_sandbox(up: Up) -> None:
     assert "end of study" in stops[-1]["details"]["reason"]
     # the bridge went with the sandbox
     assert not (up.data_dir / "sandboxes" / "demo--alice" / "bridge" / "api.sock").exists()
+
+
+def test_the_control_plane_pages_log_in_through_the_hub(up: Up) -> None:
+    anonymous = httpx.Client(timeout=30)
+    r = anonymous.get(f"{up.url}/services/hdh/ui/", follow_redirects=False)
+    assert r.status_code == 302 and "/hub/api/oauth2/authorize" in r.headers["location"]
+    c = login(up, "bob")
+    page = follow(c, f"{up.url}/services/hdh/ui/")
+    assert page.status_code == 200, page.text[:500]
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert "Your projects" in page.text and "bob" in page.text
+    # the REST API is served under the service prefix too, and still needs its bearer token
+    assert c.get(f"{up.url}/services/hdh/api/health").status_code == 200
+    assert c.get(f"{up.url}/services/hdh/api/permits").status_code == 401
+
+
+def test_choosing_another_dataset_version_restarts_the_sandbox_with_it(up: Up) -> None:
+    raw = up.data_dir.parent / "second-extract"
+    r = up.hdh(
+        "data", "synth", "--patients", "40", "--seed", "11", "--raw", "--quiet", "--out", str(raw)
+    )
+    assert r.returncode == 0, r.stderr
+    r = up.hdh("data", "ingest", str(raw), "--dataset", "demo-snds")
+    assert r.returncode == 0, r.stderr
+    r = up.hdh(
+        "permit", "grant", "demo", "--member", "alice",
+        "--dataset", "demo-snds/v1", "--dataset", "demo-snds/v2", "--days", "1",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    base = "/user/alice/demo/"
+    with up.api("alice") as api:
+        assert spawn(api, "alice", "demo").status_code in (201, 202)
+        wait_ready(api, "alice", "demo")
+        browser = _lab_session(up, "alice", base)
+        mounted = browser.get(f"{up.url}{base}hdh/mounts").json()["mounts"]
+        assert [m["version"] for m in mounted] == ["v2"]  # the newest by default
+        page = follow(browser, f"{up.url}/services/hdh/ui/projects/demo/datasets")
+        assert page.status_code == 200, page.text[:500]
+        assert "Saving restarts your sandbox" in page.text and "(it is running now)" in page.text
+        form = re.search(r'name="_form" value="([0-9a-f]{64})"', page.text)
+        assert form, page.text
+        url = f"{up.url}/services/hdh/ui/projects/demo/datasets"
+        # a post without the page's form token (another site's form) changes nothing
+        forged = browser.post(url, data={"version": "demo-snds/v1"}, follow_redirects=False)
+        assert forged.status_code == 403
+        assert "demo" in api.get("/users/alice").json()["servers"]
+        t0 = time.monotonic()
+        done = browser.post(
+            url, data={"version": "demo-snds/v1", "_form": form[1]}, follow_redirects=False
+        )
+        assert done.status_code == 303, done.text[:500]
+        assert done.headers["location"] == "/hub/spawn/alice/demo"
+        assert "demo" not in api.get("/users/alice").json()["servers"]  # stopped before the reply
+        lab = follow(browser, f"{up.url}/hub/spawn/alice/demo", limit=20)
+        wait_ready(api, "alice", "demo")
+        up.timings["mount_change_restart_s"] = time.monotonic() - t0
+        assert lab.status_code == 200
+        mounted = follow(browser, f"{up.url}{base}hdh/mounts").json()["mounts"]
+        assert [m["version"] for m in mounted] == ["v1"]
+        browser.close()
+        api.delete("/users/alice/servers/demo")
+        while "demo" in api.get("/users/alice").json()["servers"]:
+            time.sleep(0.2)
+    events = up.audit()
+    chosen = [e for e in events if e["action"] == "mounts.select"][-1]
+    assert chosen["actor"] == "alice" and chosen["details"]["mounts"] == ["demo-snds/v1"]
+    start = [e for e in events if e["action"] == "sandbox.start"][-1]
+    assert "demo-snds/v1" in json.dumps(start["details"]) and "v2" not in json.dumps(
+        start["details"]["mounts"]
+    )
 
 
 def test_ctrl_c_stops_hub_proxy_guard_and_sandboxes(up: Up) -> None:
