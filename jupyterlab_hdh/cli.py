@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import math
 import os
 import sys
 from dataclasses import asdict
@@ -810,12 +811,22 @@ def permit_check(ctx: click.Context, user_name: str, slug: str) -> None:
 
 
 def _serve(data_dir: DataDir, host: str, port: int) -> None:
+    """Run the API; as the hub's ``hdh`` service (``hdh up``) also its web pages and bridge."""
     import uvicorn
 
     from jupyterlab_hdh.api.app import create_app
+    from jupyterlab_hdh.api.browser import HubBrowserAuth
+    from jupyterlab_hdh.api.pages import HubServers
 
     base_url = f"http://{host}:{port}"
-    app = create_app(data_dir, base_url=base_url)
+    token_file = os.environ.get("HDH_BRIDGE_TOKEN_FILE")
+    app = create_app(
+        data_dir,
+        base_url=base_url,
+        bridge_token=Path(token_file).read_text().strip() if token_file else None,
+        browser_auth=HubBrowserAuth.from_env(),
+        hub_servers=HubServers.from_env(),
+    )
     click.echo(
         f"HDH control plane: {base_url}/api/docs  (catalogue: {base_url}/api/catalogue/datasets)"
     )
@@ -832,6 +843,28 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
 
     open_hub(_data_dir(ctx)).close()  # fail early and clearly if not initialised
     _serve(_data_dir(ctx), host, port)
+
+
+_SIZE_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def _memory_size(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
+    """``4G``, ``512M``, ``1.5G``, ``1073741824`` or ``0`` → bytes (None: the default)."""
+    if value is None:
+        return None
+    text = value.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = text[-1:] if text[-1:] in _SIZE_UNITS else ""
+    number = text[: len(text) - len(unit)]
+    try:
+        size = float(number)
+    except ValueError:
+        size = -1.0
+    if not number or not math.isfinite(size) or size < 0:
+        raise click.BadParameter(f"{value!r} is not a size: write e.g. 4G, 512M or 0 (no limit)")
+    nbytes = int(size * _SIZE_UNITS[unit])
+    if 0 < nbytes < 256 * 2**20:
+        raise click.BadParameter(f"{value!r} is too small for a sandbox: give at least 256M")
+    return nbytes
 
 
 def _demo_project(hub: Any) -> None:
@@ -924,6 +957,20 @@ def _demo_credentials(hub: Any) -> dict[str, dict[str, str]]:
     show_default=True,
     help="Seconds between the hub's checks of running sandboxes (permit still active?)",
 )
+@click.option(
+    "--memory-limit",
+    callback=_memory_size,
+    default=None,
+    metavar="SIZE",
+    help="Memory of each sandbox, e.g. 4G or 512M; 0: no limit"
+    " [default: half the host's memory, at most 8G]",
+)
+@click.option(
+    "--cpu-limit",
+    type=click.FloatRange(0, 1024),
+    default=None,
+    help="CPU cores each sandbox may use; 0: no limit [default: all cores]",
+)
 @click.pass_context
 def up(
     ctx: click.Context,
@@ -933,6 +980,8 @@ def up(
     seed: int,
     api_port: int | None,
     poll_interval: int,
+    memory_limit: int | None,
+    cpu_limit: float | None,
 ) -> None:
     """Set up everything on first run (store, keys, demo data, demo users) and start the hub.
 
@@ -995,6 +1044,8 @@ def up(
         port=port,
         api_port=api_port or port + 1,
         poll_interval=poll_interval,
+        memory_limit=memory_limit,
+        cpu_limit=cpu_limit,
         say=_say,
         echo=click.echo,
     )
