@@ -4,6 +4,7 @@ resubmission, notifications, audit, and the released file a member downloads."""
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -307,7 +308,7 @@ def test_bad_input_is_refused_with_nothing_changed(hub) -> None:
     write(ws, "t.csv")
     rid = draft(hub)
     before = _audit_count(hub)
-    cases = [
+    cases: list[tuple[type[Exception], dict[str, Any]]] = [
         (InvalidFile, dict(role="table")),
         (InvalidFile, dict(role="output", context={"population": 3})),
         (InvalidFile, dict(role="output", context={"secret": "x"})),
