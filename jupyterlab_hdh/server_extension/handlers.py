@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
@@ -9,21 +11,56 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from jupyterlab_hdh.server_extension.bridge import BridgeUnavailable, bridge_get
+from jupyterlab_hdh.server_extension.bridge import (
+    BridgeUnavailable,
+    bridge_get,
+    bridge_request,
+)
 from jupyterlab_hdh.server_extension.mounts import list_mounts
 
 AUTH_RESOURCE = "hdh"
 
 
+def hub_root(base_url: str, user: str, project: str) -> str:
+    """The proxy's root URL path, from this server's ``/…/user/<user>/<project>/``."""
+    tail = f"user/{user}/{project}/"
+    return base_url[: -len(tail)] if user and project and base_url.endswith(tail) else "/"
+
+
 class MountsHandler(APIHandler):
-    """``GET /hdh/mounts``: the dataset versions mounted read-only in this sandbox."""
+    """``GET /hdh/mounts``: the dataset versions mounted read-only in this sandbox (read from
+    ``/data``), the versions the permit grants (from the control plane, when reachable) and
+    the page where the member changes them (``change_url``: it restarts the sandbox)."""
 
     auth_resource = AUTH_RESOURCE
 
     @web.authenticated
     @authorized
-    def get(self) -> None:
-        self.finish({"mounts": list_mounts()})
+    async def get(self) -> None:
+        user, project = os.environ.get("HDH_USER", ""), os.environ.get("HDH_PROJECT", "")
+        out: dict[str, Any] = {"project": project, "user": user, "mounts": list_mounts()}
+        try:
+            status, plan = await bridge_get("/api/bridge/mounts")
+        except BridgeUnavailable as exc:
+            out["permitted_error"] = str(exc)
+        else:
+            if status == 200 and isinstance(plan, dict):
+                here = {(m["dataset"], m["version"]) for m in out["mounts"]}
+                out["permitted"] = [
+                    {
+                        "dataset": p.get("dataset"),
+                        "version": p.get("version"),
+                        "mounted": (p.get("dataset"), p.get("version")) in here,
+                    }
+                    for p in plan.get("permitted", [])
+                    if isinstance(p, dict)
+                ]
+            else:
+                out["permitted_error"] = str((plan or {}).get("detail", f"status {status}"))
+        if project:
+            root = hub_root(self.base_url, user, project)
+            out["change_url"] = f"{root}services/hdh/ui/projects/{project}/datasets"
+        self.finish(out)
 
 
 class _BridgedHandler(APIHandler):
@@ -31,15 +68,32 @@ class _BridgedHandler(APIHandler):
 
     auth_resource = AUTH_RESOURCE
 
-    async def relay(self, path: str, params: dict[str, str] | None = None) -> None:
+    async def relay(
+        self,
+        path: str,
+        params: dict[str, str] | None = None,
+        *,
+        method: str = "GET",
+        json_body: Any = None,
+    ) -> None:
         try:
-            status, body = await bridge_get(path, params)
+            status, body = await bridge_request(method, path, params=params, json_body=json_body)
         except BridgeUnavailable as exc:
             self.set_status(503)
             self.finish({"detail": str(exc)})
             return
         self.set_status(status)
         self.finish(body if isinstance(body, dict) else {"results": body})
+
+    def json_body(self) -> Any:
+        """The request's JSON body (an object), or a 400 with the reason."""
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise web.HTTPError(400, "the body is not JSON") from None
+        if not isinstance(body, dict):
+            raise web.HTTPError(400, "the body must be a JSON object")
+        return body
 
 
 class WhoamiHandler(_BridgedHandler):
@@ -65,9 +119,51 @@ class CatalogueHandler(_BridgedHandler):
             await self.relay("/api/catalogue/datasets")
 
 
+class EgressRequestsHandler(_BridgedHandler):
+    """``GET /hdh/egress/requests``: this sandbox's export requests; ``POST`` creates one
+    (``{"title": …}``). Relayed to the control plane as this sandbox's user and project."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        await self.relay("/api/bridge/egress/requests")
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        await self.relay("/api/bridge/egress/requests", method="POST", json_body=self.json_body())
+
+
+class EgressRequestHandler(_BridgedHandler):
+    """``GET /hdh/egress/requests/<id>``: one request (files, check results, state)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, request_id: str) -> None:
+        await self.relay(f"/api/bridge/egress/requests/{int(request_id)}")
+
+
+class EgressActionHandler(_BridgedHandler):
+    """``POST /hdh/egress/requests/<id>/(files|submit|withdraw)``: add a workspace file
+    (``{"path", "role", "context", "controls"}``), submit, or withdraw."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, request_id: str, action: str) -> None:
+        await self.relay(
+            f"/api/bridge/egress/requests/{int(request_id)}/{action}",
+            method="POST",
+            json_body=self.json_body(),
+        )
+
+
 def route_table(base_url: str) -> list[tuple[str, Any]]:
+    egress = url_path_join(base_url, "hdh", "egress", "requests")
     return [
         (url_path_join(base_url, "hdh", "mounts"), MountsHandler),
         (url_path_join(base_url, "hdh", "whoami"), WhoamiHandler),
         (url_path_join(base_url, "hdh", "catalogue"), CatalogueHandler),
+        (egress, EgressRequestsHandler),
+        (egress + r"/([0-9]{1,9})", EgressRequestHandler),
+        (egress + r"/([0-9]{1,9})/(files|submit|withdraw)", EgressActionHandler),
     ]

@@ -509,8 +509,13 @@ def test_choosing_another_dataset_version_restarts_the_sandbox_with_it(up: Up) -
         assert spawn(api, "alice", "demo").status_code in (201, 202)
         wait_ready(api, "alice", "demo")
         browser = _lab_session(up, "alice", base)
-        mounted = browser.get(f"{up.url}{base}hdh/mounts").json()["mounts"]
-        assert [m["version"] for m in mounted] == ["v2"]  # the newest by default
+        panel = browser.get(f"{up.url}{base}hdh/mounts").json()
+        assert [m["version"] for m in panel["mounts"]] == ["v2"]  # the newest by default
+        assert [(p["version"], p["mounted"]) for p in panel["permitted"]] == [
+            ("v1", False),
+            ("v2", True),
+        ]
+        assert panel["change_url"] == "/services/hdh/ui/projects/demo/datasets"
         page = follow(browser, f"{up.url}/services/hdh/ui/projects/demo/datasets")
         assert page.status_code == 200, page.text[:500]
         assert "Saving restarts your sandbox" in page.text and "(it is running now)" in page.text
