@@ -181,6 +181,7 @@ def release(hub: Any, request_id: int, *, actor: Actor) -> bool:
     """Release an approved request: the outbox rows in one transaction, then deliver."""
     with hub.transaction() as s:
         manager.start_release(s, request_id, actor=actor)
+        _step("outbox_written")  # not committed yet: a crash here releases nothing
     _step("committed")
     return deliver(hub, request_id)
 
