@@ -57,7 +57,8 @@ class CheckConfig:
     identifier_column_patterns: tuple[str, ...] = (
         r"(^|_)NIR($|_)",
         r"pseudo",
-        r"^(patient|person|beneficiary|individual)_?id$",
+        r"^(patient|person|beneficiary|individual|beneficiaire|individu)_?id$",
+        r"^id_?(patient|person|beneficiary|individual|beneficiaire|individu)$",
         r"(^|_)IDT(_|$)",
     )
     # a cell holding one of these is a suppressed (redacted) value

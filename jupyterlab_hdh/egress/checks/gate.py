@@ -116,6 +116,8 @@ def check_files(
         elif item.role != "output":
             if kind == "table" and not evidence.is_evidence_name(item.name):
                 _check_readable_table(item, config, sink)
+            if item.name in bundle.problems:
+                sink.add(Flag("unreadable", bundle.problems[item.name], {}, severity="review"))
         elif kind == "table":
             ev_used = _check_output_table(item, hashes[k], config, sink, bundle, output_tables)
         elif kind == "figure":

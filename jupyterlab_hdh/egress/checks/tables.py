@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ class Table:
     columns: list[str]
     data: pd.DataFrame  # object dtype, columns 0..n-1, "" for empty cells
     sheet: str | None = None
+    hidden: list[str] = field(default_factory=list)  # content a viewer of the table won't see
 
     @property
     def n_cells(self) -> int:
@@ -135,7 +136,10 @@ def read_parquet(path: Path, config: CheckConfig) -> Table:
         raise TableReadError("unreadable", f"Parquet data cannot be read: {exc}") from None
     header = [str(c) for c in frame.columns]
     data = pd.DataFrame({i: _as_strings(frame.iloc[:, i]) for i in range(frame.shape[1])})
-    return Table(columns=header, data=data.astype(object))
+    keys = {k.decode("utf-8", "replace") for k in (pf.schema_arrow.metadata or {})}
+    extra = sorted(keys - {"pandas", "ARROW:schema"})
+    hidden = [f"Parquet metadata key {k[:60]!r}" for k in extra]
+    return Table(columns=header, data=data.astype(object), hidden=hidden)
 
 
 def _as_strings(col: pd.Series) -> pd.Series:
@@ -147,8 +151,21 @@ def _as_strings(col: pd.Series) -> pd.Series:
     return out.where(~null, "")
 
 
-def check_xlsx_archive(path: Path, config: CheckConfig) -> None:
-    """Refuse an XLSX whose zip entries would expand too far, before any XML is parsed."""
+_XLSX_HIDDEN_PARTS = {
+    "xl/comments": "cell comments",
+    "xl/threadedComments": "threaded comments",
+    "xl/externalLinks/": "external links",
+    "xl/embeddings/": "embedded objects",
+    "xl/vbaProject": "macros",
+    "xl/pivotCache/": "pivot cache (a copy of the source data)",
+    "docProps/custom.xml": "custom document properties",
+    "xl/media/": "images",
+}
+
+
+def check_xlsx_archive(path: Path, config: CheckConfig) -> list[str]:
+    """Refuse an XLSX whose zip entries would expand too far, before any XML is parsed;
+    return the parts that hold content a reader of the cells does not see."""
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
@@ -173,10 +190,18 @@ def check_xlsx_archive(path: Path, config: CheckConfig) -> None:
             "too-large",
             f"XLSX expands to {total:,} bytes (limit {config.max_xlsx_uncompressed_bytes:,})",
         )
+    return sorted(
+        {
+            what
+            for info in infos
+            for prefix, what in _XLSX_HIDDEN_PARTS.items()
+            if info.filename.startswith(prefix)
+        }
+    )
 
 
 def read_xlsx(path: Path, config: CheckConfig) -> list[Table]:
-    check_xlsx_archive(path, config)
+    hidden = check_xlsx_archive(path, config)
     import openpyxl
 
     try:
@@ -187,6 +212,8 @@ def read_xlsx(path: Path, config: CheckConfig) -> list[Table]:
     budget = config.max_cells
     try:
         for ws in wb.worksheets:
+            if getattr(ws, "sheet_state", "visible") != "visible":
+                hidden.append(f"{ws.sheet_state} sheet {ws.title!r}")
             rows: list[list[str]] = []
             for row in ws.iter_rows(values_only=True):
                 budget -= len(row)
@@ -210,6 +237,7 @@ def read_xlsx(path: Path, config: CheckConfig) -> list[Table]:
         wb.close()
     if not tables:
         raise TableReadError("unreadable", "XLSX holds no non-empty sheet")
+    tables[0].hidden = hidden
     return tables
 
 
@@ -280,7 +308,8 @@ def layout(table: Table, config: CheckConfig) -> Layout:
             else:
                 count_cols.append(j)
             continue
-        if _LABEL_NAME.search(name) and not _MAGNITUDE_NAME.search(name) and j == 0:
+        leading = len(label_cols) == j  # every column before this one is a label
+        if leading and _LABEL_NAME.search(name) and not _MAGNITUDE_NAME.search(name):
             label_cols.append(j)
             continue
         vals = col_num[content].to_numpy()
@@ -545,6 +574,15 @@ def check_table(
     """Run every finished-table check; with ``cell_evidence`` the cell rules are skipped
     (the caller applies the evidence's verdicts instead)."""
     lay = layout(table, config)
+    if table.hidden:
+        sink.add(
+            Flag(
+                "hidden-content",
+                "content not visible in the table: " + "; ".join(table.hidden[:20]),
+                {"hidden": table.hidden[:50]},
+                severity="review",
+            )
+        )
     check_formula_injection(table, sink)
     check_identifiers(table, config, sink)
     check_dates(table, lay, config, sink)

@@ -168,3 +168,52 @@ def test_many_flags_are_capped(tmp_path: Path) -> None:
     p.write_text("g,count\n" + "".join(f"r{i},3\n" for i in range(500)))
     r = _one(p, "t.csv", CheckConfig(max_flags_per_rule=10))
     assert len(r.flags) == 11 and "490 more" in r.flags[-1].message
+
+
+def test_data_hidden_in_xlsx_parts_needs_review(tmp_path: Path) -> None:
+    from openpyxl.comments import Comment
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["region", "count"])
+    ws.append(["A", 40])
+    ws["A2"].comment = Comment("BEN_NIR_PSA of the only patient: 1850775123456", "me")
+    hidden = wb.create_sheet("raw")
+    hidden.append(["id", "age"])
+    hidden.sheet_state = "hidden"
+    wb.save(tmp_path / "t.xlsx")
+    r = _one(tmp_path / "t.xlsx", "t.xlsx")
+    flag = next(f for f in r.flags if f.rule == "hidden-content")
+    assert flag.severity == "review"
+    assert "cell comments" in flag.location["hidden"]
+    assert "hidden sheet 'raw'" in flag.location["hidden"]
+
+
+def test_data_hidden_in_parquet_metadata_needs_review(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({"region": ["A", "B"], "count": [40, 50]})
+    table = table.replace_schema_metadata({b"rows": b"1850775123456,1,2"})
+    pq.write_table(table, tmp_path / "t.parquet")
+    r = _one(tmp_path / "t.parquet", "t.parquet")
+    assert r.status == "review" and [f.rule for f in r.flags] == ["hidden-content"]
+
+
+def test_leading_numeric_label_columns_are_labels(tmp_path: Path) -> None:
+    p = tmp_path / "t.csv"
+    p.write_text("year,age,count\n2021,3,40\n2021,4,55\n2022,3,41\n")
+    r = _one(p, "t.csv")
+    assert r.status == "pass", r.flags
+
+
+def test_malformed_evidence_is_reported_on_the_supporting_file(tmp_path: Path) -> None:
+    t = tmp_path / "t.csv"
+    t.write_text("region,count\nA,40\n")
+    bad = tmp_path / "results.json"
+    bad.write_text("{not json")
+    out, sup = check_files(
+        [CheckInput(t, "t.csv", "output"), CheckInput(bad, "results.json", "supporting")]
+    )
+    assert out.status == "pass"
+    assert sup.status == "review" and sup.flags[0].rule == "unreadable"
