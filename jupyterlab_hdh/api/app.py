@@ -477,7 +477,9 @@ def create_app(
         (Bridged routes that change state will be audited; reads are not.)"""
         return me
 
-    egress_api.register(app, hub=hub, require=require, bridged=bridged)  # the airlock
+    egress_api.register(  # the airlock
+        app, hub=hub, require=require, bridged=bridged, browser_auth=browser_auth
+    )
     register_pages(app, hub, browser_auth, hub_servers)
     if browser_auth is not None:
         app.add_middleware(StripPrefix, prefix=browser_auth.prefix)

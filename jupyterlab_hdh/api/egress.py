@@ -23,13 +23,21 @@ background task (``egress.notify``; off unless SMTP is configured), so mail
 never delays or undoes a step.
 """
 
+import asyncio
+import html
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import BackgroundTasks, Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -109,13 +117,16 @@ def register(
     hub: Callable[[], Hub],
     require: Callable[..., Callable[..., User]],
     bridged: Callable[..., AccessOut],
+    browser_auth: Any = None,
     email: mail.EmailSettings | None = None,
 ) -> None:
     """Add the airlock routes to ``app`` (called once by ``create_app``).
 
     ``hub`` gives the opened installation, ``require(*roles)`` the bearer-token
     dependency and ``bridged`` the API-bridge identity dependency of ``app``;
-    ``email`` defaults to :meth:`EmailSettings.load` of the data directory.
+    ``browser_auth`` (``api.browser.HubBrowserAuth``, under ``hdh up``) enables the
+    ``/ui/egress/`` pages; ``email`` defaults to :meth:`EmailSettings.load` of the
+    data directory.
     """
 
     @app.exception_handler(EgressError)
@@ -307,17 +318,7 @@ def register(
     def download(request_id: int, name: str, s: Db, user: Anyone) -> FileResponse:
         """A released file, to a member of the request's project (never from a sandbox)."""
         path = release.released_file(s, hub().data_dir, request_id, name, actor=actor(user))
-        return FileResponse(
-            path,
-            media_type="application/octet-stream",
-            filename=path.name,
-            content_disposition_type="attachment",
-            headers={
-                "X-Content-Type-Options": "nosniff",
-                "Cache-Control": "no-store",
-                "Content-Security-Policy": "default-src 'none'; sandbox",
-            },
-        )
+        return _attachment(path)
 
     @app.get(
         "/api/egress/requests/{request_id}/review",
@@ -340,6 +341,8 @@ def register(
     def mark_read(user: Anyone, body: ReadIn | None = None) -> dict[str, int]:
         with hub().transaction() as s:
             return {"marked": manager.mark_read(s, user.name, (body or ReadIn()).ids)}
+
+    _register_browser(app, hub, browser_auth, send_mail)
 
     # --- sandboxes, through the API bridge -----------------------------------------------------
 
@@ -413,6 +416,21 @@ def register(
         return out
 
 
+def _attachment(path: Path) -> FileResponse:
+    """A released file as a download the browser never renders or sniffs."""
+    return FileResponse(
+        path,
+        media_type="application/octet-stream",
+        filename=path.name,
+        content_disposition_type="attachment",
+        headers={
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        },
+    )
+
+
 #: Headers of the reviewer page: no script, nothing fetched, not framed, not cached, not sniffed.
 PAGE_HEADERS = {
     "Content-Security-Policy": PAGE_CSP,
@@ -433,3 +451,272 @@ def _blob_reader(blobs: Path) -> Callable[[str], bytes | None]:
             return None
 
     return read
+
+
+# --- the browser UI (logged in through the hub) ---------------------------------------------------
+
+#: The browser pages' CSP: as the reviewer page's, but their own forms may post back.
+UI_HEADERS = {
+    **PAGE_HEADERS,
+    "Content-Security-Policy": PAGE_CSP.replace("form-action 'none'", "form-action 'self'"),
+}
+MAX_FORM_BYTES = 64 * 2**10
+#: The steps a form of the request page may ask for (the workflow authorises each).
+UI_ACTIONS = (
+    "vote",
+    "approve",
+    "return",
+    "reject",
+    "release",
+    "comment",
+    "submit",
+    "withdraw",
+)
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _simple_page(title: str, body: str) -> str:
+    from jupyterlab_hdh.egress.render import PAGE_STYLE
+
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{_e(title)}</title><style>{PAGE_STYLE}</style></head><body>"
+        f"<h1>{_e(title)}</h1>{body}</body></html>"
+    )
+
+
+def _form(url: str, token: str, action: str, label: str, inner: str = "") -> str:
+    return (
+        f'<form method="post" action="{_e(url)}">'
+        f'<input type="hidden" name="_form" value="{_e(token)}">'
+        f'<input type="hidden" name="action" value="{_e(action)}">'
+        f'{inner}<button type="submit">{_e(label)}</button></form>'
+    )
+
+
+def _actions(view: dict[str, Any], me: str, url: str, token: str, error: str) -> str:
+    """The forms this viewer may use now (the workflow still checks every step)."""
+    state, viewer = view.get("state"), view.get("viewer")
+    parts = ['<section class="hdh-actions"><h2>Actions</h2>']
+    if error:
+        parts.append(f'<p class="hdh-error">{_e(error)}</p>')
+    reason = '<label>Reason <textarea name="reason" rows="2" cols="60"></textarea></label>'
+    if viewer == "reviewer" and state in ("submitted", "partially_reviewed"):
+        for f in view.get("files") or []:
+            if f.get("role") != "output" or any(v["reviewer"] == me for v in f.get("votes", [])):
+                continue
+            inner = (
+                f"<p>Vote on <strong>{_e(f['path'])}</strong> (checks: "
+                f"{_e(f.get('check_status') or 'not checked')})</p>"
+                f'<input type="hidden" name="path" value="{_e(f["path"])}">'
+                '<label><input type="radio" name="decision" value="approve" required> approve'
+                '</label> <label><input type="radio" name="decision" value="changes"> changes'
+                '</label> <label><input type="radio" name="decision" value="reject"> reject'
+                "</label><br><label>Exception to failed checks (reason, if approving a failing"
+                ' file) <textarea name="exception_reason" rows="2" cols="60"></textarea>'
+                "</label><br>"
+            )
+            parts.append(_form(url, token, "vote", "Vote (final)", inner))
+    if viewer == "reviewer" and state == "reviewed":
+        parts.append(_form(url, token, "approve", "Approve the request"))
+        parts.append(_form(url, token, "return", "Return for changes", reason))
+        parts.append(_form(url, token, "reject", "Reject", reason))
+    if viewer in ("reviewer", "operator") and state == "approved":
+        parts.append(_form(url, token, "release", "Release to the requester"))
+    if view.get("author") == me and state in ("draft", "returned"):
+        parts.append(_form(url, token, "submit", "Submit for review"))
+    if view.get("author") == me and state not in (
+        "rejected",
+        "released",
+        "withdrawn",
+        "approved",
+        "releasing",
+    ):
+        parts.append(_form(url, token, "withdraw", "Withdraw", reason))
+    if state not in ("rejected", "released", "withdrawn"):
+        private = (
+            '<label><input type="checkbox" name="private" value="1"> private (reviewers only)'
+            "</label><br>"
+            if viewer == "reviewer"
+            else ""
+        )
+        inner = (
+            '<label>Comment <textarea name="body" rows="2" cols="60" required></textarea>'
+            f"</label><br>{private}"
+        )
+        parts.append(_form(url, token, "comment", "Comment", inner))
+    if view.get("released") and viewer == "member" and state == "released":
+        parts.append("<h3>Released files</h3><ul>")
+        for r in view["released"]:
+            parts.append(
+                f'<li><a href="{_e(url)}/released/{_e(r["name"])}">{_e(r["path"])}</a>'
+                f" <code>{_e(r['sha256'])}</code></li>"
+            )
+        parts.append("</ul>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _register_browser(
+    app: FastAPI, hub: Callable[[], Hub], auth: Any, after_step: Callable[[], None]
+) -> None:
+    """``/ui/egress/...``: the airlock for people in a browser (hub login), no script."""
+    from urllib.parse import parse_qs
+
+    prefix = auth.prefix if auth is not None else "/"
+
+    async def browser_user(request: Request) -> Any:
+        if auth is None:
+            raise HTTPException(503, "the web pages need the hub: start with `hdh up`")
+        return await auth.user(dict(request.cookies), prefix + request.url.path.lstrip("/"))
+
+    def actor_of(name: str) -> Actor:
+        with hub().sessions() as s:
+            user = s.scalar(select(User).where(User.name == name))
+            if user is None:
+                raise NotFound(f"no user {name!r} in the store")
+            return Actor.of(user)
+
+    def page(status: int, title: str, body: str) -> HTMLResponse:
+        return HTMLResponse(_simple_page(title, body), status_code=status, headers=UI_HEADERS)
+
+    @app.get("/ui/egress/", include_in_schema=False)
+    async def ui_list(request: Request) -> Response:
+        me = await browser_user(request)
+
+        def load() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            who = actor_of(me.name)
+            with hub().sessions() as s:
+                return (
+                    manager.list_requests(s, actor=who),
+                    manager.notifications(s, me.name, unread_only=True),
+                )
+
+        try:
+            rows, notes = await asyncio.to_thread(load)
+        except EgressError as exc:
+            return page(exc.http_status, "Export requests", f"<p>{_e(exc)}</p>")
+        items = "".join(
+            f'<tr><td><a href="{_e(prefix)}ui/egress/requests/{r["id"]}">#{r["id"]}</a></td>'
+            f"<td>{_e(r['project'])}</td><td>{_e(r['title'])}</td><td>{_e(r['state'])}</td>"
+            f"<td>{_e(r['author'])}</td></tr>"
+            for r in rows
+        )
+        body = (
+            "<table><thead><tr><th>request</th><th>project</th><th>title</th><th>state</th>"
+            f"<th>author</th></tr></thead><tbody>{items}</tbody></table>"
+        )
+        if notes:
+            body += (
+                "<h2>Unread notifications</h2><ul>"
+                + "".join(
+                    f"<li>{_e(n['created_at'][:19])} — {_e(n['subject'])}</li>" for n in notes
+                )
+                + "</ul>"
+            )
+        return page(200, f"Export requests visible to {me.name}", body)
+
+    async def request_page(
+        me: Any, request_id: int, error: str = "", status: int = 200
+    ) -> Response:
+        url = f"{prefix}ui/egress/requests/{request_id}"
+
+        def load() -> dict[str, Any]:
+            with hub().sessions() as s:
+                return manager.get_request(s, request_id, actor=actor_of(me.name))
+
+        try:
+            view = await asyncio.to_thread(load)
+        except EgressError as exc:
+            return page(exc.http_status, f"Export request #{request_id}", f"<p>{_e(exc)}</p>")
+        actions = _actions(view, me.name, url, me.form_token(auth.form_secret), error)
+        html_page = review_page(
+            view, _blob_reader(hub().data_dir.egress_blobs), actions_html=actions
+        )
+        return HTMLResponse(html_page, status_code=status, headers=UI_HEADERS)
+
+    @app.get("/ui/egress/requests/{request_id}", include_in_schema=False)
+    async def ui_request(request: Request, request_id: int) -> Response:
+        return await request_page(await browser_user(request), request_id)
+
+    @app.post("/ui/egress/requests/{request_id}", include_in_schema=False)
+    async def ui_action(request: Request, request_id: int) -> Response:
+        me = await browser_user(request)
+        body = await request.body()
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if len(body) > MAX_FORM_BYTES or ctype != "application/x-www-form-urlencoded":
+            return page(400, "Export request", "<p>expected a small form post</p>")
+        try:
+            fields = parse_qs(body.decode(), keep_blank_values=True, max_num_fields=20)
+            form = {k: v[0] for k, v in fields.items()}
+        except (UnicodeDecodeError, ValueError):
+            return page(400, "Export request", "<p>malformed form</p>")
+        if not auth.check_form(me, form.get("_form", "")):
+            return await request_page(
+                me, request_id, "this form expired or came from another site: try again", 403
+            )
+        action = form.get("action", "")
+        if action not in UI_ACTIONS:
+            return await request_page(me, request_id, f"unknown action {action!r}", 400)
+
+        def step() -> None:
+            who = actor_of(me.name)
+            if action == "release":
+                release.release(hub(), request_id, actor=who)
+                return
+            with hub().transaction() as s:
+                if action == "vote":
+                    manager.vote(
+                        s,
+                        request_id,
+                        form.get("path", ""),
+                        form.get("decision", ""),
+                        actor=who,
+                        exception_reason=form.get("exception_reason") or None,
+                    )
+                elif action == "approve":
+                    manager.approve(s, request_id, actor=who)
+                elif action == "return":
+                    manager.return_request(s, request_id, actor=who, reason=form.get("reason", ""))
+                elif action == "reject":
+                    manager.reject(s, request_id, actor=who, reason=form.get("reason", ""))
+                elif action == "comment":
+                    manager.comment(
+                        s,
+                        request_id,
+                        form.get("body", ""),
+                        actor=who,
+                        visibility="private" if form.get("private") else "public",
+                    )
+                elif action == "submit":
+                    manager.submit(s, hub().data_dir, request_id, actor=who)
+                else:
+                    manager.withdraw(s, request_id, actor=who, reason=form.get("reason", ""))
+
+        try:
+            await asyncio.to_thread(step)
+        except EgressError as exc:
+            return await request_page(me, request_id, str(exc), exc.http_status)
+        await asyncio.to_thread(after_step)
+        return RedirectResponse(
+            f"{prefix}ui/egress/requests/{request_id}", status_code=303, headers=UI_HEADERS
+        )
+
+    @app.get("/ui/egress/requests/{request_id}/released/{name}", include_in_schema=False)
+    async def ui_download(request: Request, request_id: int, name: str) -> Response:
+        me = await browser_user(request)
+
+        def locate() -> Path:
+            with hub().sessions() as s:
+                return release.released_file(
+                    s, hub().data_dir, request_id, name, actor=actor_of(me.name)
+                )
+
+        try:
+            path = await asyncio.to_thread(locate)
+        except EgressError as exc:
+            return page(exc.http_status, "Download", f"<p>{_e(exc)}</p>")
+        return _attachment(path)

@@ -592,6 +592,8 @@ PAGE_STYLE = "\n".join(
         ".hdh-file,.hdh-cell,.hdh-output,.hdh-mime{border-left:3px solid #ccc;"
         "padding-left:.6rem;margin:.6rem 0}",
         ".hdh-sanitised{border:1px dashed #999;padding:.4rem}",
+        ".hdh-actions form{margin:.4rem 0;padding:.4rem;border:1px solid #ccc}",
+        ".hdh-error{color:#8a1c00;font-weight:600;border:2px solid #8a1c00;padding:.4rem}",
         ".hdh-label,.hdh-mimetype{font-family:monospace;color:#444}",
         ".status-pass{color:#1d6b1d}.status-fail{color:#8a1c00}.status-review{color:#8a5a00}",
         "img{max-width:100%;height:auto;border:1px solid #ccc}",
@@ -669,10 +671,15 @@ def review_page(
     view: dict[str, Any],
     read_blob: Callable[[str], bytes | None],
     limits: RenderLimits = DEFAULT_LIMITS,
+    *,
+    actions_html: str = "",
 ) -> str:
     """A whole HTML page for reviewers: a request view (``manager.get_request``), each file
     rendered inertly from its snapshot (``read_blob(sha256)``), checks, provenance, votes
-    (as blinded in the view) and comments. Serve it with :data:`PAGE_CSP`."""
+    (as blinded in the view) and comments. Serve it with :data:`PAGE_CSP`.
+
+    ``actions_html`` (trusted: built by the caller, everything in it escaped) is placed
+    after the summary: the browser UI's forms (votes, decisions) and links."""
     title = f"Egress request #{view.get('id')}: {view.get('title')}"
     parts = [
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
@@ -691,6 +698,7 @@ def review_page(
                 "viewer",
             )
         ),  # fmt: skip
+        actions_html,
     ]
     for f in view.get("files") or []:
         path = str(f.get("path"))

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from jupyterlab_hdh.api.app import create_app
+from jupyterlab_hdh.api.browser import BrowserUser, HubBrowserAuth, NotLoggedIn
 from jupyterlab_hdh.governance import accounts
 from jupyterlab_hdh.governance import projects as pj
 from jupyterlab_hdh.store.models import User
@@ -458,3 +459,135 @@ def test_email_is_sent_after_a_step_when_smtp_is_configured(
     rcpts = sorted(r[0] for r, _ in inbox.messages)
     assert rcpts == ["cora@hdh.example", "raj@hdh.example", "rita@hdh.example"]
     assert all(f"#{rid}" in m["Subject"] for _, m in inbox.messages)
+
+
+# --- the browser UI ------------------------------------------------------------------------------
+
+
+class _HubLogin(HubBrowserAuth):
+    """The hub's OAuth session lookup replaced by a cookie naming the user (no hub runs here);
+    everything else (form tokens, cookie options, the pages) is the real code."""
+
+    def __init__(self) -> None:
+        self.prefix = "/services/hdh/"
+        self.service_name = "hdh"
+        self.form_secret = b"k" * 32
+
+    @property
+    def cookie_name(self) -> str:
+        return "hdh-session"
+
+    async def user(self, cookies: dict[str, str], next_url: str) -> BrowserUser:
+        name = cookies.get(self.cookie_name, "")
+        if not name:
+            raise self.login(next_url)
+        return BrowserUser(name, f"session-of-{name}")
+
+    def login(self, next_url: str) -> NotLoggedIn:
+        return NotLoggedIn(f"/hub/login?next={next_url}", ("hdh-session-oauth-state", "s"))
+
+
+@pytest.fixture
+def ui(hub: Any) -> Iterator[tuple[TestClient, Any, dict[str, dict[str, str]]]]:
+    workspace = airlock.setup(hub)
+    airlock.write(workspace, "out/table.csv", "region,count\nnorth,120\nsouth,140\n")
+    airlock.write(workspace, "analysis.py", "print('made table.csv')\n")
+    auth = {}
+    with hub.transaction() as s:
+        for name in airlock.USERS:
+            user = s.scalar(select(User).where(User.name == name))
+            auth[name] = {"Authorization": f"Bearer {accounts.issue_token(s, user, actor='t')}"}
+    app = create_app(hub.data_dir, bridge_token=TOKEN, browser_auth=_HubLogin())
+    with TestClient(app) as client:
+        yield client, hub, auth
+
+
+def _browser(client: TestClient, who: str) -> dict[str, str]:
+    return {"Cookie": f"hdh-session={who}"}
+
+
+def _form_token(page: str) -> str:
+    [token] = set(re.findall(r'name="_form" value="([0-9a-f]{64})"', page))
+    return token
+
+
+def test_browser_reviewers_vote_decide_release_and_the_requester_downloads(ui: Any) -> None:
+    client, hub, auth = ui
+    rid = _draft(client, auth)
+    _ok(client.post(f"/api/egress/requests/{rid}/submit", headers=auth["alice"]))
+    url = f"/services/hdh/ui/egress/requests/{rid}"
+
+    listing = client.get("/services/hdh/ui/egress/", headers=_browser(client, "rita"))
+    assert listing.status_code == 200 and f'href="{url}"' in listing.text
+    for who in ("rita", "raj"):
+        page = client.get(url, headers=_browser(client, who))
+        assert page.status_code == 200
+        csp = page.headers["content-security-policy"]
+        assert "form-action 'self'" in csp and "script-src" not in csp
+        assert "<script" not in page.text and "Vote (final)" in page.text
+        token = _form_token(page.text)
+        view = _ok(client.get(f"/api/egress/requests/{rid}", headers=auth[who]))
+        [out] = [f for f in view["files"] if f["role"] == "output"]
+        form = {"_form": token, "action": "vote", "path": "out/table.csv", "decision": "approve"}
+        if out["check_status"] == "fail":
+            form["exception_reason"] = "checked by hand"
+        r = client.post(url, data=form, headers=_browser(client, who), follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == url, r.text
+    page = client.get(url, headers=_browser(client, "raj")).text
+    assert "Approve the request" in page
+    r = client.post(
+        url,
+        data={"_form": _form_token(page), "action": "approve"},
+        headers=_browser(client, "raj"),
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    page = client.get(url, headers=_browser(client, "rita")).text
+    r = client.post(
+        url,
+        data={"_form": _form_token(page), "action": "release"},
+        headers=_browser(client, "rita"),
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert airlock.state(hub, rid) == "released"
+
+    page = client.get(url, headers=_browser(client, "alice")).text
+    [link] = re.findall(r'href="([^"]*/released/[^"]+)"', page)
+    r = client.get(link, headers=_browser(client, "alice"))
+    assert r.status_code == 200 and r.content == b"region,count\nnorth,120\nsouth,140\n"
+    assert r.headers["content-disposition"].startswith("attachment;")
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert client.get(link, headers=_browser(client, "rita")).status_code == 404
+
+
+def test_browser_forms_need_the_sessions_token_and_the_workflows_permission(ui: Any) -> None:
+    client, hub, auth = ui
+    rid = _draft(client, auth)
+    _ok(client.post(f"/api/egress/requests/{rid}/submit", headers=auth["alice"]))
+    url = f"/ui/egress/requests/{rid}"
+    vote = {"action": "vote", "path": "out/table.csv", "decision": "reject"}
+    # no token, a forged one, or another user's (a cross-site post): refused, nothing changes
+    rita_token = _form_token(client.get(url, headers=_browser(client, "rita")).text)
+    for token in ("", "0" * 64, rita_token):
+        r = client.post(url, data={**vote, "_form": token}, headers=_browser(client, "raj"))
+        assert r.status_code == 403 and "expired or came from another site" in r.text
+    # a project member has a valid token but may not vote: the workflow refuses it
+    bob_page = client.get(url, headers=_browser(client, "bob")).text
+    assert "Vote (final)" not in bob_page
+    r = client.post(
+        url, data={**vote, "_form": _form_token(bob_page)}, headers=_browser(client, "bob")
+    )
+    assert r.status_code == 403 and "bob may not vote" in r.text
+    view = _ok(client.get(f"/api/egress/requests/{rid}", headers=auth["alice"]))
+    assert all(f["vote_count"] == 0 for f in view["files"])
+    # others' requests stay invisible; not logged in goes to the hub's login
+    assert client.get(url, headers=_browser(client, "mallory")).status_code == 404
+    r = client.get(url, follow_redirects=False)
+    assert r.status_code == 302 and r.headers["location"].startswith("/hub/login")
+    r = client.post(
+        url,
+        content=b"x" * 70_000,
+        headers={**_browser(client, "raj"), "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert r.status_code == 400
