@@ -20,12 +20,20 @@ one-line ``detail`` (``errors.EgressError.http_status``), never a traceback.
 
 After each step that writes notifications, pending ones are e-mailed in a
 background task (``egress.notify``; off unless SMTP is configured), so mail
-never delays or undoes a step.
+never delays or undoes a step. When the app starts, releases a crash
+interrupted are finished (``release.recover``).
+
+``/ui/egress/...`` (under ``hdh up``, people logged in through the hub): the
+list of requests, and each request's page (the reviewer page plus the forms
+the viewer may use now: votes, decisions, release, comments; download links for
+members). Forms carry a per-session anti-forgery token.
 """
 
 import asyncio
 import html
+import logging
 from collections.abc import Callable
+from contextlib import asynccontextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -51,6 +59,8 @@ from jupyterlab_hdh.egress.render import PAGE_CSP, review_page
 from jupyterlab_hdh.egress.snapshot import blob_path
 from jupyterlab_hdh.governance.projects import Actor
 from jupyterlab_hdh.store.models import ROLES, EgressRequest, User
+
+log = logging.getLogger(__name__)
 
 # --- bodies ---------------------------------------------------------------------------------------
 
@@ -343,6 +353,7 @@ def register(
             return {"marked": manager.mark_read(s, user.name, (body or ReadIn()).ids)}
 
     _register_browser(app, hub, browser_auth, send_mail)
+    _recover_at_start(app, hub)
 
     # --- sandboxes, through the API bridge -----------------------------------------------------
 
@@ -414,6 +425,27 @@ def register(
             out = view(t, request_id, who)
         after(tasks)
         return out
+
+
+def _recover_at_start(app: FastAPI, hub: Callable[[], Hub]) -> None:
+    """Finish releases a crash interrupted, once the app's own start-up opened the hub.
+
+    (Wraps the app's lifespan: ``create_app`` owns it, the airlock adds this step.)"""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: Any) -> Any:
+        async with inner(a) as state:
+            try:
+                done = await asyncio.to_thread(release.recover, hub())
+            except Exception:  # never keep the control plane from starting
+                log.exception("airlock: recovering interrupted releases failed")
+            else:
+                for request_id, outcome in done:
+                    log.warning("airlock: request #%s after recovery: %s", request_id, outcome)
+            yield state
+
+    app.router.lifespan_context = lifespan
 
 
 def _attachment(path: Path) -> FileResponse:

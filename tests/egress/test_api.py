@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from jupyterlab_hdh.api.app import create_app
 from jupyterlab_hdh.api.browser import BrowserUser, HubBrowserAuth, NotLoggedIn
+from jupyterlab_hdh.egress import manager
 from jupyterlab_hdh.governance import accounts
 from jupyterlab_hdh.governance import projects as pj
 from jupyterlab_hdh.store.models import User
@@ -591,3 +592,23 @@ def test_browser_forms_need_the_sessions_token_and_the_workflows_permission(ui: 
         headers={**_browser(client, "raj"), "Content-Type": "application/x-www-form-urlencoded"},
     )
     assert r.status_code == 400
+
+
+def test_an_interrupted_release_is_finished_when_the_control_plane_starts(api: Any) -> None:
+    client, hub, auth = api
+    rid = _draft(client, auth)
+    _ok(client.post(f"/api/egress/requests/{rid}/submit", headers=auth["alice"]))
+    _ok(_vote(client, auth, rid, "rita"), 201)
+    _ok(_vote(client, auth, rid, "raj"), 201)
+    _ok(client.post(f"/api/egress/requests/{rid}/approve", headers=auth["rita"]))
+    # the release transaction committed, then the control plane died before copying
+    with hub.transaction() as s:
+        manager.start_release(s, rid, actor=airlock.ADMIN)
+    assert airlock.state(hub, rid) == "releasing"
+    with TestClient(create_app(hub.data_dir, bridge_token=TOKEN)) as restarted:
+        assert airlock.state(hub, rid) == "released"
+        files = _ok(restarted.get(f"/api/egress/requests/{rid}/released", headers=auth["bob"]))
+        r = restarted.get(
+            f"/api/egress/requests/{rid}/released/{files[0]['name']}", headers=auth["bob"]
+        )
+        assert r.content == b"region,count\nnorth,120\nsouth,140\n"
