@@ -620,7 +620,11 @@ def vote(
     actor: Actor,
     exception_reason: str | None = None,
 ) -> EgressVote:
-    """One reviewer's vote on one output file (final; two per file)."""
+    """One reviewer's vote on one output file (final; two per file).
+
+    ``exception_reason`` records this reviewer's exception in the same step when the gate
+    needs one (an ``approve`` of a file that failed the checks); it is unused otherwise.
+    """
     if decision not in DECISIONS:
         raise InvalidFile(f"unknown vote {decision!r}: choose one of {', '.join(DECISIONS)}")
     req = _as_reviewer(session, request_id, actor, "vote")
