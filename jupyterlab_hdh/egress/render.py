@@ -22,7 +22,12 @@ it, and without letting anything hide. Rules:
 * invisible and bidirectional-control characters are made visible.
 
 Nothing here reads the store or the network; :func:`render_file` is pure.
-The page that embeds these fragments must still send a strict CSP (no script).
+:func:`review_page` assembles a whole reviewer page (a request view from
+``manager.get_request`` and the snapshots); it must be served with
+:data:`PAGE_CSP` (no script at all).
+
+Limits (:class:`RenderLimits`) keep a hostile file from making a page huge;
+whatever is cut is announced on the page, never dropped silently.
 """
 
 from __future__ import annotations
@@ -65,6 +70,7 @@ class RenderLimits:
     max_image_pixels: int = 40_000_000
     max_xlsx_uncompressed: int = 200 * 2**20
     max_notebook_bytes: int = 50 * 2**20
+    max_cells: int = 5000
 
 
 DEFAULT_LIMITS = RenderLimits()
@@ -297,13 +303,25 @@ def _csv_block(data: bytes, name: str, limits: RenderLimits) -> str:
             delimiter = csv.Sniffer().sniff(text[:8192], delimiters=",;\t|").delimiter
         except csv.Error:
             delimiter = ","
-    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-    if not rows:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header = next(reader, None)
+    if header is None:
         return _note("empty table")
-    header, body = rows[0], rows[1:]
-    return _note(f"{len(body):,} rows × {len(header)} columns, delimiter {delimiter!r}") + _table(
-        header, body, total_rows=len(body), limits=limits
-    )
+    body: list[list[str]] = []
+    total = hidden_formulas = 0
+    for row in reader:  # stream: keep the first rows, but look at every cell
+        total += 1
+        if len(body) < limits.max_rows:
+            body.append(row)
+        else:
+            hidden_formulas += sum(is_formula(v) for v in row)
+    parts = [_note(f"{total:,} rows × {len(header)} columns, delimiter {delimiter!r}")]
+    if hidden_formulas:
+        parts.append(
+            _warn(f"{hidden_formulas} more formula cell(s) in the rows not shown (⚠ below)")
+        )
+    parts.append(_table(header, body, total_rows=total, limits=limits))
+    return "".join(parts)
 
 
 def _parquet_block(data: bytes, limits: RenderLimits) -> str:
@@ -517,7 +535,14 @@ def render_notebook(data: bytes, limits: RenderLimits = DEFAULT_LIMITS) -> str:
         _meta(nb.get("metadata"), "notebook metadata", limits),
         _extra(dict(nb), {"cells", "metadata", "nbformat", "nbformat_minor"}, limits),
     ]
-    parts.extend(_cell_block(i, c, limits) for i, c in enumerate(cells))
+    if len(cells) > limits.max_cells:
+        parts.append(
+            _warn(
+                f"only the first {limits.max_cells:,} of {len(cells):,} cells are shown:"
+                " too large to review here in full"
+            )
+        )
+    parts.extend(_cell_block(i, c, limits) for i, c in enumerate(cells[: limits.max_cells]))
     parts.append("</div>")
     return "".join(parts)
 

@@ -402,3 +402,28 @@ def test_filename_is_escaped() -> None:
     out = render_file("<img src=x onerror=alert(1)>.txt", b"hello")
     problems, text = inspect(out)
     assert problems == [] and "<img src=x onerror=alert(1)>.txt" in text
+
+
+def test_a_million_cell_csv_renders_quickly_and_formulas_past_the_preview_are_counted() -> None:
+    import time
+
+    rows = [f"{i},{i % 97},{i % 13}\n" for i in range(333_334)]
+    rows[200_000] = '200000,=cmd|" /C calc"!A0,1\n'
+    data = ("a,b,c\n" + "".join(rows)).encode()
+    start = time.perf_counter()
+    out = render_file("big.csv", data)
+    elapsed = time.perf_counter() - start
+    _, text = inspect(out)
+    assert "333,334 rows × 3 columns" in text
+    assert "1 more formula cell(s) in the rows not shown" in text
+    assert out.count("<tr>") == 51
+    assert elapsed < 10, elapsed
+
+
+def test_a_notebook_with_too_many_cells_says_what_is_not_shown() -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(f"x = {i}") for i in range(30)]
+    out = render_file("many.ipynb", nbformat.writes(nb).encode(), RenderLimits(max_cells=10))
+    _, text = inspect(out)
+    assert "only the first 10 of 30 cells are shown" in text
+    assert "x = 9" in text and "x = 10" not in text
