@@ -288,7 +288,26 @@ LAB_LOCKED_PLUGINS = (
     "@jupyterlab/notebook-extension:export",
     "@jupyterlab/notebook-extension:copy-output",
     "@jupyterlab/extensionmanager-extension:plugin",
+    # printing a notebook or output is a copy out through the browser (to PDF)
+    "@jupyterlab/apputils-extension:print",
+    # a "shareable link" to a sandbox file leads nowhere outside it
+    "@jupyterlab/filebrowser-extension:share-file",
+    # asks nbconvert for its export formats, which the guard refuses
+    "@jupyterlab/notebook-extension:update-raw-mimetype",
 )
+#: Frontend plugins whose server side is switched off in the sandbox (jupyter_lsp is not
+#: enabled), disabled too so the page does not ask for routes that do not exist.
+LAB_DISABLED_PLUGINS = (
+    "@jupyterlab/lsp-extension:plugin",
+    "@jupyterlab/lsp-extension:feature",
+    "@jupyterlab/lsp-extension:settings",
+    "@jupyterlab/lsp-extension:code-extractor-manager",
+    "@jupyterlab/lsp-extension:tracker",
+    "@jupyterlab/notebook-extension:language-server",
+    "@jupyterlab/fileeditor-extension:language-server",
+)
+#: The HDH JupyterLab extension (side panel), built by scripts/build-labextension.
+LABEXTENSIONS_DIR = Path(__file__).resolve().parent.parent / "labextension"
 #: Where JupyterLab reads a system-wide page config inside the sandbox.
 LAB_PAGE_CONFIG = "/etc/jupyter/labconfig/page_config.json"
 
@@ -297,8 +316,11 @@ def page_config_text() -> str:
     """``page_config.json``: the plugins above disabled and locked (bound read-only)."""
     import json
 
-    flags = dict.fromkeys(LAB_LOCKED_PLUGINS, True)
-    return json.dumps({"disabledExtensions": flags, "lockedExtensions": flags}, indent=1) + "\n"
+    locked = dict.fromkeys(LAB_LOCKED_PLUGINS, True)
+    disabled = {**locked, **dict.fromkeys(LAB_DISABLED_PLUGINS, True)}
+    return (
+        json.dumps({"disabledExtensions": disabled, "lockedExtensions": locked}, indent=1) + "\n"
+    )
 
 
 def group_text() -> str:
@@ -399,6 +421,7 @@ def server_argv(spec: SandboxSpec, extra: Sequence[str] = ()) -> list[str]:
         "--ServerApp.jpserver_extensions=jupyter_lsp=False",
         # HDH's own thin /hdh routes (mounted datasets, later the panels' API)
         "--ServerApp.jpserver_extensions=jupyterlab_hdh.server_extension=True",
+        f"--LabApp.extra_labextensions_path={LABEXTENSIONS_DIR}",
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         *extra,

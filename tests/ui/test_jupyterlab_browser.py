@@ -187,7 +187,12 @@ def test_locked_plugins_are_absent_from_the_menus(lab: Lab) -> None:
     labels = lab.menu_labels()
     print("file browser context menu:", labels)
     assert "Rename" in labels, labels  # the menu really is the file's context menu
-    for locked in ("Download", "Copy Download Link", "Open in New Browser Tab"):
+    for locked in (
+        "Download",
+        "Copy Download Link",
+        "Open in New Browser Tab",
+        "Copy Shareable Link",
+    ):
         assert locked not in labels, labels
     page.keyboard.press("Escape")
     page.locator(".lm-Menu").wait_for(state="detached")
@@ -198,7 +203,7 @@ def test_locked_plugins_are_absent_from_the_menus(lab: Lab) -> None:
     labels = lab.menu_labels()
     print("File menu:", labels)
     assert "New" in labels and "Save Notebook" in labels, labels
-    for locked in ("Download", "Save and Export Notebook As", "Export Notebook As"):
+    for locked in ("Download", "Save and Export Notebook As", "Export Notebook As", "Print"):
         assert not [x for x in labels if x.startswith(locked)], labels
     page.keyboard.press("Escape")
     page.locator(".lm-Menu").wait_for(state="detached")
@@ -207,6 +212,13 @@ def test_locked_plugins_are_absent_from_the_menus(lab: Lab) -> None:
 def test_no_content_security_policy_violation(lab: Lab) -> None:
     violations = lab.csp_violations()
     assert violations == [], "\n".join(violations)
+
+
+def test_the_page_asks_for_nothing_the_sandbox_refuses(lab: Lab) -> None:
+    """No request of JupyterLab's own failed (no disabled route asked: LSP status,
+    nbconvert formats) and no uncaught error in the page."""
+    assert lab.http_errors == [], lab.http_errors
+    assert not [m for m in lab.console if m.startswith("[pageerror]")], lab.console
 
 
 def test_audit_log_holds_the_cell_code(up: Up, lab: Lab) -> None:  # noqa: F811
