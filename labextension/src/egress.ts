@@ -14,8 +14,36 @@ import { FILE_ROLES, FileRole, IExportRequest, parseRequest, parseRequests } fro
 export const NOT_AVAILABLE =
   'Export requests are not available yet in this sandbox (the airlock service did not answer).';
 
+/** How many requests of a list are fetched in full (files, checks, comments). */
+export const DETAILED_MAX = 20;
+
+export async function getRequest(requestId: string): Promise<IExportRequest> {
+  const r = parseRequest(await requestAPI(`egress/requests/${hdhPath(requestId)}`));
+  if (r === null) {
+    throw new HdhApiError(502, `The server did not return request ${requestId}.`);
+  }
+  return r;
+}
+
+/**
+ * This project's requests, newest first. A list view gives each request's file count only:
+ * the newest ones are fetched in full; one that cannot be (route missing, gone) stays a
+ * summary.
+ */
 export async function listRequests(): Promise<IExportRequest[]> {
-  return parseRequests(await requestAPI('egress/requests'));
+  const summaries = parseRequests(await requestAPI('egress/requests'));
+  return Promise.all(
+    summaries.map(async (r, i) => {
+      if (r.files !== null || r.fileCount === 0 || i >= DETAILED_MAX) {
+        return r;
+      }
+      try {
+        return await getRequest(r.id);
+      } catch {
+        return r;
+      }
+    })
+  );
 }
 
 export async function createRequest(title: string): Promise<IExportRequest> {
@@ -26,9 +54,17 @@ export async function createRequest(title: string): Promise<IExportRequest> {
   return created;
 }
 
+/** What a reviewer needs to know about an output (the control plane validates it). */
+export interface IFileContext {
+  population?: string;
+  variables?: string[];
+  degrees_of_freedom?: number;
+  description?: string;
+}
+
 export interface IFileChoice {
   role: FileRole;
-  context: string;
+  context: IFileContext;
   controls: string;
 }
 
@@ -62,6 +98,36 @@ interface IAddChoice extends IFileChoice {
   title: string;
 }
 
+/** A context from the form's fields; throws on a degrees of freedom that is not a count. */
+export function contextFrom(fields: {
+  population: string;
+  variables: string;
+  dof: string;
+  description: string;
+}): IFileContext {
+  const out: IFileContext = {};
+  if (fields.population.trim()) {
+    out.population = fields.population.trim();
+  }
+  const variables = fields.variables
+    .split(',')
+    .map(v => v.trim())
+    .filter(v => v);
+  if (variables.length > 0) {
+    out.variables = variables;
+  }
+  if (fields.dof.trim()) {
+    if (!/^\d{1,9}$/.test(fields.dof.trim())) {
+      throw new Error('Degrees of freedom must be a whole number (0 or more).');
+    }
+    out.degrees_of_freedom = Number(fields.dof.trim());
+  }
+  if (fields.description.trim()) {
+    out.description = fields.description.trim();
+  }
+  return out;
+}
+
 /** The body of the "Add to export request" dialog: role, request, context and controls. */
 class AddFileForm extends Widget {
   constructor(paths: string[], drafts: IExportRequest[]) {
@@ -73,19 +139,31 @@ class AddFileForm extends Widget {
     this._request = h('select', { name: 'request', 'aria-label': 'Request' });
     for (const r of drafts) {
       this._request.appendChild(
-        h('option', { value: r.id }, `${r.title || '(untitled)'} — ${r.id}`)
+        h('option', { value: r.id }, `${r.title || '(untitled)'} — #${r.id}`)
       );
     }
     this._request.appendChild(h('option', { value: NEW_REQUEST }, 'New request…'));
     this._title = h('input', {
       name: 'title',
       type: 'text',
+      maxlength: '200',
       placeholder: 'Title of the new request'
     });
-    this._context = h('textarea', {
-      name: 'context',
-      rows: '3',
-      placeholder: 'Population, variables, degrees of freedom…'
+    this._population = h('input', {
+      name: 'population',
+      type: 'text',
+      placeholder: 'e.g. patients hospitalised in 2023'
+    });
+    this._variables = h('input', {
+      name: 'variables',
+      type: 'text',
+      placeholder: 'e.g. age_group, sex (comma-separated)'
+    });
+    this._dof = h('input', { name: 'degrees_of_freedom', type: 'number', min: '0', step: '1' });
+    this._description = h('textarea', {
+      name: 'description',
+      rows: '2',
+      placeholder: 'What the file shows'
     });
     this._controls = h('textarea', {
       name: 'controls',
@@ -102,7 +180,10 @@ class AddFileForm extends Widget {
       h('label', { class: 'jp-hdh-field' }, 'Role', this._role),
       h('label', { class: 'jp-hdh-field' }, 'Request', this._request),
       titleRow,
-      h('label', { class: 'jp-hdh-field' }, 'Context', this._context),
+      h('label', { class: 'jp-hdh-field' }, 'Population', this._population),
+      h('label', { class: 'jp-hdh-field' }, 'Variables', this._variables),
+      h('label', { class: 'jp-hdh-field' }, 'Degrees of freedom', this._dof),
+      h('label', { class: 'jp-hdh-field' }, 'Description', this._description),
       h('label', { class: 'jp-hdh-field' }, 'Controls', this._controls)
     );
     this.node.addEventListener('submit', e => e.preventDefault());
@@ -113,7 +194,12 @@ class AddFileForm extends Widget {
       role: this._role.value as FileRole,
       request: this._request.value,
       title: this._title.value.trim(),
-      context: this._context.value,
+      context: contextFrom({
+        population: this._population.value,
+        variables: this._variables.value,
+        dof: this._dof.value,
+        description: this._description.value
+      }),
       controls: this._controls.value
     };
   }
@@ -121,7 +207,10 @@ class AddFileForm extends Widget {
   private _role: HTMLSelectElement;
   private _request: HTMLSelectElement;
   private _title: HTMLInputElement;
-  private _context: HTMLTextAreaElement;
+  private _population: HTMLInputElement;
+  private _variables: HTMLInputElement;
+  private _dof: HTMLInputElement;
+  private _description: HTMLTextAreaElement;
   private _controls: HTMLTextAreaElement;
 }
 
@@ -137,12 +226,18 @@ export async function addFilesInteractively(paths: string[]): Promise<string | n
     await reportError('Export requests', error);
     return null;
   }
-  const result = await showDialog({
-    title: 'Add to export request',
-    body: new AddFileForm(paths, drafts),
-    buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Add' })],
-    focusNodeSelector: 'select'
-  });
+  let result;
+  try {
+    result = await showDialog({
+      title: 'Add to export request',
+      body: new AddFileForm(paths, drafts),
+      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Add' })],
+      focusNodeSelector: 'select'
+    });
+  } catch (error) {
+    await reportError('Add to export request', error); // e.g. degrees of freedom not a count
+    return null;
+  }
   if (!result.button.accept || result.value === null) {
     return null;
   }

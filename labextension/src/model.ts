@@ -39,6 +39,7 @@ export interface IFlag {
   rule: string;
   message: string;
   location: string;
+  severity: string;
 }
 
 export interface IRequestFile {
@@ -46,14 +47,25 @@ export interface IRequestFile {
   role: string;
   sha256: string;
   checkStatus: string | null;
+  checkSummary: string;
+  checkError: string;
   flags: IFlag[];
+}
+
+export interface IComment {
+  author: string;
+  body: string;
 }
 
 export interface IExportRequest {
   id: string;
   title: string;
   state: string;
-  files: IRequestFile[];
+  /** How many files it holds (a list view gives only this number). */
+  fileCount: number;
+  /** The files, when the view lists them (`null`: a summary, fetch the request). */
+  files: IRequestFile[] | null;
+  comments: IComment[];
 }
 
 export const FILE_ROLES = ['output', 'supporting', 'code'] as const;
@@ -182,18 +194,32 @@ export function parseCatalogue(body: unknown): ICatalogueHit[] {
   return hits;
 }
 
+function flagLocation(v: unknown): string {
+  if (isObj(v)) {
+    return Object.entries(v)
+      .map(([k, x]) => `${k}=${typeof x === 'string' ? x : JSON.stringify(x)}`)
+      .join(', ');
+  }
+  return str(v);
+}
+
+/**
+ * One file of a request: the control plane's `check_status` / `check_report` (`{status,
+ * summary, flags, error}`), or a `check: {status, flags}` object.
+ */
 function parseFile(f: unknown): IRequestFile | null {
   if (!isObj(f) || !str(f.path)) {
     return null;
   }
-  const check = isObj(f.check) ? f.check : null;
+  const report = isObj(f.check) ? f.check : isObj(f.check_report) ? f.check_report : null;
   const flags: IFlag[] = [];
-  for (const fl of arr(check?.flags)) {
+  for (const fl of arr(report?.flags)) {
     if (isObj(fl)) {
       flags.push({
         rule: str(fl.rule),
         message: str(fl.message),
-        location: isObj(fl.location) ? JSON.stringify(fl.location) : str(fl.location)
+        location: flagLocation(fl.location),
+        severity: str(fl.severity)
       });
     }
   }
@@ -201,7 +227,9 @@ function parseFile(f: unknown): IRequestFile | null {
     path: str(f.path),
     role: str(f.role),
     sha256: str(f.sha256),
-    checkStatus: check ? str(check.status) || null : str(f.check_status) || null,
+    checkStatus: str(f.check_status) || str(report?.status) || null,
+    checkSummary: str(report?.summary),
+    checkError: str(report?.error),
     flags
   };
 }
@@ -210,13 +238,23 @@ export function parseRequest(r: unknown): IExportRequest | null {
   if (!isObj(r) || !str(r.id)) {
     return null;
   }
+  const files = Array.isArray(r.files)
+    ? r.files.map(parseFile).filter((f): f is IRequestFile => f !== null)
+    : null;
+  const count = typeof r.files === 'number' && r.files >= 0 ? Math.floor(r.files) : 0;
+  const comments: IComment[] = [];
+  for (const c of arr(r.comments)) {
+    if (isObj(c) && str(c.body)) {
+      comments.push({ author: str(c.author), body: str(c.body) });
+    }
+  }
   return {
     id: str(r.id),
     title: str(r.title),
     state: str(r.state) || 'unknown',
-    files: arr(r.files)
-      .map(parseFile)
-      .filter((f): f is IRequestFile => f !== null)
+    fileCount: files !== null ? files.length : count,
+    files,
+    comments
   };
 }
 

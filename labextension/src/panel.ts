@@ -276,7 +276,8 @@ export class ExportSection extends Section {
 
   private renderRequest(r: IExportRequest): HTMLElement {
     const files = h('ul', { class: 'jp-hdh-files' });
-    for (const f of r.files) {
+    for (const f of r.files ?? []) {
+      const status = f.checkStatus;
       files.append(
         h(
           'li',
@@ -284,29 +285,47 @@ export class ExportSection extends Section {
           h('code', {}, f.path),
           ' ',
           h('span', { class: 'jp-hdh-role' }, f.role || '?'),
-          f.checkStatus &&
+          status &&
             h(
               'span',
-              { class: `jp-hdh-check jp-hdh-check-${f.checkStatus.replace(/[^a-z_]/g, '')}` },
-              `check: ${f.checkStatus}`
+              { class: `jp-hdh-check jp-hdh-check-${status.replace(/[^a-z_]/g, '')}` },
+              `check: ${status}`
             ),
+          f.checkSummary && h('div', { class: 'jp-hdh-muted' }, f.checkSummary),
+          f.checkError && h('div', { class: 'jp-hdh-error' }, f.checkError),
           f.flags.length > 0 &&
             h(
               'ul',
               { class: 'jp-hdh-flags' },
               ...f.flags.map(fl =>
-                h('li', {}, [fl.rule, fl.message, fl.location].filter(x => x).join(' — '))
+                h(
+                  'li',
+                  {},
+                  [fl.severity && `[${fl.severity}]`, fl.rule, fl.message, fl.location]
+                    .filter(x => x)
+                    .join(' ')
+                )
               )
             )
         )
       );
     }
+    if (r.files === null) {
+      files.append(h('li', { class: 'jp-hdh-muted' }, `${r.fileCount} file(s)`));
+    }
+    const comments =
+      r.comments.length > 0 &&
+      h(
+        'ul',
+        { class: 'jp-hdh-comments' },
+        ...r.comments.map(c => h('li', {}, `${c.author || '?'}: ${c.body}`))
+      );
     const actions = h('div', { class: 'jp-hdh-actions' });
     if (r.state === 'draft') {
       const submit = button('Submit', () => void this.act(r, 'submit'), {
         class: 'jp-hdh-button jp-hdh-submit'
       });
-      if (r.files.length === 0) {
+      if (r.fileCount === 0) {
         submit.disabled = true;
         submit.title = 'Add files first (file browser: right-click → Add to export request…)';
       }
@@ -329,8 +348,9 @@ export class ExportSection extends Section {
           r.state
         )
       ),
-      h('div', { class: 'jp-hdh-muted' }, r.id),
+      h('div', { class: 'jp-hdh-muted' }, `#${r.id}`),
       files,
+      comments,
       actions
     );
   }

@@ -212,7 +212,11 @@ def test_add_to_export_request_from_the_file_browser(lab: Lab) -> None:  # noqa:
     d.locator("select[name=request]").select_option("__new__")
     title = f"UI test {time.time_ns()}"
     d.locator("input[name=title]").fill(title)
-    d.locator("textarea[name=context]").fill("All patients, counts per group")
+    d.locator("input[name=population]").fill("All demo patients")
+    d.locator("input[name=variables]").fill("group, n")
+    d.locator("input[name=degrees_of_freedom]").fill("2")
+    d.locator("textarea[name=description]").fill("Counts per group")
+    d.locator("textarea[name=controls]").fill("No cell below 10")
     _close_dialog(lab, accept=True)
 
     panel = page.locator(PANEL)
@@ -223,11 +227,19 @@ def test_add_to_export_request_from_the_file_browser(lab: Lab) -> None:  # noqa:
     request_id = request.get_attribute("data-request-id")
     file = request.locator(f'.jp-hdh-file[data-path="{OUTPUT_NAME}"]')
     assert file.locator(".jp-hdh-role").inner_text() == "output"
-    # the control plane holds the same request
-    _, listed = fetch(lab, "hdh/egress/requests")
-    mine = [r for r in listed["results"] if str(r["id"]) == request_id]
-    assert mine and mine[0]["title"] == title, listed
-    assert [f["path"] for f in mine[0]["files"]] == [OUTPUT_NAME]
+    # the control plane holds the same request, with the context typed in the dialog
+    status, view = fetch(lab, f"hdh/egress/requests/{request_id}")
+    assert status == 200, view
+    assert view["title"] == title and view["state"] == "draft"
+    [added] = view["files"]
+    assert (added["path"], added["role"]) == (OUTPUT_NAME, "output")
+    assert added["context"] == {
+        "population": "All demo patients",
+        "variables": ["group", "n"],
+        "degrees_of_freedom": 2,
+        "description": "Counts per group",
+    }
+    assert added["controls"] == "No cell below 10"
 
     request.get_by_role("button", name="Submit").click()
     request = panel.locator(f'.jp-hdh-request[data-request-id="{request_id}"]')
