@@ -32,6 +32,7 @@ members). Forms carry a per-session anti-forgery token.
 import asyncio
 import html
 import logging
+import threading
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from enum import Enum
@@ -162,10 +163,12 @@ def register(
             settings_box["s"] = email or mail.EmailSettings.load(hub().data_dir.root)
         return settings_box["s"]
 
+    sending = threading.Lock()  # one sender at a time in this process (SQLite has no row locks)
+
     def send_mail() -> None:
         if not settings().enabled:
             return
-        with hub().sessions() as s:
+        with sending, hub().sessions() as s:
             mail.send_pending(s, settings())
 
     def after(tasks: BackgroundTasks) -> None:
