@@ -168,9 +168,12 @@ class SidecarEvidence(TableEvidence):
             return
         for key, mask in verdicts.items():
             severity, rule = ("review", key[7:]) if key.startswith("review:") else ("fail", key)
-            for i, k in np.argwhere(mask & ~blank):
-                loc = cell_location(table, lay, int(i), n_labels + int(k))
-                sink.add(Flag(rule, _message(rule, ev, int(i), int(k), config), loc, severity))
+
+            def make(i: int, k: int, rule: str = rule, severity: str = severity) -> Flag:
+                loc = cell_location(table, lay, i, n_labels + k)
+                return Flag(rule, _message(rule, ev, i, k, config), loc, severity)
+
+            sink.add_cells(rule, np.argwhere(mask & ~blank), make, severity)
 
 
 def _message(rule: str, ev: CellEvidence, i: int, k: int, config: CheckConfig) -> str:

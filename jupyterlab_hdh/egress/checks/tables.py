@@ -353,6 +353,16 @@ class FlagSink:
         if n <= self.cap:
             self.flags.append(flag)
 
+    def add_cells(self, rule: str, cells: np.ndarray, make: Any, severity: str = "fail") -> None:
+        """Add ``make(i, k)`` for each (i, k) row of ``cells``, building flags only up to the
+        cap (a table with a million small cells costs a count, not a million flags)."""
+        n = self._counts.get(rule, 0)
+        room = max(self.cap - n, 0)
+        for i, k in cells[:room]:
+            self.flags.append(make(int(i), int(k)))
+        self._counts[rule] = n + len(cells)
+        self._severity.setdefault(rule, severity)
+
     def done(self) -> list[Flag]:
         for rule, n in self._counts.items():
             if n > self.cap:
@@ -484,26 +494,27 @@ def check_counts(table: Table, lay: Layout, config: CheckConfig, sink: FlagSink)
     if not lay.count_cols:
         return
     counts = lay.numbers[lay.count_cols].to_numpy()
-    small = (counts > 0) & (counts < config.safe_threshold)
-    for i, k in zip(*np.nonzero(small), strict=True):
-        j = lay.count_cols[k]
-        sink.add(
-            Flag(
-                "threshold",
-                f"count {int(counts[i, k])} is below the threshold {config.safe_threshold}",
-                cell_location(table, lay, int(i), j),
-            )
-        )
+    t = config.safe_threshold
+    small = np.argwhere((counts > 0) & (counts < t))
+    sink.add_cells(
+        "threshold",
+        small,
+        lambda i, k: Flag(
+            "threshold",
+            f"count {int(counts[i, k])} is below the threshold {t}",
+            cell_location(table, lay, i, lay.count_cols[k]),
+        ),
+    )
     if config.zeros_are_disclosive:
-        for i, k in zip(*np.nonzero(counts == 0), strict=True):
-            j = lay.count_cols[k]
-            sink.add(
-                Flag(
-                    "zeros",
-                    "zero count (zeros are disclosive in this configuration)",
-                    cell_location(table, lay, int(i), j),
-                )
-            )
+        sink.add_cells(
+            "zeros",
+            np.argwhere(counts == 0),
+            lambda i, k: Flag(
+                "zeros",
+                "zero count (zeros are disclosive in this configuration)",
+                cell_location(table, lay, i, lay.count_cols[k]),
+            ),
+        )
 
 
 def check_secondary_suppression(table: Table, lay: Layout, sink: FlagSink) -> None:
@@ -515,7 +526,8 @@ def check_secondary_suppression(table: Table, lay: Layout, sink: FlagSink) -> No
     value_cols = sorted(lay.count_cols + lay.magnitude_cols)
     if not lay.suppressed.to_numpy().any() or not (lay.total_rows or lay.total_cols):
         return
-    unknown = lay.suppressed.copy()
+    unknown = lay.suppressed.to_numpy().copy()
+    suppressed = lay.suppressed.to_numpy()
     equations: list[tuple[list[tuple[int, int]], tuple[int, int], str]] = []
     # column equations: each block of rows ending at a total row sums to that row
     prev = -1
@@ -537,14 +549,16 @@ def check_secondary_suppression(table: Table, lay: Layout, sink: FlagSink) -> No
     while changed:
         changed = False
         for members, total, margin in equations:
+            if not members:  # a margin over nothing (e.g. a grand total after subtotals)
+                continue
             cells = [*members, total]
-            unknowns = [c for c in cells if unknown.iat[c]]
+            unknowns = [c for c in cells if unknown[c]]
             if len(unknowns) != 1:
                 continue
             cell = unknowns[0]
-            unknown.iat[cell] = False
+            unknown[cell] = False
             changed = True
-            if cell not in recovered and lay.suppressed.iat[cell]:
+            if cell not in recovered and suppressed[cell]:
                 recovered.add(cell)
                 sink.add(
                     Flag(

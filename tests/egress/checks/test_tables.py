@@ -124,3 +124,19 @@ def test_formula_injection_flagged(tmp_path: Path, payload: str) -> None:
 def test_negative_number_is_not_a_formula(tmp_path: Path) -> None:
     r = _check(tmp_path, "t.csv", "region,delta_cost\nA,-3.5\nB,12\n")
     assert "formula-injection" not in _rules(r)
+
+
+def test_subtotals_and_grand_total_do_not_invent_recoveries(tmp_path: Path) -> None:
+    text = (
+        "region,sex,n\nNord,F,*\nNord,M,*\nNord,Total,40\n"
+        "Sud,F,25\nSud,M,30\nSud,Total,55\nAll,All,*\n"
+    )
+    r = _check(tmp_path, "t.csv", text)
+    assert "secondary-suppression" not in _rules(r), r.flags
+
+
+def test_subtotal_block_recovers_its_own_cell(tmp_path: Path) -> None:
+    text = "region,sex,n\nNord,F,*\nNord,M,22\nNord,Total,40\nSud,F,25\nSud,M,30\nSud,Total,55\n"
+    r = _check(tmp_path, "t.csv", text)
+    (flag,) = [f for f in r.flags if f.rule == "secondary-suppression"]
+    assert flag.location["labels"] == {"region": "Nord", "sex": "F"}
