@@ -241,3 +241,45 @@ def test_settings_from_file_then_environment(tmp_path: Path) -> None:
 def test_bad_settings_are_refused_clearly(conf: dict[str, Any], message: str) -> None:
     with pytest.raises(EmailConfigError, match=message):
         EmailSettings.from_mapping(conf)
+
+
+class SlowInbox(Inbox):
+    """Takes a while to accept each message, so two senders overlap."""
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        import asyncio
+
+        await asyncio.sleep(0.05)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_two_senders_at_once_send_each_row_once_on_postgresql(hub: Any) -> None:
+    import threading
+
+    if hub.engine.dialect.name != "postgresql":
+        pytest.skip("row locks (FOR UPDATE SKIP LOCKED) are PostgreSQL's; the API serialises")
+    inbox, port = SlowInbox(), free_port()
+    controller = _start(inbox, port)
+    ids = _notify(hub, *((f"user{i}", f"subject {i}") for i in range(20)))
+    settings = EmailSettings(host="127.0.0.1", port=port, domain="x.example")
+    reports: list[Any] = []
+
+    def run() -> None:
+        with hub.sessions() as s:
+            reports.append(send_pending(s, settings))
+
+    try:
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    finally:
+        controller.stop()
+    sent = sorted(i for r in reports for i in r.sent)
+    assert sent == ids  # every row once, none twice
+    assert all(r.sent for r in reports)  # and both senders did part of the work
+    assert sorted(r[0] for r, _ in inbox.messages) == sorted(
+        f"user{i}@x.example" for i in range(20)
+    )
+    assert _emailed(hub) == dict.fromkeys(ids, True)
