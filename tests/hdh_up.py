@@ -34,8 +34,11 @@ def start_up(
     poll_interval: int | None = None,
     stderr_file: Path | None = None,
     timeout: float = 240,
+    store_url: str = "",
 ) -> tuple[subprocess.Popen[str], list[str]]:
-    """Run ``hdh up`` on ``data_dir`` (SQLite store) until it prints the hub's URL; (proc, lines).
+    """Run ``hdh up`` on ``data_dir`` until it prints the hub's URL; (proc, lines).
+
+    The store is SQLite in ``data_dir`` unless ``store_url`` names another (PostgreSQL).
 
     Its stderr is piped, or written to ``stderr_file`` (for a long-running hub whose
     stderr nobody drains).
@@ -64,7 +67,7 @@ def start_up(
         stdout=subprocess.PIPE,
         stderr=stderr,
         text=True,
-        env={**os.environ, "HDH_STORE_URL": ""},
+        env={**os.environ, "HDH_STORE_URL": store_url},
     )
     assert proc.stdout is not None
     lines: list[str] = []

@@ -68,6 +68,7 @@ class Up:
     creds: dict[str, dict[str, str]]
     ready_s: float
     timings: dict[str, float] = field(default_factory=dict)
+    store_url: str = ""  # "" = SQLite in data_dir
 
     def hdh(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -75,7 +76,7 @@ class Up:
             capture_output=True,
             text=True,
             input=input,
-            env={**os.environ, "HDH_STORE_URL": ""},
+            env={**os.environ, "HDH_STORE_URL": self.store_url},
             timeout=60,
         )
 
