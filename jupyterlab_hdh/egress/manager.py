@@ -340,8 +340,19 @@ def create_request(session: Session, project: str, *, title: str, actor: Actor) 
     return req
 
 
-def _editable(session: Session, request_id: int, actor: Actor, doing: str) -> EgressRequest:
-    req = _lock(session, request_id)
+def _unlocked(session: Session, request_id: int) -> EgressRequest:
+    """The request as committed now, without a lock (checks before slow work; the step
+    re-checks under :func:`_lock`)."""
+    req = session.get(EgressRequest, request_id) if isinstance(request_id, int) else None
+    if req is None or isinstance(request_id, bool):
+        raise NotFound(f"no egress request #{request_id!r}")
+    return req
+
+
+def _editable(
+    session: Session, request_id: int, actor: Actor, doing: str, *, lock: bool = True
+) -> EgressRequest:
+    req = _lock(session, request_id) if lock else _unlocked(session, request_id)
     have = kinds(session, req, actor)
     if not have and not _visible(session, req, actor):
         raise NotFound(f"no egress request #{request_id}")
@@ -379,18 +390,19 @@ def add_file(
         raise InvalidFile(f"unknown file role {role!r}: choose one of {', '.join(ROLES)}")
     ctx = check_context(context)
     controls = _text(controls, "controls", TEXT_MAX, required=False)
-    req = _editable(session, request_id, actor, "add files to this request")
-    existing = next((f for f in req.files if f.path == path), None)
-    if existing is None and len(req.files) >= limits.max_files:
-        raise LimitExceeded(
-            f"request #{req.id} already has the maximum of {limits.max_files} files"
-        )
+    doing = "add files to this request"
+    # copy the file before taking the request's lock (on SQLite, the store's write lock):
+    # a large snapshot must not hold up other writers, the guard's audit records above all
+    pre = _editable(session, request_id, actor, doing, lock=False)
+    _check_count(pre, path, limits)
     snap = snapshot(
-        data_dir.workspace(req.project.slug),
+        data_dir.workspace(pre.project.slug),
         path,
         data_dir.egress_blobs,
         max_bytes=limits.max_file_bytes,
     )
+    req = _editable(session, request_id, actor, doing)
+    _check_count(req, snap.path, limits)
     others = sum(f.size for f in req.files if f.path != snap.path)
     if others + snap.size > limits.max_request_bytes:
         raise LimitExceeded(
@@ -433,6 +445,13 @@ def add_file(
     return f
 
 
+def _check_count(req: EgressRequest, path: str, limits: Limits) -> None:
+    if all(f.path != path for f in req.files) and len(req.files) >= limits.max_files:
+        raise LimitExceeded(
+            f"request #{req.id} already has the maximum of {limits.max_files} files"
+        )
+
+
 def remove_file(session: Session, request_id: int, path: str, *, actor: Actor) -> None:
     req = _editable(session, request_id, actor, "remove files from this request")
     f = _file(req, path)
@@ -467,10 +486,14 @@ def _earlier_releases(session: Session, data_dir: DataDir, req: EgressRequest) -
     ]
 
 
-def run_checks(
+def check_reports(
     session: Session, data_dir: DataDir, req: EgressRequest, check_config: Any = None
-) -> None:
-    """Run the automated checks on every file of ``req`` and store each report."""
+) -> list[dict[str, Any]]:
+    """The automated checks' report of every file of ``req`` (in order); changes nothing.
+
+    A check that cannot run at all gives a ``fail`` report saying why: the gate then needs a
+    reviewer's exception, as for any failing file.
+    """
     try:
         from jupyterlab_hdh.egress.checks import CheckInput, check_files
 
@@ -491,11 +514,11 @@ def run_checks(
     except Exception as exc:  # the gate treats a check that could not run as a failure
         reason = f"the automated checks could not run: {type(exc).__name__}: {exc}"
         reports = [{"status": "fail", "error": reason[:2000]} for _ in req.files]
-    for f, report in zip(req.files, reports, strict=True):
-        status = report.get("status")
-        f.check_status = status if status in ("pass", "fail", "review") else "fail"
-        f.check_report = json.loads(json.dumps(report, default=str))
-    session.flush()
+    return [json.loads(json.dumps(report, default=str)) for report in reports]
+
+
+def _fingerprint(req: EgressRequest) -> list[tuple[str, str, str]]:
+    return [(f.path, f.role, f.sha256) for f in req.files]
 
 
 def submit(
@@ -506,14 +529,27 @@ def submit(
     actor: Actor,
     check_config: Any = None,
 ) -> EgressRequest:
-    """Submit (or resubmit) for review: run the checks, notify the reviewers."""
+    """Submit (or resubmit) for review: run the checks, notify the reviewers.
+
+    The checks run before the request's lock is taken (they may take seconds); if the files
+    changed meanwhile the submission is refused (WrongState) and can simply be repeated.
+    """
+    pre = _unlocked(session, request_id)
+    have = kinds(session, pre, actor)
+    if not have and not _visible(session, pre, actor):
+        raise NotFound(f"no egress request #{request_id}")
+    st.check(pre.state, st.SUBMITTED, have, who=actor.name)
+    if not _outputs(pre):
+        raise InvalidFile(f"request #{pre.id} has no output file: add one before submitting")
+    checked = _fingerprint(pre)
+    reports = check_reports(session, data_dir, pre, check_config)
     req = _lock(session, request_id)
     have = kinds(session, req, actor)
-    if not have and not _visible(session, req, actor):
-        raise NotFound(f"no egress request #{request_id}")
     st.check(req.state, st.SUBMITTED, have, who=actor.name)
-    if not _outputs(req):
-        raise InvalidFile(f"request #{req.id} has no output file: add one before submitting")
+    if _fingerprint(req) != checked:
+        raise WrongState(
+            f"the files of request #{req.id} changed while they were checked: submit again"
+        )
     resubmission = req.state == st.RETURNED
     kept = 0
     if resubmission:
@@ -524,7 +560,10 @@ def submit(
                 else:
                     f.votes.remove(v)
         session.flush()
-    run_checks(session, data_dir, req, check_config)
+    for f, report in zip(req.files, reports, strict=True):
+        status = report.get("status")
+        f.check_status = status if status in ("pass", "fail", "review") else "fail"
+        f.check_report = report
     req.round += 1
     _move(
         session,

@@ -181,7 +181,8 @@ def snapshot(
             raise LimitExceeded(
                 f"{path!r} is {st.st_size} bytes, over the limit of {max_bytes} bytes per file"
             )
-        blobs.mkdir(parents=True, exist_ok=True, mode=0o700)
+        blobs.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        blobs.mkdir(exist_ok=True, mode=0o700)
         digest = hashlib.sha256()
         size = 0
         tmp_fd, tmp_name = tempfile.mkstemp(dir=blobs, prefix=".part-")
