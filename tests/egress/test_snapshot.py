@@ -158,3 +158,41 @@ def test_the_same_content_is_stored_once(ws: Path, blobs: Path) -> None:
     (ws / "b.csv").write_text("same\n")
     assert snapshot(ws, "a.csv", blobs).sha256 == snapshot(ws, "b.csv", blobs).sha256
     assert len(_blob_names(blobs)) == 1
+
+
+def test_swapping_a_folder_for_a_symlink_during_snapshots_never_leaks(
+    ws: Path, blobs: Path
+) -> None:
+    """The sandbox renames a folder and puts a symlink to another project in its place, over
+    and over, while snapshots run: each snapshot is the real file or refused, never the other."""
+    import threading
+
+    (ws / "out").mkdir()
+    (ws / "out" / "t.csv").write_text("safe\n")
+    (ws.parent / "other" / "t.csv").write_text("SECRET\n")
+    stop = threading.Event()
+
+    def swap() -> None:
+        while not stop.is_set():
+            os.rename(ws / "out", ws / "real")
+            os.symlink(ws.parent / "other", ws / "out")
+            os.unlink(ws / "out")
+            os.rename(ws / "real", ws / "out")
+
+    flipper = threading.Thread(target=swap)
+    flipper.start()
+    outcomes = {"copied": 0, "refused": 0}
+    try:
+        for _ in range(400):
+            try:
+                snap = snapshot(ws, "out/t.csv", blobs)
+            except InvalidFile:
+                outcomes["refused"] += 1
+            else:
+                assert snap.blob.read_text() == "safe\n"
+                outcomes["copied"] += 1
+    finally:
+        stop.set()
+        flipper.join()
+    assert outcomes["copied"] > 0
+    assert "SECRET" not in "".join(p.read_text() for p in blobs.iterdir())
