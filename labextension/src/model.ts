@@ -24,6 +24,8 @@ export interface IMyData {
   user: string | null;
   mounts: IMount[];
   permitted: IPermitted[] | null;
+  /** Why the permitted versions could not be read (control plane unreachable), if so. */
+  permittedError: string | null;
   changeUrl: string | null;
 }
 
@@ -147,6 +149,7 @@ export function parseMyData(body: unknown): IMyData {
     user: str(b.user) || null,
     mounts,
     permitted,
+    permittedError: str(b.permitted_error) || null,
     changeUrl: safeSameOriginPath(b.change_url)
   };
 }

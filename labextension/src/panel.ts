@@ -122,6 +122,11 @@ export class MyDataSection extends Section {
         this.body.append(ul);
       }
     }
+    if (data.permittedError) {
+      this.body.append(
+        this.message(`Permitted versions unknown: ${data.permittedError}`, 'jp-hdh-muted')
+      );
+    }
     const changeUrl = data.changeUrl;
     if (changeUrl !== null) {
       this.body.append(

@@ -109,6 +109,14 @@ def test_panel_lists_the_mounted_dataset_and_copies_its_path(up: Up, lab: Lab) -
     )
     assert listed == [[m["dataset"], m["version"]] for m in body["mounts"]]
 
+    # the versions the permit grants but the sandbox does not mount (from the control plane)
+    assert "permitted" in body, body  # the sandbox route asks the control plane for them
+    expected = [f"{p['dataset']} {p['version']}" for p in body["permitted"] if not p["mounted"]]
+    assert panel.locator(".jp-hdh-permitted li").all_inner_texts() == expected
+    assert ["demo-snds", "v1", True] in [
+        [p["dataset"], p["version"], p["mounted"]] for p in body["permitted"]
+    ]
+
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     mount.get_by_role("button", name="Copy path").click()
     copied = page.evaluate("navigator.clipboard.readText()")
@@ -300,6 +308,37 @@ def test_hostile_answers_are_shown_as_text_and_never_followed(lab: Lab) -> None:
         page.unroute(is_mounts)
         page.unroute(is_hostile_search)
     show_panel(lab).locator('.jp-hdh-mount[data-dataset="demo-snds"]').wait_for(state="visible")
+
+
+def test_an_older_server_answer_still_lists_the_mounts(lab: Lab) -> None:  # noqa: F811
+    """``/hdh/mounts`` of an older sandbox: ``{"mounts": [...]}`` only, no permit, no URL."""
+    page = lab.page
+    status, real = fetch(lab, "hdh/mounts")
+    assert status == 200, real
+    old = {"mounts": [{k: m[k] for k in ("dataset", "version", "path")} for m in real["mounts"]]}
+
+    def is_mounts(url: str) -> bool:
+        return url.split("?")[0].endswith("/hdh/mounts")
+
+    page.route(
+        is_mounts,
+        lambda route: route.fulfill(
+            status=200, content_type="application/json", body=json.dumps(old)
+        ),
+    )
+    try:
+        panel = show_panel(lab)
+        mydata = panel.locator('[data-hdh-section="mydata"]')
+        mount = mydata.locator('.jp-hdh-mount[data-dataset="demo-snds"]')
+        mount.wait_for(state="visible")
+        assert mount.locator(".jp-hdh-path").inner_text() == "/data/demo-snds/v1"
+        assert "Tables:" not in mount.inner_text()  # absent from the older answer
+        assert mydata.locator(".jp-hdh-permitted").count() == 0
+        assert mydata.locator(".jp-hdh-change").count() == 0
+        assert mydata.locator(".jp-hdh-error").count() == 0
+    finally:
+        page.unroute(is_mounts)
+    show_panel(lab).locator(".jp-hdh-change").wait_for(state="visible")
 
 
 def test_no_csp_violation_and_no_page_error(lab: Lab) -> None:  # noqa: F811
