@@ -1,7 +1,8 @@
 """Our aggregation helper for notebooks: a crosstab that carries per-cell SDC evidence.
 
-``crosstab`` builds the table and, in the same vectorised pass (numpy ``bincount`` and one
-``lexsort`` for the top-n contributors of every cell, no Python loop per cell), the statistics
+``crosstab`` builds the table and, in the same vectorised pass (numpy ``bincount``, and a few
+``np.maximum.at`` passes for the top-n contributors of every cell; no sort and no Python loop
+per cell), the statistics
 the cell rules need: count, sum, largest value, sum of the two and of the ``n`` largest values,
 number of negative values. ``cell_verdicts`` applies ACRO's definitions to those statistics
 (threshold ``count < safe_threshold``; nk ``top_n_sum / sum >= k``; p-ratio
@@ -171,21 +172,38 @@ def crosstab(
 
 
 def _cell_stats(cell: np.ndarray, v: np.ndarray, n_cells: int, nk_n: int) -> tuple[np.ndarray, ...]:
+    """Per cell: valid values, total, negatives, largest, top-2 and top-n sums.
+
+    The top sums peel one level per pass: ``np.maximum.at`` gives each cell's largest
+    remaining value, every row equal to it is taken (ties count once each, as ACRO's
+    ``nlargest(n, keep="all")[:n]``) up to what the cell still needs, then removed. At most
+    ``max(2, n)`` passes of O(rows), no sort and no Python loop per cell.
+    """
     valid = ~np.isnan(v)
     c, x = cell[valid], v[valid]
     n_valid = np.bincount(c, minlength=n_cells)
     total = np.bincount(c, weights=x, minlength=n_cells)
     neg = np.bincount(c[x < 0], minlength=n_cells)
-    order = np.lexsort((-x, c))  # by cell, then value descending
-    cs, xs = c[order], x[order]
-    starts = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1]]) if len(cs) else np.zeros(0, int)
-    group_start = np.repeat(starts, np.diff(np.r_[starts, len(cs)]))
-    rank = np.arange(len(cs)) - group_start
     top1 = np.full(n_cells, np.nan)
-    top1[cs[rank == 0]] = xs[rank == 0]
-    top2 = np.bincount(cs[rank < 2], weights=xs[rank < 2], minlength=n_cells)
-    topn = np.bincount(cs[rank < nk_n], weights=xs[rank < nk_n], minlength=n_cells)
-    return n_valid, total, top1, top2, topn, neg
+    sums = {2: np.zeros(n_cells), nk_n: np.zeros(n_cells)}
+    need = {n: np.minimum(n_valid, n) for n in sums}
+    work = x.copy()
+    for step in range(max(2, nk_n)):
+        if not any(bool(need[n].any()) for n in need):
+            break
+        level = np.full(n_cells, -np.inf)
+        np.maximum.at(level, c, work)
+        hit = (work == level[c]) & np.isfinite(work)
+        k = np.bincount(c[hit], minlength=n_cells)
+        value = np.where(k > 0, level, 0.0)
+        if step == 0:
+            top1 = np.where(k > 0, level, np.nan)
+        for n in sums:
+            take = np.minimum(k, need[n])
+            sums[n] += take * value
+            need[n] = need[n] - take
+        work[hit] = -np.inf
+    return n_valid, total, top1, sums[2], sums[nk_n], neg
 
 
 def cell_verdicts(ev: CellEvidence, config: CheckConfig) -> dict[str, np.ndarray]:

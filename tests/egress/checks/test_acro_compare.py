@@ -179,5 +179,21 @@ def test_same_verdict_as_acro_on_synthetic_snds(tmp_path: Path, aggfunc: str) ->
     )
 
 
+@pytest.mark.parametrize("nk_n", [2, 3])
+def test_tied_contributors_match_acro(nk_n: int) -> None:
+    # integer amounts in a small range: many cells hold ties among their largest values
+    rng = np.random.default_rng(6)
+    n = 1500
+    df = pd.DataFrame(
+        {
+            "a": rng.choice(list("ABCDE"), n, p=[0.4, 0.3, 0.2, 0.08, 0.02]),
+            "b": rng.choice(list("pq"), n),
+            "v": rng.integers(0, 4, n).astype(float),
+        }
+    )
+    config = CheckConfig(safe_nk_n=nk_n, safe_nk_k=0.6, safe_pratio_p=0.5, safe_threshold=3)
+    assert "nk-rule" in compare(df, ["a"], ["b"], "v", "sum", config)
+
+
 def test_zeros_not_disclosive_matches_acro() -> None:
     compare(random_frame(5), ["a"], ["b"], None, "count", CheckConfig(zeros_are_disclosive=False))
