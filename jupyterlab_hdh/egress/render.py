@@ -190,6 +190,7 @@ def _image_block(data: bytes, limits: RenderLimits, declared: str | None = None)
             full.load()  # verify() does not decode the pixels; a truncated image fails here
             info = {k: v for k, v in full.info.items() if k not in ("exif", "icc_profile")}
             exif = {str(k): v for k, v in full.getexif().items()}
+            applist = list(getattr(full, "applist", []))  # JPEG APPn/COM segments
     except Exception as exc:  # Pillow raises many types for hostile input
         return _warn(f"not a valid PNG/JPEG image ({type(exc).__name__}: {exc})") + _hex(
             data, limits
@@ -202,13 +203,71 @@ def _image_block(data: bytes, limits: RenderLimits, declared: str | None = None)
     shown.update({f"exif:{k}": v for k, v in exif.items()})
     if shown:
         meta = '<div class="hdh-meta"><p>Image metadata</p>' + _json(shown, limits) + "</div>"
+    hidden = (
+        _png_structure(data, limits) if fmt == "PNG" else _jpeg_structure(data, applist, limits)
+    )
     b64 = base64.b64encode(data).decode("ascii")
     return (
         f'<figure class="hdh-image"><img src="data:{mime};base64,{b64}" alt="image"'
         f' width="{size[0]}" height="{size[1]}">'
         f"<figcaption>{_esc(fmt or '?')} {size[0]}×{size[1]} px, {len(data):,} bytes"
-        f"</figcaption></figure>{meta}"
+        f"</figcaption></figure>{meta}{hidden}"
     )
+
+
+#: PNG chunks whose content is pixels or standard metadata Pillow reports (``info``).
+_PNG_KNOWN = {
+    b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tEXt", b"zTXt", b"iTXt", b"pHYs", b"gAMA", b"cHRM",
+    b"sRGB", b"iCCP", b"bKGD", b"tIME", b"sBIT", b"eXIf", b"tRNS", b"hIST", b"sPLT", b"acTL",
+    b"fcTL", b"fdAT",
+}  # fmt: skip
+
+
+def _trailer(data: bytes, end: int, what: str, limits: RenderLimits) -> str:
+    if end >= len(data):
+        return ""
+    extra = data[end:]
+    return _warn(f"{len(extra):,} bytes after the end of the {what}: shown below") + _hex(
+        extra, limits
+    )
+
+
+def _png_structure(data: bytes, limits: RenderLimits) -> str:
+    """Chunks Pillow does not report (private ones) and bytes after IEND: where data hides."""
+    parts = []
+    pos = 8
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + length]
+        if kind not in _PNG_KNOWN:
+            name = kind.decode("latin-1")
+            parts.append(_warn(f"non-standard PNG chunk {name!r} of {length:,} bytes:"))
+            parts.append(_hex(body, limits))
+        pos += 12 + length
+        if kind == b"IEND":
+            break
+    parts.append(_trailer(data, pos, "PNG image (IEND)", limits))
+    return "".join(parts)
+
+
+def _jpeg_structure(data: bytes, applist: list[Any], limits: RenderLimits) -> str:
+    """APPn/COM segments other than EXIF/ICC, and bytes after the last end-of-image marker."""
+    parts = []
+    for marker, body in applist:
+        raw = body if isinstance(body, bytes) else str(body).encode()
+        if marker == "APP1" and raw.startswith(b"Exif"):
+            continue  # shown decoded above
+        if marker == "APP2" and raw.startswith(b"ICC_PROFILE"):
+            continue
+        if marker == "APP0" and raw.startswith((b"JFIF", b"JFXX")):
+            continue
+        parts.append(_warn(f"JPEG {marker} segment of {len(raw):,} bytes:"))
+        parts.append(_hex(raw, limits))
+    eoi = data.rfind(b"\xff\xd9")
+    if eoi >= 0:
+        parts.append(_trailer(data, eoi + 2, "JPEG image (EOI)", limits))
+    return "".join(parts)
 
 
 # --- hex ------------------------------------------------------------------------------------------

@@ -427,3 +427,40 @@ def test_a_notebook_with_too_many_cells_says_what_is_not_shown() -> None:
     _, text = inspect(out)
     assert "only the first 10 of 30 cells are shown" in text
     assert "x = 9" in text and "x = 10" not in text
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    import zlib
+
+    crc = zlib.crc32(kind + body).to_bytes(4, "big")
+    return len(body).to_bytes(4, "big") + kind + body + crc
+
+
+def test_data_hidden_in_private_png_chunks_or_after_the_image_is_shown() -> None:
+    png = _png()
+    iend = png.rindex(b"IEND") - 4
+    private = _png_chunk(b"prVt", b"HIDDEN-CHUNK-001" + b"x" * 40)
+    data = png[:iend] + private + png[iend:] + b"HIDDEN-TRAILER-1 and more"
+    out = render_file("fig.png", data)
+    problems, text = inspect(out)
+    assert problems == [] and "data:image/png;base64," in out  # still a valid image
+    assert "non-standard PNG chunk 'prVt' of 56 bytes" in text
+    assert "HIDDEN-CHUNK-001" in text
+    assert "25 bytes after the end of the PNG image (IEND)" in text
+    assert "HIDDEN-TRAILER-1" in text
+    # a clean PNG raises no such warning
+    assert "non-standard" not in render_file("fig.png", _png()) and "after the end" not in (
+        render_file("fig.png", _png())
+    )
+
+
+def test_data_hidden_in_jpeg_segments_or_after_the_image_is_shown() -> None:
+    buf = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(buf, format="JPEG", comment=b"HIDDEN-COMMENT-1")
+    data = buf.getvalue() + b"HIDDEN-TRAILER-2"
+    out = render_file("fig.jpg", data)
+    problems, text = inspect(out)
+    assert problems == [] and "data:image/jpeg;base64," in out
+    assert "HIDDEN-COMMENT-1" in text
+    assert "16 bytes after the end of the JPEG image (EOI)" in text
+    assert "HIDDEN-TRAILER-2" in text
