@@ -444,16 +444,53 @@ def _xlsx_block(data: bytes, limits: RenderLimits) -> str:
             head = next(it, None)
             body: list[tuple[Any, ...]] = []
             count = 0
+            hidden_formulas = 0
             for row in it:
                 count += 1
                 if len(body) < limits.max_rows:
                     body.append(row)
+                else:
+                    hidden_formulas += sum(is_formula(v) for v in row)
+            if hidden_formulas:
+                parts.append(_warn(f"{hidden_formulas} more formula cell(s) in the rows not shown"))
             parts.append(
                 _table(list(head) if head else None, body, total_rows=count, limits=limits)
             )
     finally:
         wb.close()
+    parts.append(_xlsx_parts(data, limits))
     return "".join(parts)
+
+
+#: Workbook parts a spreadsheet does not show in its cells: comments, embedded files, macros,
+#: links to other workbooks, custom XML — where data can hide.
+_XLSX_UNUSUAL = re.compile(
+    r"(comments|threadedComments|embeddings|vbaProject|externalLinks|customXml|activeX|"
+    r"oleObject|persons|people)",
+    re.IGNORECASE,
+)
+
+
+def _xlsx_parts(data: bytes, limits: RenderLimits) -> str:
+    """Every part of the workbook (name, size); unusual ones flagged, comments' text shown."""
+    rows: list[tuple[str, str]] = []
+    notes = []
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for info in zf.infolist():
+            unusual = bool(_XLSX_UNUSUAL.search(info.filename))
+            rows.append((("⚠ " if unusual else "") + info.filename, f"{info.file_size:,} bytes"))
+            if unusual and "comments" in info.filename.lower():
+                # the text runs of a comments part, read without an XML parser (no entities)
+                xml = zf.read(info).decode("utf-8", "replace")
+                runs = re.findall(r"<(?:\w+:)?t(?:\s[^>]*)?>([^<]*)</(?:\w+:)?t>", xml)
+                text = " | ".join(html.unescape(r) for r in runs if r.strip())
+                notes.append(f"<p>{_esc(info.filename)}</p>" + _pre(text, limits))
+    flagged = sum(1 for name, _ in rows if name.startswith("⚠"))
+    head = f"<details{' open' if flagged else ''}><summary>Workbook parts ({len(rows)})</summary>"
+    out = [head, _kv_table(rows), "</details>"]
+    if flagged:
+        out.insert(0, _warn(f"{flagged} workbook part(s) a spreadsheet does not show in cells"))
+    return "".join(out + notes)
 
 
 # --- notebooks ------------------------------------------------------------------------------------

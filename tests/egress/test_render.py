@@ -464,3 +464,24 @@ def test_data_hidden_in_jpeg_segments_or_after_the_image_is_shown() -> None:
     assert "HIDDEN-COMMENT-1" in text
     assert "16 bytes after the end of the JPEG image (EOI)" in text
     assert "HIDDEN-TRAILER-2" in text
+
+
+def test_xlsx_comments_and_formulas_past_the_preview_are_shown() -> None:
+    from openpyxl.comments import Comment
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["group", "n"])
+    for i in range(30):
+        ws.append([f"g{i}", i + 10])
+    ws.append(["total", "=SUM(B2:B31)"])
+    ws["A2"].comment = Comment("SECRET-XLSX-COMMENT & more", "author")
+    buf = io.BytesIO()
+    wb.save(buf)
+    out = render_file("t.xlsx", buf.getvalue(), RenderLimits(max_rows=10))
+    problems, text = inspect(out)
+    assert problems == []
+    assert "1 more formula cell(s) in the rows not shown" in text
+    assert "workbook part(s) a spreadsheet does not show in cells" in text
+    assert "SECRET-XLSX-COMMENT & more" in text
+    assert "xl/worksheets/sheet1.xml" in text
