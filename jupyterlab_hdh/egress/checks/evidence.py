@@ -333,43 +333,52 @@ def collect(
         if PurePosixPath(item.name).suffix.lower() in {"." + t for t in config.model_types}:
             bundle.n_models += 1
     for _, item in readable:
-        p = PurePosixPath(item.name)
         if not is_evidence_name(item.name):
             continue
-        if p.suffix == ".txt":
-            text = Path(item.path).read_bytes()[:200].decode("ascii", "replace").strip()
-            bundle.checksums[str(p.parent / p.stem)] = text.lower()
-            continue
         try:
-            doc = json.loads(Path(item.path).read_bytes())
-        except (ValueError, OSError, RecursionError) as exc:
-            bundle.problems[item.name] = f"evidence JSON cannot be parsed: {exc}"[:300]
-            continue
-        if not isinstance(doc, dict):
-            continue
-        if item.name.endswith(SIDECAR_SUFFIX) and doc.get("format") == SIDECAR_FORMAT:
-            bundle.sidecars[item.name[: -len(SIDECAR_SUFFIX)]] = (item.name, doc)
-        elif isinstance(doc.get("results"), dict) and ("version" in doc or "tool" in doc):
-            for uid, entry in doc["results"].items():
-                if not isinstance(entry, dict):
-                    continue
-                for f in entry.get("files") or []:
-                    if isinstance(f, dict) and isinstance(f.get("name"), str):
-                        bundle.acro.append(
-                            (
-                                item.name,
-                                str(uid),
-                                entry,
-                                PurePosixPath(f["name"]).name,
-                                f.get("sdc") or {},
-                            )
-                        )
-        else:
-            metrics = _find_metrics(doc)
-            if metrics:
-                attacks = [
-                    (name, _number(m.get("AUC")), _number(m.get(config.model_tpr_metric)))
-                    for name, m in metrics
-                ]
-                bundle.model_reports.append(ModelRiskReport(item.name, attacks))
+            _collect_one(item, bundle, config)
+        except Exception as exc:  # noqa: BLE001 - hostile evidence must not stop the gate
+            bundle.problems[item.name] = f"evidence cannot be read: {type(exc).__name__}"
     return bundle
+
+
+def _collect_one(item: CheckInput, bundle: EvidenceBundle, config: CheckConfig) -> None:
+    p = PurePosixPath(item.name)
+    if not is_evidence_name(item.name):
+        return
+    if p.suffix == ".txt":
+        text = Path(item.path).read_bytes()[:200].decode("ascii", "replace").strip()
+        bundle.checksums[str(p.parent / p.stem)] = text.lower()
+        return
+    try:
+        doc = json.loads(Path(item.path).read_bytes())
+    except (ValueError, OSError, RecursionError) as exc:
+        bundle.problems[item.name] = f"evidence JSON cannot be parsed: {exc}"[:300]
+        return
+    if not isinstance(doc, dict):
+        return
+    if item.name.endswith(SIDECAR_SUFFIX) and doc.get("format") == SIDECAR_FORMAT:
+        bundle.sidecars[item.name[: -len(SIDECAR_SUFFIX)]] = (item.name, doc)
+    elif isinstance(doc.get("results"), dict) and ("version" in doc or "tool" in doc):
+        for uid, entry in doc["results"].items():
+            if not isinstance(entry, dict):
+                return
+            for f in entry.get("files") or []:
+                if isinstance(f, dict) and isinstance(f.get("name"), str):
+                    bundle.acro.append(
+                        (
+                            item.name,
+                            str(uid),
+                            entry,
+                            PurePosixPath(f["name"]).name,
+                            f.get("sdc") or {},
+                        )
+                    )
+    else:
+        metrics = _find_metrics(doc)
+        if metrics:
+            attacks = [
+                (name, _number(m.get("AUC")), _number(m.get(config.model_tpr_metric)))
+                for name, m in metrics
+            ]
+            bundle.model_reports.append(ModelRiskReport(item.name, attacks))

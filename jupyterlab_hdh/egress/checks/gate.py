@@ -113,44 +113,19 @@ def check_files(
         ev_used = ""
         if basic[k] is not None:
             sink.add(basic[k])  # type: ignore[arg-type]
-        elif item.role != "output":
-            if kind == "table" and not evidence.is_evidence_name(item.name):
-                _check_readable_table(item, config, sink)
-            if item.name in bundle.problems:
-                sink.add(Flag("unreadable", bundle.problems[item.name], {}, severity="review"))
-        elif kind == "table":
-            ev_used = _check_output_table(item, hashes[k], config, sink, bundle, output_tables)
-        elif kind == "figure":
-            figures.check_figure(
-                item.path, extension(item.name), config, sink, has_counts=has_supporting_table
-            )
-        elif kind == "model":
-            models.check_model(
-                item.path,
-                item.name,
-                extension(item.name),
-                config,
-                sink,
-                bundle.model_reports_for(item.name),
-            )
-        elif kind == "code":
-            sink.add(
-                Flag(
-                    "file-type",
-                    "code is context for reviewers, not a releasable output:"
-                    " submit it with role 'code'",
-                    {},
-                    severity="review",
-                )
-            )
         else:
-            sink.add(
-                Flag(
-                    "file-type",
-                    f"file type .{extension(item.name) or '(none)'} is not allowed as an"
-                    " output (tables: csv, parquet, xlsx; figures: png, jpeg; models)",
+            try:
+                ev_used = _check_one(
+                    item, kind, hashes[k], config, sink, bundle, output_tables, has_supporting_table
                 )
-            )
+            except Exception as exc:  # noqa: BLE001 - the gate never raises on a hostile file
+                sink.add(
+                    Flag(
+                        "unreadable",
+                        f"the checks could not read this file:"
+                        f" {type(exc).__name__}: {str(exc)[:200]}",
+                    )
+                )
         flags = sink.done()
         reports.append(
             FileReport(
@@ -196,6 +171,58 @@ def check_files(
                 r.evidence,
             )
     return reports
+
+
+def _check_one(
+    item: CheckInput,
+    kind: str,
+    sha: str,
+    config: CheckConfig,
+    sink: FlagSink,
+    bundle: evidence.EvidenceBundle,
+    output_tables: list[tuple[str, Table]],
+    has_supporting_table: bool,
+) -> str:
+    """Run the checks for one readable input; returns the kind of evidence used."""
+    if item.role != "output":
+        if kind == "table" and not evidence.is_evidence_name(item.name):
+            _check_readable_table(item, config, sink)
+        if item.name in bundle.problems:
+            sink.add(Flag("unreadable", bundle.problems[item.name], {}, severity="review"))
+    elif kind == "table":
+        return _check_output_table(item, sha, config, sink, bundle, output_tables)
+    elif kind == "figure":
+        figures.check_figure(
+            item.path, extension(item.name), config, sink, has_counts=has_supporting_table
+        )
+    elif kind == "model":
+        models.check_model(
+            item.path,
+            item.name,
+            extension(item.name),
+            config,
+            sink,
+            bundle.model_reports_for(item.name),
+        )
+    elif kind == "code":
+        sink.add(
+            Flag(
+                "file-type",
+                "code is context for reviewers, not a releasable output:"
+                " submit it with role 'code'",
+                {},
+                severity="review",
+            )
+        )
+    else:
+        sink.add(
+            Flag(
+                "file-type",
+                f"file type .{extension(item.name) or '(none)'} is not allowed as an"
+                " output (tables: csv, parquet, xlsx; figures: png, jpeg; models)",
+            )
+        )
+    return ""
 
 
 def _check_readable_table(item: CheckInput, config: CheckConfig, sink: FlagSink) -> None:

@@ -131,7 +131,7 @@ def read_parquet(path: Path, config: CheckConfig) -> Table:
             f" (limit {config.max_xlsx_uncompressed_bytes:,})",
         )
     try:
-        frame = pf.read().to_pandas()
+        frame = pf.read().to_pandas(ignore_metadata=True)
     except Exception as exc:  # noqa: BLE001
         raise TableReadError("unreadable", f"Parquet data cannot be read: {exc}") from None
     header = [str(c) for c in frame.columns]

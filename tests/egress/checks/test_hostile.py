@@ -217,3 +217,60 @@ def test_malformed_evidence_is_reported_on_the_supporting_file(tmp_path: Path) -
     )
     assert out.status == "pass"
     assert sup.status == "review" and sup.flags[0].rule == "unreadable"
+
+
+def test_mutated_files_never_raise(tmp_path: Path) -> None:
+    """Truncated and bit-flipped versions of valid files of every type: a verdict, never an
+    exception."""
+    import json as _json
+    import random
+
+    from PIL import Image
+
+    from jupyterlab_hdh.egress.checks import crosstab, write_table
+
+    seeds: dict[str, bytes] = {}
+    (tmp_path / "s.csv").write_text("region,count\nA,40\nB,3\nTotal,43\n")
+    _xlsx(tmp_path / "s.xlsx", [["region", "count"], ["A", 40], ["B", 3]])
+    pd.DataFrame({"region": ["A"], "count": [40]}).to_parquet(tmp_path / "s.parquet")
+    Image.new("RGB", (8, 8)).save(tmp_path / "s.png")
+    Image.new("RGB", (8, 8)).save(tmp_path / "s.jpeg")
+    (tmp_path / "s.pkl").write_bytes(
+        b"\x80\x04\x95\x0b\x00\x00\x00\x00\x00\x00\x00]\x94(K\x01K\x02e."
+    )
+    df = pd.DataFrame({"g": ["a", "b", "a"], "h": ["x", "y", "y"], "v": [1.0, 2.0, 3.0]})
+    side = write_table(crosstab(df, "g", "h", values="v", aggfunc="sum"), tmp_path / "t.csv")
+    (tmp_path / "r.json").write_text(
+        _json.dumps(
+            {
+                "version": "1",
+                "results": {
+                    "o": {
+                        "status": "fail",
+                        "files": [{"name": "s.csv", "sdc": {"cells": {"NKCheck": [[0, 0]]}}}],
+                    }
+                },
+            }
+        )
+    )
+    for name in ("s.csv", "s.xlsx", "s.parquet", "s.png", "s.jpeg", "s.pkl", "t.csv", "r.json"):
+        seeds[name] = (tmp_path / name).read_bytes()
+    seeds[side.name] = side.read_bytes()
+    rng = random.Random(7)
+    for round_ in range(12):
+        inputs = []
+        for name, data in seeds.items():
+            mutated = bytearray(data)
+            if rng.random() < 0.5:
+                mutated = mutated[: rng.randrange(len(mutated) + 1)]
+            for _ in range(rng.randrange(1, 8)):
+                if mutated:
+                    mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+            d = tmp_path / f"m{round_}"
+            d.mkdir(exist_ok=True)
+            (d / name).write_bytes(bytes(mutated))
+            role = "supporting" if name.endswith(".json") else "output"
+            inputs.append(CheckInput(d / name, name, role))
+        reports = check_files(inputs)
+        assert [r.name for r in reports] == [i.name for i in inputs]
+        assert all(r.status in ("pass", "fail", "review") for r in reports)
