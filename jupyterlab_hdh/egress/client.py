@@ -31,6 +31,7 @@ import os
 import posixpath
 import socket
 import sys
+import urllib.parse
 from typing import Any, TextIO
 
 __all__ = [
@@ -155,7 +156,7 @@ class Airlock:
 
     def requests(self, state: str | None = None) -> list[dict[str, Any]]:
         """Summaries of this project's requests, newest first."""
-        query = f"?state={state}" if state else ""
+        query = f"?state={urllib.parse.quote(state, safe='')}" if state else ""
         return list(self.call("GET", PREFIX + query))
 
     def status(self, request_id: int, *, out: TextIO | None = None) -> dict[str, Any]:

@@ -64,7 +64,7 @@ class EmailSettings:
     password: str | None = field(default=None, repr=False)
     domain: str | None = None  # default address: <user name>@<domain>
     addresses: Mapping[str, str] = field(default_factory=dict)  # user name -> address
-    base_url: str | None = None  # link to the control plane in each message
+    base_url: str | None = None  # the control plane's URL: each message links its web page
     timeout: float = 10.0
 
     def __post_init__(self) -> None:
@@ -175,7 +175,7 @@ def _message(row: Notification, to: str, settings: EmailSettings) -> EmailMessag
     msg["Message-ID"] = make_msgid(f"hdh-notification-{row.id}")
     link = ""
     if settings.base_url and row.request_id is not None:
-        link = f"\n\n{settings.base_url.rstrip('/')}/api/egress/requests/{row.request_id}"
+        link = f"\n\n{settings.base_url.rstrip('/')}/ui/egress/requests/{row.request_id}"
     msg.set_content(f"{row.body}{link}\n\n-- \nHDH airlock notification #{row.id}\n")
     return msg
 
