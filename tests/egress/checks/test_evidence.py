@@ -171,3 +171,20 @@ def test_acro_output_without_results_is_checked_as_a_plain_table(
     (report,) = check_files([CheckInput(lone, "lone.csv", "output")])
     assert report.evidence == "" and report.status == "fail"
     assert {f.rule for f in report.flags} == {"threshold"}
+
+
+def test_std_table_is_checked_on_degrees_of_freedom(tmp_path: Path) -> None:
+    df = pd.DataFrame(
+        {
+            "g": ["a"] * 11 + ["b"] * 10,
+            "h": ["x"] * 21,
+            "v": np.arange(21, dtype=float),
+        }
+    )
+    twe = crosstab(df, "g", "h", values="v", aggfunc="std")
+    np.testing.assert_allclose(twe.table.to_numpy().ravel(), df.groupby("g")["v"].std().to_numpy())
+    verdicts = twe.evidence.verdicts(CheckConfig())
+    assert verdicts["dof"].ravel().tolist() == [False, True]  # 10 and 9 degrees of freedom
+    report = _gate(tmp_path / "s.csv", write_table(twe, tmp_path / "s.csv"))
+    (flag,) = report.flags  # type: ignore[attr-defined]
+    assert flag.rule == "dof" and flag.location["labels"] == {"g": "b"}
