@@ -151,9 +151,16 @@ def check_files(
             earlier.extend(
                 (item.name, t) for t in read_tables(item.path, extension(item.name), config)
             )
-        except TableReadError:
+        except Exception:  # noqa: BLE001, S112 - an unreadable old release is not compared
             continue
-    diff_flags = differencing.find_differencing(output_tables, earlier, config)
+    try:
+        diff_flags = differencing.find_differencing(output_tables, earlier, config)
+    except Exception as exc:  # noqa: BLE001 - never raise; say the check did not run
+        note = f"differencing check could not run: {type(exc).__name__}"
+        diff_flags = {
+            name: [Flag("differencing", note, {}, severity="review")]
+            for name in dict(output_tables)
+        }
     if diff_flags:
         by_name = {r.name: i for i, r in enumerate(reports)}
         for name, flags in diff_flags.items():
