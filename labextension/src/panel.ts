@@ -106,7 +106,12 @@ export class MyDataSection extends Section {
             })
           ),
           m.tables.length > 0 &&
-            h('div', { class: 'jp-hdh-muted' }, `Tables: ${m.tables.join(', ')}`)
+            h(
+              'details',
+              { class: 'jp-hdh-tables' },
+              h('summary', {}, `${m.tables.length} table${m.tables.length === 1 ? '' : 's'}`),
+              h('div', { class: 'jp-hdh-muted' }, m.tables.join(', '))
+            )
         )
       );
     }
@@ -203,34 +208,25 @@ export class CatalogueSection extends Section {
       this.body.append(this.message(q ? `Nothing matches “${q}”.` : 'The catalogue is empty.'));
       return;
     }
-    const table = h(
-      'table',
-      { class: 'jp-hdh-table jp-hdh-results' },
-      h(
-        'thead',
-        {},
-        h('tr', {}, h('th', {}, 'Dataset'), h('th', {}, 'Table'), h('th', {}, 'Variable'))
-      )
-    );
-    const tbody = h('tbody', {});
+    const list = h('ul', { class: 'jp-hdh-list jp-hdh-results' });
     for (const hit of hits) {
-      tbody.append(
+      const where = [[hit.dataset, hit.version].filter(x => x).join(' '), hit.table, hit.variable];
+      list.append(
         h(
-          'tr',
-          { class: 'jp-hdh-hit', title: hit.description },
-          h('td', {}, [hit.dataset, hit.version].filter(x => x).join(' ')),
-          h('td', {}, hit.table),
-          h(
-            'td',
-            {},
-            hit.variable,
-            hit.description && h('div', { class: 'jp-hdh-muted' }, hit.description)
-          )
+          'li',
+          {
+            class: 'jp-hdh-hit',
+            'data-dataset': hit.dataset,
+            'data-version': hit.version,
+            'data-table': hit.table,
+            'data-variable': hit.variable
+          },
+          h('div', { class: 'jp-hdh-name' }, where.filter(x => x).join(' › ')),
+          hit.description && h('div', { class: 'jp-hdh-muted' }, hit.description)
         )
       );
     }
-    table.append(tbody);
-    this.body.append(table);
+    this.body.append(list);
   }
 
   private _input: HTMLInputElement;

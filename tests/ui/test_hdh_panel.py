@@ -98,9 +98,10 @@ def test_panel_lists_the_mounted_dataset_and_copies_its_path(up: Up, lab: Lab) -
         p.stem for p in (up.data_dir / "datasets" / "demo-snds" / "v1").glob("*.parquet")
     )
     assert "IR_BEN_R" in tables
-    assert mount.inner_text().count("Tables: ") == 1
-    shown = mount.inner_text().split("Tables: ", 1)[1].strip().split(", ")
-    assert shown == tables
+    listing = mount.locator("details.jp-hdh-tables")
+    assert listing.locator("summary").inner_text() == f"{len(tables)} tables"
+    listing.locator("summary").click()  # folded by default: the SNDS has dozens of tables
+    assert listing.locator(".jp-hdh-muted").inner_text().split(", ") == tables
     # exactly what the sandbox route reports is listed, nothing more
     status, body = fetch(lab, "hdh/mounts")
     assert status == 200, body
@@ -133,24 +134,27 @@ def test_catalogue_search_shows_the_table(lab: Lab) -> None:  # noqa: F811
     box.fill("IR_BEN_R")
     t0 = time.monotonic()
     box.press("Enter")
-    hit = section.locator("tr.jp-hdh-hit", has_text="IR_BEN_R").first
+    hit = section.locator('li.jp-hdh-hit[data-table="IR_BEN_R"]').first
     hit.wait_for(state="visible")
     lab.timings["catalogue search"] = time.monotonic() - t0
     # the same answer the sandbox route gives (the control plane's search, via the bridge)
     status, body = fetch(lab, "hdh/catalogue?q=IR_BEN_R")
     assert status == 200, body
-    expected = [h for h in body["results"] if h.get("table") == "IR_BEN_R"]
-    assert expected, body
-    rows = section.locator("tr.jp-hdh-hit")
-    assert rows.count() == len(body["results"])
-    cells = hit.locator("td").all_inner_texts()
-    assert cells[0].startswith("demo-snds"), cells
-    assert cells[1] == "IR_BEN_R", cells
+    shown = section.locator("li.jp-hdh-hit").evaluate_all(
+        "ns => ns.map(n => [n.dataset.dataset, n.dataset.version, n.dataset.table,"
+        " n.dataset.variable])"
+    )
+    assert shown == [
+        [h["dataset"], h["version"], h["table"] or "", h["variable"] or ""] for h in body["results"]
+    ]
+    assert any(t == "IR_BEN_R" for _, _, t, _ in shown), shown
+    assert hit.get_attribute("data-dataset") == "demo-snds"
+    assert hit.locator(".jp-hdh-name").inner_text().startswith("demo-snds v1 › IR_BEN_R")
     # a search that matches nothing says so
     box.fill("zzzz-no-such-thing")
     box.press("Enter")
     section.get_by_text("Nothing matches").wait_for(state="visible")
-    assert section.locator("tr.jp-hdh-hit").count() == 0
+    assert section.locator("li.jp-hdh-hit").count() == 0
 
 
 def _dialog(ui: Lab) -> Any:
@@ -300,8 +304,8 @@ def test_hostile_answers_are_shown_as_text_and_never_followed(lab: Lab) -> None:
         catalogue = panel.locator('[data-hdh-section="catalogue"]')
         catalogue.locator("input.jp-hdh-search").fill("hostile")
         catalogue.locator("input.jp-hdh-search").press("Enter")
-        catalogue.locator("tr.jp-hdh-hit").first.wait_for(state="visible")
-        assert markup in catalogue.locator("tr.jp-hdh-hit").first.inner_text()
+        catalogue.locator("li.jp-hdh-hit").first.wait_for(state="visible")
+        assert markup in catalogue.locator("li.jp-hdh-hit").first.inner_text()
         assert panel.locator("img").count() == 0
         assert page.evaluate("window.__hdhPwned") is None
     finally:
@@ -332,7 +336,7 @@ def test_an_older_server_answer_still_lists_the_mounts(lab: Lab) -> None:  # noq
         mount = mydata.locator('.jp-hdh-mount[data-dataset="demo-snds"]')
         mount.wait_for(state="visible")
         assert mount.locator(".jp-hdh-path").inner_text() == "/data/demo-snds/v1"
-        assert "Tables:" not in mount.inner_text()  # absent from the older answer
+        assert mount.locator(".jp-hdh-tables").count() == 0  # absent from the older answer
         assert mydata.locator(".jp-hdh-permitted").count() == 0
         assert mydata.locator(".jp-hdh-change").count() == 0
         assert mydata.locator(".jp-hdh-error").count() == 0
