@@ -144,7 +144,7 @@ class SandboxSpawner(Spawner):  # type: ignore[misc]
                     for m in spec.mounts
                 ],
                 "pid": sandbox.pid,
-                "limits": sandbox.limits.describe(),
+                "limits": f"{sandbox.limits.describe()}; {sandbox.seccomp}",
             },
         )
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from jupyterlab_hdh.sandbox import seccomp
 from jupyterlab_hdh.sandbox.client import SandboxClient
 from jupyterlab_hdh.sandbox.errors import (
     SandboxBusyError,
@@ -119,6 +120,7 @@ class Sandbox:
         self._lock_fd: int | None = None
         self._log: IO[bytes] | None = None
         self.limits = AppliedLimits()
+        self.seccomp = "seccomp: not started"
         self.started_at: float | None = None
 
     # -- public -------------------------------------------------------------
@@ -154,19 +156,25 @@ class Sandbox:
             )
             self._log = self.spec.log_path.open("wb")
             os.chmod(self.spec.log_path, 0o600)
+            filter_fd = seccomp.program_fd()
+            self.seccomp = seccomp.describe()
             try:
                 self._proc = subprocess.Popen(
-                    bwrap_argv(self.spec, bwrap=bwrap),
+                    bwrap_argv(self.spec, bwrap=bwrap, seccomp_fd=filter_fd),
                     stdin=subprocess.DEVNULL,
                     stdout=self._log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                     close_fds=True,
+                    pass_fds=(filter_fd,) if filter_fd is not None else (),
                     preexec_fn=self.limits.preexec(),  # in the child: join cgroups / setrlimit
                     env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
                 )
             except (OSError, subprocess.SubprocessError) as e:
                 raise SandboxStartError(f"the sandbox could not be launched: {e}") from None
+            finally:
+                if filter_fd is not None:
+                    os.close(filter_fd)
             self.started_at = time.monotonic()
             self._wait_ready()
         except BaseException:

@@ -318,9 +318,7 @@ def page_config_text() -> str:
 
     locked = dict.fromkeys(LAB_LOCKED_PLUGINS, True)
     disabled = {**locked, **dict.fromkeys(LAB_DISABLED_PLUGINS, True)}
-    return (
-        json.dumps({"disabledExtensions": disabled, "lockedExtensions": locked}, indent=1) + "\n"
-    )
+    return json.dumps({"disabledExtensions": disabled, "lockedExtensions": locked}, indent=1) + "\n"
 
 
 def group_text() -> str:
@@ -429,9 +427,15 @@ def server_argv(spec: SandboxSpec, extra: Sequence[str] = ()) -> list[str]:
 
 
 def bwrap_argv(
-    spec: SandboxSpec, command: Sequence[str] | None = None, bwrap: str = "bwrap"
+    spec: SandboxSpec,
+    command: Sequence[str] | None = None,
+    bwrap: str = "bwrap",
+    seccomp_fd: int | None = None,
 ) -> list[str]:
     """The full ``bwrap … -- <command>`` argv (default command: :func:`server_argv`).
+
+    ``seccomp_fd``: an inherited descriptor holding the seccomp filter
+    (``sandbox/seccomp.py``), loaded by bwrap just before it runs the command.
 
     Pure apart from ``stat``-ing the host's ``/bin``-style symlinks. Order
     matters: bwrap applies the options left to right, so the tmpfs mounts come
@@ -450,6 +454,7 @@ def bwrap_argv(
         str(SANDBOX_GID),
         "--cap-drop",
         "ALL",
+        *(["--seccomp", str(seccomp_fd)] if seccomp_fd is not None else []),
         "--hostname",
         "hdh-sandbox",
         "--proc",

@@ -556,3 +556,19 @@ def test_bridge_socket_is_connectable_but_cannot_be_replaced(
     assert r.status == 200, r.body
     assert r.json() == {"user": "alice", "project": "p1"}
     assert seen[-1].startswith(b"GET /api/bridge/whoami ")
+
+
+# -- seccomp: kernel interfaces no analysis needs -------------------------------------------
+
+
+def test_seccomp_refuses_kernel_interfaces(client: SandboxClient, kernel: str) -> None:
+    """The probe of ``test_seccomp.py`` (which sees these calls work on the host) inside."""
+    import errno
+
+    probe = (Path(__file__).with_name("seccomp_probe.py")).read_text()
+    out = run(client, kernel, probe)
+    for name in ("getpid", "af_unix", "af_inet", "af_netlink"):
+        assert out[name] == 0, out["names"]  # ordinary work still works
+    for name in ("keyctl", "kcmp", "process_vm_readv", "io_uring_setup", "unshare"):
+        assert out[name] == errno.EPERM, (name, out["names"])
+    assert out["af_packet"] == errno.EAFNOSUPPORT, out["names"]  # not EPERM: the filter
