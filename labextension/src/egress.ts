@@ -9,7 +9,15 @@ import { Widget } from '@lumino/widgets';
 
 import { HdhApiError, hdhPath, postJSON, requestAPI } from './api';
 import { h } from './dom';
-import { FILE_ROLES, FileRole, IExportRequest, parseRequest, parseRequests } from './model';
+import {
+  FILE_ROLES,
+  FileRole,
+  IExportRequest,
+  IFileContext,
+  contextFrom,
+  parseRequest,
+  parseRequests
+} from './model';
 
 export const NOT_AVAILABLE =
   'Export requests are not available yet in this sandbox (the airlock service did not answer).';
@@ -54,14 +62,6 @@ export async function createRequest(title: string): Promise<IExportRequest> {
   return created;
 }
 
-/** What a reviewer needs to know about an output (the control plane validates it). */
-export interface IFileContext {
-  population?: string;
-  variables?: string[];
-  degrees_of_freedom?: number;
-  description?: string;
-}
-
 export interface IFileChoice {
   role: FileRole;
   context: IFileContext;
@@ -96,36 +96,6 @@ const NEW_REQUEST = '__new__';
 interface IAddChoice extends IFileChoice {
   request: string; // an id, or NEW_REQUEST
   title: string;
-}
-
-/** A context from the form's fields; throws on a degrees of freedom that is not a count. */
-export function contextFrom(fields: {
-  population: string;
-  variables: string;
-  dof: string;
-  description: string;
-}): IFileContext {
-  const out: IFileContext = {};
-  if (fields.population.trim()) {
-    out.population = fields.population.trim();
-  }
-  const variables = fields.variables
-    .split(',')
-    .map(v => v.trim())
-    .filter(v => v);
-  if (variables.length > 0) {
-    out.variables = variables;
-  }
-  if (fields.dof.trim()) {
-    if (!/^\d{1,9}$/.test(fields.dof.trim())) {
-      throw new Error('Degrees of freedom must be a whole number (0 or more).');
-    }
-    out.degrees_of_freedom = Number(fields.dof.trim());
-  }
-  if (fields.description.trim()) {
-    out.description = fields.description.trim();
-  }
-  return out;
 }
 
 /** The body of the "Add to export request" dialog: role, request, context and controls. */

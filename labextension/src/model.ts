@@ -282,3 +282,41 @@ export function errorDetail(body: unknown): string | null {
   }
   return null;
 }
+
+/** What a reviewer needs to know about an output (the control plane validates it). */
+export interface IFileContext {
+  population?: string;
+  variables?: string[];
+  degrees_of_freedom?: number;
+  description?: string;
+}
+
+/** A context from the form's fields; throws on a degrees of freedom that is not a count. */
+export function contextFrom(fields: {
+  population: string;
+  variables: string;
+  dof: string;
+  description: string;
+}): IFileContext {
+  const out: IFileContext = {};
+  if (fields.population.trim()) {
+    out.population = fields.population.trim();
+  }
+  const variables = fields.variables
+    .split(',')
+    .map(v => v.trim())
+    .filter(v => v);
+  if (variables.length > 0) {
+    out.variables = variables;
+  }
+  if (fields.dof.trim()) {
+    if (!/^\d{1,9}$/.test(fields.dof.trim())) {
+      throw new Error('Degrees of freedom must be a whole number (0 or more).');
+    }
+    out.degrees_of_freedom = Number(fields.dof.trim());
+  }
+  if (fields.description.trim()) {
+    out.description = fields.description.trim();
+  }
+  return out;
+}

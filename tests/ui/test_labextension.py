@@ -4,8 +4,9 @@
 JupyterLab looks for federated extensions in ``<dir>/<package name>/package.json`` of each
 ``--LabApp.extra_labextensions_path`` entry and serves their files from
 ``/lab/extensions/<name>/``. Checked here: the built bundle (entry point present, no
-``eval``), a real ``jupyter lab`` with and without the flag, and the sandbox's own server
-(bubblewrap) once its command line carries the flag.
+``eval``), the panel's pure readers (``labextension/test``, node's test runner), a real
+``jupyter lab`` with and without the flag, and the sandbox's own server (bubblewrap) once
+its command line carries the flag.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import html
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -33,6 +35,7 @@ from tests.sandbox.conftest import make_site
 EXT_NAME = "jupyterlab-hdh"
 LABEXTENSIONS_DIR = Path(jupyterlab_hdh.__file__).resolve().parent / "labextension"
 EXT_DIR = LABEXTENSIONS_DIR / EXT_NAME
+SOURCE_DIR = Path(__file__).resolve().parents[2] / "labextension"
 FLAG = f"--LabApp.extra_labextensions_path={LABEXTENSIONS_DIR}"
 CONFIG_RE = re.compile(
     r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', re.S
@@ -71,6 +74,20 @@ def test_built_bundle_is_complete_and_eval_free() -> None:
     for js in scripts:  # the guard's CSP should never need unsafe-eval for HDH's own code
         text = js.read_text()
         assert "eval(" not in text and "new Function" not in text, js.name
+
+
+def test_the_panel_readers_pass_their_unit_tests() -> None:
+    """``npm test``: tsc, then node's test runner on labextension/test (30 cases, < 5 s)."""
+    npm = shutil.which("npm")
+    if npm is None or not (SOURCE_DIR / "node_modules").is_dir():
+        pytest.skip("npm or labextension/node_modules missing: run scripts/build-labextension")
+    r = subprocess.run(
+        [npm, "test", "--silent"], cwd=SOURCE_DIR, capture_output=True, text=True, timeout=120
+    )
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    assert re.search(r"^# fail 0$", r.stdout, re.M), r.stdout[-2000:]
+    passed = re.search(r"^# pass (\d+)$", r.stdout, re.M)
+    assert passed is not None and int(passed.group(1)) >= 30, r.stdout[-2000:]
 
 
 @pytest.fixture(scope="module")
