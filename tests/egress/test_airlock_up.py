@@ -11,6 +11,7 @@ import json
 import re
 
 import httpx
+import pytest
 
 from tests.hub.test_embedded_hub import (  # noqa: F401 - ``up`` and ``pytestmark`` are used by pytest
     Up,
@@ -50,6 +51,7 @@ def _act(c: httpx.Client, url: str, **form: str) -> None:
     assert r.status_code == 303, r.text[:2000]
 
 
+@pytest.mark.slow  # one `hdh up` (about 30 s) and a sandbox
 def test_submit_from_a_notebook_review_in_the_browser_download_released(up: Up) -> None:  # noqa: F811
     base = "/user/alice/demo/"
     with up.api("alice") as api:
@@ -90,6 +92,8 @@ def test_submit_from_a_notebook_review_in_the_browser_download_released(up: Up) 
     assert got.status_code == 200 and got.content == TABLE.encode()
     assert got.headers["content-disposition"].startswith("attachment;")
     alice.close()
+    with up.api("alice") as api:  # stop the sandbox now: the hub then stops quickly
+        api.delete("/users/alice/servers/demo")
     # and the audit log holds each step of it
     actions = [e["action"] for e in up.audit() if e["target"] == f"egress:{rid}"]
     for step in ("egress.create", "egress.submitted", "egress.vote", "egress.approved",
