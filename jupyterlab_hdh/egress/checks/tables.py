@@ -313,6 +313,9 @@ def layout(table: Table, config: CheckConfig) -> Layout:
             label_cols.append(j)
             continue
         vals = col_num[content].to_numpy()
+        if leading and j + 1 < len(table.columns) and _consecutive(vals):
+            label_cols.append(j)  # 0, 1, 2, ... down a leading column: categories, not counts
+            continue
         integral = bool(np.all(np.isfinite(vals)) and np.all(vals == np.round(vals)))
         plausible = integral and vals.min() >= 0 and vals.max() <= config.max_plausible_count
         if plausible and not _MAGNITUDE_NAME.search(name):
@@ -331,6 +334,16 @@ def layout(table: Table, config: CheckConfig) -> Layout:
     total_cols = [j for j in value_cols if table.columns[j].strip().lower() in totals]
     return Layout(
         numbers, suppressed, label_cols, count_cols, magnitude_cols, total_rows, total_cols
+    )
+
+
+def _consecutive(vals: np.ndarray) -> bool:
+    """At least three integers, each one more than the previous."""
+    return (
+        len(vals) >= 3
+        and bool(np.all(np.isfinite(vals)))
+        and bool(np.all(np.diff(vals) == 1))
+        and bool(vals[0] == np.round(vals[0]))
     )
 
 

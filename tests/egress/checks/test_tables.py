@@ -140,3 +140,11 @@ def test_subtotal_block_recovers_its_own_cell(tmp_path: Path) -> None:
     r = _check(tmp_path, "t.csv", text)
     (flag,) = [f for f in r.flags if f.rule == "secondary-suppression"]
     assert flag.location["labels"] == {"region": "Nord", "sex": "F"}
+
+
+def test_leading_run_of_integers_is_a_category_column(tmp_path: Path) -> None:
+    r = _check(tmp_path, "t.csv", "n_children,count\n0,500\n1,300\n2,40\n3,12\n")
+    assert r.status == "pass", r.flags
+    # the same numbers as the only column are counts
+    r = _check(tmp_path, "u.csv", "count\n0\n1\n2\n3\n")
+    assert {f.rule for f in r.flags} == {"zeros", "threshold"}
