@@ -612,3 +612,18 @@ def test_an_interrupted_release_is_finished_when_the_control_plane_starts(api: A
             f"/api/egress/requests/{rid}/released/{files[0]['name']}", headers=auth["bob"]
         )
         assert r.content == b"region,count\nnorth,120\nsouth,140\n"
+
+
+def test_review_page_blinds_the_other_reviewers_vote_until_both_voted(api: Any) -> None:
+    client, _hub, auth = api
+    rid = _draft(client, auth)
+    _ok(client.post(f"/api/egress/requests/{rid}/submit", headers=auth["alice"]))
+    _ok(_vote(client, auth, rid, "rita", "reject"), 201)
+    raj_page = client.get(f"/api/egress/requests/{rid}/review", headers=auth["raj"]).text
+    assert "1 vote(s), hidden until both reviewers voted" in raj_page
+    assert "<th>rita</th>" not in raj_page
+    rita_page = client.get(f"/api/egress/requests/{rid}/review", headers=auth["rita"]).text
+    assert "<th>rita</th><td>reject</td>" in rita_page  # her own vote
+    _ok(_vote(client, auth, rid, "raj", "reject"), 201)
+    raj_page = client.get(f"/api/egress/requests/{rid}/review", headers=auth["raj"]).text
+    assert "<th>rita</th><td>reject</td>" in raj_page and "<th>raj</th><td>reject</td>" in raj_page
