@@ -99,6 +99,8 @@ def _open_dir(name: str, dir_fd: int | None, shown: str) -> int:
     try:
         return os.open(name, flags, dir_fd=dir_fd)
     except FileNotFoundError:
+        if dir_fd is None:
+            raise InvalidFile("the project workspace does not exist yet") from None
         raise InvalidFile(f"{shown!r} does not exist in the project workspace") from None
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     DateTime,
     ForeignKey,
@@ -254,7 +255,7 @@ class EgressFile(Base):
     path: Mapped[str] = mapped_column(String(1024))  # relative to the project workspace
     role: Mapped[str] = mapped_column(String(16))  # output | supporting | code
     sha256: Mapped[str] = mapped_column(String(64))
-    size: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)  # a trained model can be over 2 GiB
     mtime: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     snapshot_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     added_by: Mapped[str] = mapped_column(String(100))

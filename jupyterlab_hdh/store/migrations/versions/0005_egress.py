@@ -44,7 +44,7 @@ def upgrade() -> None:
         sa.Column("path", sa.String(1024), nullable=False),
         sa.Column("role", sa.String(16), nullable=False),
         sa.Column("sha256", sa.String(64), nullable=False),
-        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("mtime", TZ, nullable=False),
         sa.Column("snapshot_at", TZ, nullable=False),
         sa.Column("added_by", sa.String(100), nullable=False),
