@@ -38,6 +38,7 @@ from contextlib import asynccontextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import BackgroundTasks, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import (
@@ -586,9 +587,9 @@ def _actions(view: dict[str, Any], me: str, url: str, token: str, error: str) ->
     if view.get("released") and viewer == "member" and state == "released":
         parts.append("<h3>Released files</h3><ul>")
         for r in view["released"]:
+            href = f"{url}/released/{quote(r['name'], safe='')}"
             parts.append(
-                f'<li><a href="{_e(url)}/released/{_e(r["name"])}">{_e(r["path"])}</a>'
-                f" <code>{_e(r['sha256'])}</code></li>"
+                f'<li><a href="{_e(href)}">{_e(r["path"])}</a> <code>{_e(r["sha256"])}</code></li>'
             )
         parts.append("</ul>")
     parts.append("</section>")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -627,3 +628,23 @@ def test_review_page_blinds_the_other_reviewers_vote_until_both_voted(api: Any) 
     _ok(_vote(client, auth, rid, "raj", "reject"), 201)
     raj_page = client.get(f"/api/egress/requests/{rid}/review", headers=auth["raj"]).text
     assert "<th>rita</th><td>reject</td>" in raj_page and "<th>raj</th><td>reject</td>" in raj_page
+
+
+def test_browser_download_link_of_a_file_with_url_characters_in_its_name(ui: Any) -> None:
+    client, hub, auth = ui
+    airlock.write(hub.data_dir.workspace("study"), "out/t#1 ?&.csv", "a,n\nx,120\n")
+    rid = _ok(
+        client.post("/api/egress/requests", json={"project": "study", "title": "T"},
+                    headers=auth["alice"]), 201,
+    )["id"]  # fmt: skip
+    _ok(client.post(f"/api/egress/requests/{rid}/files", json={"path": "out/t#1 ?&.csv"},
+                    headers=auth["alice"]), 201)  # fmt: skip
+    _ok(client.post(f"/api/egress/requests/{rid}/submit", headers=auth["alice"]))
+    _ok(_vote(client, auth, rid, "rita"), 201)
+    _ok(_vote(client, auth, rid, "raj"), 201)
+    _ok(client.post(f"/api/egress/requests/{rid}/approve", headers=auth["rita"]))
+    _ok(client.post(f"/api/egress/requests/{rid}/release", headers=auth["rita"]))
+    page = client.get(f"/ui/egress/requests/{rid}", headers=_browser(client, "bob")).text
+    [link] = re.findall(r'href="([^"]*/released/[^"]+)"', page)
+    r = client.get(html.unescape(link), headers=_browser(client, "bob"))
+    assert r.status_code == 200 and r.content == b"a,n\nx,120\n"
