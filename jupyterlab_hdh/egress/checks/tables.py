@@ -42,6 +42,7 @@ class Table:
     data: pd.DataFrame  # object dtype, columns 0..n-1, "" for empty cells
     sheet: str | None = None
     hidden: list[str] = field(default_factory=list)  # content a viewer of the table won't see
+    _layout: tuple[CheckConfig, Layout] | None = field(default=None, repr=False, compare=False)
 
     @property
     def n_cells(self) -> int:
@@ -283,6 +284,15 @@ class Layout:
 
 
 def layout(table: Table, config: CheckConfig) -> Layout:
+    """The table's column roles and margins (computed once per table and configuration)."""
+    if table._layout is not None and table._layout[0] is config:
+        return table._layout[1]
+    lay = _compute_layout(table, config)
+    table._layout = (config, lay)
+    return lay
+
+
+def _compute_layout(table: Table, config: CheckConfig) -> Layout:
     data = table.data
     stripped = data.apply(lambda c: c.str.strip()) if data.shape[1] else data
     markers = {m.lower() for m in config.suppression_markers}
@@ -436,8 +446,9 @@ def _name_is_identifier(name: str, config: CheckConfig) -> bool:
     return any(re.search(p, clean, re.IGNORECASE) for p in config.identifier_column_patterns)
 
 
-def check_identifiers(table: Table, config: CheckConfig, sink: FlagSink) -> None:
-    """Identifier columns by name, and values that look like pseudonyms or NIRs."""
+def check_identifiers(table: Table, lay: Layout, config: CheckConfig, sink: FlagSink) -> None:
+    """Identifier columns by name, and values that look like pseudonyms or NIRs (a numeric
+    column is only searched for NIRs when it holds numbers of 13 digits or more)."""
     where = {"sheet": table.sheet} if table.sheet is not None else {}
     for j, name in enumerate(table.columns):
         if _name_is_identifier(name, config):
@@ -450,9 +461,13 @@ def check_identifiers(table: Table, config: CheckConfig, sink: FlagSink) -> None
             )
             continue
         col = table.data[j]
-        hex_hits = col.str.len().eq(64) & col.str.fullmatch(_HEX64.pattern)
-        nir_hits = col.str.len().between(13, 17) & col.str.fullmatch(_NIR)
-        for hits, what in ((hex_hits, "64-hex pseudonym"), (nir_hits, "NIR-like number")):
+        searches = []
+        if j in lay.label_cols:
+            searches.append((_HEX64.pattern, 64, 64, "64-hex pseudonym"))
+        if j in lay.label_cols or np.nanmax(np.abs(lay.numbers[j].to_numpy()), initial=0) >= 1e12:
+            searches.append((_NIR, 13, 17, "NIR-like number"))
+        for pattern, shortest, longest, what in searches:
+            hits = col.str.len().between(shortest, longest) & col.str.fullmatch(pattern)
             hits = hits.fillna(False).astype(bool)
             if hits.any():
                 first = int(np.flatnonzero(hits.to_numpy())[0])
@@ -611,7 +626,7 @@ def check_table(
             )
         )
     check_formula_injection(table, sink)
-    check_identifiers(table, config, sink)
+    check_identifiers(table, lay, config, sink)
     check_dates(table, lay, config, sink)
     if not cell_evidence:
         check_counts(table, lay, config, sink)
