@@ -10,6 +10,7 @@ import { Widget } from '@lumino/widgets';
 import { HdhApiError, hdhPath, postJSON, requestAPI } from './api';
 import { h } from './dom';
 import {
+  EDITABLE_STATES,
   FILE_ROLES,
   FileRole,
   IExportRequest,
@@ -191,7 +192,7 @@ class AddFileForm extends Widget {
 export async function addFilesInteractively(paths: string[]): Promise<string | null> {
   let drafts: IExportRequest[];
   try {
-    drafts = (await listRequests()).filter(r => r.state === 'draft');
+    drafts = (await listRequests()).filter(r => EDITABLE_STATES.has(r.state));
   } catch (error) {
     await reportError('Export requests', error);
     return null;

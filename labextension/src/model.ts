@@ -68,7 +68,14 @@ export interface IExportRequest {
   /** The files, when the view lists them (`null`: a summary, fetch the request). */
   files: IRequestFile[] | null;
   comments: IComment[];
+  /** Names of the released files (downloaded from the HDH portal, never from the sandbox). */
+  released: string[];
+  /** The request's page on the HDH portal, when the server gives one (same origin only). */
+  uiUrl: string | null;
 }
+
+/** States in which the requester may add or replace files and (re)submit. */
+export const EDITABLE_STATES: ReadonlySet<string> = new Set(['draft', 'returned']);
 
 export const FILE_ROLES = ['output', 'supporting', 'code'] as const;
 export type FileRole = (typeof FILE_ROLES)[number];
@@ -257,7 +264,11 @@ export function parseRequest(r: unknown): IExportRequest | null {
     state: str(r.state) || 'unknown',
     fileCount: files !== null ? files.length : count,
     files,
-    comments
+    comments,
+    released: arr(r.released)
+      .map(x => (isObj(x) ? str(x.name) : str(x)))
+      .filter(x => x),
+    uiUrl: safeSameOriginPath(r.ui_url)
   };
 }
 

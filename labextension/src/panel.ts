@@ -18,7 +18,14 @@ import {
   submitRequest,
   withdrawRequest
 } from './egress';
-import { IExportRequest, IMyData, parseCatalogue, parseMyData, readSnippet } from './model';
+import {
+  EDITABLE_STATES,
+  IExportRequest,
+  IMyData,
+  parseCatalogue,
+  parseMyData,
+  readSnippet
+} from './model';
 
 export const RESTART_WARNING =
   'Your sandbox will restart to mount the versions you choose. Running kernels stop; ' +
@@ -32,6 +39,22 @@ function describe(error: unknown, what: string): string {
     return `${what} is not available yet (${error.detail}).`;
   }
   return `${what} failed: ${error instanceof Error ? error.message : String(error)}`;
+}
+
+/**
+ * Opens a same-origin page (already checked by `safeSameOriginPath`) in the top window, so
+ * that a hub page framing JupyterLab is replaced too; a cross-origin parent is left alone.
+ */
+function navigateTop(url: string): void {
+  let target: Window = window;
+  try {
+    if (window.top && window.top.location.origin === window.location.origin) {
+      target = window.top;
+    }
+  } catch {
+    target = window; // reading a cross-origin parent's location throws
+  }
+  target.location.assign(url);
 }
 
 abstract class Section extends Widget {
@@ -151,16 +174,7 @@ export class MyDataSection extends Section {
     if (!result.button.accept) {
       return;
     }
-    let target: Window = window;
-    try {
-      // the hub page, if JupyterLab is ever framed by it (same origin only)
-      if (window.top && window.top.location.origin === window.location.origin) {
-        target = window.top;
-      }
-    } catch {
-      target = window; // a cross-origin parent: navigate this window only
-    }
-    target.location.assign(url);
+    navigateTop(url);
   }
 }
 
@@ -322,8 +336,9 @@ export class ExportSection extends Section {
         ...r.comments.map(c => h('li', {}, `${c.author || '?'}: ${c.body}`))
       );
     const actions = h('div', { class: 'jp-hdh-actions' });
-    if (r.state === 'draft') {
-      const submit = button('Submit', () => void this.act(r, 'submit'), {
+    if (EDITABLE_STATES.has(r.state)) {
+      const label = r.state === 'draft' ? 'Submit' : 'Resubmit';
+      const submit = button(label, () => void this.act(r, 'submit'), {
         class: 'jp-hdh-button jp-hdh-submit'
       });
       if (r.fileCount === 0) {
@@ -335,6 +350,18 @@ export class ExportSection extends Section {
     if (WITHDRAWABLE.has(r.state)) {
       actions.append(button('Withdraw', () => void this.act(r, 'withdraw')));
     }
+    const uiUrl = r.uiUrl;
+    if (uiUrl !== null) {
+      actions.append(button('Open in the HDH portal', () => navigateTop(uiUrl)));
+    }
+    const released =
+      r.released.length > 0 &&
+      h(
+        'p',
+        { class: 'jp-hdh-released' },
+        `Released: ${r.released.join(', ')}. Download them from the HDH portal ` +
+          '(outside this sandbox).'
+      );
     return h(
       'li',
       { class: 'jp-hdh-request', 'data-request-id': r.id, 'data-state': r.state },
@@ -352,6 +379,7 @@ export class ExportSection extends Section {
       h('div', { class: 'jp-hdh-muted' }, `#${r.id}`),
       files,
       comments,
+      released,
       actions
     );
   }

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import {
+  EDITABLE_STATES,
   contextFrom,
   errorDetail,
   parseCatalogue,
@@ -244,6 +245,15 @@ describe('parseRequests / parseRequest', () => {
       }
     ]);
     assert.deepEqual(r.comments, [{ author: 'bob', body: 'please round' }]);
+    assert.deepEqual(r.released, []);
+    assert.equal(r.uiUrl, null);
+  });
+  it('reads released files and keeps only a same-origin portal link', () => {
+    const released = [{ name: 'out.csv', sha256: 'ab', done: true }];
+    const ok = parseRequest({ id: 1, released, ui_url: '/services/hdh/ui/egress/requests/1' });
+    assert.deepEqual(ok.released, ['out.csv']);
+    assert.equal(ok.uiUrl, '/services/hdh/ui/egress/requests/1');
+    assert.equal(parseRequest({ id: 1, ui_url: 'https://evil.example/' }).uiUrl, null);
   });
   it('reads the check: {status, flags} form and a file not checked yet', () => {
     const r = parseRequest({
@@ -264,6 +274,12 @@ describe('parseRequests / parseRequest', () => {
       assert.equal(parseRequest(v), null);
     }
     assert.deepEqual(parseRequests({ detail: 'down' }), []);
+  });
+});
+
+describe('EDITABLE_STATES', () => {
+  it('lets the requester change and resubmit drafts and returned requests only', () => {
+    assert.deepEqual([...EDITABLE_STATES].sort(), ['draft', 'returned']);
   });
 });
 

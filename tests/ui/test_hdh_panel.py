@@ -265,6 +265,41 @@ def test_add_to_export_request_from_the_file_browser(lab: Lab) -> None:  # noqa:
         panel.locator('[data-hdh-section="export"]').get_by_role("button", name="Refresh").click()
     check = request.locator(".jp-hdh-check").first.inner_text()
     assert re.fullmatch(r"check: (pass|fail|review)", check), check
+    status, view = fetch(lab, f"hdh/egress/requests/{request_id}")
+    assert check == f"check: {view['files'][0]['check_status']}", view
+    assert request.get_by_role("button", name="Submit").count() == 0  # submitted: no resubmit
+
+    # withdraw: asks first (cancel changes nothing), then the control plane's state
+    request.get_by_role("button", name="Withdraw").click()
+    assert "cannot be resubmitted" in _dialog(lab).inner_text()
+    _close_dialog(lab)
+    assert fetch(lab, f"hdh/egress/requests/{request_id}")[1]["state"] == view["state"]
+    request.get_by_role("button", name="Withdraw").click()
+    _close_dialog(lab, accept=True)
+    request = panel.locator(
+        f'.jp-hdh-request[data-request-id="{request_id}"][data-state="withdrawn"]'
+    )
+    request.wait_for(state="visible")
+    assert fetch(lab, f"hdh/egress/requests/{request_id}")[1]["state"] == "withdrawn"
+    assert request.get_by_role("button").count() == 0  # final: nothing left to do
+
+
+def test_control_plane_refusals_are_shown_with_their_detail(lab: Lab) -> None:  # noqa: F811
+    """A title over the control plane's 200-character limit: its own words in a dialog."""
+    status, before = fetch(lab, "hdh/egress/requests")
+    if status != 200:
+        pytest.skip(f"/hdh/egress/requests answered {status}: export flow not deployed yet")
+    panel = show_panel(lab)
+    section = panel.locator('[data-hdh-section="export"]')
+    section.get_by_role("button", name="New request").click()
+    d = _dialog(lab)
+    d.locator("input").fill("x" * 201)
+    _close_dialog(lab, accept=True)
+    error = _dialog(lab)
+    assert "Could not create the export request" in error.inner_text()
+    assert "200 characters" in error.inner_text(), error.inner_text()
+    _close_dialog(lab, accept=True)
+    assert fetch(lab, "hdh/egress/requests")[1] == before  # nothing was created
 
 
 def test_hostile_answers_are_shown_as_text_and_never_followed(lab: Lab) -> None:  # noqa: F811
