@@ -28,6 +28,12 @@ API (``actor`` is a :class:`jupyterlab_hdh.governance.projects.Actor`)::
     list_requests(session, *, actor, state=None, project=None) -> list[dict]
     notifications(session, user_name, unread_only=False) -> list[dict]
     mark_read(session, user_name, ids=None) -> int
+    approval_problems(session, request) -> list[str]   # why it cannot be approved yet
+    kinds(session, request, actor) -> set[str]         # the actor kinds of states.py
+
+Release, recovery and downloads are in :mod:`release`: ``release(hub, request_id, *,
+actor)``, ``deliver(hub, request_id)``, ``recover(hub)``, ``released_files(session,
+request_id, *, actor)``, ``released_file(session, data_dir, request_id, name, *, actor)``.
 
 Rules (the transition table and actor kinds are in :mod:`states`):
 
@@ -52,6 +58,9 @@ Rules (the transition table and actor kinds are in :mod:`states`):
 * Resubmitting a returned request keeps the ``approve`` votes of files that
   were not replaced (an approval binds to the hash, which did not change) and
   drops the other votes, so those files are reviewed again.
+* Slow work (the snapshot, the checks) runs before the request's lock is taken and is
+  re-checked under it, so the store's write lock (SQLite) is never held for long. A blob
+  left by a step refused afterwards is harmless (content-addressed, never served).
 * Members see individual votes and exceptions once the request is decided;
   private comments are never shown to them. An actor who may not see a request
   gets :class:`NotFound`.
