@@ -66,6 +66,7 @@ class EmailSettings:
     addresses: Mapping[str, str] = field(default_factory=dict)  # user name -> address
     base_url: str | None = None  # the control plane's URL: each message links its web page
     timeout: float = 10.0
+    ca_file: str | None = None  # CA bundle that signs the server's certificate (private CAs)
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -116,7 +117,7 @@ class EmailSettings:
         """``<root>/smtp.toml`` ``[smtp]`` table, overridden by ``HDH_SMTP_*`` variables.
 
         Variables: HOST, PORT, FROM, SECURITY, USERNAME, PASSWORD, PASSWORD_FILE,
-        DOMAIN, BASE_URL, ADDRESSES (``alice=a@x.org,bob=b@y.org``).
+        DOMAIN, BASE_URL, CA_FILE, ADDRESSES (``alice=a@x.org,bob=b@y.org``).
         """
         env = os.environ if env is None else env
         conf: dict[str, Any] = {}
@@ -135,6 +136,7 @@ class EmailSettings:
             "PASSWORD_FILE": "password_file",
             "DOMAIN": "domain",
             "BASE_URL": "base_url",
+            "CA_FILE": "ca_file",
         }
         for var, key in names.items():
             if env.get(ENV_PREFIX + var):
@@ -181,6 +183,7 @@ def _message(row: Notification, to: str, settings: EmailSettings) -> EmailMessag
 
 
 def _connect(settings: EmailSettings) -> smtplib.SMTP:
+    """A logged-in connection; TLS always verifies the server's certificate and name."""
     assert settings.host
     server: smtplib.SMTP
     if settings.security == "ssl":
@@ -188,14 +191,18 @@ def _connect(settings: EmailSettings) -> smtplib.SMTP:
             settings.host,
             settings.port,
             timeout=settings.timeout,
-            context=ssl.create_default_context(),
+            context=ssl.create_default_context(cafile=settings.ca_file),
         )
     else:
         server = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+    try:
         if settings.security == "starttls":
-            server.starttls(context=ssl.create_default_context())
-    if settings.username is not None and settings.password is not None:
-        server.login(settings.username, settings.password)
+            server.starttls(context=ssl.create_default_context(cafile=settings.ca_file))
+        if settings.username is not None and settings.password is not None:
+            server.login(settings.username, settings.password)
+    except BaseException:
+        server.close()
+        raise
     return server
 
 

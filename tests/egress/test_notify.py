@@ -283,3 +283,81 @@ def test_two_senders_at_once_send_each_row_once_on_postgresql(hub: Any) -> None:
         f"user{i}@x.example" for i in range(20)
     )
     assert _emailed(hub) == dict.fromkeys(ids, True)
+
+
+@pytest.fixture
+def tls_files(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (the test's private CA) and its key."""
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def _server_tls(cert: Path, key: Path) -> Any:
+    import ssl
+
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+def test_starttls_with_login_verifies_the_servers_certificate(
+    hub: Any, tls_files: tuple[Path, Path]
+) -> None:
+    cert, key = tls_files
+
+    def check(_server: Any, _session: Any, _env: Any, _mech: str, data: Any) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and data.password == b"s3cret"
+        return AuthResult(success=ok, handled=False)
+
+    inbox, port = Inbox(), free_port()
+    controller = _start(
+        inbox,
+        port,
+        tls_context=_server_tls(cert, key),
+        require_starttls=True,
+        authenticator=check,
+        auth_required=True,  # and AUTH only over TLS (aiosmtpd's default)
+    )
+    try:
+        ids = _notify(hub, ("alice", "over TLS"))
+        common: dict[str, Any] = dict(
+            host="127.0.0.1", port=port, domain="x.example", security="starttls",
+            username="hdh", password="s3cret", timeout=5,
+        )  # fmt: skip
+        # the server's certificate is not signed by a CA we trust: nothing is sent to it
+        with hub.sessions() as s:
+            report = send_pending(s, EmailSettings(**common))
+        assert report.sent == [] and report.pending == ids
+        assert "CERTIFICATE_VERIFY_FAILED" in str(report.error)
+        with hub.sessions() as s:
+            report = send_pending(s, EmailSettings(**common, ca_file=str(cert)))
+        assert report.sent == ids, report
+    finally:
+        controller.stop()
+    [(rcpt, msg)] = inbox.messages
+    assert rcpt == ["alice@x.example"] and msg["Subject"] == "over TLS"
+
+
+def test_implicit_tls(hub: Any, tls_files: tuple[Path, Path]) -> None:
+    cert, key = tls_files
+    inbox, port = Inbox(), free_port()
+    controller = _start(inbox, port, ssl_context=_server_tls(cert, key))
+    try:
+        ids = _notify(hub, ("alice", "over SMTPS"))
+        settings = EmailSettings(
+            host="127.0.0.1", port=port, domain="x.example", security="ssl", ca_file=str(cert)
+        )
+        with hub.sessions() as s:
+            assert send_pending(s, settings).sent == ids
+    finally:
+        controller.stop()
+    assert [m["Subject"] for _, m in inbox.messages] == ["over SMTPS"]
