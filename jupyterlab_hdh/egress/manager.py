@@ -352,7 +352,11 @@ def create_request(session: Session, project: str, *, title: str, actor: Actor) 
 def _unlocked(session: Session, request_id: int) -> EgressRequest:
     """The request as committed now, without a lock (checks before slow work; the step
     re-checks under :func:`_lock`)."""
-    req = session.get(EgressRequest, request_id) if isinstance(request_id, int) else None
+    req = (
+        session.get(EgressRequest, request_id)
+        if isinstance(request_id, int) and not isinstance(request_id, bool)
+        else None
+    )
     if req is None or isinstance(request_id, bool):
         raise NotFound(f"no egress request #{request_id!r}")
     return req
@@ -906,7 +910,11 @@ def get_request(
     """A JSON-able view of the request for ``actor``, blinded as the module docstring says."""
     from jupyterlab_hdh.egress import provenance as prov
 
-    req = session.get(EgressRequest, request_id) if isinstance(request_id, int) else None
+    req = (
+        session.get(EgressRequest, request_id)
+        if isinstance(request_id, int) and not isinstance(request_id, bool)
+        else None
+    )
     if req is None:
         raise NotFound(f"no egress request #{request_id}")
     viewer = _viewer(session, req, actor)

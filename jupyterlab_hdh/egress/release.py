@@ -225,7 +225,11 @@ def released_file(
     session: Session, data_dir: DataDir, request_id: int, name: str, *, actor: Actor
 ) -> Path:
     """The path of released file ``name`` of request ``request_id``, for a project member."""
-    req = session.get(EgressRequest, request_id) if isinstance(request_id, int) else None
+    req = (
+        session.get(EgressRequest, request_id)
+        if isinstance(request_id, int) and not isinstance(request_id, bool)
+        else None
+    )
     if req is None or not manager._is_member(session, req, actor.name):
         raise NotFound(f"no released file {name!r} in egress request #{request_id}")
     if req.state != st.RELEASED:
@@ -251,7 +255,11 @@ def released_file(
 
 def released_files(session: Session, request_id: int, *, actor: Actor) -> list[dict[str, Any]]:
     """The released files of a request (name, workspace path, sha256), for a project member."""
-    req = session.get(EgressRequest, request_id) if isinstance(request_id, int) else None
+    req = (
+        session.get(EgressRequest, request_id)
+        if isinstance(request_id, int) and not isinstance(request_id, bool)
+        else None
+    )
     if req is None or not manager._is_member(session, req, actor.name):
         raise NotFound(f"no egress request #{request_id}")
     if req.state != st.RELEASED:

@@ -325,6 +325,13 @@ def test_bad_input_is_refused_with_nothing_changed(hub) -> None:
         m.add_file(s, hub.data_dir, 9999, "t.csv", role="output", actor=ALICE)
     with hub.transaction() as s, pytest.raises(InvalidFile):
         m.create_request(s, "study", title=" ", actor=ALICE)
+    for bad_id in (True, "1", None, -1):  # True would be request #1 to a naive lookup
+        with hub.transaction() as s, pytest.raises(NotFound):
+            m.get_request(s, bad_id, actor=ALICE)  # type: ignore[arg-type]
+        with hub.transaction() as s, pytest.raises(NotFound):
+            m.withdraw(s, bad_id, actor=ALICE)  # type: ignore[arg-type]
+        with hub.transaction() as s, pytest.raises(NotFound):
+            r.released_files(s, bad_id, actor=ALICE)  # type: ignore[arg-type]
     assert _audit_count(hub) == before
     assert _view(hub, rid, ALICE)["files"] == []
     with hub.transaction() as s:
