@@ -4,6 +4,7 @@
  */
 
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ICommandPalette } from '@jupyterlab/apputils';
 import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { LabIcon } from '@jupyterlab/ui-components';
 
@@ -32,11 +33,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'HDH side panel: mounted datasets, catalogue search and export requests.',
   autoStart: true,
   requires: [IFileBrowserFactory],
-  optional: [ILayoutRestorer],
+  optional: [ILayoutRestorer, ICommandPalette],
   activate: (
     app: JupyterFrontEnd,
     browsers: IFileBrowserFactory,
-    restorer: ILayoutRestorer | null
+    restorer: ILayoutRestorer | null,
+    palette: ICommandPalette | null
   ) => {
     const panel = new HdhPanel();
     panel.title.icon = hdhIcon;
@@ -51,6 +53,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
       label: 'HDH: My Data, Catalogue, Export Requests',
       execute: () => app.shell.activateById(panel.id)
     });
+    if (palette) {
+      palette.addItem({ command: CommandIDs.open, category: 'HDH' });
+    }
 
     app.commands.addCommand(CommandIDs.addToExport, {
       label: 'Add to export request…',
