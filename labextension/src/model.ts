@@ -161,12 +161,18 @@ export function parseMyData(body: unknown): IMyData {
   };
 }
 
-/** A snippet that reads the first table of a mount (or lists the folder). */
+/**
+ * A snippet that reads the first table of a mount (or lists the folder) with pyarrow, a
+ * dependency of HDH itself; the path is a JSON string literal, which is valid Python.
+ */
 export function readSnippet(mount: IMount): string {
   const quoted = JSON.stringify(mount.path);
   if (mount.tables.length > 0) {
     const file = JSON.stringify(`${mount.path}/${mount.tables[0]}.parquet`);
-    return `import pandas as pd\ndf = pd.read_parquet(${file})`;
+    return (
+      'import pyarrow.parquet as pq\n' +
+      `table = pq.read_table(${file})  # table.to_pandas() for a DataFrame`
+    );
   }
   return `import os\nos.listdir(${quoted})`;
 }

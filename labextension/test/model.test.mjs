@@ -121,7 +121,11 @@ describe('parseMyData', () => {
 describe('readSnippet', () => {
   it('reads the first table, the path quoted as a Python string literal', () => {
     const code = readSnippet({ dataset: 'd', version: 'v1', path: '/data/d/v1', tables: ['A'] });
-    assert.equal(code, 'import pandas as pd\ndf = pd.read_parquet("/data/d/v1/A.parquet")');
+    assert.equal(
+      code,
+      'import pyarrow.parquet as pq\n' +
+        'table = pq.read_table("/data/d/v1/A.parquet")  # table.to_pandas() for a DataFrame'
+    );
   });
   it('escapes quotes and newlines of a hostile path', () => {
     const path = '/data/x")\nimport os; os.system("id")#';

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 from tests.hub.test_embedded_hub import Up, up  # noqa: F401  (module fixture)
@@ -124,7 +125,13 @@ def test_panel_lists_the_mounted_dataset_and_copies_its_path(up: Up, lab: Lab) -
     assert copied == "/data/demo-snds/v1"
     mount.get_by_role("button", name="Copy code").click()
     code = page.evaluate("navigator.clipboard.readText()")
-    assert "/data/demo-snds/v1/" in code and "read_parquet" in code, code
+    assert "/data/demo-snds/v1/" in code and "pq.read_table(" in code, code
+    # the copied code runs: here on the host copy of the mount (same files, other root)
+    host = up.data_dir / "datasets" / "demo-snds" / "v1"
+    scope: dict[str, Any] = {}
+    exec(compile(code.replace("/data/demo-snds/v1", str(host)), "<copied>", "exec"), scope)  # noqa: S102
+    first = host / f"{tables[0]}.parquet"
+    assert scope["table"].num_rows == pq.read_metadata(first).num_rows
 
 
 def test_catalogue_search_shows_the_table(lab: Lab) -> None:  # noqa: F811
