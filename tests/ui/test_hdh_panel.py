@@ -49,6 +49,11 @@ RESTART_WARNING = (
 )
 OUTPUT_NAME = "hdh-panel-output.csv"
 OUTPUT_CSV = "group,n\nA,120\nB,135\nC,142\n"
+CODE_NAME = "hdh-panel-counts.py"
+CODE = (
+    "import pyarrow.parquet as pq\nprint(pq.read_metadata('/data/demo-snds/v1/IR_BEN_R.parquet'))\n"
+)
+REFRESH = ".jp-FileBrowser .jp-ToolbarButtonComponent[data-command='filebrowser:refresh']"
 
 
 def fetch(ui: Lab, path: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
@@ -189,9 +194,7 @@ def test_add_to_export_request_from_the_file_browser(lab: Lab) -> None:  # noqa:
     )
     assert status in (200, 201), body
     page.locator(FILES_TAB).click()
-    page.locator(
-        ".jp-FileBrowser .jp-ToolbarButtonComponent[data-command='filebrowser:refresh']"
-    ).click()
+    page.locator(REFRESH).click()
     item = page.locator(".jp-DirListing-item", has_text=OUTPUT_NAME).first
     item.wait_for(state="visible")
     item.click(button="right")
@@ -201,9 +204,7 @@ def test_add_to_export_request_from_the_file_browser(lab: Lab) -> None:  # noqa:
     page.locator(".lm-Menu").wait_for(state="detached")
     # a folder is not exportable: the command is absent from a folder's menu
     fetch(lab, "api/contents/hdh-folder", "PUT", {"type": "directory"})
-    page.locator(
-        ".jp-FileBrowser .jp-ToolbarButtonComponent[data-command='filebrowser:refresh']"
-    ).click()
+    page.locator(REFRESH).click()
     folder = page.locator(".jp-DirListing-item", has_text="hdh-folder").first
     folder.click(button="right")
     assert "Add to export request…" not in lab.menu_labels()
@@ -259,6 +260,31 @@ def test_add_to_export_request_from_the_file_browser(lab: Lab) -> None:  # noqa:
         "description": "Counts per group",
     }
     assert added["controls"] == "No cell below 10"
+
+    # the code that made it, added to the same (existing) draft as "code"
+    status, body = fetch(
+        lab, f"api/contents/{CODE_NAME}", "PUT", {"type": "file", "format": "text", "content": CODE}
+    )
+    assert status in (200, 201), body
+    page.locator(FILES_TAB).click()
+    page.locator(REFRESH).click()
+    code_item = page.locator(".jp-DirListing-item", has_text=CODE_NAME).first
+    code_item.click(button="right")
+    lab.menu_labels()
+    page.locator(".lm-Menu .lm-Menu-item", has_text="Add to export request…").click()
+    d = _dialog(lab)
+    options = d.locator("select[name=request] option").evaluate_all("os => os.map(o => o.value)")
+    assert request_id in options and options[-1] == "__new__", options
+    d.locator("select[name=request]").select_option(request_id)
+    assert not d.locator("input[name=title]").is_visible()  # only asked for a new request
+    d.locator("select[name=role]").select_option("code")
+    _close_dialog(lab, accept=True)
+    request = panel.locator(f'.jp-hdh-request[data-request-id="{request_id}"]')
+    request.locator(f'.jp-hdh-file[data-path="{CODE_NAME}"]').wait_for(state="visible")
+    _, view = fetch(lab, f"hdh/egress/requests/{request_id}")
+    assert sorted((f["path"], f["role"]) for f in view["files"]) == sorted(
+        [(OUTPUT_NAME, "output"), (CODE_NAME, "code")]
+    )
 
     request.get_by_role("button", name="Submit").click()
     request = panel.locator(f'.jp-hdh-request[data-request-id="{request_id}"]')
