@@ -35,15 +35,19 @@ from jupyterlab_hdh.paths import DataDir
 
 root, url, rid, pause_at, marker = sys.argv[1:]
 
+def reached(what):  # atomically: the parent never reads a half-written marker
+    pathlib.Path(marker + ".part").write_text(what)
+    pathlib.Path(marker + ".part").replace(marker)
+
 def hook(step):
     if step == pause_at:
-        pathlib.Path(marker).write_text(step)
+        reached(step)
         time.sleep(600)
 
 rel.STEP_HOOK = hook
 hub = open_hub(DataDir(pathlib.Path(root), url))
 rel.release(hub, int(rid), actor=Actor("rita", "reviewer"))
-pathlib.Path(marker).write_text("finished")
+reached("finished")
 """
 
 
