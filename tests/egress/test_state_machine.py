@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -181,9 +182,12 @@ class Airlock(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         rel.STEP_HOOK = None
-        with self.hub.sessions() as s:
-            assert verify(s).ok
-        self.hub.close()
+        try:
+            with self.hub.sessions() as s:
+                assert verify(s).ok
+        finally:
+            self.hub.close()
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
     def _try(self, fn: Any) -> None:
         try:
