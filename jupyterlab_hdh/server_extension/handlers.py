@@ -83,7 +83,13 @@ class _BridgedHandler(APIHandler):
             self.finish({"detail": str(exc)})
             return
         self.set_status(status)
-        self.finish(body if isinstance(body, dict) else {"results": body})
+        out = body if isinstance(body, dict) else {"results": body}
+        if status < 400:
+            self.decorate(out)
+        self.finish(out)
+
+    def decorate(self, body: dict[str, Any]) -> None:
+        """Add links the browser needs to a successful answer (nothing by default)."""
 
     def json_body(self) -> Any:
         """The request's JSON body (an object), or a 400 with the reason."""
@@ -119,7 +125,20 @@ class CatalogueHandler(_BridgedHandler):
             await self.relay("/api/catalogue/datasets")
 
 
-class EgressRequestsHandler(_BridgedHandler):
+class _EgressHandler(_BridgedHandler):
+    def decorate(self, body: dict[str, Any]) -> None:
+        """Each request gets ``ui_url``: its page on the control plane (same origin), where
+        the requester follows the review and downloads released files."""
+        root = hub_root(
+            self.base_url, os.environ.get("HDH_USER", ""), os.environ.get("HDH_PROJECT", "")
+        )
+        views = body["results"] if isinstance(body.get("results"), list) else [body]
+        for view in views:
+            if isinstance(view, dict) and isinstance(view.get("id"), int):
+                view["ui_url"] = f"{root}services/hdh/ui/egress/requests/{view['id']}"
+
+
+class EgressRequestsHandler(_EgressHandler):
     """``GET /hdh/egress/requests``: this sandbox's export requests; ``POST`` creates one
     (``{"title": …}``). Relayed to the control plane as this sandbox's user and project."""
 
@@ -134,7 +153,7 @@ class EgressRequestsHandler(_BridgedHandler):
         await self.relay("/api/bridge/egress/requests", method="POST", json_body=self.json_body())
 
 
-class EgressRequestHandler(_BridgedHandler):
+class EgressRequestHandler(_EgressHandler):
     """``GET /hdh/egress/requests/<id>``: one request (files, check results, state)."""
 
     @web.authenticated
@@ -143,7 +162,7 @@ class EgressRequestHandler(_BridgedHandler):
         await self.relay(f"/api/bridge/egress/requests/{int(request_id)}")
 
 
-class EgressActionHandler(_BridgedHandler):
+class EgressActionHandler(_EgressHandler):
     """``POST /hdh/egress/requests/<id>/(files|submit|withdraw)``: add a workspace file
     (``{"path", "role", "context", "controls"}``), submit, or withdraw."""
 
