@@ -115,17 +115,9 @@ def _to_state(hub: Any, target: str) -> int:
     return rid
 
 
-@pytest.fixture
-def sqlite_hub(tmp_path: Path):
-    opened, _ = init_hub(DataDir.resolve(tmp_path / "hdh", f"sqlite:///{tmp_path / 's.db'}"))
-    write(setup(opened), "t.csv")
-    yield opened
-    opened.close()
-
-
 @pytest.mark.parametrize("source", st.STATES)
-def test_the_manager_refuses_every_step_the_table_does_not_allow(sqlite_hub, source) -> None:
-    hub = sqlite_hub
+def test_the_manager_refuses_every_step_the_table_does_not_allow(hub, source) -> None:
+    write(setup(hub), "t.csv")
     for name, (action, target) in ACTIONS.items():
         rid = _to_state(hub, source)
         expected_ok = (source, target) in st.TRANSITIONS
