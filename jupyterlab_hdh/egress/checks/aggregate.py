@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -256,9 +255,11 @@ def table_frame(twe: TableWithEvidence) -> pd.DataFrame:
 
 
 def _json_array(a: np.ndarray) -> list[Any]:
-    return [
-        [None if isinstance(x, float) and math.isnan(x) else x for x in row] for row in a.tolist()
-    ]
+    """A float array as nested lists with ``None`` for NaN (JSON has no NaN)."""
+    out = a.astype(object)
+    out[np.isnan(a)] = None
+    result: list[Any] = out.tolist()
+    return result
 
 
 def write_table(twe: TableWithEvidence, path: Path, *, config: CheckConfig | None = None) -> Path:

@@ -91,9 +91,8 @@ class SidecarEvidence(TableEvidence):
         d, cells = self.doc, self.doc["cells"]
 
         def arr(key: str) -> np.ndarray:
-            return np.array(
-                [[np.nan if x is None else x for x in row] for row in cells[key]], dtype=float
-            )
+            # numpy reads JSON null (None) as NaN in a float array; strings are a ValueError
+            return np.array(cells[key], dtype=float)
 
         count = np.array(cells["count"], dtype=np.int64)
         if count.ndim != 2:
