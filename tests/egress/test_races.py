@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -103,8 +104,8 @@ def test_two_consolidations_at_once_approve_once(hub) -> None:
     for _ in range(ROUNDS):
         rid = _reviewed(hub)
         results = _race(
-            _in(hub, lambda s, rid=rid: m.approve(s, rid, actor=CORA)),
-            _in(hub, lambda s, rid=rid: m.approve(s, rid, actor=RITA)),
+            _in(hub, partial(m.approve, request_id=rid, actor=CORA)),
+            _in(hub, partial(m.approve, request_id=rid, actor=RITA)),
         )
         assert sum(r is None for r in results) == 1
         assert all(isinstance(r, WrongState) for r in results if r is not None)
@@ -117,8 +118,8 @@ def test_approve_racing_withdraw_has_one_winner(hub) -> None:
     for _ in range(ROUNDS):
         rid = _reviewed(hub)
         approve_result, withdraw_result = _race(
-            _in(hub, lambda s, rid=rid: m.approve(s, rid, actor=CORA)),
-            _in(hub, lambda s, rid=rid: m.withdraw(s, rid, actor=ALICE, reason="oops")),
+            _in(hub, partial(m.approve, request_id=rid, actor=CORA)),
+            _in(hub, partial(m.withdraw, request_id=rid, actor=ALICE, reason="oops")),
         )
         final = state(hub, rid)
         if approve_result is None:
@@ -139,8 +140,8 @@ def test_two_releases_at_once_copy_once(hub) -> None:
         with hub.transaction() as s:
             m.approve(s, rid, actor=CORA)
         results = _race(
-            lambda rid=rid: rel.release(hub, rid, actor=RITA),
-            lambda rid=rid: rel.release(hub, rid, actor=RAJ),
+            partial(rel.release, hub, rid, actor=RITA),
+            partial(rel.release, hub, rid, actor=RAJ),
         )
         assert sum(r is None for r in results) == 1
         assert all(isinstance(r, EgressError) for r in results if r is not None)
