@@ -692,10 +692,10 @@ def vote(
         raise WrongState(f"{actor.name} already voted on {path!r} (votes are final)")
     if len(f.votes) >= VOTES_PER_FILE:
         raise WrongState(f"{path!r} already has {VOTES_PER_FILE} votes")
-    if decision == "approve" and _gated(f):
+    if decision == "approve" and _gated(f) and not _has_exception(session, f, actor.name):
         if exception_reason is not None:
             record_exception(session, request_id, path, exception_reason, actor=actor)
-        elif not _has_exception(session, f, actor.name):
+        else:
             raise GateBlocked(
                 f"{path!r} failed the automated checks ({f.check_status}): record an exception"
                 " with a reason before approving it"
