@@ -507,14 +507,35 @@ def user() -> None:
     type=click.Choice(["researcher", "reviewer", "committee", "data_controller", "admin"]),
     required=True,
 )
+@click.option("--email", help="Where the airlock's notifications are e-mailed")
 @click.pass_context
-def user_add(ctx: click.Context, name: str, role: str) -> None:
+def user_add(ctx: click.Context, name: str, role: str, email: str | None) -> None:
     """Create a user with a role."""
-    from jupyterlab_hdh.governance.accounts import create_user
+    from jupyterlab_hdh.governance.accounts import check_email, create_user, set_email
 
+    if email is not None:
+        check_email(email)  # before anything is created
     with _hub(ctx).transaction() as s:
         create_user(s, name, role, actor=_actor())
+        if email is not None:
+            set_email(s, name, email, actor=_actor())
     click.echo(f"user {name} ({role}) created")
+
+
+@user.command("email")
+@click.argument("name")
+@click.argument("address", required=False)
+@click.option("--clear", is_flag=True, help="Forget the address (notifications stay in-app)")
+@click.pass_context
+def user_email(ctx: click.Context, name: str, address: str | None, clear: bool) -> None:
+    """Set the address NAME's notifications are e-mailed to (or --clear it)."""
+    from jupyterlab_hdh.governance.accounts import set_email
+
+    if clear == (address is not None):
+        raise click.UsageError("give an ADDRESS or --clear")
+    with _hub(ctx).transaction() as s:
+        set_email(s, name, address, actor=_actor())
+    click.echo(f"{name}: notifications " + ("in-app only" if clear else f"e-mailed to {address}"))
 
 
 @user.command("token")

@@ -12,7 +12,7 @@ server never blocks or undoes a transition. Delivery is at-least-once:
 * on PostgreSQL the rows being sent are locked ``FOR UPDATE SKIP LOCKED``, so two
   senders running at once do not both send one row.
 
-Addresses: the users table has no e-mail column, so a user's address is
+Addresses: the user's own (``users.email``, ``hdh user email NAME ADDRESS``), else
 ``addresses[name]`` when configured, else ``<name>@<domain>`` when a domain is
 configured, else none (the row stays pending, in-app only, and is reported).
 
@@ -38,7 +38,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jupyterlab_hdh.store.models import Notification
+from jupyterlab_hdh.store.models import Notification, User
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +222,6 @@ def send_pending(
     report = SendReport()
     if not settings.enabled:
         return report
-    address_of = user_email or settings.address_of
     candidates = list(
         session.execute(
             select(Notification.id, Notification.user_name)
@@ -231,7 +230,20 @@ def send_pending(
             .limit(limit)
         )
     )
+    stored: dict[str, str | None] = {
+        name: email
+        for name, email in session.execute(
+            select(User.name, User.email).where(
+                User.name.in_({u for _, u in candidates}), User.email.is_not(None)
+            )
+        )
+    }
     session.rollback()
+
+    def default_address(user_name: str) -> str | None:
+        return stored.get(user_name) or settings.address_of(user_name)
+
+    address_of = user_email or default_address
     todo: list[tuple[int, str]] = []
     for row_id, user_name in candidates:
         to = address_of(user_name)

@@ -25,6 +25,10 @@ TOKEN_PREFIX = "hdh_"  # noqa: S105 - a prefix, not a secret
 # scrypt cost: n=2**14, r=8, p=1 (16 MiB, ~50 ms); stored with each hash so it can grow later
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 PASSWORD_MIN, PASSWORD_MAX = 8, 1024
+# one address, no display name: local@domain.tld, printable ASCII, no spaces or header breaks
+EMAIL_RE = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+"
+)
 
 
 class AccountError(ValueError):
@@ -50,6 +54,30 @@ def create_user(session: Session, name: str, role: str, *, actor: str) -> User:
     session.flush()
     record(
         session, actor=actor, action="user.create", target=f"user:{name}", details={"role": role}
+    )
+    return user
+
+
+def check_email(email: str) -> str:
+    """``email`` if it is one plain address (``local@domain.tld``), else :class:`AccountError`."""
+    if not isinstance(email, str) or len(email) > 254 or not EMAIL_RE.fullmatch(email):
+        raise AccountError(
+            f"invalid e-mail address {email!r}: write one plain address, like name@example.org"
+        )
+    return email
+
+
+def set_email(session: Session, name: str, email: str | None, *, actor: str) -> User:
+    """Set (or clear, with None) where ``name``'s notifications are e-mailed; audited."""
+    user = get_user(session, name)
+    user.email = check_email(email) if email is not None else None
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="user.email",
+        target=f"user:{name}",
+        details={"set": email is not None},  # the address itself stays out of the log
     )
     return user
 

@@ -75,6 +75,8 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # "scrypt$n$r$p$salt_hex$hash_hex" (governance.accounts); None: no local login
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True, default=None)
+    # where the airlock's notifications are e-mailed (None: in-app only, or the SMTP config's)
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True, default=None)
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
 
 

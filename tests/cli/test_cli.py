@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from jupyterlab_hdh.cli import main
 
@@ -160,3 +160,36 @@ def test_synth_from_the_cli_is_deterministic_and_refuses_a_used_folder(tmp_path:
     again = runner.invoke(main, ["data", "synth", "--patients", "40", "--out", str(tmp_path / "a")])
     assert again.exit_code == 1 and "Traceback" not in again.output
     assert "not empty" in again.output or "non-empty" in again.output
+
+
+def test_user_email_set_refused_and_cleared(tmp_path: Path) -> None:
+    from jupyterlab_hdh.context import open_hub
+    from jupyterlab_hdh.paths import DataDir
+    from jupyterlab_hdh.store.models import User
+
+    runner = CliRunner()
+
+    def hdh(*args: str) -> Result:
+        return runner.invoke(main, ["--data-dir", str(tmp_path / "d"), *args])
+
+    assert hdh("init").exit_code == 0
+    bad = hdh("user", "add", "dora", "--role", "reviewer", "--email", "not an address")
+    assert bad.exit_code == 1 and "invalid e-mail address" in bad.output
+    assert "Traceback" not in bad.output
+    ok = hdh("user", "add", "dora", "--role", "reviewer", "--email", "dora@hospital.example")
+    assert ok.exit_code == 0, ok.output
+
+    def stored() -> str | None:
+        hub = open_hub(DataDir.resolve(tmp_path / "d"))
+        try:
+            with hub.sessions() as s:
+                return s.query(User).filter_by(name="dora").one().email
+        finally:
+            hub.close()
+
+    assert stored() == "dora@hospital.example"
+    assert hdh("user", "email", "dora").exit_code == 2  # neither an address nor --clear
+    assert hdh("user", "email", "dora", "x\nBcc: eve@evil.example").exit_code == 1
+    assert stored() == "dora@hospital.example"
+    assert hdh("user", "email", "dora", "--clear").exit_code == 0
+    assert stored() is None

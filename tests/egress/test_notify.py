@@ -361,3 +361,40 @@ def test_implicit_tls(hub: Any, tls_files: tuple[Path, Path]) -> None:
     finally:
         controller.stop()
     assert [m["Subject"] for _, m in inbox.messages] == ["over SMTPS"]
+
+
+def test_a_users_own_address_comes_first(hub: Any, smtp: Any) -> None:
+    from jupyterlab_hdh.governance.accounts import create_user, set_email
+
+    inbox, port = smtp
+    with hub.transaction() as s:
+        create_user(s, "dora", "reviewer", actor="test")
+        set_email(s, "dora", "dora.reviewer@hospital.example", actor="test")
+    _notify(hub, ("dora", "Request 3 needs review"), ("erin", "Request 3 submitted"))
+    settings = EmailSettings(host="127.0.0.1", port=port, domain="hdh.example")
+    with hub.sessions() as s:
+        report = send_pending(s, settings)
+    assert sorted(to for tos, _ in inbox.messages for to in tos) == [
+        "dora.reviewer@hospital.example",  # hers, not dora@hdh.example
+        "erin@hdh.example",  # no address of her own: the configured domain
+    ]
+    assert report.no_address == []
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["dora", "dora@", "@x.org", "a b@x.org", "dora@x", "x@y.org\nBcc: eve@z.org", "<a@b.org>"],
+)
+def test_bad_addresses_are_refused_and_nothing_changes(hub: Any, bad: str) -> None:
+    from jupyterlab_hdh.governance.accounts import AccountError, create_user, set_email
+    from jupyterlab_hdh.store.models import User
+
+    with hub.transaction() as s:
+        create_user(s, "dora", "reviewer", actor="test")
+        set_email(s, "dora", "dora@hospital.example", actor="test")
+    with pytest.raises(AccountError, match="invalid e-mail address"), hub.transaction() as s:
+        set_email(s, "dora", bad, actor="test")
+    with hub.sessions() as s:
+        assert s.scalars(select(User).where(User.name == "dora")).one().email == (
+            "dora@hospital.example"
+        )
