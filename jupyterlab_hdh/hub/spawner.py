@@ -104,7 +104,7 @@ class SandboxSpawner(Spawner):  # type: ignore[misc]
         spec = SandboxSpec(
             project=self.project,
             user=self.hdh_user,
-            workspace=root / "workspaces" / self.project,
+            workspace=store.data_dir.workspace(self.project),
             runtime_dir=runtime_dir_for(root / "sandboxes", self.project, self.hdh_user),
             mounts=tuple(mounts),
             base_url=base_url,
@@ -113,7 +113,7 @@ class SandboxSpawner(Spawner):  # type: ignore[misc]
             protected=(root,),
             secrets=(store.data_dir.keys,),
         )
-        (root / "workspaces").mkdir(mode=0o700, exist_ok=True)
+        store.data_dir.workspaces.mkdir(mode=0o700, exist_ok=True)
         (root / "sandboxes").mkdir(mode=0o700, exist_ok=True)
         sandbox = Sandbox(spec, start_timeout=self.sandbox_start_timeout)
         sandbox.permit_id = permit_id  # type: ignore[attr-defined]
