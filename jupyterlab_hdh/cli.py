@@ -838,7 +838,12 @@ def _serve(data_dir: DataDir, host: str, port: int) -> None:
     from jupyterlab_hdh.api.app import create_app
     from jupyterlab_hdh.api.browser import HubBrowserAuth
     from jupyterlab_hdh.api.pages import HubServers
+    from jupyterlab_hdh.egress.settings import AirlockConfigError, load_settings
 
+    try:
+        load_settings(data_dir)  # a bad airlock.toml stops the start, with its reason
+    except AirlockConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     base_url = f"http://{host}:{port}"
     token_file = os.environ.get("HDH_BRIDGE_TOKEN_FILE")
     app = create_app(

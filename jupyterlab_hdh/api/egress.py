@@ -58,6 +58,7 @@ from jupyterlab_hdh.egress import manager, release
 from jupyterlab_hdh.egress import notify as mail
 from jupyterlab_hdh.egress.errors import EgressError, NotFound
 from jupyterlab_hdh.egress.render import PAGE_CSP, review_page
+from jupyterlab_hdh.egress.settings import AirlockConfigError
 from jupyterlab_hdh.egress.snapshot import blob_path
 from jupyterlab_hdh.governance.projects import Actor
 from jupyterlab_hdh.store.models import ROLES, EgressRequest, User
@@ -144,6 +145,10 @@ def register(
     @app.exception_handler(EgressError)
     async def egress_error(_r: Request, exc: EgressError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=exc.http_status)
+
+    @app.exception_handler(AirlockConfigError)
+    async def config_error(_r: Request, exc: AirlockConfigError) -> JSONResponse:
+        return JSONResponse({"detail": f"the airlock is misconfigured: {exc}"}, status_code=503)
 
     @app.exception_handler(release.ReleaseError)
     async def release_error(_r: Request, exc: release.ReleaseError) -> JSONResponse:

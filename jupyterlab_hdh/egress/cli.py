@@ -30,10 +30,12 @@ class EgressGroup(click.Group):
         from jupyterlab_hdh.egress.errors import EgressError
         from jupyterlab_hdh.egress.notify import EmailConfigError
         from jupyterlab_hdh.egress.release import ReleaseError
+        from jupyterlab_hdh.egress.settings import AirlockConfigError
 
         known: tuple[type[BaseException], ...] = (
             EgressError,
             ReleaseError,
+            AirlockConfigError,
             EmailConfigError,
             *_known_errors(),
         )
@@ -493,3 +495,16 @@ def send_mail(ctx: click.Context, as_json: bool) -> None:
             click.echo(f"no e-mail address for {user}", err=True)
     if report.error:
         raise click.ClickException(report.error)
+
+
+@egress.command("config")
+@click.pass_context
+def show_config(ctx: click.Context) -> None:
+    """Print the airlock's settings in force (<data dir>/airlock.toml over the defaults)."""
+    from jupyterlab_hdh.egress.settings import config_path, load_settings
+
+    data_dir = ctx.find_root().obj["data_dir"]
+    settings = load_settings(data_dir)
+    path = config_path(data_dir)
+    click.echo(f"# {path if path.exists() else 'defaults (no ' + str(path) + ')'}", err=True)
+    click.echo(json.dumps(settings.to_dict(), indent=2, ensure_ascii=False))

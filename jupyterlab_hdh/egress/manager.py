@@ -12,7 +12,7 @@ API (``actor`` is a :class:`jupyterlab_hdh.governance.projects.Actor`)::
 
     create_request(session, project, *, title, actor) -> EgressRequest
     add_file(session, data_dir, request_id, path, *, role, actor, context=None,
-             controls="", limits=DEFAULT_LIMITS) -> EgressFile    # snapshot now
+             controls="", limits=None) -> EgressFile    # snapshot now (airlock.toml limits)
     remove_file(session, request_id, path, *, actor) -> None
     submit(session, data_dir, request_id, *, actor, check_config=None) -> EgressRequest
     withdraw(session, request_id, *, actor, reason="") -> EgressRequest
@@ -87,7 +87,7 @@ from jupyterlab_hdh.egress.errors import (
     NotFound,
     WrongState,
 )
-from jupyterlab_hdh.egress.snapshot import DEFAULT_LIMITS, Limits, blob_path, snapshot
+from jupyterlab_hdh.egress.snapshot import Limits, blob_path, snapshot
 from jupyterlab_hdh.governance.projects import (
     MEMBER_ROLES,
     Actor,
@@ -396,9 +396,15 @@ def add_file(
     actor: Actor,
     context: dict[str, Any] | None = None,
     controls: str = "",
-    limits: Limits = DEFAULT_LIMITS,
+    limits: Limits | None = None,
 ) -> EgressFile:
-    """Snapshot ``path`` of the project workspace into the request now (or replace it)."""
+    """Snapshot ``path`` of the project workspace into the request now (or replace it).
+
+    ``limits``: default, the installation's (``airlock.toml``, :mod:`settings`)."""
+    if limits is None:
+        from jupyterlab_hdh.egress.settings import load_settings  # pulls in the checks
+
+        limits = load_settings(data_dir).limits
     if role not in ROLES:
         raise InvalidFile(f"unknown file role {role!r}: choose one of {', '.join(ROLES)}")
     ctx = check_context(context)
@@ -555,6 +561,10 @@ def submit(
     if not _outputs(pre):
         raise InvalidFile(f"request #{pre.id} has no output file: add one before submitting")
     checked = _fingerprint(pre)
+    if check_config is None:
+        from jupyterlab_hdh.egress.settings import load_settings
+
+        check_config = load_settings(data_dir).checks  # airlock.toml (bad file: refused)
     reports = check_reports(session, data_dir, pre, check_config)
     req = _lock(session, request_id)
     have = kinds(session, req, actor)
