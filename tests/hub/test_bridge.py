@@ -264,6 +264,7 @@ def test_refused_requests_never_reach_upstream(served: Any, line: bytes) -> None
     assert json.loads(body)["reason"] == "bridge"
     assert seen == []
 
+
 def test_json_posts_pass_with_the_bridge_identity(served: Any) -> None:
     sock_path, seen, _ = served
     with httpx.Client(transport=httpx.HTTPTransport(uds=str(sock_path)), timeout=10) as c:
