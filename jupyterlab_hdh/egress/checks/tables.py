@@ -327,6 +327,11 @@ def _compute_layout(table: Table, config: CheckConfig) -> Layout:
             label_cols.append(j)  # 0, 1, 2, ... down a leading column: categories, not counts
             continue
         integral = bool(np.all(np.isfinite(vals)) and np.all(vals == np.round(vals)))
+        # "150.0" was written from a float column: an amount that happens to be whole
+        integral = integral and not bool(
+            stripped[j][content].str.contains(".", regex=False).any()
+            or stripped[j][content].str.contains("e", case=False, regex=False).any()
+        )
         plausible = integral and vals.min() >= 0 and vals.max() <= config.max_plausible_count
         if plausible and not _MAGNITUDE_NAME.search(name):
             count_cols.append(j)

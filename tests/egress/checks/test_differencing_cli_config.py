@@ -122,3 +122,26 @@ def test_bad_config_is_a_clear_error(tmp_path: Path, text: str, needle: str) -> 
     p = _write(tmp_path, "c.toml", text)
     with pytest.raises(CheckError, match=needle.replace("(", r"\(")):
         CheckConfig.load(p)
+
+
+def test_cli_reads_evidence_given_as_supporting(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from jupyterlab_hdh.egress.checks import crosstab, write_table
+
+    df = pd.DataFrame(
+        {"g": ["a"] * 30 + ["b"] * 30, "h": ["x", "y"] * 30, "v": [10.0] * 59 + [1e6]}
+    )
+    table = tmp_path / "cost.csv"
+    side = write_table(crosstab(df, "g", "h", values="v", aggfunc="sum"), table)
+    runner = CliRunner()
+    alone = json.loads(runner.invoke(check_command, [str(table)]).output)
+    assert alone["status"] == "review"  # magnitudes, no evidence
+    res = runner.invoke(check_command, [str(table), "--supporting", str(side)])
+    doc = json.loads(res.output)
+    assert res.exit_code == 1 and doc["files"][0]["evidence"] == "sdc-sidecar"
+    flagged = {
+        (f["rule"], f["location"]["labels"]["g"], f["location"]["column"])
+        for f in doc["files"][0]["flags"]
+    }
+    assert flagged == {("nk-rule", "b", "y"), ("p-ratio", "b", "y")}
