@@ -432,7 +432,9 @@ def check_formula_injection(table: Table, sink: FlagSink) -> None:
         starts = col.str[:1].isin(_FORMULA_START)
         if not starts.any():
             continue
+        # a lone "-" or "+" (a suppression or no-data marker) is text in every spreadsheet
         hits = starts & pd.to_numeric(col.str.strip(), errors="coerce").isna()
+        hits &= ~col.isin(["-", "+", "--"])
         for i in np.flatnonzero(hits.to_numpy())[:100]:
             value = str(col.iat[i])
             sink.add(

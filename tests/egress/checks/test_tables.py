@@ -155,3 +155,8 @@ def test_whole_numbers_written_as_floats_are_magnitudes(tmp_path: Path) -> None:
     assert r.status == "review" and _rules(r) == ["no-evidence"]
     r = _check(tmp_path, "u.csv", "region,x\nA,150\nB,3\n")
     assert _rules(r) == ["threshold"]
+
+
+def test_lone_dash_marker_is_not_a_formula(tmp_path: Path) -> None:
+    r = _check(tmp_path, "t.csv", "region,n\nA,-\nB,20\nC,30\n")
+    assert "formula-injection" not in _rules(r) and r.status == "pass", r.flags
