@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 from jupyterlab_hdh.egress import manager
 from jupyterlab_hdh.egress import states as st
 from jupyterlab_hdh.egress.errors import InvalidFile, NotFound, WrongState
-from jupyterlab_hdh.egress.snapshot import blob_path
+from jupyterlab_hdh.egress.snapshot import blob_path, fsync_dir
 from jupyterlab_hdh.governance.projects import Actor
 from jupyterlab_hdh.paths import DataDir
 from jupyterlab_hdh.store.models import EgressOutbox, EgressRequest
@@ -59,14 +59,6 @@ class ReleaseError(RuntimeError):
 def _step(name: str) -> None:
     if STEP_HOOK is not None:
         STEP_HOOK(name)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _sha256_file(path: Path) -> str:
@@ -111,7 +103,7 @@ def _copy_one(data_dir: DataDir, row: EgressOutbox) -> None:
     os.chmod(tmp, 0o440)
     _step("copied")
     os.replace(tmp, final)
-    _fsync_dir(folder)
+    fsync_dir(folder)
     _step("renamed")
 
 

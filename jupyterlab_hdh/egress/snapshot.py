@@ -164,7 +164,7 @@ def open_in_workspace(workspace: Path, path: str) -> int:
     return fd
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -211,7 +211,7 @@ def snapshot(
                 os.unlink(tmp_name)  # the same content is stored already
             else:
                 os.replace(tmp_name, final)
-                _fsync_dir(blobs)
+                fsync_dir(blobs)
         except BaseException:
             if os.path.exists(tmp_name):
                 os.unlink(tmp_name)

@@ -3,7 +3,6 @@ real tornado forwarder adding the identity) → the real control-plane API serve
 
 from __future__ import annotations
 
-import asyncio
 import io
 import os
 import subprocess
@@ -26,27 +25,9 @@ from jupyterlab_hdh.hub.bridge import BridgeServer, BridgeTarget
 from jupyterlab_hdh.hub.config import free_port
 from tests.egress import airlock
 from tests.governance.fakes import fake_version
+from tests.hub.test_bridge import _Loop
 
 TOKEN = "c" * 64
-
-
-class _Loop:
-    """An asyncio loop in a thread, serving the bridge."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def call(self, fn: Any) -> Any:
-        async def wrap() -> Any:
-            return fn()
-
-        return asyncio.run_coroutine_threadsafe(wrap(), self.loop).result(10)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
 
 
 @pytest.fixture

@@ -118,19 +118,8 @@ def test_generated_config_wires_proxy_guard_spawner_and_secrets(tmp_path: Path) 
     except hub_config.HubConfigError as exc:
         pytest.skip(str(exc))
     plan = hub_config.write_hub_config(tmp_path, port=18123, poll_interval=7)
-    text = plan.config_file.read_text()
     assert oct(plan.config_file.stat().st_mode & 0o777) == "0o600"
-    ns: dict[str, Any] = {}
-
-    class Section(dict):  # type: ignore[type-arg]
-        def __getattr__(self, k: str) -> Any:
-            return self.setdefault(k, Section())
-
-        def __setattr__(self, k: str, v: Any) -> None:
-            self[k] = v
-
-    c = Section()
-    exec(compile(text, "cfg", "exec"), {"get_config": lambda: c}, ns)  # noqa: S102
+    c = _load(plan)
     hubc = c["JupyterHub"]
     assert hubc["bind_url"] == "http://127.0.0.1:18123"
     assert hubc["allow_named_servers"] is True and hubc["cleanup_servers"] is True
