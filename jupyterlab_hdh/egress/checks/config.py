@@ -87,7 +87,7 @@ class CheckConfig:
     # model membership-inference risk (SACRO-ML report, global_metrics)
     model_max_auc: float = 0.65
     model_max_tpr_at_low_fpr: float = 0.10
-    model_tpr_metric: str = "TPR@0.01"
+    model_tpr_metric: str = "TPR@0.1%"  # a key of SACRO-ML's per-attack metrics
     instance_based_status: str = "fail"
 
     def __post_init__(self) -> None:

@@ -55,12 +55,22 @@ def is_evidence_name(name: str) -> bool:
     return p.suffix.lower() == ".json" or (p.parent.name == "checksums" and p.suffix == ".txt")
 
 
+@dataclass(frozen=True)
+class RiskMetrics:
+    """One attack of a SACRO-ML report: its worst AUC and TPR at low FPR over repetitions."""
+
+    attack: str
+    auc: float | None
+    tpr: float | None
+    significant: bool  # SACRO-ML's own test: AUC significantly above chance
+
+
 @dataclass
 class ModelRiskReport:
-    """The membership-inference metrics of one SACRO-ML report: (attack, AUC, TPR@low FPR)."""
+    """The membership-inference attacks of one SACRO-ML report."""
 
     name: str
-    attacks: list[tuple[str, float | None, float | None]]
+    attacks: list[RiskMetrics]
 
 
 class TableEvidence:
@@ -302,18 +312,38 @@ class EvidenceBundle:
         return list(self.model_reports)
 
 
-def _find_metrics(node: Any, depth: int = 0) -> list[tuple[str, dict[str, Any]]]:
-    found: list[tuple[str, dict[str, Any]]] = []
-    if depth > 6 or not isinstance(node, dict):
-        return found
-    gm = node.get("global_metrics")
-    if isinstance(gm, dict):
-        meta_name = node.get("attack_name") or node.get("attack") or ""
-        found.append((str(meta_name), gm))
-        return found
-    for key, child in node.items():
-        for name, metrics in _find_metrics(child, depth + 1):
-            found.append((name or str(key), metrics))
+def _find_metrics(doc: dict[str, Any], tpr_metric: str) -> list[RiskMetrics]:
+    """The attacks of a SACRO-ML ``report.json`` (sacroml 2: one entry per attack run,
+    ``{metadata: {attack_name, global_metrics}, attack_experiment_logger:
+    {attack_instance_logger: {instance_N: {AUC, TPR@…%, …}}}}``): per attack, the highest
+    AUC and ``tpr_metric`` over its repetitions, and whether SACRO-ML found the AUC
+    significantly above chance."""
+    found: list[RiskMetrics] = []
+    for key, entry in doc.items():
+        if not isinstance(entry, dict):
+            continue
+        logger = entry.get("attack_experiment_logger")
+        instances = logger.get("attack_instance_logger") if isinstance(logger, dict) else None
+        if not isinstance(instances, dict):
+            continue
+        meta = entry.get("metadata")
+        meta = meta if isinstance(meta, dict) else {}
+        gm = meta.get("global_metrics")
+        gm = gm if isinstance(gm, dict) else {}
+        runs = [i for i in instances.values() if isinstance(i, dict)]
+        aucs = [a for a in (_number(i.get("AUC")) for i in runs) if a is not None]
+        tprs = [t for t in (_number(i.get(tpr_metric)) for i in runs) if t is not None]
+        significant = str(gm.get("AUC_sig", "")).startswith("Significant") or bool(
+            (_number(gm.get("n_sig_auc_p_vals_corrected")) or 0) > 0
+        )
+        found.append(
+            RiskMetrics(
+                str(meta.get("attack_name") or key),
+                max(aucs) if aucs else None,
+                max(tprs) if tprs else None,
+                significant,
+            )
+        )
     return found
 
 
@@ -374,10 +404,6 @@ def _collect_one(item: CheckInput, bundle: EvidenceBundle, config: CheckConfig) 
                         )
                     )
     else:
-        metrics = _find_metrics(doc)
-        if metrics:
-            attacks = [
-                (name, _number(m.get("AUC")), _number(m.get(config.model_tpr_metric)))
-                for name, m in metrics
-            ]
+        attacks = _find_metrics(doc, config.model_tpr_metric)
+        if attacks:
             bundle.model_reports.append(ModelRiskReport(item.name, attacks))

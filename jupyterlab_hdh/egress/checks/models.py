@@ -235,11 +235,22 @@ def _check_risk(reports: list[ModelRiskReport], config: CheckConfig, sink: FlagS
         return
     seen = False
     for report in reports:
-        for attack, auc, tpr in report.attacks:
+        for m in report.attacks:
+            attack, auc, tpr = m.attack, m.auc, m.tpr
             if auc is None and tpr is None:
                 continue
             seen = True
             loc = {"report": report.name, "attack": attack}
+            if m.significant and (auc is None or auc <= config.model_max_auc):
+                sink.add(
+                    Flag(
+                        "model-risk",
+                        f"{attack}: SACRO-ML finds the membership-inference AUC significantly"
+                        " above chance",
+                        loc,
+                        severity="review",
+                    )
+                )
             if auc is not None and auc > config.model_max_auc:
                 sink.add(
                     Flag(

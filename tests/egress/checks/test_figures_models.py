@@ -149,18 +149,53 @@ def _model(tmp_path: Path, name: str, data: bytes, *extra: CheckInput) -> FileRe
     return _one(tmp_path / name, name, *extra)
 
 
+SACROML = Path(__file__).parent / "fixtures" / "sacroml"
+
+
 def _report(tmp_path: Path, auc: float, tpr: float, name: str = "model_attack.json") -> CheckInput:
-    doc = {
-        "WorstCaseAttack_1": {
-            "log_id": "x",
-            "metadata": {
-                "attack_name": "WorstCaseAttack",
-                "global_metrics": {"AUC": auc, "TPR@0.01": tpr},
-            },
-        }
-    }
-    (tmp_path / name).write_text(json.dumps(doc))
+    """A SACRO-ML report.json of one worst-case attack (sacroml 2's layout, as in the real
+    reports of ``fixtures/sacroml``), with the given metrics in its repetitions."""
+    doc = json.loads((SACROML / "logistic_regression.json").read_text())
+    uid, entry = next((k, v) for k, v in doc.items() if "WorstCase" in v["metadata"]["attack_name"])
+    for instance in entry["attack_experiment_logger"]["attack_instance_logger"].values():
+        instance["AUC"], instance["TPR@0.1%"] = auc, tpr
+    (tmp_path / name).write_text(json.dumps({uid: entry}))
     return CheckInput(tmp_path / name, name, "supporting")
+
+
+def _real(name: str) -> CheckInput:
+    return CheckInput(SACROML / name, "model_attack.json", "supporting")
+
+
+def test_a_real_sacroml_report_of_an_overfitted_forest_fails_the_model(tmp_path: Path) -> None:
+    data = fake_pickle("sklearn.ensemble._forest", "RandomForestClassifier")
+    r = _model(tmp_path, "model.pkl", data, _real("leaky_random_forest.json"))
+    assert r.status == "fail", r.flags
+    messages = [f.message for f in r.flags if f.rule == "model-risk"]
+    assert any("WorstCase" in m and "AUC 0.726" in m for m in messages), messages  # worst rep
+    assert any("LiRA" in m and "AUC 0.861" in m for m in messages), messages
+
+
+def test_a_real_sacroml_report_of_a_logistic_regression_passes(tmp_path: Path) -> None:
+    data = fake_pickle("sklearn.linear_model._logistic", "LogisticRegression")
+    r = _model(tmp_path, "model.pkl", data, _real("logistic_regression.json"))
+    assert r.status == "pass", r.flags
+
+
+def test_an_attack_sacroml_finds_significant_goes_to_review(tmp_path: Path) -> None:
+    doc = json.loads((SACROML / "logistic_regression.json").read_text())
+    for entry in doc.values():
+        entry["metadata"]["global_metrics"]["AUC_sig"] = "Significant at p=0.05"
+    (tmp_path / "model_attack.json").write_text(json.dumps(doc))
+    data = fake_pickle("sklearn.linear_model._logistic", "LogisticRegression")
+    r = _model(
+        tmp_path,
+        "model.pkl",
+        data,
+        CheckInput(tmp_path / "model_attack.json", "model_attack.json", "supporting"),
+    )
+    assert r.status == "review" and {f.rule for f in r.flags} == {"model-risk"}
+    assert "significantly above chance" in r.flags[0].message
 
 
 def test_knn_pickle_is_instance_based(tmp_path: Path) -> None:
