@@ -278,10 +278,15 @@ def test_json_posts_pass_with_the_bridge_identity(served: Any) -> None:
             content=b"title=x",
             headers={"Content-Type": "application/x-www-form-urlencoded"},
         )
-        big = c.post("http://bridge/api/bridge/egress/requests", json={"title": "x" * 70_000})
+        try:  # over 64 KiB: Tornado answers 400 or just closes the connection, as it likes
+            big_status = c.post(
+                "http://bridge/api/bridge/egress/requests", json={"title": "x" * 70_000}
+            ).status_code
+        except httpx.TransportError:
+            big_status = 0
     assert r.status_code == 200, r.text
     assert form.status_code == 415
-    assert big.status_code in (400, 413)  # Tornado refuses a body over 64 KiB
+    assert big_status in (0, 400, 413)
     (got,) = seen
     assert got["method"] == "POST" and got["uri"] == "/api/bridge/egress/requests/7/files"
     assert json.loads(got["body"]) == {"path": "out/table.csv", "role": "output"}
