@@ -32,6 +32,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,7 +47,7 @@ from jupyterlab_hdh.egress.errors import InvalidFile, NotFound, WrongState
 from jupyterlab_hdh.egress.snapshot import blob_path, fsync_dir
 from jupyterlab_hdh.governance.projects import Actor
 from jupyterlab_hdh.paths import DataDir
-from jupyterlab_hdh.store.models import EgressOutbox, EgressRequest
+from jupyterlab_hdh.store.models import EgressFile, EgressOutbox, EgressRequest
 
 STEP_HOOK: Callable[[str], None] | None = None
 CHUNK = 1 << 20
@@ -179,7 +180,8 @@ def release(hub: Any, request_id: int, *, actor: Actor) -> bool:
 
 
 def recover(hub: Any) -> list[tuple[int, str]]:
-    """Finish every ``releasing`` request and remove stray temporary copies.
+    """Finish every ``releasing`` request, remove stray temporary copies and old orphan
+    snapshots (:func:`remove_orphan_blobs`).
 
     Returns ``(request id, outcome)`` per request looked at.
     """
@@ -210,7 +212,36 @@ def recover(hub: Any) -> list[tuple[int, str]]:
                 state = req.state if req is not None else None
             if state != st.RELEASING:
                 shutil.rmtree(tmp, ignore_errors=True)
+    remove_orphan_blobs(hub)
     return outcomes
+
+
+#: A snapshot younger than this may belong to a step still in progress (its row not committed).
+ORPHAN_MIN_AGE_S = 3600.0
+
+
+def remove_orphan_blobs(hub: Any, *, min_age_s: float = ORPHAN_MIN_AGE_S) -> list[str]:
+    """Delete snapshots no request file refers to (a step refused after its copy, a file
+    replaced or removed from a draft), and half-written ``.part-`` copies, once older than
+    ``min_age_s``. Returns the names removed. Blobs of any request, released or not, stay."""
+    blobs: Path = hub.data_dir.egress_blobs
+    if not blobs.is_dir():
+        return []
+    with hub.sessions() as s:
+        kept = set(s.scalars(select(EgressFile.sha256)))
+    now = time.time()
+    removed = []
+    for entry in os.scandir(blobs):
+        if entry.name in kept or not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            if now - entry.stat(follow_symlinks=False).st_mtime < min_age_s:
+                continue
+            os.unlink(entry.path)
+        except FileNotFoundError:
+            continue
+        removed.append(entry.name)
+    return sorted(removed)
 
 
 def released_file(

@@ -208,7 +208,8 @@ def snapshot(
             sha = digest.hexdigest()
             final = blobs / sha
             if final.exists() and final.stat().st_size == size:
-                os.unlink(tmp_name)  # the same content is stored already
+                os.unlink(tmp_name)  # the same content is stored already:
+                os.utime(final)  # fresh again, so the orphan sweep leaves it to this step
             else:
                 os.replace(tmp_name, final)
                 fsync_dir(blobs)

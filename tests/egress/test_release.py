@@ -228,3 +228,48 @@ def test_only_members_download_and_only_after_release(hub) -> None:
                 rel.released_file(s, hub.data_dir, rid, name, actor=outsider)
         req = s.get(EgressRequest, rid)
         assert req is not None and req.state == "released"
+
+
+def test_old_orphan_snapshots_are_swept_and_referenced_ones_kept(hub) -> None:
+    from jupyterlab_hdh.egress import manager as m
+    from jupyterlab_hdh.egress.release import remove_orphan_blobs
+    from tests.egress.airlock import ALICE, draft, setup, write
+
+    ws = setup(hub)
+    write(ws, "t.csv", "group,count\na,12\nb,15\n")
+    rid = draft(hub, ("t.csv", "output"))
+    write(ws, "t.csv", "group,count\na,13\nb,15\n")  # replaced: the first copy is now orphan
+    with hub.transaction() as s:
+        m.add_file(s, hub.data_dir, rid, "t.csv", role="output", actor=ALICE)
+    blobs = hub.data_dir.egress_blobs
+    with hub.sessions() as s:
+        [current] = [f.sha256 for f in m._unlocked(s, rid).files]
+    [orphan] = [p.name for p in blobs.iterdir() if p.name != current]
+    (blobs / ".part-crashed").write_bytes(b"half a copy")
+    assert remove_orphan_blobs(hub) == []  # too young: may belong to a step in progress
+    old = time.time() - 7200
+    for p in blobs.iterdir():
+        os.utime(p, (old, old), follow_symlinks=False)
+    assert remove_orphan_blobs(hub) == sorted([orphan, ".part-crashed"])
+    assert [p.name for p in blobs.iterdir()] == [current]
+
+
+def test_a_snapshot_reusing_an_old_orphan_copy_is_not_swept_before_its_row(hub) -> None:
+    from jupyterlab_hdh.egress import manager as m
+    from jupyterlab_hdh.egress.release import remove_orphan_blobs
+    from jupyterlab_hdh.egress.snapshot import snapshot
+    from tests.egress.airlock import ALICE, draft, setup, write
+
+    ws = setup(hub)
+    write(ws, "t.csv", "group,count\na,12\nb,15\n")
+    rid = draft(hub, ("t.csv", "output"))
+    with hub.transaction() as s:
+        m.remove_file(s, rid, "t.csv", actor=ALICE)  # its copy is an orphan now
+    blobs = hub.data_dir.egress_blobs
+    [orphan] = [p.name for p in blobs.iterdir()]
+    old = time.time() - 7200
+    os.utime(blobs / orphan, (old, old))
+    # a step copies the same content again (its row not committed yet): the copy is reused
+    assert snapshot(ws, "t.csv", blobs).sha256 == orphan
+    assert remove_orphan_blobs(hub) == []  # fresh again: left to that step
+    assert (blobs / orphan).exists()
