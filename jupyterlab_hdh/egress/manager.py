@@ -87,7 +87,7 @@ from jupyterlab_hdh.egress.errors import (
     NotFound,
     WrongState,
 )
-from jupyterlab_hdh.egress.snapshot import Limits, blob_path, snapshot
+from jupyterlab_hdh.egress.snapshot import Limits, blob_path, snapshot, strip_figure
 from jupyterlab_hdh.governance.projects import (
     MEMBER_ROLES,
     Actor,
@@ -420,6 +420,9 @@ def add_file(
         data_dir.egress_blobs,
         max_bytes=limits.max_file_bytes,
     )
+    stripped: list[str] = []
+    if role == "output":  # what is reviewed and released carries no figure metadata
+        snap, stripped = strip_figure(snap, data_dir.egress_blobs)
     req = _editable(session, request_id, actor, doing)
     _check_count(req, snap.path, limits)
     others = sum(f.size for f in req.files if f.path != snap.path)
@@ -460,6 +463,7 @@ def add_file(
         sha256=f.sha256,
         size=f.size,
         previous_sha256=previous,
+        metadata_stripped=stripped,
     )
     return f
 

@@ -31,9 +31,9 @@ import os
 import stat
 import tempfile
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from jupyterlab_hdh.egress.errors import InvalidFile, LimitExceeded
 
@@ -233,3 +233,37 @@ def blob_path(blobs: Path, sha256: str) -> Path:
     if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
         raise InvalidFile(f"not a sha256: {sha256!r}")
     return blobs / sha256
+
+
+#: Output figures whose metadata is stripped when they are added (by name; the bytes decide).
+FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def strip_figure(snap: Snapshot, blobs: Path) -> tuple[Snapshot, list[str]]:
+    """The snapshot of an output figure without its metadata (EXIF, text chunks, trailing
+    bytes…), stored as a blob of its own, and what was removed; ``snap`` itself when the file
+    is not a figure by name, cannot be decoded (the checks then fail it), or has nothing to
+    strip. The workspace file is never changed."""
+    if PurePosixPath(snap.path).suffix.lower() not in FIGURE_SUFFIXES:
+        return snap, []
+    from jupyterlab_hdh.egress.checks import CheckError, strip_metadata
+
+    with tempfile.TemporaryDirectory(dir=blobs, prefix=".strip-") as tmp:
+        clean = Path(tmp) / "clean"
+        try:
+            removed = strip_metadata(snap.blob, clean)
+        except CheckError:
+            return snap, []
+        if not removed:
+            return snap, []
+        digest = hashlib.sha256(clean.read_bytes()).hexdigest()
+        final = blobs / digest
+        if final.exists():
+            os.utime(final)
+        else:
+            with open(clean, "rb+") as f:
+                os.fsync(f.fileno())
+            os.chmod(clean, 0o444)
+            os.replace(clean, final)
+            fsync_dir(blobs)
+    return replace(snap, sha256=digest, size=final.stat().st_size, blob=final), removed

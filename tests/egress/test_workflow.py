@@ -381,3 +381,43 @@ def test_notifications_are_marked_read(hub) -> None:
     with hub.sessions() as s:
         assert m.notifications(s, "raj", unread_only=True) == []
         assert m.notifications(s, "raj")[0]["read_at"] is not None
+
+
+def test_output_figures_lose_their_metadata_when_added(hub) -> None:
+    import io
+    import json as _json
+
+    from PIL import Image, PngImagePlugin
+    from sqlalchemy import select as _select
+
+    from jupyterlab_hdh.egress.snapshot import blob_path
+    from jupyterlab_hdh.store.models import AuditEvent as _Event
+    from tests.egress.airlock import ALICE, setup
+
+    ws = setup(hub)
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "patient 184017512345658 at row 12")
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(buf, format="PNG", pnginfo=info)
+    (ws / "fig.png").write_bytes(buf.getvalue())
+    (ws / "fig-support.png").write_bytes(buf.getvalue())
+    with hub.transaction() as s:
+        req = m.create_request(s, "study", title="figure", actor=ALICE)
+        out = m.add_file(s, hub.data_dir, req.id, "fig.png", role="output", actor=ALICE)
+        sup = m.add_file(s, hub.data_dir, req.id, "fig-support.png", role="supporting", actor=ALICE)
+        out_sha, sup_sha = out.sha256, sup.sha256
+    stored = blob_path(hub.data_dir.egress_blobs, out_sha).read_bytes()
+    assert b"184017512345658" not in stored  # what reviewers see and what is released
+    with Image.open(io.BytesIO(stored)) as img:
+        assert img.size == (8, 8) and img.getpixel((0, 0)) == (200, 10, 10)
+        assert "Comment" not in img.info
+    assert b"184017512345658" in (ws / "fig.png").read_bytes()  # the workspace is untouched
+    # a supporting figure is shown to reviewers as it is (never released)
+    assert blob_path(hub.data_dir.egress_blobs, sup_sha).read_bytes() == buf.getvalue()
+    with hub.sessions() as s:
+        added = s.scalars(
+            _select(_Event).where(_Event.action == "egress.file.add").order_by(_Event.seq)
+        ).all()
+    details = _json.loads(added[0].details)
+    assert details["path"] == "fig.png" and details["metadata_stripped"]
+    assert _json.loads(added[1].details)["metadata_stripped"] == []
