@@ -28,8 +28,8 @@ from tests.egress import airlock
 TOKEN = "t" * 64
 
 
-@pytest.fixture
-def api(hub: Any) -> Iterator[tuple[TestClient, Any, dict[str, dict[str, str]]]]:
+def _world(hub: Any) -> dict[str, dict[str, str]]:
+    """The airlock's users and projects, two workspace files, and each user's API headers."""
     workspace = airlock.setup(hub)
     airlock.write(workspace, "out/table.csv", "region,count\nnorth,120\nsouth,140\n")
     airlock.write(workspace, "analysis.py", "print('made table.csv')\n")
@@ -39,6 +39,12 @@ def api(hub: Any) -> Iterator[tuple[TestClient, Any, dict[str, dict[str, str]]]]
             user = s.scalar(select(User).where(User.name == name))
             token = accounts.issue_token(s, user, actor="test")
             auth[name] = {"Authorization": f"Bearer {token}"}
+    return auth
+
+
+@pytest.fixture
+def api(hub: Any) -> Iterator[tuple[TestClient, Any, dict[str, dict[str, str]]]]:
+    auth = _world(hub)
     with TestClient(create_app(hub.data_dir, bridge_token=TOKEN)) as client:
         yield client, hub, auth
 
@@ -491,14 +497,7 @@ class _HubLogin(HubBrowserAuth):
 
 @pytest.fixture
 def ui(hub: Any) -> Iterator[tuple[TestClient, Any, dict[str, dict[str, str]]]]:
-    workspace = airlock.setup(hub)
-    airlock.write(workspace, "out/table.csv", "region,count\nnorth,120\nsouth,140\n")
-    airlock.write(workspace, "analysis.py", "print('made table.csv')\n")
-    auth = {}
-    with hub.transaction() as s:
-        for name in airlock.USERS:
-            user = s.scalar(select(User).where(User.name == name))
-            auth[name] = {"Authorization": f"Bearer {accounts.issue_token(s, user, actor='t')}"}
+    auth = _world(hub)
     app = create_app(hub.data_dir, bridge_token=TOKEN, browser_auth=_HubLogin())
     with TestClient(app) as client:
         yield client, hub, auth
