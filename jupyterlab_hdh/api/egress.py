@@ -235,23 +235,38 @@ def register(
             manager.remove_file(s, request_id, path, actor=actor(user))
         return Response(status_code=204)
 
-    @app.post("/api/egress/requests/{request_id}/submit", tags=tags)
-    def submit(request_id: int, user: Anyone, tasks: BackgroundTasks) -> dict[str, Any]:
+    def step(
+        request_id: int, user: User, tasks: BackgroundTasks, change: Callable[..., object]
+    ) -> dict[str, Any]:
+        """One workflow step: ``change(session, actor)`` and the request's new view, committed
+        together; notifications are e-mailed after the reply."""
+        who = actor(user)
         with hub().transaction() as s:
-            manager.submit(s, hub().data_dir, request_id, actor=actor(user))
-            out = view(s, request_id, actor(user))
+            change(s, who)
+            out = view(s, request_id, who)
         after(tasks)
         return out
+
+    @app.post("/api/egress/requests/{request_id}/submit", tags=tags)
+    def submit(request_id: int, user: Anyone, tasks: BackgroundTasks) -> dict[str, Any]:
+        return step(
+            request_id,
+            user,
+            tasks,
+            lambda s, who: manager.submit(s, hub().data_dir, request_id, actor=who),
+        )
 
     @app.post("/api/egress/requests/{request_id}/withdraw", tags=tags)
     def withdraw(
         request_id: int, user: Anyone, tasks: BackgroundTasks, body: ReasonIn | None = None
     ) -> dict[str, Any]:
-        with hub().transaction() as s:
-            manager.withdraw(s, request_id, actor=actor(user), reason=(body or ReasonIn()).reason)
-            out = view(s, request_id, actor(user))
-        after(tasks)
-        return out
+        reason = (body or ReasonIn()).reason
+        return step(
+            request_id,
+            user,
+            tasks,
+            lambda s, who: manager.withdraw(s, request_id, actor=who, reason=reason),
+        )
 
     @app.post("/api/egress/requests/{request_id}/votes", tags=tags, status_code=201)
     def vote(request_id: int, body: VoteIn, user: Anyone, tasks: BackgroundTasks) -> dict[str, Any]:
@@ -290,31 +305,31 @@ def register(
 
     @app.post("/api/egress/requests/{request_id}/approve", tags=tags)
     def approve(request_id: int, user: Anyone, tasks: BackgroundTasks) -> dict[str, Any]:
-        with hub().transaction() as s:
-            manager.approve(s, request_id, actor=actor(user))
-            out = view(s, request_id, actor(user))
-        after(tasks)
-        return out
+        return step(
+            request_id, user, tasks, lambda s, who: manager.approve(s, request_id, actor=who)
+        )
 
     @app.post("/api/egress/requests/{request_id}/return", tags=tags)
     def return_request(
         request_id: int, body: ReasonIn, user: Anyone, tasks: BackgroundTasks
     ) -> dict[str, Any]:
-        with hub().transaction() as s:
-            manager.return_request(s, request_id, actor=actor(user), reason=body.reason)
-            out = view(s, request_id, actor(user))
-        after(tasks)
-        return out
+        return step(
+            request_id,
+            user,
+            tasks,
+            lambda s, who: manager.return_request(s, request_id, actor=who, reason=body.reason),
+        )
 
     @app.post("/api/egress/requests/{request_id}/reject", tags=tags)
     def reject(
         request_id: int, body: ReasonIn, user: Anyone, tasks: BackgroundTasks
     ) -> dict[str, Any]:
-        with hub().transaction() as s:
-            manager.reject(s, request_id, actor=actor(user), reason=body.reason)
-            out = view(s, request_id, actor(user))
-        after(tasks)
-        return out
+        return step(
+            request_id,
+            user,
+            tasks,
+            lambda s, who: manager.reject(s, request_id, actor=who, reason=body.reason),
+        )
 
     @app.post("/api/egress/requests/{request_id}/release", tags=tags)
     def release_request(request_id: int, user: Anyone, tasks: BackgroundTasks) -> dict[str, Any]:
