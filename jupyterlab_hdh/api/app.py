@@ -391,7 +391,7 @@ def create_app(
             permit=permit.id,
             expires_at=projects.permit_view(permit, hub().data_dir)["expires_at"],
             mounts=plan["mounts"],
-            permitted=plan["permitted"],
+            permitted=plan["permitted"],  # with "mounted": the data panel's list
         )
 
     @app.get("/api/projects/{slug}/access", tags=["permits"], responses=access_responses)
@@ -451,28 +451,10 @@ def create_app(
         403: {"model": models.AccessDeniedOut, "description": "bad token, or no access now"},
     }
 
-    @app.get("/api/bridge/mounts", tags=["bridge"], responses=bridge_responses)
-    def bridge_mounts(me: Bridged) -> models.MountPlanOut:
-        """The calling sandbox's mounted and permitted dataset versions (the data panel)."""
-        return models.MountPlanOut(
-            project=me.project,
-            user=me.user,
-            permit=me.permit,
-            mounts=me.mounts,
-            permitted=[
-                models.PermittedOut(
-                    **p.model_dump(),
-                    mounted=any(
-                        (m.dataset, m.version) == (p.dataset, p.version) for m in me.mounts
-                    ),
-                )
-                for p in me.permitted
-            ],
-        )
-
     @app.get("/api/bridge/whoami", tags=["bridge"], responses=bridge_responses)
     def bridge_whoami(me: Bridged) -> models.AccessOut:
-        """Who the control plane believes the calling sandbox is: user, project, permit, mounts.
+        """Who the control plane believes the calling sandbox is: user, project, permit, what
+        it mounts and every version the permit grants (the data panel).
 
         (Bridged routes that change state will be audited; reads are not.)"""
         return me

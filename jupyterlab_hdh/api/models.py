@@ -166,15 +166,9 @@ class AccessOut(BaseModel):
     permit: int
     expires_at: str
     mounts: list[MountOut] = Field(description="what this member's sandbox mounts")
-    permitted: list[MountOut] = Field(description="every dataset version the permit grants")
-
-
-class MountPlanOut(BaseModel):
-    project: str
-    user: str
-    permit: int
-    mounts: list[MountOut]
-    permitted: list[PermittedOut]
+    permitted: list[PermittedOut] = Field(
+        description="every dataset version the permit grants, and whether it is mounted"
+    )
 
 
 class MountsIn(BaseModel):

@@ -40,7 +40,7 @@ class MountsHandler(APIHandler):
         user, project = os.environ.get("HDH_USER", ""), os.environ.get("HDH_PROJECT", "")
         out: dict[str, Any] = {"project": project, "user": user, "mounts": list_mounts()}
         try:
-            status, plan = await bridge_get("/api/bridge/mounts")
+            status, plan = await bridge_get("/api/bridge/whoami")
         except BridgeUnavailable as exc:
             out["permitted_error"] = str(exc)
         else:

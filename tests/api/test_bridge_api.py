@@ -114,7 +114,7 @@ def test_choosing_mounts_shows_in_the_sandbox_data_panel(bridge: Any) -> None:
             expires_at=datetime.now(UTC) + timedelta(days=3),
             actor=ADMIN,
         )
-    plan = client.get("/api/bridge/mounts", headers=_as("alice", "cohort")).json()
+    plan = client.get("/api/bridge/whoami", headers=_as("alice", "cohort")).json()
     assert [(m["version"], m["mounted"]) for m in plan["permitted"]] == [
         ("v1", False),
         ("v2", True),
@@ -123,7 +123,7 @@ def test_choosing_mounts_shows_in_the_sandbox_data_panel(bridge: Any) -> None:
     r = client.put("/api/me/projects/cohort/mounts", json={"versions": ["snds/v1"]}, headers=alice)
     assert r.status_code == 200, r.text
     assert [m["version"] for m in r.json()["mounts"]] == ["v1"]
-    plan = client.get("/api/bridge/mounts", headers=_as("alice", "cohort")).json()
+    plan = client.get("/api/bridge/whoami", headers=_as("alice", "cohort")).json()
     assert [(m["version"], m["mounted"]) for m in plan["permitted"]] == [
         ("v1", True),
         ("v2", False),

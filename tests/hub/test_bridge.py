@@ -37,7 +37,6 @@ ALLOWED = [
     "/api/catalogue/datasets/demo-snds/versions/v1/quality",
     "/api/catalogue/datasets/demo-snds/versions/v1/tables/IR_BEN_R",
     "/api/catalogue/search?q=diab%C3%A8te&limit=5",
-    "/api/bridge/mounts",
     "/api/bridge/egress/requests",
     "/api/bridge/egress/requests/12",
 ]
@@ -86,6 +85,7 @@ REFUSED = [
     ("DELETE", "/api/bridge/egress/requests/7"),
     ("GET", "/api/bridge/egress/requests/7/files/../../../../audit/events"),
     ("GET", "/api/bridge/egress/requests/7/download"),
+    ("GET", "/api/bridge/mounts"),
 ]
 
 
