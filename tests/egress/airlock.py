@@ -40,6 +40,25 @@ def setup(hub: Any) -> Path:
     return hub.data_dir.workspace("study")
 
 
+def grant(hub: Any, members: tuple[str, ...] = ("alice",), days: int = 3) -> None:
+    """An active permit on ``study`` (a catalogue-only dataset) for ``members``: what the
+    bridged routes re-check."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.governance.fakes import fake_version
+
+    fake_version(hub)
+    with hub.transaction() as s:
+        pj.grant_permit(
+            s,
+            "study",
+            members=list(members),
+            datasets=["snds"],
+            expires_at=datetime.now(UTC) + timedelta(days=days),
+            actor=DAN,
+        )
+
+
 def write(workspace: Path, name: str, text: str = "group,count\na,12\nb,15\n") -> Path:
     path = workspace / name
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,6 @@ from jupyterlab_hdh.api.app import create_app
 from jupyterlab_hdh.api.browser import BrowserUser, HubBrowserAuth, NotLoggedIn
 from jupyterlab_hdh.egress import manager
 from jupyterlab_hdh.governance import accounts
-from jupyterlab_hdh.governance import projects as pj
 from jupyterlab_hdh.store.models import User
 from tests.egress import airlock
 
@@ -353,21 +352,8 @@ def _bridge(user: str, project: str, token: str | None = TOKEN) -> dict[str, str
 @pytest.fixture
 def permitted(api: Any) -> Any:
     """alice holds an active permit for ``study`` (bridged routes re-check it)."""
-    from tests.governance.fakes import fake_version
-
     client, hub, auth = api
-    fake_version(hub)
-    with hub.transaction() as s:
-        from datetime import UTC, datetime, timedelta
-
-        pj.grant_permit(
-            s,
-            "study",
-            members=["alice"],
-            datasets=["snds"],
-            expires_at=datetime.now(UTC) + timedelta(days=3),
-            actor=pj.Actor("dan", "data_controller"),
-        )
+    airlock.grant(hub)
     return client, hub, auth
 
 

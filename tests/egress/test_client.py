@@ -11,7 +11,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,6 @@ from jupyterlab_hdh.governance import projects as pj
 from jupyterlab_hdh.hub.bridge import BridgeServer, BridgeTarget
 from jupyterlab_hdh.hub.config import free_port
 from tests.egress import airlock
-from tests.governance.fakes import fake_version
 from tests.hub.test_bridge import _Loop
 
 TOKEN = "c" * 64
@@ -34,16 +32,7 @@ TOKEN = "c" * 64
 def sandbox(hub: Any) -> Iterator[tuple[egress.Airlock, Any, Path]]:
     """alice's sandbox of ``study``: an Airlock on a real bridge socket in front of the API."""
     workspace = airlock.setup(hub)
-    fake_version(hub)
-    with hub.transaction() as s:
-        pj.grant_permit(
-            s,
-            "study",
-            members=["alice"],
-            datasets=["snds"],
-            expires_at=datetime.now(UTC) + timedelta(days=3),
-            actor=pj.Actor("dan", "data_controller"),
-        )
+    airlock.grant(hub)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(

@@ -26,14 +26,13 @@ from typing import Any
 import httpx
 import pytest
 
-import jupyterlab_hdh
 from jupyterlab_hdh.sandbox import Sandbox, bwrap_problem
-from jupyterlab_hdh.sandbox.spec import server_argv
+from jupyterlab_hdh.sandbox.spec import LABEXTENSIONS_DIR, server_argv
 from tests.hdh_up import free_port
 from tests.sandbox.conftest import make_site
 
 EXT_NAME = "jupyterlab-hdh"
-LABEXTENSIONS_DIR = Path(jupyterlab_hdh.__file__).resolve().parent / "labextension"
+# where the sandbox's server looks (its --LabApp.extra_labextensions_path)
 EXT_DIR = LABEXTENSIONS_DIR / EXT_NAME
 SOURCE_DIR = Path(__file__).resolve().parents[2] / "labextension"
 FLAG = f"--LabApp.extra_labextensions_path={LABEXTENSIONS_DIR}"
