@@ -607,6 +607,17 @@ def _mount(version: DatasetVersion, data_dir: DataDir) -> Mount:
     return Mount(name, version.label, data_dir.dataset_version_dir(name, version.label))
 
 
+def access_problem(
+    session: Session, user_name: str, slug: str, now: datetime | None = None
+) -> str | None:
+    """Why ``user_name`` may not open ``slug`` now (one line), or None if they may."""
+    try:
+        active_permit(session, user_name, slug, now)
+    except PermitError as exc:
+        return str(exc)
+    return None
+
+
 def mounts(
     permit: Permit, data_dir: DataDir, selected: Collection[int] | None = None
 ) -> list[Mount]:

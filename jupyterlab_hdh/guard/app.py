@@ -89,6 +89,7 @@ def socket_dir_resolver(root: Path) -> Resolve:
 def main(argv: list[str] | None = None) -> None:
     """Run the guard as a JupyterHub service (env: JUPYTERHUB_SERVICE_PREFIX, _API_TOKEN...)."""
     from jupyterlab_hdh.context import open_hub
+    from jupyterlab_hdh.governance import projects
     from jupyterlab_hdh.guard.auth import GuardHubOAuth, HubOAuthIdentity
     from jupyterlab_hdh.paths import DataDir
 
@@ -110,22 +111,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     identity = HubOAuthIdentity(hub_auth, os.environ.get("JUPYTERHUB_SERVICE_NAME", "guard"))
     hub = open_hub(DataDir.resolve(args.data_dir))
-    try:
-        from jupyterlab_hdh.governance import projects  # the projects engineer's module
-
-        active_permit = getattr(projects, "active_permit", None)
-    except ImportError:  # pragma: no cover - depends on a parallel change
-        active_permit = None
 
     def check_permit(user: str, project: str) -> str | None:
-        if active_permit is None:
-            return "permits are not available in this installation"
         with hub.sessions() as s:
             try:
-                result = active_permit(s, user, project)
-            except Exception as exc:  # PermitError, or a broken check: refuse, never allow
-                return str(exc) or type(exc).__name__
-        return None if result else "no active permit"
+                return projects.access_problem(s, user, project)
+            except Exception as exc:  # a broken check (store down…): refuse, never allow
+                return f"the permit could not be checked: {type(exc).__name__}"
 
     async def authorise(user: str, project: str) -> str | None:
         loop = asyncio.get_running_loop()

@@ -159,11 +159,7 @@ class SandboxSpawner(Spawner):  # type: ignore[misc]
         from jupyterlab_hdh.governance import projects
 
         with hdh_store(self.data_dir).sessions() as s:
-            try:
-                projects.active_permit(s, self.hdh_user, self.project)
-            except projects.PermitError as exc:
-                return str(exc)
-        return None
+            return projects.access_problem(s, self.hdh_user, self.project)
 
     def _open_bridge(self) -> None:
         """Serve ``<runtime>/bridge/api.sock`` for this (user, project), in the hub's loop."""

@@ -149,3 +149,12 @@ def test_an_older_version_is_grantable_while_it_has_every_opt_out_applied(world)
         optout.add(s, world.keys, "184017512345658", actor="test")
     with world.transaction() as s, pytest.raises(pj.ProjectError, match="lacks 1 opt-out"):
         pj.resolve_dataset(s, "snds/v1")
+
+
+def test_access_problem_is_the_one_line_the_guard_and_spawner_show(two_versions) -> None:
+    with two_versions.sessions() as s:
+        assert pj.access_problem(s, "alice", "cohort-2027", T0) is None
+        assert "not a member" in (pj.access_problem(s, "carol", "cohort-2027", T0) or "")
+        assert "expired" in (
+            pj.access_problem(s, "alice", "cohort-2027", T0 + timedelta(days=31)) or ""
+        )
