@@ -21,13 +21,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from jupyterlab_hdh.sandbox import Sandbox, SandboxClient, SandboxSpec
+from jupyterlab_hdh.sandbox import HostIdentity, Sandbox, SandboxClient, SandboxSpec
 from jupyterlab_hdh.sandbox.spec import SOCK_PATH, WORKSPACE, server_argv
 
 
 def time_sandbox(base: Path, i: int) -> tuple[float, float]:
     spec = SandboxSpec(
-        project="bench", user=f"u{i}", workspace=base / f"ws{i}", runtime_dir=base / f"rt{i}"
+        project="bench",
+        user=f"u{i}",
+        workspace=base / f"ws{i}",
+        runtime_dir=base / f"rt{i}",
+        # as the spawner does: under root, the sandbox runs as its project's own uid
+        host=HostIdentity.for_project(1) if os.geteuid() == 0 else None,
     )
     t0 = time.perf_counter()
     sb = Sandbox(spec)

@@ -15,10 +15,15 @@ poll interval. Starts and stops are audited (``sandbox.start``, ``sandbox.stop``
 While the sandbox runs, the spawner also serves its API bridge
 (:mod:`jupyterlab_hdh.hub.bridge`, ``<runtime>/bridge/api.sock``), which adds
 this spawner's user and project to every forwarded request.
+
+A hub running as root never runs a sandbox as root: each project's sandboxes
+run as the project's own host uid (``host_id_base + project id``, see
+:class:`~jupyterlab_hdh.sandbox.spec.HostIdentity`).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +62,11 @@ class SandboxSpawner(Spawner):  # type: ignore[misc]
     memory_limit_bytes = Integer(0, help="Memory limit of each sandbox in bytes (0: none)").tag(
         config=True
     )
+    host_id_base = Integer(
+        200000,
+        help="Under a root hub, project <id>'s sandboxes run as host uid/gid base + id;"
+        " the base itself is the group that reads dataset versions",
+    ).tag(config=True)
 
     _sandbox: Any = None
     _bridge: Any = None
@@ -84,7 +94,13 @@ class SandboxSpawner(Spawner):  # type: ignore[misc]
     def _build(self) -> Any:
         """The sandbox for the active permit (raises SpawnRefused with the reason)."""
         from jupyterlab_hdh.governance import projects
-        from jupyterlab_hdh.sandbox import DatasetMount, Sandbox, SandboxSpec, runtime_dir_for
+        from jupyterlab_hdh.sandbox import (
+            DatasetMount,
+            HostIdentity,
+            Sandbox,
+            SandboxSpec,
+            runtime_dir_for,
+        )
 
         store = hdh_store(self.data_dir)
         root = store.data_dir.root
@@ -96,6 +112,11 @@ class SandboxSpawner(Spawner):  # type: ignore[misc]
                     f"{self.hdh_user} may not open project {self.project}: {exc}"
                 ) from None
             permit_id = permit.id
+            host = (
+                HostIdentity.for_project(permit.project_id, self.host_id_base)
+                if os.geteuid() == 0
+                else None
+            )
             mounts = [
                 DatasetMount(m.dataset, m.version, Path(m.path))
                 for m in projects.member_mounts(s, permit, self.hdh_user, store.data_dir)
@@ -112,6 +133,7 @@ class SandboxSpawner(Spawner):  # type: ignore[misc]
             cpu_limit=self.cpu_limit or None,
             protected=(root,),
             secrets=(store.data_dir.keys,),
+            host=host,
         )
         store.data_dir.workspaces.mkdir(mode=0o700, exist_ok=True)
         (root / "sandboxes").mkdir(mode=0o700, exist_ok=True)
@@ -175,7 +197,11 @@ class SandboxSpawner(Spawner):  # type: ignore[misc]
             user=self.hdh_user,
             project=self.project,
         )
-        bridge = BridgeServer(runtime / "bridge" / "api.sock", target)
+        sandbox = self._sandbox
+        host = sandbox.spec.host if sandbox is not None else None
+        bridge = BridgeServer(
+            runtime / "bridge" / "api.sock", target, group=host.gid if host is not None else None
+        )
         bridge.start()
         self._bridge = bridge
 

@@ -25,6 +25,7 @@ from jupyterlab_hdh.sandbox.limits import AppliedLimits
 from jupyterlab_hdh.sandbox.process import Sandbox, bwrap_problem
 from jupyterlab_hdh.sandbox.spec import (
     DatasetMount,
+    HostIdentity,
     SandboxSpec,
     bwrap_argv,
     runtime_dir_for,
@@ -35,6 +36,7 @@ __all__ = [
     "AppliedLimits",
     "DatasetMount",
     "ExecResult",
+    "HostIdentity",
     "Sandbox",
     "SandboxBusyError",
     "SandboxClient",

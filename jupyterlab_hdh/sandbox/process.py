@@ -26,11 +26,13 @@ from jupyterlab_hdh.sandbox.client import SandboxClient
 from jupyterlab_hdh.sandbox.errors import (
     SandboxBusyError,
     SandboxClientError,
+    SandboxConfigError,
     SandboxError,
     SandboxStartError,
     SandboxUnavailableError,
 )
 from jupyterlab_hdh.sandbox.limits import AppliedLimits, prepare_limits
+from jupyterlab_hdh.sandbox.ownership import give_tree, share_with_group
 from jupyterlab_hdh.sandbox.spec import (
     SandboxSpec,
     bwrap_argv,
@@ -47,6 +49,28 @@ def find_bwrap() -> str:
             "bubblewrap (bwrap) is not installed on this host: install the 'bubblewrap' package"
         )
     return path
+
+
+SETPRIV = "/usr/bin/setpriv"
+
+
+def check_identity(spec: SandboxSpec) -> None:
+    """Refuse a sandbox that would run as the host's root, or as a uid we cannot become."""
+    root = os.geteuid() == 0
+    if root and spec.host is None:
+        raise SandboxConfigError(
+            "refusing to run a sandbox as the host's root: a root supervisor must give"
+            " the sandbox an unprivileged host identity (SandboxSpec.host)"
+        )
+    if not root and spec.host is not None:
+        raise SandboxConfigError(
+            "only a root supervisor can run a sandbox as another host user"
+            f" (uid {spec.host.uid}); run it without SandboxSpec.host"
+        )
+    if spec.host is not None and not os.access(SETPRIV, os.X_OK):
+        raise SandboxUnavailableError(
+            f"{SETPRIV} is missing: install util-linux, which runs a sandbox as its own uid"
+        )
 
 
 def bwrap_problem() -> str | None:
@@ -148,6 +172,7 @@ class Sandbox:
         self._teardown()  # a previous run that died on its own: release what it held
         bwrap = self._bwrap or find_bwrap()
         self.spec.check_paths()  # before creating anything
+        check_identity(self.spec)
         self._acquire_lock()
         try:
             self._prepare_runtime()
@@ -223,17 +248,32 @@ class Sandbox:
         etc = spec.host_etc_dir
         etc.mkdir(exist_ok=True, mode=0o700)
         for name, text in (
-            ("passwd", passwd_text()),
-            ("group", group_text()),
+            ("passwd", passwd_text(spec)),
+            ("group", group_text(spec)),
             ("page_config.json", page_config_text()),
         ):
             (etc / name).write_text(text)
+            os.chmod(etc / name, 0o644)  # bound read-only; the folder itself stays 0700
         self._remove_socket()  # a stale one: we hold the lock, nobody else serves it
         spec.host_sock_dir.mkdir(mode=0o700)
         # the hub's API bridge serves bridge/api.sock (hub/bridge.py); it may already be there
         spec.host_bridge_dir.mkdir(mode=0o700, exist_ok=True)
         if spec.host_bridge_dir.is_symlink() or not spec.host_bridge_dir.is_dir():
             raise SandboxStartError(f"{spec.host_bridge_dir} is not a plain folder")
+        if spec.host is not None:
+            self._give_to_host_identity()
+
+    def _give_to_host_identity(self) -> None:
+        """Under a root supervisor: what the sandbox's own uid must write or read."""
+        spec, host = self.spec, self.spec.host
+        assert host is not None
+        give_tree(spec.workspace, host.uid, host.gid)
+        os.chown(spec.host_sock_dir, host.uid, host.gid)  # the server creates its socket there
+        # the bridge folder: the group may reach api.sock (hub/bridge.py), not change it
+        os.chown(spec.host_bridge_dir, 0, host.gid)
+        os.chmod(spec.host_bridge_dir, 0o750)  # noqa: S103 - root:<project gid>, read-only bind
+        for m in spec.mounts:
+            share_with_group(m.host_path.resolve(), host.data_gid)
 
     def _remove_socket(self) -> None:
         """Remove ``sock/`` and whatever the sandbox left there (files, links, folders)."""

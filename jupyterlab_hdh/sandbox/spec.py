@@ -36,8 +36,23 @@ package source             ro          ``jupyterlab_hdh/`` only, when installed 
 
 Never bound: ``/run``, ``/var/run`` (docker.sock, D-Bus), ``/root``, ``/home``,
 the HDH data directory (keys, store, outbox), other workspaces, other datasets.
-``--unshare-all`` gives new user, pid, ipc, uts, cgroup and network namespaces:
-the network namespace holds only a loopback interface, so no network at all.
+New pid, ipc, uts, cgroup and network namespaces: the network namespace holds
+only a loopback interface, so no network at all.
+
+Who the sandbox is on the host depends on who supervises it:
+
+* an unprivileged supervisor (the hub run as a normal user): ``--unshare-all``
+  adds a user namespace where the sandbox is uid 1000, mapped to the
+  supervisor's own uid;
+* a root supervisor (``hdh up`` as root, the usual server case): a user
+  namespace would map the sandbox to host root, so there is none. bwrap, as
+  root, builds the mounts (it can reach binds under ``/root`` or a 0700 data
+  directory) and keeps only CAP_DAC_OVERRIDE/SETUID/SETGID/SETPCAP (to enter
+  the 0700 workspace and change identity); ``setpriv`` then runs
+  the server as the project's own unprivileged host uid (:class:`HostIdentity`,
+  ``200000 + project id``; the data group ``200000`` may read dataset versions),
+  with every capability set (bounding included) emptied and ``no_new_privs``.
+  The workspace belongs to that uid; nothing else of the host does.
 """
 
 from __future__ import annotations
@@ -91,6 +106,35 @@ SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 SYSTEM_ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime")
 
 
+#: Host ids of sandboxes under a root supervisor: project ``<id>`` runs as uid/gid
+#: ``HOST_ID_BASE + id``; ``HOST_ID_BASE`` itself is the group that reads dataset versions.
+HOST_ID_BASE = 200000
+MAX_HOST_ID = 2**31 - 2
+
+
+@dataclass(frozen=True)
+class HostIdentity:
+    """The unprivileged host uid/gid a sandbox runs as when its supervisor is root."""
+
+    uid: int
+    gid: int
+    data_gid: int
+
+    @classmethod
+    def for_project(cls, project_id: int, base: int = HOST_ID_BASE) -> HostIdentity:
+        """``base + project_id`` for the project; ``base`` is the data group."""
+        if project_id < 1:
+            raise SandboxConfigError(f"invalid project id: {project_id!r}")
+        return cls(base + project_id, base + project_id, base)
+
+    def check(self) -> None:
+        for label, value in (("uid", self.uid), ("gid", self.gid), ("data gid", self.data_gid)):
+            if not 0 < value <= MAX_HOST_ID:
+                raise SandboxConfigError(f"invalid sandbox host {label}: {value!r} (never root)")
+        if self.data_gid == self.gid:
+            raise SandboxConfigError("the data group must differ from the project's group")
+
+
 @dataclass(frozen=True)
 class DatasetMount:
     """One permitted dataset version, bound read-only at ``/data/<dataset>/<version>``."""
@@ -125,7 +169,8 @@ class SandboxSpec:
     data directory); ``secrets`` host paths no bind may equal, contain or lie
     under (pass its ``keys/``). ``memory_limit`` is in bytes,
     ``cpu_limit`` in cores; both are applied where the host allows (see
-    :mod:`jupyterlab_hdh.sandbox.limits`).
+    :mod:`jupyterlab_hdh.sandbox.limits`). ``host``: the unprivileged host
+    identity to run as; required (and only possible) when the supervisor is root.
     """
 
     project: str
@@ -142,6 +187,7 @@ class SandboxSpec:
     python_prefix: Path = field(default_factory=lambda: Path(sys.prefix))
     python_base_prefix: Path = field(default_factory=lambda: Path(sys.base_prefix))
     package_source: Path | None = field(default_factory=_package_source_dir)
+    host: HostIdentity | None = None
 
     def __post_init__(self) -> None:
         # Normalise so callers may pass str/list; the dataclass stays frozen.
@@ -189,6 +235,8 @@ class SandboxSpec:
             raise SandboxConfigError("memory_limit below 64 MiB")
         if self.cpu_limit is not None and self.cpu_limit <= 0:
             raise SandboxConfigError("cpu_limit must be positive")
+        if self.host is not None:
+            self.host.check()
 
     def check_paths(self) -> None:
         """Validate host paths: mounts exist, nothing forbidden is bound.
@@ -270,9 +318,17 @@ def runtime_dir_for(sandboxes_root: Path, project: str, user: str) -> Path:
     return Path(sandboxes_root) / f"{project}--{user}"
 
 
-def passwd_text() -> str:
+def sandbox_ids(spec: SandboxSpec) -> tuple[int, int]:
+    """The uid and gid the sandbox's processes see as their own."""
+    if spec.host is None:
+        return SANDBOX_UID, SANDBOX_GID
+    return spec.host.uid, spec.host.gid
+
+
+def passwd_text(spec: SandboxSpec) -> str:
+    uid, gid = sandbox_ids(spec)
     return (
-        f"{SANDBOX_USER}:x:{SANDBOX_UID}:{SANDBOX_GID}:HDH sandbox user:{SANDBOX_HOME}:/bin/bash\n"
+        f"{SANDBOX_USER}:x:{uid}:{gid}:HDH sandbox user:{SANDBOX_HOME}:/bin/bash\n"
         "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
     )
 
@@ -321,8 +377,10 @@ def page_config_text() -> str:
     return json.dumps({"disabledExtensions": disabled, "lockedExtensions": locked}, indent=1) + "\n"
 
 
-def group_text() -> str:
-    return f"{SANDBOX_USER}:x:{SANDBOX_GID}:\nnogroup:x:65534:\n"
+def group_text(spec: SandboxSpec) -> str:
+    _, gid = sandbox_ids(spec)
+    data = f"hdh-data:x:{spec.host.data_gid}:{SANDBOX_USER}\n" if spec.host is not None else ""
+    return f"{SANDBOX_USER}:x:{gid}:\n{data}nogroup:x:65534:\n"
 
 
 def _system_binds() -> list[str]:
@@ -443,17 +501,10 @@ def bwrap_argv(
     """
     args = [
         bwrap,
-        # namespaces: user, pid, ipc, uts, cgroup, network (loopback only)
-        "--unshare-all",
+        *_identity_args(spec),
         "--die-with-parent",  # the sandbox dies with its supervisor
         "--new-session",  # setsid: no TIOCSTI injection into the caller's terminal
         "--clearenv",  # nothing of the host environment leaks in
-        "--uid",
-        str(SANDBOX_UID),
-        "--gid",
-        str(SANDBOX_GID),
-        "--cap-drop",
-        "ALL",
         *(["--seccomp", str(seccomp_fd)] if seccomp_fd is not None else []),
         "--hostname",
         "hdh-sandbox",
@@ -461,14 +512,26 @@ def bwrap_argv(
         "/proc",
         "--dev",
         "/dev",
+        # scratch and HOME: world-writable (sticky) tmpfs, as the sandbox user need
+        # not be the one bwrap creates folders as (see the module's docstring)
+        "--perms",
+        "01777",
         "--tmpfs",
         SANDBOX_TMP,
         "--tmpfs",
         "/home",
-        "--dir",
+        "--perms",
+        "01777",
+        "--tmpfs",
         SANDBOX_HOME,
         "--dir",
         SANDBOX_VAR_TMP,
+        "--perms",
+        "0755",
+        "--dir",
+        DATA_ROOT,
+    ]
+    binds = [
         *_system_binds(),
         "--ro-bind",
         str(spec.host_etc_dir / "passwd"),
@@ -480,12 +543,10 @@ def bwrap_argv(
         str(spec.host_etc_dir / "page_config.json"),
         LAB_PAGE_CONFIG,
         *_python_binds(spec),
-        "--dir",
-        DATA_ROOT,
     ]
     for m in spec.mounts:
-        args += ["--ro-bind", str(m.host_path.resolve()), m.target]
-    args += [
+        binds += ["--ro-bind", str(m.host_path.resolve()), m.target]
+    binds += [
         "--bind",
         str(spec.workspace.resolve()),
         WORKSPACE,
@@ -496,6 +557,9 @@ def bwrap_argv(
         "--ro-bind",
         str(spec.host_bridge_dir.resolve()),
         BRIDGE_DIR,
+    ]
+    args += [*_parent_dirs(binds), *binds]
+    args += [
         # the root tmpfs and the folders bwrap created in it: read-only from now on
         "--remount-ro",
         "/",
@@ -504,5 +568,80 @@ def bwrap_argv(
     ]
     for key, value in sandbox_env(spec).items():
         args += ["--setenv", key, value]
-    args += ["--", *(command if command is not None else server_argv(spec))]
+    args += ["--", *_drop_to_host_identity(spec)]
+    args += command if command is not None else server_argv(spec)
     return args
+
+
+def _parent_dirs(binds: Sequence[str]) -> list[str]:
+    """``--perms 0755 --dir`` for every folder above a bind target, parents first.
+
+    bwrap would create them itself, but owned by whoever it runs as and, as
+    root, mode 0700: a sandbox running as its own uid could not walk to its binds.
+    """
+    targets: list[str] = []
+    i = 0
+    while i < len(binds):
+        op = binds[i]
+        if op in ("--ro-bind", "--bind", "--symlink"):
+            targets.append(binds[i + 2])
+            i += 3
+        else:  # pragma: no cover - binds hold only the three options above
+            raise ValueError(f"unexpected bwrap option among binds: {op}")
+    bound = set(targets)
+    parents: list[str] = []
+    for t in targets:
+        for parent in reversed(Path(t).parents):
+            p = str(parent)
+            if p == "/" or p in parents:
+                continue
+            if any(p == b or p.startswith(b.rstrip("/") + "/") for b in bound):
+                break  # lies in a bind: the host folder's own mode applies
+            parents.append(p)
+    out: list[str] = []
+    for p in parents:
+        out += ["--perms", "0755", "--dir", p]
+    return out
+
+
+#: What bwrap keeps under a root supervisor, for ``setpriv`` (which empties every set).
+ROOT_SUPERVISOR_CAPS = ("CAP_DAC_OVERRIDE", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP")
+
+#: The namespaces of every sandbox; a user namespace is added only when the
+#: supervisor is unprivileged (a root supervisor's would map the sandbox to root).
+NAMESPACES = (
+    "--unshare-ipc",
+    "--unshare-pid",
+    "--unshare-net",
+    "--unshare-uts",
+    "--unshare-cgroup",
+)
+
+
+def _identity_args(spec: SandboxSpec) -> list[str]:
+    if spec.host is None:
+        # a user namespace too: uid 1000 inside maps to the supervisor's own uid
+        userns = ["--unshare-all", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID)]
+        return [*userns, "--cap-drop", "ALL"]
+    # bwrap runs as root: it keeps only what setpriv needs to become the project's uid,
+    # and to enter the workspace (0700, the project's) before that
+    return [*NAMESPACES, "--cap-drop", "ALL"] + [
+        a for cap in ROOT_SUPERVISOR_CAPS for a in ("--cap-add", cap)
+    ]
+
+
+def _drop_to_host_identity(spec: SandboxSpec) -> list[str]:
+    """``setpriv … --`` run first inside the sandbox under a root supervisor (else nothing)."""
+    if spec.host is None:
+        return []
+    h = spec.host
+    return [
+        "/usr/bin/setpriv",
+        f"--reuid={h.uid}",
+        f"--regid={h.gid}",
+        f"--groups={h.data_gid}",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        "--no-new-privs",
+        "--",
+    ]

@@ -214,6 +214,20 @@ def sandbox_pids(up: Up) -> list[int]:
     return found
 
 
+def sandbox_uid(up: Up, user: str, project: str) -> int:
+    """The host uid (= gid) a root hub runs ``project``'s sandboxes as: 200000 + its id."""
+    from sqlalchemy import select
+
+    from jupyterlab_hdh.context import open_hub
+    from jupyterlab_hdh.paths import DataDir
+    from jupyterlab_hdh.store.models import Project
+
+    hub = open_hub(DataDir.resolve(up.data_dir))
+    with hub.sessions() as s:
+        project_id = s.execute(select(Project.id).where(Project.slug == project)).scalar_one()
+    return 200000 + project_id
+
+
 # --- the tests, in order: they share the running hub ------------------------------------------
 
 
@@ -280,6 +294,17 @@ def test_alice_spawns_demo_and_runs_audited_code_through_the_guard(up: Up) -> No
     ]
     assert "memory: none" not in starts[-1]["details"]["limits"]  # a memory limit is applied
     browser.close()
+    if os.geteuid() == 0:  # a root hub: nothing of the sandbox but bwrap itself runs as root
+        uid = sandbox_uid(up, "alice", "demo")
+        inner = [
+            p
+            for outer in sandbox_pids(up)
+            for p in psutil.Process(outer).children(recursive=True)
+            if p.name() != "bwrap"
+        ]
+        assert inner and {p.uids().real for p in inner} == {uid}, inner
+        ws = up.data_dir / "workspaces" / "demo"
+        assert (ws.stat().st_uid, ws.stat().st_gid) == (uid, uid)
 
 
 # The kernel-side attacker: raw requests on /bridge/api.sock (no client library that
@@ -370,9 +395,15 @@ def test_the_bridge_ignores_a_forged_identity_and_refuses_other_routes(up: Up) -
         assert hits and all(hit["dataset"] == "demo-snds" for hit in hits), hits
         r = browser.get(f"{up.url}{base}hdh/catalogue")
         assert r.status_code == 200 and [d["name"] for d in r.json()["results"]] == ["demo-snds"]
-        # the bridge's socket on the host: owner-only, in a folder bound read-only
+        # the bridge's socket on the host, in a folder bound read-only: owner-only, or (root
+        # hub) root's and open to the project's group, whose uid the sandbox runs as
         sock = up.data_dir / "sandboxes" / "demo--alice" / "bridge" / "api.sock"
-        assert oct(sock.stat().st_mode & 0o777) == "0o600"
+        st = sock.stat()
+        if os.geteuid() == 0:
+            assert (oct(st.st_mode & 0o777), st.st_uid) == ("0o660", 0)
+            assert st.st_gid == sandbox_uid(up, "alice", "demo")
+        else:
+            assert oct(st.st_mode & 0o777) == "0o600"
     finally:
         browser.close()
     # bob has no sandbox of alice's: another user reaching alice's /hdh is refused by the guard

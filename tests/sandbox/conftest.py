@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from jupyterlab_hdh.sandbox import Sandbox, SandboxSpec, bwrap_problem, runtime_dir_for
+from jupyterlab_hdh.sandbox import (
+    HostIdentity,
+    Sandbox,
+    SandboxSpec,
+    bwrap_problem,
+    runtime_dir_for,
+)
 
 CANARY_ENV = "HDH_TEST_HOST_CANARY"
 
@@ -42,8 +48,19 @@ class Site:
             mounts=tuple((d, v, self.dataset(d, v)) for d, v in mounts),
             protected=(self.hdh,),
             secrets=(self.keys,),
-            **kw,  # type: ignore[arg-type]
+            **{"host": host_identity(project), **kw},  # type: ignore[arg-type]
         )
+
+
+def host_identity(project: str) -> HostIdentity | None:
+    """As the spawner does: under root, each project runs as its own uid (ids 1, 2, ...)."""
+    if os.geteuid() != 0:
+        return None
+    ids = PROJECT_IDS.setdefault(project, len(PROJECT_IDS) + 1)
+    return HostIdentity.for_project(ids)
+
+
+PROJECT_IDS: dict[str, int] = {}
 
 
 def make_site(root: Path) -> Site:
@@ -61,7 +78,7 @@ def make_site(root: Path) -> Site:
         table = pa.table({"id": [1, 2, 3], "tag": [f"{ds}-{version}"] * 3})
         pq.write_table(table, d / "part-0.parquet")
     for project in ("p1", "p2"):
-        (site.workspaces / project).mkdir(parents=True)
+        (site.workspaces / project).mkdir(parents=True, mode=0o700)  # as the spawner makes them
     (site.workspaces / "p2" / "secret.txt").write_text("project p2 only")
     return site
 

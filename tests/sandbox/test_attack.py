@@ -233,14 +233,49 @@ def test_no_secret_bytes_anywhere_reachable(client: SandboxClient, kernel: str) 
 # -- identity, processes, environment --------------------------------------------
 
 
-def test_identity_is_unprivileged_uid_1000(client: SandboxClient, kernel: str) -> None:
+def test_identity_is_unprivileged(client: SandboxClient, kernel: str, sandbox: Sandbox) -> None:
+    """uid 1000 in a user namespace, or (root supervisor) the project's own host uid.
+
+    Either way: no capability in any set, no_new_privs (setuid binaries give nothing).
+    """
     code = (
         "import json, os, pwd\n"
-        "caps = [l.split()[1] for l in open('/proc/self/status') if l.startswith('CapEff')]\n"
+        "st = dict(l.split(':', 1) for l in open('/proc/self/status'))\n"
+        "caps = [st[k].strip() for k in ('CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb')]\n"
         "me = pwd.getpwuid(os.getuid()).pw_name\n"
-        "print(json.dumps([os.getuid(), os.getgid(), me, caps[0]]))\n"
+        "print(json.dumps([os.getuid(), os.getgid(), me, caps, st['NoNewPrivs'].strip()]))\n"
     )
-    assert run(client, kernel, code) == [1000, 1000, "jovyan", "0000000000000000"]
+    host = sandbox.spec.host
+    uid, gid = (1000, 1000) if host is None else (host.uid, host.gid)
+    assert run(client, kernel, code) == [uid, gid, "jovyan", ["0" * 16] * 5, "1"]
+
+
+def test_root_supervisor_never_runs_the_sandbox_as_root(
+    sandbox: Sandbox, client: SandboxClient, kernel: str
+) -> None:
+    """Seen from the host: every sandbox process but bwrap's own runs as the project's uid."""
+    host = sandbox.spec.host
+    if host is None:
+        pytest.skip("an unprivileged supervisor: the sandbox is its uid in a user namespace")
+    assert sandbox.pid is not None
+    owners = {}
+    for pid in descendants(sandbox.pid):
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+        status = dict(line.split(":", 1) for line in lines)
+        owners[comm] = [int(x) for x in status["Uid"].split()]
+    assert owners.pop("bwrap") == [0, 0, 0, 0]  # bwrap itself: the sandbox's init
+    assert owners and all(ids == [host.uid] * 4 for ids in owners.values()), owners
+    ws = sandbox.spec.workspace
+    assert (ws.stat().st_uid, ws.stat().st_gid) == (host.uid, host.gid)
+    # what the kernel writes belongs to the project's uid on the host, not to root
+    code = "open('/workspace/made-here.txt', 'w').write('x'); print(1)"
+    assert run(client, kernel, code) == 1
+    made = (ws / "made-here.txt").stat()
+    assert (made.st_uid, made.st_gid) == (host.uid, host.gid)
+    # bwrap, the sandbox's root-owned init, is out of reach: no signal, no peek
+    for expr in ("os.kill(1, 0)", "open('/proc/1/environ').read()", "os.listdir('/proc/1/root')"):
+        assert run(client, kernel, attempt(expr))["ok"] is False, expr
 
 
 def test_own_pid_namespace(client: SandboxClient, kernel: str) -> None:
@@ -401,7 +436,7 @@ def test_tornado_resolver_reaches_the_sandbox(sandbox: Sandbox, tmp_path: Path) 
         asyncio.run(bad())
 
 
-def test_terminal_runs_inside_the_sandbox(client: SandboxClient) -> None:
+def test_terminal_runs_inside_the_sandbox(client: SandboxClient, sandbox: Sandbox) -> None:
     """Terminals are on (the guard audits them) and their shell is as confined as a kernel."""
     import websocket
 
@@ -423,7 +458,8 @@ def test_terminal_runs_inside_the_sandbox(client: SandboxClient) -> None:
             msg = json.loads(ws.recv())
             if msg[0] == "stdout":
                 seen += msg[1]
-        assert "ID=1000 AT=hdh-sandbox" in seen
+        uid = 1000 if sandbox.spec.host is None else sandbox.spec.host.uid
+        assert f"ID={uid} AT=hdh-sandbox" in seen
     finally:
         ws.close()
         client.request("DELETE", f"api/terminals/{name}")
@@ -483,7 +519,10 @@ def bridge_stand_in(sandbox: Sandbox) -> Iterator[tuple[Path, list[bytes]]]:
     seen: list[bytes] = []
     srv = socket.socket(socket.AF_UNIX)
     srv.bind(str(path))
-    os.chmod(path, 0o600)
+    host = sandbox.spec.host  # as hub/bridge.py does: the project's group may connect
+    os.chmod(path, 0o600 if host is None else 0o660)
+    if host is not None:
+        os.chown(path, -1, host.gid)
     srv.listen(8)
     srv.settimeout(0.2)
     stop = threading.Event()

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
-from jupyterlab_hdh.sandbox import SandboxConfigError, SandboxSpec, bwrap_argv, server_argv
-from jupyterlab_hdh.sandbox.spec import sandbox_env
+from jupyterlab_hdh.sandbox import (
+    HostIdentity,
+    SandboxConfigError,
+    SandboxSpec,
+    bwrap_argv,
+    server_argv,
+)
+from jupyterlab_hdh.sandbox.spec import NAMESPACES, group_text, passwd_text, sandbox_env
 from tests.sandbox.conftest import Site, make_site
 
 BIND_OPTS = ("--bind", "--ro-bind", "--dev-bind", "--bind-try", "--ro-bind-try", "--dev-bind-try")
@@ -29,7 +36,8 @@ def under(path: str, root: str) -> bool:
 
 
 def test_namespaces_and_hardening_flags(site: Site) -> None:
-    argv = bwrap_argv(site.spec("p1", "alice", [("ds_a", "v1")]))
+    """Unprivileged supervisor: a user namespace where the sandbox is uid 1000."""
+    argv = bwrap_argv(site.spec("p1", "alice", [("ds_a", "v1")], host=None))
     head = argv[: argv.index("--")]
     for flag in ("--unshare-all", "--die-with-parent", "--new-session", "--clearenv"):
         assert flag in head
@@ -37,7 +45,75 @@ def test_namespaces_and_hardening_flags(site: Site) -> None:
     assert head[head.index("--uid") + 1] == "1000"
     assert head[head.index("--gid") + 1] == "1000"
     assert head[head.index("--cap-drop") + 1] == "ALL"
+    assert "--cap-add" not in head
     assert tuple(head[head.index("--proc") : head.index("--proc") + 2]) == ("--proc", "/proc")
+    assert argv[argv.index("--") + 1] == sys.prefix + "/bin/python"  # no setpriv
+
+
+def test_root_supervisor_runs_the_sandbox_as_the_projects_uid(site: Site) -> None:
+    """No user namespace (it would map the sandbox to root): setpriv becomes the project's uid."""
+    host = HostIdentity.for_project(7)
+    assert (host.uid, host.gid, host.data_gid) == (200007, 200007, 200000)
+    spec = site.spec("p1", "alice", [("ds_a", "v1")], host=host)
+    argv = bwrap_argv(spec)
+    head = argv[: argv.index("--")]
+    assert not {"--unshare-all", "--unshare-user", "--unshare-user-try", "--uid"} & set(head)
+    for flag in (*NAMESPACES, "--die-with-parent", "--new-session", "--clearenv"):
+        assert flag in head
+    assert head[head.index("--cap-drop") + 1] == "ALL"
+    added = [head[i + 1] for i, a in enumerate(head) if a == "--cap-add"]
+    assert sorted(added) == ["CAP_DAC_OVERRIDE", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID"]
+    tail = argv[argv.index("--") + 1 :]
+    drop = tail[: tail.index("--")]
+    assert drop == [
+        "/usr/bin/setpriv",
+        "--reuid=200007",
+        "--regid=200007",
+        "--groups=200000",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        "--no-new-privs",
+    ]
+    assert tail[tail.index("--") + 1 :] == server_argv(spec)
+    assert passwd_text(spec).startswith("jovyan:x:200007:200007:")
+    assert "hdh-data:x:200000:jovyan" in group_text(spec)
+
+
+@pytest.mark.parametrize(
+    ("ids", "message"),
+    [
+        ((0, 200001, 200000), "uid"),
+        ((200001, 0, 200000), "gid"),
+        ((200001, 200001, 0), "data gid"),
+        ((200001, 200001, 200001), "must differ"),
+        ((2**31, 200001, 200000), "uid"),
+    ],
+)
+def test_host_identity_is_never_root_and_never_the_data_group(
+    site: Site, ids: tuple[int, int, int], message: str
+) -> None:
+    with pytest.raises(SandboxConfigError, match=message):
+        site.spec("p1", "alice", [], host=HostIdentity(*ids))
+    with pytest.raises(SandboxConfigError, match="project id"):
+        HostIdentity.for_project(0)
+
+
+def test_every_folder_above_a_bind_is_walkable_by_any_uid(site: Site) -> None:
+    """bwrap, as root, would create them 0700: a sandbox of its own uid could not reach /usr's
+    neighbours such as the interpreter under /root/.pyenv or /etc/passwd."""
+    argv = bwrap_argv(
+        site.spec("p1", "alice", [("ds_a", "v1")], host=HostIdentity(200001, 200001, 200000))
+    )
+    made = {argv[i + 3] for i, a in enumerate(argv) if a == "--perms" and argv[i + 1] == "0755"}
+    targets = [dst for _, _, dst in binds(argv)]
+    for t in targets:
+        for parent in Path(t).parents:
+            p = str(parent)
+            if p != "/" and not any(Path(p).is_relative_to(b) for b in targets):
+                assert p in made, (t, p)
+    assert {"/etc", "/data", "/data/ds_a"} <= made
+    first_bind = min(i for i, a in enumerate(argv) if a in ("--ro-bind", "--bind"))
+    assert all(argv.index(p) < first_bind for p in made)  # created before anything is bound
 
 
 def test_never_binds_run_home_root_or_the_data_dir(site: Site) -> None:
@@ -94,7 +170,7 @@ def test_tmpfs_before_binds_and_root_read_only(site: Site) -> None:
 
 
 def test_server_command_socket_no_token_and_hardening(site: Site) -> None:
-    spec = site.spec("p1", "alice", [])
+    spec = site.spec("p1", "alice", [], host=None)
     cmd = server_argv(spec)
     argv = bwrap_argv(spec)
     assert argv[argv.index("--") + 1 :] == cmd
