@@ -10,7 +10,10 @@ server never blocks or undoes a transition. Delivery is at-least-once:
   accepted the message; a refused recipient or a server that is down leaves
   the row pending for the next run, and nothing is ever dropped;
 * on PostgreSQL the rows being sent are locked ``FOR UPDATE SKIP LOCKED``, so two
-  senders running at once do not both send one row.
+  senders running at once do not both send one row;
+* a message is sent again only if the process dies between the server's
+  acceptance and the commit; it then carries the same ``Message-ID`` (derived
+  from the row, not random), so mail clients and archives show it once.
 
 Addresses: the user's own (``users.email``, ``hdh user email NAME ADDRESS``), else
 ``addresses[name]`` when configured, else ``<name>@<domain>`` when a domain is
@@ -31,7 +34,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -167,6 +170,14 @@ class SendReport:
         }
 
 
+def message_id(row: Notification, settings: EmailSettings) -> str:
+    """The same ``<…@domain>`` each time ``row`` is sent: a re-send is recognised as such."""
+    created = row.created_at.replace(tzinfo=row.created_at.tzinfo or UTC)
+    stamp = int(created.timestamp() * 1_000_000)
+    domain = settings.from_address.rpartition("@")[2] or "hdh.invalid"
+    return f"<hdh-notification-{row.id}.{stamp}@{domain}>"
+
+
 def _message(row: Notification, to: str, settings: EmailSettings) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = settings.from_address
@@ -174,7 +185,7 @@ def _message(row: Notification, to: str, settings: EmailSettings) -> EmailMessag
     # a subject is one line: a stray newline must not start a header of its own
     msg["Subject"] = " ".join(row.subject.split())[:200]
     msg["Date"] = format_datetime(datetime.now(UTC))
-    msg["Message-ID"] = make_msgid(f"hdh-notification-{row.id}")
+    msg["Message-ID"] = message_id(row, settings)
     link = ""
     if settings.base_url and row.request_id is not None:
         link = f"\n\n{settings.base_url.rstrip('/')}/ui/egress/requests/{row.request_id}"

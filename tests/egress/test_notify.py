@@ -100,6 +100,29 @@ def test_pending_rows_are_sent_to_each_user_and_marked(hub: Any, smtp: Any) -> N
     assert len(inbox.messages) == 2
 
 
+def test_a_message_sent_again_after_a_lost_commit_has_the_same_message_id(
+    hub: Any, smtp: Any
+) -> None:
+    """At-least-once: if the commit after the server's acceptance is lost (a crash), the row is
+    sent again, under the same Message-ID, so the recipient's client shows it once."""
+    from sqlalchemy import update
+
+    inbox, port = smtp
+    ids = _notify(hub, ("alice", "Request 7 approved"), ("alice", "Request 8 returned"))
+    settings = EmailSettings(
+        host="127.0.0.1", port=port, from_address="airlock@hdh.example", domain="hdh.example"
+    )
+    with hub.sessions() as s:
+        assert send_pending(s, settings).sent == ids
+    with hub.transaction() as s:  # as if the process died before recording the first one
+        s.execute(update(Notification).where(Notification.id == ids[0]).values(emailed_at=None))
+    with hub.sessions() as s:
+        assert send_pending(s, settings).sent == [ids[0]]
+    first, second, again = (msg["Message-ID"] for _, msg in inbox.messages)
+    assert again == first != second
+    assert first.startswith(f"<hdh-notification-{ids[0]}.") and first.endswith("@hdh.example>")
+
+
 def test_server_down_leaves_rows_pending_and_the_next_run_delivers(hub: Any) -> None:
     port = free_port()  # nothing listens here yet
     ids = _notify(hub, ("alice", "Returned"), ("carol", "Approved"))
