@@ -90,6 +90,21 @@ def test_missing_dataset_gives_clear_error_and_nothing_started(bwrap_ok: None, s
     assert new == []
 
 
+def test_a_sandbox_never_runs_as_the_hosts_root(bwrap_ok: None, site: Site) -> None:
+    """A root supervisor must name an unprivileged host identity; without root, none works."""
+    from jupyterlab_hdh.sandbox import HostIdentity
+
+    if os.geteuid() == 0:
+        spec = site.spec("p2", "hank", [], host=None)
+        message = "refusing to run a sandbox as the host's root"
+    else:
+        spec = site.spec("p2", "hank", [], host=HostIdentity.for_project(2))
+        message = "only a root supervisor"
+    with pytest.raises(SandboxConfigError, match=message):
+        Sandbox(spec).start()
+    assert not spec.runtime_dir.exists()  # refused before anything was created
+
+
 def test_server_that_dies_gives_its_log_and_releases_the_lock(
     bwrap_ok: None, site: Site, tmp_path: Path
 ) -> None:
