@@ -67,10 +67,32 @@ def check_identity(spec: SandboxSpec) -> None:
             "only a root supervisor can run a sandbox as another host user"
             f" (uid {spec.host.uid}); run it without SandboxSpec.host"
         )
-    if spec.host is not None and not os.access(SETPRIV, os.X_OK):
+    if spec.host is None:
+        return
+    if not os.access(SETPRIV, os.X_OK):
         raise SandboxUnavailableError(
             f"{SETPRIV} is missing: install util-linux, which runs a sandbox as its own uid"
         )
+    taken = _host_name_of(spec.host.uid, spec.host.gid, spec.host.data_gid)
+    if taken:
+        raise SandboxConfigError(
+            f"the sandbox's host ids are already used on this host ({taken}):"
+            " choose another SandboxSpawner.host_id_base"
+        )
+
+
+def _host_name_of(uid: int, gid: int, data_gid: int) -> str:
+    """Which of these ids the host's own users or groups hold ('' if none)."""
+    import grp
+    import pwd
+
+    held = []
+    with contextlib.suppress(KeyError):
+        held.append(f"uid {uid} is user {pwd.getpwuid(uid).pw_name}")
+    for g in (gid, data_gid):
+        with contextlib.suppress(KeyError):
+            held.append(f"gid {g} is group {grp.getgrgid(g).gr_name}")
+    return ", ".join(held)
 
 
 def bwrap_problem() -> str | None:

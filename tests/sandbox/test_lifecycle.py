@@ -105,6 +105,17 @@ def test_a_sandbox_never_runs_as_the_hosts_root(bwrap_ok: None, site: Site) -> N
     assert not spec.runtime_dir.exists()  # refused before anything was created
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="host identities are a root supervisor's")
+def test_host_ids_a_host_user_or_group_holds_are_refused(bwrap_ok: None, site: Site) -> None:
+    """The sandbox must not share a uid with a real account (nobody, 65534, exists everywhere)."""
+    from jupyterlab_hdh.sandbox import HostIdentity
+
+    spec = site.spec("p2", "ivan", [], host=HostIdentity(65534, 65534, 200000))
+    with pytest.raises(SandboxConfigError, match="uid 65534 is user nobody.*host_id_base"):
+        Sandbox(spec).start()
+    assert not spec.runtime_dir.exists()
+
+
 def test_server_that_dies_gives_its_log_and_releases_the_lock(
     bwrap_ok: None, site: Site, tmp_path: Path
 ) -> None:
