@@ -352,7 +352,7 @@ LAB_LOCKED_PLUGINS = (
     "@jupyterlab/notebook-extension:update-raw-mimetype",
 )
 #: Frontend plugins whose server side is switched off in the sandbox (jupyter_lsp is not
-#: enabled), disabled too so the page does not ask for routes that do not exist.
+#: enabled) or that need the network, disabled too so the page asks for nothing it cannot have.
 LAB_DISABLED_PLUGINS = (
     "@jupyterlab/lsp-extension:plugin",
     "@jupyterlab/lsp-extension:feature",
@@ -361,6 +361,8 @@ LAB_DISABLED_PLUGINS = (
     "@jupyterlab/lsp-extension:tracker",
     "@jupyterlab/notebook-extension:language-server",
     "@jupyterlab/fileeditor-extension:language-server",
+    # "get notified about official Jupyter news?": a sandbox has no network to fetch it
+    "@jupyterlab/apputils-extension:announcements",
 )
 #: The HDH JupyterLab extension (side panel), built by scripts/build-labextension.
 LABEXTENSIONS_DIR = Path(__file__).resolve().parent.parent / "labextension"

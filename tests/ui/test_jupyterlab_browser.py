@@ -219,6 +219,8 @@ def test_the_page_asks_for_nothing_the_sandbox_refuses(lab: Lab) -> None:
     nbconvert formats) and no uncaught error in the page."""
     assert lab.http_errors == [], lab.http_errors
     assert not [m for m in lab.console if m.startswith("[pageerror]")], lab.console
+    # nor does it offer what a sandbox without network cannot do: Jupyter's news
+    assert lab.page.get_by_text("official Jupyter news").count() == 0
 
 
 def test_audit_log_holds_the_cell_code(up: Up, lab: Lab) -> None:  # noqa: F811
