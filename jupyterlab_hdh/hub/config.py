@@ -229,7 +229,11 @@ def hub_settings(
             "named_server_limit_per_user": 20,
             "cleanup_servers": True,
             "cleanup_proxy": True,
-            "default_url": "/hub/home",  # not /hub/spawn: there is no default server
+            # after login: the control plane's project list (each project opens its own
+            # sandbox); not /hub/spawn, as there is no default server
+            "default_url": f"/services/{API_SERVICE}/ui/" if api_url else "/hub/home",
+            # JupyterHub's home page offers a default server HDH does not have: say where to go
+            "template_vars": {"announcement_home": home_announcement(api_url)},
             "services": services,
             "load_roles": [
                 {
@@ -274,6 +278,19 @@ def hub_settings(
             "bridge_token_file": str(bridge_token_file(data_root)) if api_url else "",
         },
     }
+
+
+def home_announcement(api_url: str) -> str:
+    """The notice on JupyterHub's home page (rendered as HTML by its template)."""
+    where = (
+        f'<a href="/services/{API_SERVICE}/ui/">your projects</a>'
+        if api_url
+        else "<code>/hub/spawn/&lt;user&gt;/&lt;project&gt;</code>"
+    )
+    return (
+        "Each HDH project is its own sandbox, a named server called after the project:"
+        f" open one from {where}. There is no default server."
+    )
 
 
 def render(settings: dict[str, dict[str, Any]]) -> str:

@@ -239,6 +239,30 @@ def test_up_is_ready_and_prints_the_catalogue(up: Up) -> None:
     print(f"hdh up to ready (first run, 150 patients): {up.ready_s:.1f} s")
 
 
+def test_after_login_a_researcher_lands_on_her_projects(up: Up) -> None:
+    """Not on JupyterHub's home, whose 'Start My Server' HDH refuses (no default server)."""
+    browser = httpx.Client(timeout=60)
+    try:
+        browser.get(f"{up.url}/hub/login")
+        r = browser.post(
+            f"{up.url}/hub/login",
+            data={
+                "username": "alice",
+                "password": up.creds["alice"]["password"],
+                "_xsrf": browser.cookies.get("_xsrf", path="/hub/"),
+            },
+        )
+        assert r.status_code == 302, r.text[:300]
+        page = follow(browser, str(r.url.join(r.headers["location"])))  # OAuth of the service
+        assert page.url.path == "/services/hdh/ui/", page.url
+        assert "Your projects" in page.text and "/hub/spawn/alice/demo" in page.text
+        home = browser.get(f"{up.url}/hub/home")
+        assert home.status_code == 200
+        assert 'open one from <a href="/services/hdh/ui/">your projects</a>' in home.text
+    finally:
+        browser.close()
+
+
 def test_wrong_password_is_refused_and_audited(up: Up) -> None:
     with httpx.Client(timeout=30) as c:
         c.get(f"{up.url}/hub/login")
