@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ScalarResult, select
 from sqlalchemy.orm import Session
 
 from jupyterlab_hdh.store.models import AuditEvent, EgressFile, EgressRequest
@@ -33,6 +33,22 @@ def _iso(dt: Any) -> str:
 
 def _like_prefix(prefix: str) -> str:
     return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _project_events(
+    session: Session, slug: str, action: str, kind: str, until: str, limit: int | None = None
+) -> ScalarResult[AuditEvent]:
+    """``action`` events on ``project:<slug>/<kind>:…`` up to ``until``, newest first."""
+    query = (
+        select(AuditEvent)
+        .where(
+            AuditEvent.action == action,
+            AuditEvent.target.like(_like_prefix(f"project:{slug}/{kind}:"), escape="\\"),
+            AuditEvent.ts <= until,
+        )
+        .order_by(AuditEvent.seq.desc())
+    )
+    return session.scalars(query if limit is None else query.limit(limit))
 
 
 def provenance(
@@ -55,15 +71,8 @@ def provenance(
             "snapshot_at": until,
         }
     ]
-    executions = session.scalars(
-        select(AuditEvent)
-        .where(
-            AuditEvent.action == "code.execute",
-            AuditEvent.target.like(_like_prefix(f"project:{slug}/kernel:"), escape="\\"),
-            AuditEvent.ts <= until,
-        )
-        .order_by(AuditEvent.seq.desc())
-        .limit(max_executions)
+    executions = _project_events(
+        session, slug, "code.execute", "kernel", until, limit=max_executions
     )
     for ev in executions:
         details = json.loads(ev.details)
@@ -80,15 +89,7 @@ def provenance(
                 "truncated": len(code) > MAX_CODE_CHARS,
             }
         )
-    saves = session.scalars(
-        select(AuditEvent)
-        .where(
-            AuditEvent.action == "file.save",
-            AuditEvent.target.like(_like_prefix(f"project:{slug}/file:"), escape="\\"),
-            AuditEvent.ts <= until,
-        )
-        .order_by(AuditEvent.seq.desc())
-    )
+    saves = _project_events(session, slug, "file.save", "file", until)
     seen: set[str] = set()
     for ev in saves:
         details = json.loads(ev.details)
