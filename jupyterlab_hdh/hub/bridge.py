@@ -187,7 +187,10 @@ class BridgeServer:
     """Serve one sandbox's ``api.sock`` in the current Tornado/asyncio loop.
 
     ``group``: the sandbox's host gid when it runs as its own uid (root
-    supervisor): the socket is then ``0660`` to that group, else ``0600``.
+    supervisor): the socket is then ``0660`` to that group, else ``0600``. The
+    folder's own mode and group are the sandbox runtime's
+    (:meth:`~jupyterlab_hdh.sandbox.process.Sandbox.start`); here it is only
+    created when missing, owner-only.
     """
 
     def __init__(self, socket_path: Path, target: BridgeTarget, group: int | None = None) -> None:
@@ -202,13 +205,11 @@ class BridgeServer:
         st = os.lstat(folder)
         if not stat.S_ISDIR(st.st_mode):
             raise OSError(f"{folder} is not a plain folder")
-        os.chmod(folder, 0o700 if self.group is None else 0o750)
         # bind_unix_socket replaces a stale socket and refuses anything else in its place
         sock = netutil.bind_unix_socket(
             str(self.socket_path), mode=0o600 if self.group is None else 0o660
         )
         if self.group is not None:
-            os.chown(folder, -1, self.group)
             os.chown(self.socket_path, -1, self.group, follow_symlinks=False)
         app = web.Application([(r".*", _ForwardHandler, {"target": self.target})])
         server = httpserver.HTTPServer(

@@ -282,6 +282,13 @@ class Sandbox:
         spec.host_bridge_dir.mkdir(mode=0o700, exist_ok=True)
         if spec.host_bridge_dir.is_symlink() or not spec.host_bridge_dir.is_dir():
             raise SandboxStartError(f"{spec.host_bridge_dir} is not a plain folder")
+        # owner-only, or (own host uid) root:<project gid>: the group may reach api.sock
+        # (hub/bridge.py sets the socket's own mode), never change the folder
+        if spec.host is None:
+            os.chmod(spec.host_bridge_dir, 0o700)
+        else:
+            os.chown(spec.host_bridge_dir, 0, spec.host.gid)
+            os.chmod(spec.host_bridge_dir, 0o750)  # noqa: S103 - root:<project gid>, bound ro
         if spec.host is not None:
             self._give_to_host_identity()
 
@@ -291,9 +298,6 @@ class Sandbox:
         assert host is not None
         give_tree(spec.workspace, host.uid, host.gid)
         os.chown(spec.host_sock_dir, host.uid, host.gid)  # the server creates its socket there
-        # the bridge folder: the group may reach api.sock (hub/bridge.py), not change it
-        os.chown(spec.host_bridge_dir, 0, host.gid)
-        os.chmod(spec.host_bridge_dir, 0o750)  # noqa: S103 - root:<project gid>, read-only bind
         for m in spec.mounts:
             share_with_group(m.host_path.resolve(), host.data_gid)
 
