@@ -27,13 +27,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tornado import httputil, web, websocket
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.ioloop import IOLoop
 from tornado.netutil import Resolver
-from tornado.simple_httpclient import SimpleAsyncHTTPClient
 
 from jupyterlab_hdh.guard import audit as A
 from jupyterlab_hdh.guard.policy import Decision, GuardConfig, decide
+from jupyterlab_hdh.guard.upstream import UpstreamPool
 
 log = logging.getLogger("hdh.guard")
 
@@ -152,16 +152,16 @@ class Guard:
     upstream_timeout: float = 300.0
     #: Cookie names never forwarded to a sandbox (beyond HUB_COOKIE_PREFIXES).
     private_cookies: frozenset[str] = frozenset()
-    _clients: dict[str, AsyncHTTPClient] = field(default_factory=dict)
+    _clients: dict[str, UpstreamPool] = field(default_factory=dict)
     _upload_totals: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
-    def client(self, socket_path: str) -> AsyncHTTPClient:
+    def client(self, socket_path: str) -> UpstreamPool:
+        """The keep-alive connection pool to one sandbox's socket (``guard.upstream``)."""
         c = self._clients.get(socket_path)
         if c is None:
-            c = SimpleAsyncHTTPClient(
-                force_instance=True,
-                resolver=UnixResolver(socket_path=socket_path),
-                max_clients=64,
+            c = UpstreamPool(
+                socket_path,
+                max_active=64,
                 max_buffer_size=max(self.config.max_notebook_read_bytes, 256 * 1024 * 1024),
                 max_body_size=max(self.config.max_upload_bytes, self.config.max_request_bytes) * 2,
             )
