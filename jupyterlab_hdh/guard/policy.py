@@ -4,13 +4,19 @@ Owns what the guard lets through. ``decide()`` normalises the raw request path
 (refusing anything ambiguous: repeated or encoded separators, dot segments,
 backslashes, NUL and control characters, invalid or overlong UTF-8, invisible
 or bidi characters, non-NFC text, paths outside the prefix) and then applies
-the route rules: no ``/files``, ``/view``, ``/nbconvert`` or ``/api/nbconvert``,
-no ``download`` query parameter, no extension-manager or plugin-manager writes,
-no ``format=base64`` contents reads, size caps on contents reads and uploads.
-Routes are allow-listed: an unknown top-level route answers 404.
+one explicit route table, :data:`ROUTES`: **default deny**. A path after
+``<prefix><user>/<project>/`` that no route matches answers 404, a route asked
+with a method it does not list 405. Each route carries its methods, its kind
+(plain HTTP, contents, or one of the websockets), the largest response the
+proxy may pass on, the response media types it may carry and the largest
+request body. Before the table, :data:`REFUSALS` answers 403 with a reason
+(``/files``, ``/view``, ``/nbconvert``, ``/api/nbconvert``, extension-manager
+and plugin-manager writes), as does a ``download`` query parameter anywhere; on
+contents routes hidden paths and ``format=base64`` reads are refused too.
 
 No Tornado here: the proxy (``guard/proxy.py``) calls ``decide()`` and enforces
-the caps the decision carries (response size, request body size).
+what the decision carries (response cap and media types, binary refusal of
+contents reads, request body cap).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl, unquote
 
+KiB = 1024
 MiB = 1024 * 1024
 
 
@@ -41,23 +48,217 @@ class GuardConfig:
     allow_binary_uploads: bool = False
     #: Longest accepted path segment, in UTF-8 bytes.
     max_segment_bytes: int = 255
+    #: JupyterLab's HTML page (``lab``, ``lab/tree/...``, ``doc``).
+    max_page_bytes: int = 1 * MiB
+    #: One packaged static file (``static/...``, ``lab/extensions/<ext>/static/...``,
+    #: themes, translations, licenses): from read-only locations only; JupyterLab's core
+    #: bundle is ~2.5 MB.
+    max_static_bytes: int = 16 * MiB
+    #: JSON answers of the server's and HDH's APIs (kernels, sessions, status, ``hdh/...``).
+    max_api_read_bytes: int = 1 * MiB
+    #: One user-settings or workspace document (``lab/api/settings/<id>``,
+    #: ``lab/api/workspaces/<id>``): their folders are writable by the kernel, so small.
+    max_settings_read_bytes: int = 256 * KiB
+    #: Their lists (``lab/api/settings`` carries every plugin's schema and user
+    #: settings: ~140 KB with JupyterLab's own plugins).
+    max_settings_list_bytes: int = 1 * MiB
 
 
-#: Top-level routes of a sandbox server the guard exposes; others answer 404.
-ALLOWED_TOP = frozenset(
-    {"", "lab", "static", "api", "terminals", "doc", "tree", "kernelspecs", "custom", "lsp", "hdh"}
+#: Response media types.
+JSON = ("application/json",)
+HTML = ("text/html",)
+#: What packaged static files are (``mimetypes`` of JupyterLab's and the extensions'
+#: files); an entry ending in ``/`` is a prefix. No ``application/octet-stream``.
+STATIC = (
+    "text/javascript",
+    "application/javascript",
+    "text/css",
+    "application/json",
+    "image/",
+    "font/",
+    "application/font-woff",
+    "application/vnd.ms-fontobject",
 )
-#: Websocket routes (matched on the path after the user/project prefix).
-WS_ROUTES = (
-    re.compile(r"^api/kernels/[0-9a-fA-F-]{1,64}/channels$"),
-    re.compile(r"^terminals/websocket/[A-Za-z0-9_-]{1,64}$"),
-    re.compile(r"^api/events/subscribe$"),
-    re.compile(r"^lsp/ws/[A-Za-z0-9_.-]{1,128}$"),
-)
-KERNEL_WS = WS_ROUTES[0]
-TERMINAL_WS = WS_ROUTES[1]
+KERNEL_LOGO = ("image/png", "image/svg+xml")
 
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_GET = frozenset({"GET", "HEAD"})
+_WS = frozenset({"GET"})
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_TERM = r"[A-Za-z0-9_]{1,64}"
+_KSPEC = r"[A-Za-z0-9._-]{1,64}"
+_EXT = r"(?:@[A-Za-z0-9._-]+/)?[A-Za-z0-9._-]+"
+
+
+@dataclass(frozen=True)
+class Route:
+    """One allowed route: the path after ``<prefix><user>/<project>/`` (full match)."""
+
+    name: str
+    pattern: re.Pattern[str]
+    methods: frozenset[str]
+    #: ``http``, ``contents`` (caps and checks of ``api/contents``), ``kernel_ws``,
+    #: ``terminal_ws`` or ``ws``.
+    kind: str = "http"
+    #: The :class:`GuardConfig` field capping the response (websockets: none).
+    cap: str | None = "max_api_read_bytes"
+    #: Media types a 2xx response with a body may carry (empty: any).
+    types: tuple[str, ...] = JSON
+    #: The :class:`GuardConfig` field capping the request body (0 when there is none).
+    request_cap: str | None = "max_request_bytes"
+
+
+def _r(
+    name: str, pattern: str, methods: frozenset[str] | set[str], kind: str = "http", **kw: object
+) -> Route:
+    return Route(name, re.compile(pattern), frozenset(methods), kind, **kw)  # type: ignore[arg-type]
+
+
+#: Everything the guard forwards: what JupyterLab 4 and HDH's ``/hdh/*`` extension use
+#: (jupyter_server's, jupyter_server_terminals', jupyterlab_server's and jupyterlab's
+#: handler tables, checked against what a real browser session asks). First match wins.
+ROUTES: tuple[Route, ...] = (
+    # the server root redirects to lab; the JupyterLab page in its URL forms
+    _r("root", r"", _GET, cap="max_page_bytes", types=HTML, request_cap=None),
+    _r(
+        "lab-page",
+        r"(?:lab|doc)(?:/workspaces/[A-Za-z0-9_-]+)?(?:/tree(?:/.+)?)?",
+        _GET,
+        cap="max_page_bytes",
+        types=HTML,
+        request_cap=None,
+    ),
+    # packaged, read-only static files (jupyter_server's and JupyterLab's ``static/``)
+    _r("static", r"static/.+", _GET, cap="max_static_bytes", types=STATIC, request_cap=None),
+    _r(
+        "lab-extension-static",
+        rf"lab/extensions/{_EXT}/static/.+",
+        _GET,
+        cap="max_static_bytes",
+        types=STATIC,
+        request_cap=None,
+    ),
+    _r(
+        "lab-themes",
+        rf"lab/api/themes/{_EXT}/.+",
+        _GET,
+        cap="max_static_bytes",
+        types=STATIC,
+        request_cap=None,
+    ),
+    # JupyterLab's server APIs
+    _r(
+        "lab-settings-list",
+        r"lab/api/settings",
+        _GET,
+        cap="max_settings_list_bytes",
+        request_cap=None,
+    ),
+    _r(
+        "lab-settings",
+        rf"lab/api/settings/{_EXT}:[A-Za-z0-9._-]+",
+        _GET | {"PUT"},
+        cap="max_settings_read_bytes",
+    ),
+    _r(
+        "lab-workspaces-list",
+        r"lab/api/workspaces",
+        _GET,
+        cap="max_settings_list_bytes",
+        request_cap=None,
+    ),
+    _r(
+        "lab-workspace",
+        r"lab/api/workspaces/[A-Za-z0-9_-]{1,128}",
+        _GET | {"PUT", "DELETE"},
+        cap="max_settings_read_bytes",
+    ),
+    _r(
+        "lab-translations",
+        r"lab/api/translations(?:/[A-Za-z0-9_-]{1,64})?",
+        _GET,
+        cap="max_static_bytes",
+        request_cap=None,
+    ),
+    _r(
+        "lab-licenses",
+        r"lab/api/licenses",
+        _GET,
+        cap="max_static_bytes",
+        request_cap=None,
+    ),
+    _r("lab-listings", rf"lab/api/listings/{_EXT}/[A-Za-z0-9._-]+", _GET, request_cap=None),
+    # read-only answers; their writes are refused (REFUSALS)
+    _r("lab-build", r"lab/api/build", _GET, request_cap=None),
+    _r("lab-extensions", r"lab/api/extensions", _GET, request_cap=None),
+    _r("lab-plugins", r"lab/api/plugins", _GET, request_cap=None),
+    # jupyter_server
+    _r("api-version", r"api", _GET, request_cap=None),
+    _r("status", r"api/status", _GET, request_cap=None),
+    _r("me", r"api/me", _GET, request_cap=None),
+    _r(
+        "contents-checkpoints",
+        r"api/contents/.+/checkpoints(?:/[A-Za-z0-9_-]{1,128})?",
+        _GET | {"POST", "DELETE"},
+        "contents",
+    ),
+    _r(
+        "contents",
+        r"api/contents(?:/.+)?",
+        _GET | {"PUT", "POST", "PATCH", "DELETE"},
+        "contents",
+        request_cap="max_upload_bytes",
+    ),
+    _r("sessions", r"api/sessions", _GET | {"POST"}),
+    _r("session", rf"api/sessions/{_UUID}", _GET | {"PATCH", "DELETE"}),
+    _r("kernels", r"api/kernels", _GET | {"POST"}),
+    _r("kernel", rf"api/kernels/{_UUID}", _GET | {"DELETE"}),
+    _r("kernel-action", rf"api/kernels/{_UUID}/(?:interrupt|restart)", {"POST"}),
+    _r("kernel-channels", rf"api/kernels/{_UUID}/channels", _WS, "kernel_ws"),
+    _r("kernelspecs", r"api/kernelspecs", _GET, request_cap=None),
+    _r("kernelspec", rf"api/kernelspecs/{_KSPEC}", _GET, request_cap=None),
+    # only the logos api/kernelspecs lists, from the read-only kernelspec folders
+    _r(
+        "kernelspec-logo",
+        rf"kernelspecs/{_KSPEC}/logo-[A-Za-z0-9-]{{1,32}}\.(?:png|svg)",
+        _GET,
+        types=KERNEL_LOGO,
+        request_cap=None,
+    ),
+    _r("terminals", r"api/terminals", _GET | {"POST"}),
+    _r("terminal", rf"api/terminals/{_TERM}", _GET | {"DELETE"}),
+    _r("terminal-websocket", rf"terminals/websocket/{_TERM}", _WS, "terminal_ws"),
+    _r("events", r"api/events/subscribe", _WS, "ws"),
+    # HDH's own server extension (jupyterlab_hdh/server_extension/handlers.py)
+    _r("hdh", r"hdh/(?:mounts|whoami|catalogue)", _GET, request_cap=None),
+    _r("hdh-egress", r"hdh/egress/requests", _GET | {"POST"}),
+    _r("hdh-egress-request", r"hdh/egress/requests/[0-9]{1,9}", _GET, request_cap=None),
+    _r("hdh-egress-action", r"hdh/egress/requests/[0-9]{1,9}/(?:files|submit|withdraw)", {"POST"}),
+)
+
+_WRITES = frozenset({"PUT", "POST", "PATCH", "DELETE"})
+_ALL = frozenset({"GET", "HEAD", "OPTIONS"}) | _WRITES
+
+#: Refused with 403 and a reason before the table: (path pattern, methods, reason).
+REFUSALS: tuple[tuple[re.Pattern[str], frozenset[str], str], ...] = tuple(
+    (re.compile(p), m, reason)
+    for p, m, reason in (
+        (r"files(?:/.*)?", _ALL, "/files/ is disabled: export outputs through an export request"),
+        (r"view(?:/.*)?", _ALL, "/view/ is disabled: export outputs through an export request"),
+        (
+            r"nbconvert(?:/.*)?",
+            _ALL,
+            "/nbconvert/ is disabled: export outputs through an export request",
+        ),
+        (r"api/nbconvert(?:/.*)?", _ALL, "nbconvert exports are disabled"),
+        (
+            r"lab/api/(?:extensions|build|plugins)(?:/.*)?",
+            _WRITES,
+            "installing, building or toggling extensions is disabled",
+        ),
+        (r"api/contents/.+/trust", _ALL, "notebook trust is not used in a sandbox"),
+    )
+)
+
 _METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
 _PCT = re.compile(r"%([0-9A-Fa-f]{2})")
 _BAD_PCT = re.compile(r"%(?![0-9A-Fa-f]{2})")
@@ -90,6 +291,12 @@ class Decision:
     max_request_bytes: int = 0
     #: For a contents write: the contents path (an audited ``file.save`` or upload).
     contents_path: str | None = None
+    #: The :data:`ROUTES` entry that allowed the request.
+    route: str = ""
+    #: Media types a 2xx response with a body may carry (empty: any).
+    response_types: tuple[str, ...] = ()
+    #: A contents read: the proxy refuses it when the model is binary (``format: base64``).
+    refuse_binary: bool = False
 
 
 def deny(status: int, reason: str) -> Decision:
@@ -183,7 +390,7 @@ def decide(
     """
     cfg = config or GuardConfig()
     method = method.upper()
-    if method not in _METHODS:
+    if method not in _ALL:
         return deny(405, f"method {method} not allowed")
     try:
         path = _decode_path(raw_path)
@@ -202,59 +409,71 @@ def decide(
     except _Ambiguous as exc:
         return deny(400, f"ambiguous request refused: {exc}")
 
-    base = Decision(True, 200, "allowed", user=user, project=project, rest=rest)
-    top = rest_parts[0] if rest_parts else ""
-    second = rest_parts[1] if len(rest_parts) > 1 else ""
-    keys = {k for k, _ in params}
-
-    if any("download" in k for k in keys):
+    if any("download" in k for k, _ in params):
         return deny(403, "downloads are disabled: export outputs through an export request")
-    if top in ("files", "view", "nbconvert"):
-        return deny(403, f"/{top}/ is disabled: export outputs through an export request")
-    if top not in ALLOWED_TOP:
+    for pattern, methods, reason in REFUSALS:
+        if method in methods and pattern.fullmatch(rest):
+            return deny(403, reason)
+
+    route = next((r for r in ROUTES if r.pattern.fullmatch(rest)), None)
+    if route is None:
+        top = rest_parts[0] if rest_parts else ""
         return deny(404, f"route /{top}/ is not exposed by the guard")
-    if top == "api" and second == "nbconvert":
-        return deny(403, "nbconvert exports are disabled")
-    if (
-        top == "lab"
-        and second == "api"
-        and len(rest_parts) > 2
-        and rest_parts[2] in ("extensions", "build", "plugins")
-        and method not in _SAFE_METHODS
-    ):
-        return deny(403, "installing, building or toggling extensions is disabled")
-
     upgrade = _header(headers, "upgrade").lower() == "websocket"
-    if upgrade:
-        if method != "GET":
-            return deny(400, "websocket upgrade must be a GET")
-        if not any(r.match(rest) for r in WS_ROUTES):
-            return deny(403, "websocket not allowed on this route")
-        kind = "kernel_ws" if KERNEL_WS.match(rest) else "ws"
-        if TERMINAL_WS.match(rest):
-            kind = "terminal_ws"
-        return replace(base, reason="websocket", kind=kind, max_request_bytes=0)
+    is_ws = route.kind.endswith("ws")
+    if upgrade and not is_ws:
+        return deny(403, "websocket not allowed on this route")
+    if method not in route.methods:
+        return deny(405, f"method {method} not allowed on {route.name}")
+    base = Decision(
+        True,
+        200,
+        "allowed",
+        user=user,
+        project=project,
+        rest=rest,
+        route=route.name,
+        max_response_bytes=getattr(cfg, route.cap) if route.cap else None,
+        max_request_bytes=getattr(cfg, route.request_cap) if route.request_cap else 0,
+        response_types=route.types,
+    )
+    if is_ws:
+        if not upgrade:
+            return deny(400, "websocket route without a websocket upgrade")
+        return replace(
+            base, reason="websocket", kind=route.kind, max_response_bytes=None, response_types=()
+        )
+    if route.kind != "contents":
+        return base
 
-    if top == "api" and second == "contents":
-        cpath = "/".join(rest_parts[2:])
-        if any(p.startswith(".") for p in rest_parts[2:]):
-            return deny(403, "hidden files are not served")
-        is_nb = cpath.endswith(".ipynb")
-        if method in _SAFE_METHODS:
-            if any(k == "format" and v.strip().lower() == "base64" for k, v in params):
-                return deny(403, "base64 (binary) contents reads are disabled")
-            cap = cfg.max_notebook_read_bytes if is_nb else cfg.max_contents_read_bytes
-            return replace(base, reason="contents read", max_response_bytes=cap)
-        if method in ("PUT", "POST", "PATCH"):
-            return replace(
-                base,
-                reason="contents write",
-                max_request_bytes=cfg.max_upload_bytes,
-                contents_path=cpath if method == "PUT" else None,
-            )
-        return replace(base, reason="contents delete")
+    cpath = rest.removeprefix("api/contents").lstrip("/")
+    if any(p.startswith(".") for p in rest_parts[2:]):
+        return deny(403, "hidden files are not served")
+    if route.name == "contents-checkpoints":
+        return replace(base, reason="contents checkpoints")
+    if method in _GET:
+        if any(k == "format" and v.strip().lower() == "base64" for k, v in params):
+            return deny(403, "base64 (binary) contents reads are disabled")
+        cap = (
+            cfg.max_notebook_read_bytes if cpath.endswith(".ipynb") else cfg.max_contents_read_bytes
+        )
+        return replace(base, reason="contents read", max_response_bytes=cap, refuse_binary=True)
+    if method in ("PUT", "POST", "PATCH"):
+        return replace(
+            base,
+            reason="contents write",
+            max_request_bytes=cfg.max_upload_bytes,
+            contents_path=cpath if method == "PUT" else None,
+        )
+    return replace(base, reason="contents delete", max_request_bytes=0)
 
-    return replace(base, reason="allowed", max_request_bytes=cfg.max_request_bytes)
+
+def media_type_allowed(content_type: str, allowed: tuple[str, ...]) -> bool:
+    """Whether a ``Content-Type`` header value is one of ``allowed`` (``x/`` entries: prefixes)."""
+    if not allowed:
+        return True
+    media = content_type.split(";", 1)[0].strip().lower()
+    return any(media.startswith(a) if a.endswith("/") else media == a for a in allowed)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:
