@@ -13,18 +13,21 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
+import logging
 import struct
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from jupyterlab_hdh.audit import record
+from jupyterlab_hdh.audit.log import NewEvent, record_many
 
 V1_SUBPROTOCOL = "v1.kernel.websocket.jupyter.org"
+_log = logging.getLogger("hdh.guard.audit")
 
 
 class MessageError(ValueError):
@@ -46,24 +49,87 @@ class AuditSink(Protocol):
 
 
 class StoreAuditSink:
-    """Writes each event in its own store transaction, off the event loop."""
+    """Writes events to the store with group commit, off the event loop.
 
-    def __init__(self, hub: Any, executor: ThreadPoolExecutor | None = None) -> None:
+    ``record`` queues the event and waits; one writer thread takes every event
+    waiting (up to ``max_batch``) and appends them, in the order ``record`` was
+    called, in one store transaction (``audit.log.record_many``: the same hash
+    chain, one commit, so one fsync, for the whole batch). Each ``record``
+    returns only once the transaction holding its event has committed, and
+    raises if it failed: then none of that batch's events was written (the
+    transaction rolled back), and every caller in it drops its message. Under
+    load, waiting events share a commit; alone, an event is committed at once.
+    """
+
+    def __init__(self, hub: Any, *, max_batch: int = 512) -> None:
         self.hub = hub
-        self.executor = executor or ThreadPoolExecutor(max_workers=4, thread_name_prefix="audit")
-
-    def _write(self, event: AuditEvent) -> None:
-        with self.hub.transaction() as s:
-            record(
-                s,
-                actor=event.actor,
-                action=event.action,
-                target=event.target,
-                details=event.details,
-            )
+        self.max_batch = max_batch
+        self._cond = threading.Condition()
+        self._queue: list[tuple[AuditEvent, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        #: transactions attempted and events in them (tests, diagnostics)
+        self.batches = 0
+        self.events = 0
 
     async def record(self, event: AuditEvent) -> None:
-        await asyncio.get_running_loop().run_in_executor(self.executor, self._write, event)
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the audit sink is closed")
+            self._queue.append((event, loop, done))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="audit-group-commit", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+        await done
+
+    def close(self) -> None:
+        """Commit what is queued, then stop the writer thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+
+    def _commit(self, events: list[AuditEvent]) -> None:
+        with self.hub.engine.begin() as conn:
+            record_many(conn, [NewEvent(e.actor, e.action, e.target, e.details) for e in events])
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                batch = self._queue[: self.max_batch]
+                del self._queue[: self.max_batch]
+            error: BaseException | None = None
+            try:
+                self._commit([e for e, _, _ in batch])
+            except BaseException as exc:  # every waiter of this batch gets it
+                error = exc
+                _log.error("audit commit of %d event(s) failed: %r", len(batch), exc)
+            self.batches += 1
+            self.events += len(batch)
+            for _, loop, done in batch:
+                # RuntimeError: that caller's loop is closed, nobody waits
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_settle, done, error)
+
+
+def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
+    if done.done():  # the caller was cancelled
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)
 
 
 class MemoryAuditSink:
