@@ -32,7 +32,7 @@ from tornado.ioloop import IOLoop
 from tornado.netutil import Resolver
 
 from jupyterlab_hdh.guard import audit as A
-from jupyterlab_hdh.guard.policy import Decision, GuardConfig, decide
+from jupyterlab_hdh.guard.policy import Decision, GuardConfig, decide, media_type_allowed
 from jupyterlab_hdh.guard.upstream import UpstreamPool
 
 log = logging.getLogger("hdh.guard")
@@ -456,14 +456,15 @@ class GuardHandler(websocket.WebSocketHandler):
             self.finish()
             return
         payload = b"".join(buf)
-        if (
-            cap is not None
-            and d.reason == "contents read"
-            and resp.code == 200
-            and not d.rest.endswith(".ipynb")
-            and self._is_binary_contents(payload, resp.headers)
-        ):
+        # whatever the file is called (x.ipynb too): a binary contents model is not served
+        if d.refuse_binary and resp.code == 200 and self._is_binary_contents(payload, resp.headers):
             self._deny(403, "binary file contents are not served")
+        if (
+            200 <= resp.code < 300
+            and payload
+            and not media_type_allowed(resp.headers.get("Content-Type", ""), d.response_types)
+        ):
+            self._deny(403, "the response's content type is not allowed on this route")
         self._apply_response_headers(resp.code, resp.headers)
         if payload and resp.code not in (204, 304) and method != "HEAD":
             self.write(payload)
