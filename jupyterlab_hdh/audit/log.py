@@ -21,9 +21,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
 from jupyterlab_hdh.store.models import AuditEvent, AuditHead
@@ -88,17 +88,18 @@ class NewEvent:
     details: dict[str, Any] | None = None
 
 
-_HEAD = cast(Table, AuditHead.__table__)
-_EVENTS = cast(Table, AuditEvent.__table__)
-# built once: record_many runs on the guard's hot path
-_MOVE_HEAD = (
-    update(_HEAD)
-    .where(_HEAD.c.id == 1)
-    .values(seq=_HEAD.c.seq + bindparam("n"))
-    .returning(_HEAD.c.seq, _HEAD.c.last_hash)
+# record_many runs on the guard's hot path (an event per code execution): it
+# talks to the driver directly, with these statements in its placeholder style
+_SQL = (
+    "UPDATE audit_head SET seq = seq + {p} WHERE id = 1 RETURNING seq, last_hash",
+    "INSERT INTO audit_events (seq, ts, actor, action, target, details, prev_hash, hash)"
+    " VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})",
+    "UPDATE audit_head SET last_hash = {p} WHERE id = 1",
 )
-_INSERT_EVENTS = insert(_EVENTS)
-_SET_HEAD_HASH = update(_HEAD).where(_HEAD.c.id == 1).values(last_hash=bindparam("h"))
+_STATEMENTS = {
+    style: tuple(sql.format(p=p) for sql in _SQL)
+    for style, p in (("qmark", "?"), ("format", "%s"), ("pyformat", "%s"))
+}
 
 
 def record_many(conn: Connection | Session, events: Sequence[NewEvent]) -> list[dict[str, Any]]:
@@ -111,23 +112,41 @@ def record_many(conn: Connection | Session, events: Sequence[NewEvent]) -> list[
     """
     if not events:
         return []
+    if isinstance(conn, Session):
+        conn = conn.connection()
+    move_head, insert_events, set_hash = _STATEMENTS[conn.dialect.paramstyle]
     n = len(events)
-    last_seq, prev_hash = conn.execute(_MOVE_HEAD, {"n": n}).one()
-    rows: list[dict[str, Any]] = []
-    for i, ev in enumerate(events):
-        fields: dict[str, Any] = {
-            "seq": last_seq - n + 1 + i,
-            "ts": datetime.now(UTC).isoformat(timespec="microseconds"),
-            "actor": ev.actor,
-            "action": ev.action,
-            "target": ev.target,
-            "details": canonical_json(ev.details or {}),
-            "prev_hash": prev_hash,
-        }
-        prev_hash = event_hash(**fields)
-        rows.append({**fields, "hash": prev_hash})
-    conn.execute(_INSERT_EVENTS, rows)
-    conn.execute(_SET_HEAD_HASH, {"h": prev_hash})
+    cur = conn.connection.cursor()
+    try:
+        cur.execute(move_head, (n,))
+        head = cur.fetchone()
+        if head is None:
+            raise RuntimeError("the audit head row is missing")
+        last_seq, prev_hash = head
+        rows: list[dict[str, Any]] = []
+        for i, ev in enumerate(events):
+            fields: dict[str, Any] = {
+                "seq": last_seq - n + 1 + i,
+                "ts": datetime.now(UTC).isoformat(timespec="microseconds"),
+                "actor": ev.actor,
+                "action": ev.action,
+                "target": ev.target,
+                "details": canonical_json(ev.details or {}),
+                "prev_hash": prev_hash,
+            }
+            prev_hash = event_hash(**fields)
+            rows.append({**fields, "hash": prev_hash})
+        cur.executemany(
+            insert_events,
+            [
+                (r["seq"], r["ts"], r["actor"], r["action"], r["target"], r["details"])
+                + (r["prev_hash"], r["hash"])
+                for r in rows
+            ],
+        )
+        cur.execute(set_hash, (prev_hash,))
+    finally:
+        cur.close()
     return rows
 
 

@@ -194,3 +194,21 @@ def test_a_closed_sink_refuses(hub: Any) -> None:
     with pytest.raises(RuntimeError):
         asyncio.run(sink.record(ev(1)))
     assert len(rows(hub)) == 1
+
+
+def test_record_many_continues_the_chain_record_makes(hub: Any) -> None:
+    """In one session, ``record`` and ``record_many`` interleave into one chain."""
+    from jupyterlab_hdh.audit.log import NewEvent, record_many
+
+    with hub.transaction() as s:
+        record(s, actor="admin", action="a.one", target="t1")
+        stored = record_many(s, [NewEvent("alice", "a.many", f"t{i}", {"i": i}) for i in (2, 3)])
+        record(s, actor="admin", action="a.one", target="t4")
+    assert [r["target"] for r in stored] == ["t2", "t3"]
+    assert stored[1]["prev_hash"] == stored[0]["hash"]
+    with hub.sessions() as s:
+        got = s.scalars(select(Row).where(Row.action.in_(["a.one", "a.many"])).order_by(Row.seq))
+        assert [r.target for r in got] == ["t1", "t2", "t3", "t4"]
+        assert verify(s).ok
+    with hub.engine.connect() as conn:
+        assert record_many(conn, []) == []
