@@ -24,7 +24,12 @@ it, and without letting anything hide. Rules:
 Nothing here reads the store or the network; :func:`render_file` is pure.
 :func:`review_page` assembles a whole reviewer page (a request view from
 ``manager.get_request`` and the snapshots); it must be served with
-:data:`PAGE_CSP` (no script at all).
+:data:`PAGE_CSP` (no script at all). Only reviewers and administrators
+(the view's ``viewer``: :data:`RENDERED_FOR`) get the files rendered; for
+anyone else (project members, the requester) the page is their request's
+state, check results (as ``manager.requester_report`` left them) and
+comments, and no snapshot is even read: a rendering shown to the requester
+would carry out of the sandbox whatever a kernel put in the file.
 
 Limits (:class:`RenderLimits`) keep a hostile file from making a page huge;
 whatever is cut is announced on the page, never dropped silently.
@@ -56,7 +61,11 @@ __all__ = [
     "is_formula",
     "review_page",
     "PAGE_CSP",
+    "RENDERED_FOR",
 ]
+
+#: The viewers (``manager.get_request``'s ``viewer``) whose page renders the files.
+RENDERED_FOR = frozenset({"reviewer", "operator"})
 
 
 @dataclass(frozen=True)
@@ -799,9 +808,14 @@ def review_page(
     rendered inertly from its snapshot (``read_blob(sha256)``), checks, provenance, votes
     (as blinded in the view) and comments. Serve it with :data:`PAGE_CSP`.
 
+    The files are rendered only when the view's ``viewer`` is in :data:`RENDERED_FOR`;
+    for anyone else ``read_blob`` is never called and each file shows its metadata,
+    checks and votes only.
+
     ``actions_html`` (trusted: built by the caller, everything in it escaped) is placed
     after the summary: the browser UI's forms (votes, decisions) and links."""
     title = f"Egress request #{view.get('id')}: {view.get('title')}"
+    rendered = view.get("viewer") in RENDERED_FOR
     parts = [
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
         f"<title>{_esc(title)}</title><style>{PAGE_STYLE}</style></head><body>",
@@ -821,6 +835,14 @@ def review_page(
         ),  # fmt: skip
         actions_html,
     ]
+    if not rendered and view.get("files"):
+        parts.append(
+            _note(
+                "The files themselves are shown to the reviewers only: this page gives the"
+                " request's state, the automated check results (without the flagged values)"
+                " and the comments."
+            )
+        )
     for f in view.get("files") or []:
         path = str(f.get("path"))
         parts.append(f'<section class="hdh-request-file"><h2>{_esc(path)}</h2>')
@@ -850,6 +872,9 @@ def review_page(
             parts.append(_note(f"{f['vote_count']} vote(s), hidden until both reviewers voted"))
         for e in f.get("exceptions") or []:
             parts.append(_warn(f"exception by {e.get('reviewer')}: {e.get('reason')}"))
+        if not rendered:
+            parts.append("</section>")
+            continue
         parts.append(_provenance_block(f.get("provenance") or [], limits))
         data = read_blob(str(f.get("sha256")))
         if data is None:
