@@ -13,10 +13,18 @@ one-line ``detail`` (``errors.EgressError.http_status``), never a traceback.
   reviewers vote, comment, record exceptions, approve/return/reject, release;
   everyone reads their notifications. ``GET .../{id}/review`` is the reviewer
   page: whole HTML, every file rendered inertly (``egress.render``) under a
-  strict Content-Security-Policy with no script.
+  strict Content-Security-Policy with no script, for the request's reviewers and
+  administrators only (403 for project members: a rendering, or any copy of a
+  snapshot, shown to the requester would carry out what a kernel wrote in a file;
+  they get the state, the redacted check results and the comments).
 * ``/api/bridge/egress/...`` — the same requester steps for a sandbox, through
   the hub's API bridge: the caller is the bridged user in the bridged project,
   and only requests of that project are reachable (others are 404).
+
+What a sandbox writes (a title, a file's path, context and controls, a reason)
+is short and typed at this edge (the bodies below, bounds from ``egress.manager``,
+which checks them again for every caller), and a refusal is a 422 with a
+one-line ``detail`` naming the field, before anything is changed.
 
 After each step that writes notifications, pending ones are e-mailed in a
 background task (``egress.notify``; off unless SMTP is configured), so mail
@@ -32,8 +40,9 @@ members). Forms carry a per-session anti-forgery token.
 import asyncio
 import html
 import logging
+import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
 from enum import Enum
 from pathlib import Path
@@ -41,6 +50,8 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import BackgroundTasks, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import (
     FileResponse,
     HTMLResponse,
@@ -48,7 +59,7 @@ from fastapi.responses import (
     RedirectResponse,
     Response,
 )
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -56,9 +67,20 @@ from jupyterlab_hdh.api.models import AccessOut
 from jupyterlab_hdh.context import Hub
 from jupyterlab_hdh.egress import manager, release
 from jupyterlab_hdh.egress import notify as mail
-from jupyterlab_hdh.egress.errors import EgressError, NotFound
-from jupyterlab_hdh.egress.render import PAGE_CSP, review_page
-from jupyterlab_hdh.egress.settings import AirlockConfigError
+from jupyterlab_hdh.egress.errors import EgressError, NotAllowed, NotFound
+from jupyterlab_hdh.egress.manager import (
+    CONTROLS_MAX,
+    DESCRIPTION_MAX,
+    DOF_MAX,
+    PATH_MAX,
+    POPULATION_MAX,
+    REASON_MAX,
+    TITLE_MAX,
+    VARIABLE_MAX,
+    VARIABLES_MAX,
+)
+from jupyterlab_hdh.egress.render import PAGE_CSP, RENDERED_FOR, review_page
+from jupyterlab_hdh.egress.settings import AirlockConfigError, load_settings
 from jupyterlab_hdh.egress.snapshot import blob_path
 from jupyterlab_hdh.governance.projects import Actor
 from jupyterlab_hdh.store.models import ROLES, EgressRequest, User
@@ -72,25 +94,68 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _one_line(value: str) -> str:
+    if _CONTROL.search(value) or any(c in value for c in "\t\n\r"):
+        raise ValueError("must be one line, without tabs or control characters")
+    return value
+
+
+def _no_control(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not hold control characters")
+    return value
+
+
+OneLine = AfterValidator(_one_line)
+NoControl = AfterValidator(_no_control)
+Title = Annotated[str, Field(min_length=1, max_length=TITLE_MAX), OneLine]
+WorkspacePath = Annotated[str, Field(min_length=1, max_length=PATH_MAX), OneLine]
+Population = Annotated[str, Field(max_length=POPULATION_MAX), OneLine]
+VariableName = Annotated[str, Field(min_length=1, max_length=VARIABLE_MAX), OneLine]
+Description = Annotated[str, Field(max_length=DESCRIPTION_MAX), NoControl]
+Controls = Annotated[str, Field(max_length=CONTROLS_MAX), NoControl]
+WithdrawReason = Annotated[str, Field(max_length=REASON_MAX), NoControl]
+
+
 class RequestIn(_Body):
     project: str = Field(max_length=100)
-    title: str = Field(max_length=200)
+    title: Title
 
 
 class BridgeRequestIn(_Body):
-    title: str = Field(max_length=200)
+    title: Title
+
+
+class ContextIn(_Body):
+    """What a reviewer needs to know about an output (its text: ``CONTEXT_MAX`` in all)."""
+
+    population: Population | None = None
+    variables: (
+        Annotated[list[VariableName], Field(max_length=VARIABLES_MAX)] | VariableName | None
+    ) = None
+    degrees_of_freedom: Annotated[StrictInt, Field(ge=0, le=DOF_MAX)] | None = None
+    description: Description | None = None
 
 
 class FileIn(_Body):
-    path: str = Field(min_length=1, max_length=1024)
+    path: WorkspacePath
     role: Literal["output", "supporting", "code"] = "output"
     # an object (population, variables, degrees_of_freedom, description), or free text
-    context: dict[str, Any] | str | None = None
-    controls: str = Field(default="", max_length=10_000)
+    context: ContextIn | Description | None = None
+    controls: Controls = ""
 
 
 class ReasonIn(_Body):
     reason: str = Field(default="", max_length=10_000)
+
+
+class WithdrawIn(_Body):
+    """The author's reason to withdraw (also what a sandbox may send)."""
+
+    reason: WithdrawReason = ""
 
 
 class VoteIn(_Body):
@@ -114,11 +179,36 @@ class ReadIn(_Body):
     ids: list[int] | None = None  # None: all
 
 
-def _context(value: dict[str, Any] | str | None) -> dict[str, Any] | None:
+def _context(value: ContextIn | str | None) -> dict[str, Any] | None:
     """Free text (the JupyterLab panel sends a text box) is the context's description."""
     if isinstance(value, str):
         return {"description": value} if value.strip() else None
-    return value
+    return None if value is None else value.model_dump(exclude_unset=True)
+
+
+#: Names pydantic puts in an error's location for the branch of a union it tried.
+_BRANCH = re.compile(r"[A-Z].*|.*[\[\]-].*|str|int")
+#: Errors of a union's branch of another type than the value's.
+_WRONG_BRANCH = frozenset(
+    {"model_type", "model_attributes_type", "dict_type", "string_type", "list_type", "int_type"}
+)
+
+
+def _validation_detail(errors: Sequence[Any]) -> str:
+    """One line for an invalid body: the first problem and the field it is in."""
+    found = [e for e in errors if isinstance(e, dict)]
+    if not found:
+        return "invalid input"
+    # a value that fits none of a union's types: the branch of its own type says why
+    first = next((e for e in found if e.get("type") not in _WRONG_BRANCH), found[0])
+    loc = [
+        str(x)
+        for x in first.get("loc", ())[1:]
+        if not (isinstance(x, str) and _BRANCH.fullmatch(x))
+    ]
+    msg = str(first.get("msg") or "invalid value").removeprefix("Value error, ")
+    text = f"{'.'.join(loc)}: {msg}" if loc else msg
+    return " ".join(text.split())[:300]
 
 
 # --- registration ---------------------------------------------------------------------------------
@@ -145,6 +235,13 @@ def register(
     @app.exception_handler(EgressError)
     async def egress_error(_r: Request, exc: EgressError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=exc.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(r: Request, exc: RequestValidationError) -> Response:
+        """The airlock's routes answer a bad body with one line (other routes: FastAPI's)."""
+        if not any(p in r.url.path for p in ("/api/egress/", "/api/bridge/egress/")):
+            return await request_validation_exception_handler(r, exc)
+        return JSONResponse({"detail": _validation_detail(exc.errors())}, status_code=422)
 
     @app.exception_handler(AirlockConfigError)
     async def config_error(_r: Request, exc: AirlockConfigError) -> JSONResponse:
@@ -186,6 +283,11 @@ def register(
     def view(s: Session, request_id: int, who: Actor) -> dict[str, Any]:
         return manager.get_request(s, request_id, actor=who)
 
+    def new_request(s: Session, project: str, title: str, who: Actor) -> dict[str, Any]:
+        quotas = load_settings(hub().data_dir).quotas
+        req = manager.create_request(s, project, title=title, actor=who, quotas=quotas)
+        return view(s, req.id, who)
+
     # --- requesters and reviewers (bearer token) -----------------------------------------------
 
     tags: list[str | Enum] = ["egress"]
@@ -193,8 +295,7 @@ def register(
     @app.post("/api/egress/requests", tags=tags, status_code=201)
     def create_request(body: RequestIn, user: Anyone) -> dict[str, Any]:
         with hub().transaction() as s:
-            req = manager.create_request(s, body.project, title=body.title, actor=actor(user))
-            return view(s, req.id, actor(user))
+            return new_request(s, body.project, body.title, actor(user))
 
     @app.get("/api/egress/requests", tags=tags)
     def list_requests(
@@ -258,9 +359,9 @@ def register(
 
     @app.post("/api/egress/requests/{request_id}/withdraw", tags=tags)
     def withdraw(
-        request_id: int, user: Anyone, tasks: BackgroundTasks, body: ReasonIn | None = None
+        request_id: int, user: Anyone, tasks: BackgroundTasks, body: WithdrawIn | None = None
     ) -> dict[str, Any]:
-        reason = (body or ReasonIn()).reason
+        reason = (body or WithdrawIn()).reason
         return step(
             request_id,
             user,
@@ -361,10 +462,16 @@ def register(
         responses={200: {"content": {"text/html": {}}}},
     )
     def review(request_id: int, s: Db, user: Anyone) -> HTMLResponse:
-        """The reviewer page: files rendered inertly, checks, provenance, blinded votes."""
-        page = review_page(
-            view(s, request_id, actor(user)), _blob_reader(hub().data_dir.egress_blobs)
-        )
+        """The reviewer page: files rendered inertly, checks, provenance, blinded votes
+        (reviewers and administrators only)."""
+        seen = view(s, request_id, actor(user))
+        if seen.get("viewer") not in RENDERED_FOR:
+            raise NotAllowed(
+                f"{user.name} may not open the review page of request #{request_id}: it is for"
+                f" its reviewers and administrators (GET /api/egress/requests/{request_id}"
+                " gives its state, check results and comments)"
+            )
+        page = review_page(seen, _blob_reader(hub().data_dir.egress_blobs))
         return HTMLResponse(page, headers=PAGE_HEADERS)
 
     @app.get("/api/egress/notifications", tags=tags)
@@ -404,9 +511,7 @@ def register(
     @app.post("/api/bridge/egress/requests", tags=btags, status_code=201)
     def bridge_create(body: BridgeRequestIn, me: Bridged) -> dict[str, Any]:
         with hub().transaction() as s:
-            who = bridged_actor(s, me)
-            req = manager.create_request(s, me.project, title=body.title, actor=who)
-            return view(s, req.id, who)
+            return new_request(s, me.project, body.title, bridged_actor(s, me))
 
     @app.get("/api/bridge/egress/requests/{request_id}", tags=btags)
     def bridge_get(request_id: int, s: Db, me: Bridged) -> dict[str, Any]:
@@ -439,13 +544,13 @@ def register(
         s: Db,
         me: Bridged,
         tasks: BackgroundTasks,
-        body: ReasonIn | None = None,
+        body: WithdrawIn | None = None,
     ) -> dict[str, Any]:
         in_project(s, request_id, me)
         who = bridged_actor(s, me)
         s.rollback()
         with hub().transaction() as t:
-            manager.withdraw(t, request_id, actor=who, reason=(body or ReasonIn()).reason)
+            manager.withdraw(t, request_id, actor=who, reason=(body or WithdrawIn()).reason)
             out = view(t, request_id, who)
         after(tasks)
         return out
@@ -495,6 +600,10 @@ PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
 }
+
+
+def _no_blob(_sha256: str) -> bytes | None:
+    return None
 
 
 def _blob_reader(blobs: Path) -> Callable[[str], bytes | None]:
@@ -689,9 +798,13 @@ def _register_browser(
         except EgressError as exc:
             return page(exc.http_status, f"Export request #{request_id}", f"<p>{_e(exc)}</p>")
         actions = _actions(view, me.name, url, me.form_token(auth.form_secret), error)
-        html_page = review_page(
-            view, _blob_reader(hub().data_dir.egress_blobs), actions_html=actions
+        # members (the requester) get no rendering: their page never reads a snapshot
+        read = (
+            _blob_reader(hub().data_dir.egress_blobs)
+            if view.get("viewer") in RENDERED_FOR
+            else _no_blob
         )
+        html_page = review_page(view, read, actions_html=actions)
         return HTMLResponse(html_page, status_code=status, headers=UI_HEADERS)
 
     @app.get("/ui/egress/requests/{request_id}", include_in_schema=False)

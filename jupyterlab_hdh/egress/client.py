@@ -251,9 +251,14 @@ def describe(view: dict[str, Any]) -> str:
         for flag in report.get("flags") or []:
             where = flag.get("location")
             where_text = f" at {json.dumps(where, sort_keys=True)}" if where else ""
+            message = f": {flag['message']}" if flag.get("message") else ""
             lines.append(
-                f"    - [{flag.get('severity', '?')}] {flag.get('rule')}: "
-                f"{flag.get('message')}{where_text}"
+                f"    - [{flag.get('severity', '?')}] {flag.get('rule')}{message}{where_text}"
+            )
+        if report.get("redacted") and report.get("flags"):
+            lines.append(
+                "    (the flagged values are shown to the reviewers only; run"
+                " `hdh egress check FILE` here to see them)"
             )
         if f.get("vote_count"):
             lines.append(f"    votes: {f['vote_count']}")

@@ -10,9 +10,9 @@ path, unique in a request.
 
 API (``actor`` is a :class:`jupyterlab_hdh.governance.projects.Actor`)::
 
-    create_request(session, project, *, title, actor) -> EgressRequest
+    create_request(session, project, *, title, actor, quotas=None) -> EgressRequest
     add_file(session, data_dir, request_id, path, *, role, actor, context=None,
-             controls="", limits=None) -> EgressFile    # snapshot now (airlock.toml limits)
+             controls="", limits=None, quotas=None) -> EgressFile  # snapshot now (airlock.toml)
     remove_file(session, request_id, path, *, actor) -> None
     submit(session, data_dir, request_id, *, actor, check_config=None) -> EgressRequest
     withdraw(session, request_id, *, actor, reason="") -> EgressRequest
@@ -24,7 +24,8 @@ API (``actor`` is a :class:`jupyterlab_hdh.governance.projects.Actor`)::
     return_request(session, request_id, *, actor, reason) -> EgressRequest
     reject(session, request_id, *, actor, reason) -> EgressRequest
     start_release(session, request_id, *, actor) -> list[EgressOutbox]  # see release.py
-    get_request(session, request_id, *, actor) -> dict   # blinded per viewer
+    get_request(session, request_id, *, actor) -> dict   # blinded and redacted per viewer
+    requester_report(report) -> dict | None            # a check report as members see it
     list_requests(session, *, actor, state=None, project=None) -> list[dict]
     notifications(session, user_name, unread_only=False) -> list[dict]
     mark_read(session, user_name, ids=None) -> int
@@ -64,17 +65,32 @@ Rules (the transition table and actor kinds are in :mod:`states`):
 * Members see individual votes and exceptions once the request is decided;
   private comments are never shown to them. An actor who may not see a request
   gets :class:`NotFound`.
+* Members (the author included) never get anything made from a snapshot's bytes
+  beyond its hash, size and check status: their view of a check report keeps the
+  status, the kind of file, each flag's rule, severity and row, and the counts, never
+  a flag's message, column, labels or error text, which quote the file
+  (:func:`requester_report`); the renderings are for reviewers and administrators
+  (``render.review_page``). Otherwise a kernel could put data in a file, add it to a
+  draft through the API bridge and read it back from outside the sandbox.
+* What a sandbox writes into a request and people outside it read back is short
+  and typed: a title of one line (:data:`TITLE_MAX`), a workspace path
+  (:data:`PATH_MAX`), a context of known fields (:data:`CONTEXT_MAX` characters in
+  all) and controls (:data:`CONTROLS_MAX`); a project creates at most
+  ``max_requests_per_day`` requests and adds or replaces at most
+  ``max_file_additions_per_day`` files a day (``settings.Quotas``, ``airlock.toml``).
+  Everything is checked before anything is changed.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import String, cast, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from jupyterlab_hdh.audit import record
@@ -97,6 +113,7 @@ from jupyterlab_hdh.governance.projects import (
 )
 from jupyterlab_hdh.paths import DataDir
 from jupyterlab_hdh.store.models import (
+    AuditEvent,
     EgressComment,
     EgressException,
     EgressFile,
@@ -109,11 +126,25 @@ from jupyterlab_hdh.store.models import (
     User,
 )
 
+if TYPE_CHECKING:
+    from jupyterlab_hdh.egress.settings import Quotas
+
 ROLES = ("output", "supporting", "code")
 DECISIONS = ("approve", "changes", "reject")
 VISIBILITIES = ("public", "private")
 CONTEXT_KEYS = ("population", "variables", "degrees_of_freedom", "description")
-TITLE_MAX, TEXT_MAX, CONTEXT_MAX_BYTES = 200, 10_000, 10_000
+#: What a sandbox may write into a request (through the API bridge) and people outside it
+#: read back: short, typed, bounded (characters).
+TITLE_MAX = 200  # one line
+PATH_MAX = 255  # a workspace-relative path, one line
+CONTROLS_MAX = 1000
+CONTEXT_MAX = 1000  # population + description + variable names, in all
+POPULATION_MAX, DESCRIPTION_MAX = 200, 1000  # the population: one line
+VARIABLES_MAX, VARIABLE_MAX = 50, 64  # names: one line each
+DOF_MAX = 10**9
+REASON_MAX = 1000  # the author's reason to withdraw
+#: Reviewers' reasons and comments (written outside any sandbox).
+TEXT_MAX = 10_000
 VOTES_PER_FILE = 2
 #: States after a decision: members see the individual votes from then on.
 DECIDED = frozenset({st.APPROVED, st.RETURNED, st.REJECTED, st.RELEASING, st.RELEASED})
@@ -130,7 +161,14 @@ def _iso(dt: datetime | None) -> str | None:
     return dt.isoformat(timespec="microseconds")
 
 
-def _text(value: Any, what: str, limit: int, *, required: bool = True) -> str:
+#: Control characters (C0 but tab and newline, DEL, C1) and line/paragraph separators.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_LINE_BREAK = re.compile("[\t\n\r]")
+
+
+def _text(value: Any, what: str, limit: int, *, required: bool = True, line: bool = False) -> str:
+    """``value`` stripped, refused (never cut) when empty (if ``required``), longer than
+    ``limit`` characters, holding a control character, or (``line``) a line break."""
     if value is None:
         value = ""
     if not isinstance(value, str):
@@ -139,10 +177,33 @@ def _text(value: Any, what: str, limit: int, *, required: bool = True) -> str:
     if required and not value:
         raise InvalidFile(f"the {what} must not be empty")
     if len(value) > limit:
-        raise InvalidFile(f"the {what} is longer than {limit} characters")
-    if "\x00" in value:
-        raise InvalidFile(f"the {what} contains a NUL character")
+        raise InvalidFile(f"the {what} is longer than {limit} characters ({len(value)})")
+    bad = _CONTROL.search(value) or (_LINE_BREAK.search(value) if line else None)
+    if bad is not None:
+        kind = "a line break or tab" if bad.group() in "\t\n\r" else "a control character"
+        raise InvalidFile(
+            f"the {what} contains {kind} (U+{ord(bad.group()):04X})"
+            + (": it must be one line" if line else "")
+        )
     return value
+
+
+def check_title(title: Any) -> str:
+    """A request's title: one line of at most :data:`TITLE_MAX` characters."""
+    return _text(title, "title", TITLE_MAX, line=True)
+
+
+def check_path(path: Any) -> str:
+    """A file's workspace-relative path as given: one line of at most :data:`PATH_MAX`
+    characters (the snapshot checks that it names a regular file inside the workspace)."""
+    if not isinstance(path, str) or not path:
+        raise InvalidFile("give the path of a file in the workspace")
+    if len(path) > PATH_MAX:
+        raise InvalidFile(f"the path is longer than {PATH_MAX} characters ({len(path)})")
+    bad = _CONTROL.search(path) or _LINE_BREAK.search(path)
+    if bad is not None:
+        raise InvalidFile(f"the path contains a control character (U+{ord(bad.group()):04X})")
+    return path
 
 
 def check_context(context: Any) -> dict[str, Any]:
@@ -158,23 +219,40 @@ def check_context(context: Any) -> dict[str, Any]:
             f" use {', '.join(CONTEXT_KEYS)}"
         )
     out: dict[str, Any] = {}
-    for key in ("population", "description"):
-        if key in context:
-            out[key] = _text(context[key], key, TEXT_MAX, required=False)
+    if "population" in context:
+        out["population"] = _text(
+            context["population"], "population", POPULATION_MAX, required=False, line=True
+        )
+    if "description" in context:
+        out["description"] = _text(
+            context["description"], "description", DESCRIPTION_MAX, required=False
+        )
     if "variables" in context:
         variables = context["variables"]
         if isinstance(variables, str):
             variables = [variables]
         if not isinstance(variables, list) or not all(isinstance(v, str) for v in variables):
             raise InvalidFile("the context's variables must be a list of names")
-        out["variables"] = [_text(v, "variable name", 200) for v in variables]
+        if len(variables) > VARIABLES_MAX:
+            raise InvalidFile(
+                f"the context names {len(variables)} variables, more than {VARIABLES_MAX}"
+            )
+        out["variables"] = [_text(v, "variable name", VARIABLE_MAX, line=True) for v in variables]
     if "degrees_of_freedom" in context:
         dof = context["degrees_of_freedom"]
-        if dof is not None and (isinstance(dof, bool) or not isinstance(dof, int) or dof < 0):
-            raise InvalidFile("the context's degrees_of_freedom must be a non-negative integer")
+        if dof is not None and (
+            isinstance(dof, bool) or not isinstance(dof, int) or not 0 <= dof <= DOF_MAX
+        ):
+            raise InvalidFile(
+                f"the context's degrees_of_freedom must be an integer from 0 to {DOF_MAX}"
+            )
         out["degrees_of_freedom"] = dof
-    if len(json.dumps(out).encode()) > CONTEXT_MAX_BYTES:
-        raise InvalidFile(f"the context is larger than {CONTEXT_MAX_BYTES} bytes")
+    size = sum(len(out.get(k) or "") for k in ("population", "description"))
+    size += sum(len(v) for v in out.get("variables") or [])
+    if size > CONTEXT_MAX:
+        raise InvalidFile(
+            f"the context holds {size} characters of text, more than {CONTEXT_MAX} in all"
+        )
     return out
 
 
@@ -324,15 +402,86 @@ def _advance(session: Session, req: EgressRequest) -> None:
 # --- the author's steps -------------------------------------------------------------------------
 
 
-def create_request(session: Session, project: str, *, title: str, actor: Actor) -> EgressRequest:
-    """A new draft request of ``project`` by one of its members."""
+class QuotaExceeded(LimitExceeded):
+    """The project used its daily quota of requests or file additions (``settings.Quotas``)."""
+
+    http_status = 429
+
+
+def _quotas(quotas: Quotas | None) -> Quotas:
+    if quotas is not None:
+        return quotas
+    from jupyterlab_hdh.egress.settings import DEFAULT_QUOTAS
+
+    return DEFAULT_QUOTAS
+
+
+def _day_ago() -> datetime:
+    return _now() - timedelta(days=1)
+
+
+def _lock_project(session: Session, project_id: int) -> None:
+    """Serialise the quota checks of one project (a no-op UPDATE: its row lock on
+    PostgreSQL, the write lock on SQLite)."""
+    session.execute(
+        update(Project)
+        .where(Project.id == project_id)
+        .values(slug=Project.slug)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _check_request_quota(session: Session, proj: Project, quotas: Quotas) -> None:
+    _lock_project(session, proj.id)
+    made = session.scalar(
+        select(func.count())
+        .select_from(EgressRequest)
+        .where(EgressRequest.project_id == proj.id, EgressRequest.created_at >= _day_ago())
+    )
+    if (made or 0) >= quotas.max_requests_per_day:
+        raise QuotaExceeded(
+            f"project {proj.slug!r} already created {made} export requests in the last 24"
+            f" hours, its daily quota of {quotas.max_requests_per_day}: try again later"
+        )
+
+
+def _check_addition_quota(session: Session, req: EgressRequest, quotas: Quotas) -> None:
+    """Files added or replaced in any request of the project over the last 24 hours (the
+    audit log is the record: a removed or replaced file still counts)."""
+    _lock_project(session, req.project_id)
+    targets = select(literal("egress:") + cast(EgressRequest.id, String)).where(
+        EgressRequest.project_id == req.project_id
+    )
+    added = session.scalar(
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(
+            AuditEvent.action.in_(("egress.file.add", "egress.file.replace")),
+            AuditEvent.ts >= _day_ago().isoformat(timespec="microseconds"),
+            AuditEvent.target.in_(targets),
+        )
+    )
+    if (added or 0) >= quotas.max_file_additions_per_day:
+        raise QuotaExceeded(
+            f"project {req.project.slug!r} already added or replaced {added} files in export"
+            f" requests in the last 24 hours, its daily quota of"
+            f" {quotas.max_file_additions_per_day}: try again later"
+        )
+
+
+def create_request(
+    session: Session, project: str, *, title: str, actor: Actor, quotas: Quotas | None = None
+) -> EgressRequest:
+    """A new draft request of ``project`` by one of its members (``quotas``: default
+    :data:`settings.DEFAULT_QUOTAS`; the API passes the installation's)."""
     try:
         proj = get_project(session, project)
     except UnknownProject:
         raise NotFound(f"no project {project!r}") from None
-    title = _text(title, "title", TITLE_MAX)
+    title = check_title(title)
     if membership(session, proj, actor.name) is None or _role(session, actor) not in MEMBER_ROLES:
         raise NotAllowed(f"{actor.name} is not a member of project {project!r}")
+    _check_request_quota(session, proj, _quotas(quotas))
     req = EgressRequest(
         project_id=proj.id,
         project=proj,
@@ -397,18 +546,22 @@ def add_file(
     context: dict[str, Any] | None = None,
     controls: str = "",
     limits: Limits | None = None,
+    quotas: Quotas | None = None,
 ) -> EgressFile:
     """Snapshot ``path`` of the project workspace into the request now (or replace it).
 
-    ``limits``: default, the installation's (``airlock.toml``, :mod:`settings`)."""
-    if limits is None:
+    ``limits``, ``quotas``: default, the installation's (``airlock.toml``, :mod:`settings`)."""
+    if limits is None or quotas is None:
         from jupyterlab_hdh.egress.settings import load_settings  # pulls in the checks
 
-        limits = load_settings(data_dir).limits
+        settings = load_settings(data_dir)
+        limits = limits or settings.limits
+        quotas = quotas or settings.quotas
     if role not in ROLES:
         raise InvalidFile(f"unknown file role {role!r}: choose one of {', '.join(ROLES)}")
+    path = check_path(path)
     ctx = check_context(context)
-    controls = _text(controls, "controls", TEXT_MAX, required=False)
+    controls = _text(controls, "controls", CONTROLS_MAX, required=False)
     doing = "add files to this request"
     # copy the file before taking the request's lock (on SQLite, the store's write lock):
     # a large snapshot must not hold up other writers, the guard's audit records above all
@@ -425,6 +578,7 @@ def add_file(
         snap, stripped = strip_figure(snap, data_dir.egress_blobs)
     req = _editable(session, request_id, actor, doing)
     _check_count(req, snap.path, limits)
+    _check_addition_quota(session, req, quotas)
     others = sum(f.size for f in req.files if f.path != snap.path)
     if others + snap.size > limits.max_request_bytes:
         raise LimitExceeded(
@@ -617,7 +771,7 @@ def submit(
 
 
 def withdraw(session: Session, request_id: int, *, actor: Actor, reason: str = "") -> EgressRequest:
-    reason = _text(reason, "reason", TEXT_MAX, required=False)
+    reason = _text(reason, "reason", REASON_MAX, required=False)
     req = _lock(session, request_id)
     have = kinds(session, req, actor)
     if not have and not _visible(session, req, actor):
@@ -960,7 +1114,9 @@ def get_request(
             "context": f.context,
             "controls": f.controls,
             "check_status": f.check_status,
-            "check_report": f.check_report,
+            "check_report": (
+                f.check_report if viewer != "member" else requester_report(f.check_report)
+            ),
             "vote_count": len(f.votes),
             "votes": [
                 {
@@ -1018,6 +1174,75 @@ def get_request(
         )
     ]
     return view
+
+
+#: A rule name the checks' code makes (``acro-<check>`` names come from ACRO's file: not one).
+_RULE = re.compile(r"[a-z][a-z0-9-]{0,39}")
+_MORE = re.compile(r"[0-9,]{1,15} more [a-z][a-z0-9-]{0,39} flag\(s\) not listed")
+REPORT_KINDS = ("table", "figure", "model", "code", "other")
+EVIDENCE_KINDS = ("acro", "sdc-sidecar", "")
+#: The message of a flag in a member's view.
+FOR_REVIEWERS = "the flagged value and where it lies are shown to the reviewers only"
+
+
+def requester_report(report: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A file's check report as project members (the requester) see it: nothing of the
+    file's content.
+
+    The full report quotes the file (a flag's message gives the cell's value, its
+    location the column name and the row's labels; an error may quote a parse error):
+    a kernel could write data there and read it back from outside the sandbox. Kept:
+    the status, the kind of file, the kind of evidence, each flag's rule (a name the
+    checks' code makes, else ``other``), severity and row number, the count per rule,
+    and the checks' own "N more ... flag(s) not listed" lines. To see the values, the
+    requester runs ``hdh egress check`` on the file inside the sandbox."""
+    if not isinstance(report, dict):
+        return None
+    flags: list[dict[str, Any]] = []
+    counts: dict[str, int] = {}
+    for fl in report.get("flags") or []:
+        if not isinstance(fl, dict):
+            continue
+        rule = str(fl.get("rule") or "")
+        if not _RULE.fullmatch(rule) or rule.startswith("acro-"):
+            rule = "other"
+        message = str(fl.get("message") or "")
+        location = fl.get("location") if isinstance(fl.get("location"), dict) else {}
+        row = location.get("row") if location else None
+        flags.append(
+            {
+                "rule": rule,
+                "severity": "review" if fl.get("severity") == "review" else "fail",
+                "message": message if _MORE.fullmatch(message) else FOR_REVIEWERS,
+                "location": (
+                    {"row": row} if isinstance(row, int) and not isinstance(row, bool) else {}
+                ),
+            }
+        )
+        counts[rule] = counts.get(rule, 0) + 1
+    status = report.get("status")
+    kind = report.get("kind")
+    out: dict[str, Any] = {
+        "status": status if status in ("pass", "fail", "review") else "fail",
+        "redacted": True,
+    }
+    if kind is not None:
+        out["kind"] = kind if kind in REPORT_KINDS else "other"
+    if report.get("evidence") in EVIDENCE_KINDS:
+        out["evidence"] = report["evidence"]
+    if report.get("error"):
+        out["error"] = "the automated checks could not run on this file (the reviewers see why)"
+    if flags or "summary" in report:
+        label = out.get("kind", "file")
+        out["summary"] = (
+            f"{label}: {len(flags)} flag(s): "
+            + ", ".join(f"{rule} x{n}" for rule, n in counts.items())
+            if flags
+            else f"{label}: no disclosure risk found by the automated checks"
+        )
+    out["flags"] = flags
+    out["flag_counts"] = counts
+    return out
 
 
 def list_requests(
