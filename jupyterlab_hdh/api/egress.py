@@ -33,8 +33,9 @@ interrupted are finished (``release.recover``).
 
 ``/ui/egress/...`` (under ``hdh up``, people logged in through the hub): the
 list of requests, and each request's page (the reviewer page plus the forms
-the viewer may use now: votes, decisions, release, comments; download links for
-members). Forms carry a per-session anti-forgery token.
+the viewer may use now: votes, decisions, release, comments; for members the same
+page without any file rendered, and the download links once released). Forms carry
+a per-session anti-forgery token.
 """
 
 import asyncio
