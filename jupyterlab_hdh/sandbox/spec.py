@@ -31,6 +31,12 @@ package source             ro          ``jupyterlab_hdh/`` only, when installed 
 ``/bridge``                ro          ``<runtime>/bridge``: the hub's API bridge socket
                                        ``api.sock`` (connectable, not replaceable)
 ``/home/jovyan`` ``/tmp``  rw tmpfs    HOME and scratch, gone when the sandbox stops
+``/opt/jupyter/config``    ro, empty   ``JUPYTER_CONFIG_DIR``, ``JUPYTER_DATA_DIR``: the
+``/opt/jupyter/data``                  kernel cannot add kernelspecs, lab extensions or
+                                       server configuration (only the read-only venv
+                                       and system paths count)
+``/opt/jupyter/ipython``   rw tmpfs    ``IPYTHONDIR`` (kernel profiles); its ``kernels/``
+                                       (a kernelspec folder of the server) ro, empty
 ``/proc`` ``/dev``         fresh       the sandbox's own pid namespace; minimal /dev
 =========================  ==========  ===============================================
 
@@ -82,6 +88,19 @@ BRIDGE_SOCK_PATH = f"{BRIDGE_DIR}/{BRIDGE_SOCK_NAME}"
 # Paths INSIDE the sandbox: private tmpfs mounts, not the host's shared /tmp.
 SANDBOX_TMP = "/tmp"  # noqa: S108
 SANDBOX_VAR_TMP = "/var/tmp"  # noqa: S108
+# Jupyter's per-user folders: empty and read-only (folders of the root tmpfs,
+# remounted read-only), so nothing the kernel writes is loaded as a kernelspec, a lab
+# extension, page or server config, nor served by a static route.
+JUPYTER_RO_ROOT = "/opt/jupyter"  # "/opt" is not bound from the host: the root tmpfs
+JUPYTER_CONFIG_DIR = f"{JUPYTER_RO_ROOT}/config"
+JUPYTER_DATA_DIR = f"{JUPYTER_RO_ROOT}/data"
+IPYTHON_DIR = f"{JUPYTER_RO_ROOT}/ipython"  # a writable tmpfs, see bwrap_argv
+IPYTHON_KERNELS_DIR = f"{IPYTHON_DIR}/kernels"  # ... whose kernels/ is read-only
+# What JupyterLab and the server must still write (in HOME, a tmpfs): user settings,
+# workspaces (read back through the guard as small JSON only), the notebook notary.
+LAB_USER_SETTINGS_DIR = f"{SANDBOX_HOME}/.jupyterlab/user-settings"
+LAB_WORKSPACES_DIR = f"{SANDBOX_HOME}/.jupyterlab/workspaces"
+NOTARY_DIR = SANDBOX_HOME
 
 # Project slugs never contain "--", so "<project>--<user>" names one pair only.
 PROJECT_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -429,10 +448,10 @@ def sandbox_env(spec: SandboxSpec) -> dict[str, str]:
         "PATH": f"{spec.python_prefix}/bin:/usr/local/bin:/usr/bin:/bin",
         "LANG": "C.UTF-8",
         "VIRTUAL_ENV": str(spec.python_prefix),
-        "JUPYTER_CONFIG_DIR": f"{SANDBOX_HOME}/.jupyter",
-        "JUPYTER_DATA_DIR": f"{SANDBOX_HOME}/.local/share/jupyter",
+        "JUPYTER_CONFIG_DIR": JUPYTER_CONFIG_DIR,
+        "JUPYTER_DATA_DIR": JUPYTER_DATA_DIR,
         "JUPYTER_RUNTIME_DIR": f"{SANDBOX_TMP}/jupyter-runtime",
-        "IPYTHONDIR": f"{SANDBOX_HOME}/.ipython",
+        "IPYTHONDIR": IPYTHON_DIR,
         "MPLCONFIGDIR": f"{SANDBOX_TMP}/matplotlib",
         "PYTHONNOUSERSITE": "1",
         "HDH_PROJECT": spec.project,
@@ -454,7 +473,10 @@ def server_argv(spec: SandboxSpec, extra: Sequence[str] = ()) -> list[str]:
     * defense in depth (the sandbox is untrusted, the guard enforces): no
       ``/files/`` handler, no trash, no hidden files, read-only extension
       manager, no jupyter-lsp, no news or update checks (no network anyway).
-      Terminals stay on: the guard audits them.
+      Terminals stay on: the guard audits them;
+    * Jupyter's config and data folders are read-only (:func:`sandbox_env`):
+      JupyterLab's user settings and workspaces and the notebook notary are
+      given folders in HOME.
     """
     return [
         spec.python,
@@ -480,6 +502,9 @@ def server_argv(spec: SandboxSpec, extra: Sequence[str] = ()) -> list[str]:
         # HDH's own thin /hdh routes (mounted datasets, later the panels' API)
         "--ServerApp.jpserver_extensions=jupyterlab_hdh.server_extension=True",
         f"--LabApp.extra_labextensions_path={LABEXTENSIONS_DIR}",
+        f"--LabApp.user_settings_dir={LAB_USER_SETTINGS_DIR}",
+        f"--LabApp.workspaces_dir={LAB_WORKSPACES_DIR}",
+        f"--NotebookNotary.data_dir={NOTARY_DIR}",
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         *extra,
@@ -532,6 +557,35 @@ def bwrap_argv(
         "0755",
         "--dir",
         DATA_ROOT,
+        "--perms",
+        "0755",
+        "--dir",
+        "/opt",
+        "--perms",
+        "0755",
+        "--dir",
+        JUPYTER_RO_ROOT,
+    ]
+    for folder in (JUPYTER_CONFIG_DIR, JUPYTER_DATA_DIR):
+        args += ["--perms", "0555", "--dir", folder]
+    args += [
+        # jupyter_core's IPython-3 migration check opens this marker read-write, and
+        # would otherwise try to create it in the read-only config folder
+        "--symlink",
+        "/dev/null",
+        f"{JUPYTER_CONFIG_DIR}/migrated",
+        # IPYTHONDIR: the kernels' profiles (writable), a mount point so it cannot be
+        # renamed away; its kernels/ folder, which jupyter_client adds to the server's
+        # kernelspec search path, an empty read-only mount (a read-only IPYTHONDIR
+        # would make IPython fall back to a temporary folder the kernel can write)
+        "--perms",
+        "01777",
+        "--tmpfs",
+        IPYTHON_DIR,
+        "--perms",
+        "0555",
+        "--tmpfs",
+        IPYTHON_KERNELS_DIR,  # remounted read-only with the root, below
     ]
     binds = [
         *_system_binds(),
@@ -565,6 +619,8 @@ def bwrap_argv(
         # the root tmpfs and the folders bwrap created in it: read-only from now on
         "--remount-ro",
         "/",
+        "--remount-ro",
+        IPYTHON_KERNELS_DIR,
         "--chdir",
         WORKSPACE,
     ]
