@@ -307,3 +307,47 @@ def test_idle_connections_expire(tmp_path: Path) -> None:
         a.stop()
 
     run(main)
+
+
+# ----------------------------------------------------------------- through the guard
+
+
+def test_guard_reuses_then_refuses_a_swapped_socket_then_follows_a_restart(
+    upstream: Any, tmp_path: Path
+) -> None:
+    """Through the guard, with real Jupyter servers: the sandbox's socket path first names
+    one server (a hard link to its socket), then a symlink to another (refused although
+    connections to the first are pooled), then a restarted server (a new inode: reached)."""
+    import shutil
+
+    from jupyterlab_hdh.guard.policy import GuardConfig
+
+    from .conftest import BASE, run_guard, start_jupyter
+
+    sock = tmp_path / "sock" / "jupyter.sock"
+    sock.parent.mkdir()
+    os.link(upstream.sock, sock)
+    second = start_jupyter()
+    (second.root / "second-server-marker.txt").write_text("here")
+    gen = run_guard(str(sock), tmp_path, GuardConfig())
+    g = next(gen)
+    try:
+        with g.client("alice") as c:
+            for _ in range(5):
+                r = c.get(BASE + "api/contents")
+                assert r.status_code == 200, r.text
+                assert "second-server-marker.txt" not in r.text
+            os.unlink(sock)
+            sock.symlink_to(second.sock)
+            r = c.get(BASE + "api/contents")
+            assert r.status_code == 502 and "second-server-marker" not in r.text
+            os.unlink(sock)
+            os.link(second.sock, sock)  # "restarted": another inode at the same path
+            r = c.get(BASE + "api/contents")
+            assert r.status_code == 200, r.text
+            assert "second-server-marker.txt" in r.text
+    finally:
+        gen.close()
+        second.proc.terminate()
+        second.proc.wait(15)
+        shutil.rmtree(Path(second.sock).parent, ignore_errors=True)
