@@ -150,6 +150,12 @@ class KernelMessage:
     channel: str
     header: dict[str, Any]
     content: dict[str, Any]
+    #: Binary buffers after the content (widgets' comm messages carry some).
+    buffers: tuple[bytes, ...] = ()
+
+    @property
+    def msg_type(self) -> str:
+        return str(self.header.get("msg_type", ""))
 
 
 def _json_obj(raw: bytes | str, what: str) -> dict[str, Any]:
@@ -168,10 +174,11 @@ def parse_kernel_message(message: str | bytes, subprotocol: str | None) -> Kerne
         if not isinstance(message, bytes):
             raise MessageError("text message on the v1 kernel protocol")
         return _parse_v1(message)
+    buffers: tuple[bytes, ...] = ()
     if isinstance(message, str):
         msg = _json_obj(message, "kernel message")
     else:
-        msg = _parse_legacy_binary(message)
+        msg, buffers = _parse_legacy_binary(message)
     header = msg.get("header")
     content = msg.get("content", {})
     channel = msg.get("channel")
@@ -179,7 +186,7 @@ def parse_kernel_message(message: str | bytes, subprotocol: str | None) -> Kerne
         raise MessageError("kernel message without header/content objects")
     if not isinstance(channel, str):
         raise MessageError("kernel message without a channel")
-    return KernelMessage(channel, header, content)
+    return KernelMessage(channel, header, content, buffers)
 
 
 def _parse_v1(data: bytes) -> KernelMessage:
@@ -204,51 +211,134 @@ def _parse_v1(data: bytes) -> KernelMessage:
         raise MessageError("v1 channel is not UTF-8") from exc
     header = _json_obj(parts[1], "v1 header")
     content = _json_obj(parts[4], "v1 content")
-    return KernelMessage(channel, header, content)
+    # the last offset marks the end of the last part (jupyter_server's serializer)
+    return KernelMessage(channel, header, content, tuple(p for p in parts[5:] if p))
 
 
-def _parse_legacy_binary(data: bytes) -> dict[str, Any]:
-    # 4-byte BE count n, n 4-byte BE offsets; first part is the JSON message
+def _parse_legacy_binary(data: bytes) -> tuple[dict[str, Any], tuple[bytes, ...]]:
+    # 4-byte BE count n, n 4-byte BE offsets; first part is the JSON message, then buffers
     if len(data) < 8:
         raise MessageError("binary message too short")
     (n,) = struct.unpack("!I", data[:4])
     if n < 1 or 4 * (n + 1) > len(data):
         raise MessageError("binary message with a bad part count")
     offsets = list(struct.unpack("!" + "I" * n, data[4 : 4 * (n + 1)]))
-    end = offsets[1] if n > 1 else len(data)
-    if not (4 * (n + 1) <= offsets[0] <= end <= len(data)):
+    bounds = [*offsets, len(data)]
+    if bounds[0] < 4 * (n + 1) or any(b < a for a, b in zip(bounds, bounds[1:], strict=False)):
         raise MessageError("binary message with bad offsets")
-    return _json_obj(data[offsets[0] : end], "binary kernel message")
+    if bounds[-1] > len(data):
+        raise MessageError("binary message with bad offsets")
+    msg = _json_obj(data[bounds[0] : bounds[1]], "binary kernel message")
+    buffers = tuple(data[bounds[i] : bounds[i + 1]] for i in range(1, n))
+    return msg, buffers
 
 
 def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def kernel_event(
-    msg: KernelMessage, *, user: str, project: str, kernel_id: str
-) -> AuditEvent | None:
-    """The audit event for a kernel message, or None if it is not audited."""
-    if msg.header.get("msg_type") != "execute_request":
-        return None
-    code = msg.content.get("code")
-    if not isinstance(code, str):
-        raise MessageError("execute_request without a code string")
+#: Client-to-kernel messages the guard forwards, by channel (Jupyter messaging 5.4);
+#: every other one is refused and its refusal audited. No ``debug_request``: the
+#: debugger evaluates expressions and sets variables outside any audited cell, so
+#: it is off in sandboxes (its JupyterLab plugins are disabled too).
+CLIENT_MESSAGES: dict[str, frozenset[str]] = {
+    "shell": frozenset(
+        {
+            "execute_request",
+            "inspect_request",
+            "complete_request",
+            "history_request",
+            "is_complete_request",
+            "comm_info_request",
+            "kernel_info_request",
+            "comm_open",
+            "comm_msg",
+            "comm_close",
+        }
+    ),
+    "control": frozenset({"kernel_info_request", "interrupt_request", "shutdown_request"}),
+    "stdin": frozenset({"input_reply"}),
+}
+
+
+class RefusedMessage(MessageError):
+    """A well-formed client message of a type the guard never forwards (audited, dropped)."""
+
+    def __init__(self, msg: KernelMessage) -> None:
+        super().__init__(f"{msg.msg_type or 'untyped'} on {msg.channel or 'no'} channel")
+        self.msg = msg
+
+
+def _common(msg: KernelMessage, user: str, project: str, kernel_id: str) -> dict[str, Any]:
+    return {
+        "user": user,
+        "project": project,
+        "msg_type": msg.msg_type,
+        "msg_id": str(msg.header.get("msg_id", "")),
+        "session": str(msg.header.get("session", "")),
+        "kernel_id": kernel_id,
+        "channel": msg.channel,
+        "time": datetime.now(UTC).isoformat(timespec="microseconds"),
+    }
+
+
+def _buffers(msg: KernelMessage) -> list[dict[str, Any]]:
+    return [{"size": len(b), "sha256": hashlib.sha256(b).hexdigest()} for b in msg.buffers]
+
+
+def kernel_event(msg: KernelMessage, *, user: str, project: str, kernel_id: str) -> AuditEvent:
+    """The audit event recorded before a client message reaches a kernel.
+
+    Every forwarded message is recorded with what the kernel acts on:
+    ``code.execute`` for cells (the code and the ``user_expressions``, which the
+    kernel evaluates too), ``kernel.input`` for the value typed at an ``input()``
+    prompt (``exec(input())`` runs it), ``kernel.comm`` for widget and comm
+    traffic (its data and the digests of its buffers), ``kernel.request`` for the
+    rest (completion, inspection, history, interrupt…, with their content).
+    Raises :class:`RefusedMessage` for a type outside :data:`CLIENT_MESSAGES`,
+    :class:`MessageError` for a malformed one.
+    """
+    if msg.msg_type not in CLIENT_MESSAGES.get(msg.channel, frozenset()):
+        raise RefusedMessage(msg)
+    target = f"project:{project}/kernel:{kernel_id}"
+    details = _common(msg, user, project, kernel_id)
+    if msg.msg_type == "execute_request":
+        code = msg.content.get("code")
+        if not isinstance(code, str):
+            raise MessageError("execute_request without a code string")
+        expressions = msg.content.get("user_expressions") or {}
+        if not isinstance(expressions, dict) or not all(
+            isinstance(v, str) for v in expressions.values()
+        ):
+            raise MessageError("execute_request with malformed user_expressions")
+        details.update(code=code, sha256=sha256_text(code))
+        if expressions:
+            details["user_expressions"] = expressions
+        return AuditEvent(actor=user, action="code.execute", target=target, details=details)
+    if msg.msg_type == "input_reply":
+        value = msg.content.get("value")
+        if not isinstance(value, str):
+            raise MessageError("input_reply without a value string")
+        details.update(value=value, sha256=sha256_text(value))
+        return AuditEvent(actor=user, action="kernel.input", target=target, details=details)
+    details["content"] = msg.content
+    if msg.msg_type.startswith("comm_"):
+        details["buffers"] = _buffers(msg)
+        return AuditEvent(actor=user, action="kernel.comm", target=target, details=details)
+    if msg.buffers:
+        details["buffers"] = _buffers(msg)
+    return AuditEvent(actor=user, action="kernel.request", target=target, details=details)
+
+
+def refused_event(msg: KernelMessage, *, user: str, project: str, kernel_id: str) -> AuditEvent:
+    """What the guard records when it drops a client message of a refused type."""
+    details = _common(msg, user, project, kernel_id)
+    details["content"] = msg.content
     return AuditEvent(
         actor=user,
-        action="code.execute",
+        action="kernel.refused",
         target=f"project:{project}/kernel:{kernel_id}",
-        details={
-            "user": user,
-            "project": project,
-            "code": code,
-            "sha256": sha256_text(code),
-            "msg_id": str(msg.header.get("msg_id", "")),
-            "session": str(msg.header.get("session", "")),
-            "kernel_id": kernel_id,
-            "channel": msg.channel,
-            "time": datetime.now(UTC).isoformat(timespec="microseconds"),
-        },
+        details=details,
     )
 
 

@@ -20,11 +20,16 @@ from jupyterlab_hdh.context import init_hub
 from jupyterlab_hdh.guard.audit import (
     V1_SUBPROTOCOL,
     MessageError,
+    RefusedMessage,
     StoreAuditSink,
     TerminalInput,
     kernel_event,
     parse_kernel_message,
     parse_save_body,
+    refused_event,
+)
+from jupyterlab_hdh.guard.audit import (
+    AuditEvent as GuardEvent,
 )
 from jupyterlab_hdh.paths import DataDir
 from jupyterlab_hdh.store.models import AuditEvent
@@ -50,9 +55,63 @@ def test_v1_execute_request() -> None:
 def test_v1_with_buffers_and_other_messages() -> None:
     parts = [json.dumps(x).encode() for x in (HEADER, {}, {}, CONTENT)] + [b"\x00buf"]
     msg = parse_kernel_message(bytes(serialize_msg_to_ws_v1(parts, "shell")), V1_SUBPROTOCOL)
-    assert msg.content["code"] == CONTENT["code"]
-    info = parse_kernel_message(v1(header={"msg_type": "kernel_info_request"}), V1_SUBPROTOCOL)
-    assert kernel_event(info, user="a", project="p", kernel_id="k") is None
+    assert msg.content["code"] == CONTENT["code"] and msg.buffers == (b"\x00buf",)
+    info = parse_kernel_message(
+        v1(header={"msg_type": "kernel_info_request", "msg_id": "i"}, content={}), V1_SUBPROTOCOL
+    )
+    ev = kernel_event(info, user="a", project="p", kernel_id="k")
+    assert ev.action == "kernel.request" and ev.details["msg_type"] == "kernel_info_request"
+
+
+def _event(channel: str, msg_type: str, content: dict[str, object], *bufs: bytes) -> GuardEvent:
+    parts = [json.dumps(x).encode() for x in ({"msg_type": msg_type, "msg_id": "m"}, {}, {})]
+    parts += [json.dumps(content).encode(), *bufs]
+    msg = parse_kernel_message(bytes(serialize_msg_to_ws_v1(parts, channel)), V1_SUBPROTOCOL)
+    return kernel_event(msg, user="alice", project="p", kernel_id="k")
+
+
+def test_every_forwarded_message_is_audited_with_what_the_kernel_acts_on() -> None:
+    # the value typed at an input() prompt: exec(input()) runs it
+    ev = _event("stdin", "input_reply", {"value": "import os; os.listdir('/data')"})
+    assert ev.action == "kernel.input" and ev.details["value"].startswith("import os")
+    # user_expressions are evaluated by the kernel like the cell itself
+    ev = _event("shell", "execute_request", {"code": "", "user_expressions": {"x": "open('f')"}})
+    assert ev.action == "code.execute" and ev.details["user_expressions"] == {"x": "open('f')"}
+    # widget traffic: the data and each buffer's digest
+    ev = _event("shell", "comm_msg", {"comm_id": "c", "data": {"v": 1}}, b"\x01\x02")
+    assert ev.action == "kernel.comm" and ev.details["content"]["data"] == {"v": 1}
+    assert ev.details["buffers"] == [{"size": 2, "sha256": hashlib.sha256(b"\x01\x02").hexdigest()}]
+    ev = _event("shell", "complete_request", {"code": "os.pa", "cursor_pos": 5})
+    assert ev.action == "kernel.request" and ev.details["content"]["code"] == "os.pa"
+    ev = _event("control", "interrupt_request", {})
+    assert ev.action == "kernel.request"
+
+
+@pytest.mark.parametrize(
+    ("channel", "msg_type"),
+    [
+        ("control", "debug_request"),
+        ("shell", "debug_request"),
+        ("stdin", "execute_request"),  # a known type on the wrong channel
+        ("iopub", "execute_request"),
+        ("shell", "input_reply"),
+        ("shell", "apply_request"),  # the old IPython.parallel request
+        ("shell", ""),
+    ],
+)
+def test_other_messages_are_refused(channel: str, msg_type: str) -> None:
+    with pytest.raises(RefusedMessage) as info:
+        _event(channel, msg_type, {"code": "print(1)"})
+    assert info.value.msg.channel == channel
+    ev = refused_event(info.value.msg, user="alice", project="p", kernel_id="k")
+    assert ev.action == "kernel.refused" and ev.details["content"] == {"code": "print(1)"}
+
+
+def test_malformed_input_reply_and_expressions_raise() -> None:
+    with pytest.raises(MessageError):
+        _event("stdin", "input_reply", {"value": 3})
+    with pytest.raises(MessageError):
+        _event("shell", "execute_request", {"code": "", "user_expressions": {"x": 1}})
 
 
 def test_legacy_json_and_binary() -> None:
