@@ -1084,6 +1084,11 @@ from jupyterlab_hdh.egress.cli import egress as _egress  # noqa: E402
 
 main.add_command(_egress)
 
+# --- the guarded display: `hdh guard ...` (jupyterlab_hdh/guard/cli.py) ---------------------------
+from jupyterlab_hdh.guard.cli import guard as _guard  # noqa: E402
+
+main.add_command(_guard)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -14,13 +14,20 @@ import asyncio
 import logging
 import os
 import re
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tornado import httpserver, netutil, web
+from tornado import httpserver, ioloop, netutil, web
 
 from jupyterlab_hdh.guard.audit import AuditSink, StoreAuditSink
+from jupyterlab_hdh.guard.display import (
+    AuditDisplayStore,
+    DisplayConfigError,
+    DisplayLedger,
+    DisplaySettings,
+)
 from jupyterlab_hdh.guard.policy import GuardConfig
 from jupyterlab_hdh.guard.proxy import Authorise, Guard, GuardHandler, Identify, Resolve
 
@@ -39,9 +46,16 @@ def make_guard_app(
     hub_auth: Any = None,
     service_prefix: str | None = None,
     cookie_secret: bytes | None = None,
+    ledger: DisplayLedger | None = None,
 ) -> web.Application:
-    """Build the guard application (call ``app.settings['guard'].close()`` when done)."""
+    """Build the guard application (call ``app.settings['guard'].close()`` when done).
+
+    ``ledger``: the display accounting (default: counted in memory, default
+    budget). Its counts are written every ``flush_seconds`` while the loop runs.
+    """
+    ledger = ledger or DisplayLedger(DisplaySettings(), None)
     guard = Guard(
+        ledger=ledger,
         resolve=resolve,
         authorise=authorise,
         identify=identify,
@@ -57,6 +71,9 @@ def make_guard_app(
 
         handlers.append((re.escape(service_prefix) + "oauth_callback", GuardOAuthCallbackHandler))
     handlers.append((r".*", GuardHandler, {"guard": guard}))
+    flusher = ioloop.PeriodicCallback(ledger.flush_soon, ledger.settings.flush_seconds * 1000)
+    flusher.start()
+    guard.on_close.append(flusher.stop)
     return web.Application(
         handlers,
         guard=guard,
@@ -126,6 +143,11 @@ def main(argv: list[str] | None = None) -> None:
     if not args.sockets_root:
         raise SystemExit("--sockets-root (or HDH_SANDBOX_SOCKETS) is required")
     config = GuardConfig()
+    try:
+        display = DisplaySettings.load(hub.data_dir.root)
+    except DisplayConfigError as exc:
+        raise SystemExit(f"hdh-guard: {exc}") from None
+    ledger = DisplayLedger(display, AuditDisplayStore(hub))
     app = make_guard_app(
         socket_dir_resolver(Path(args.sockets_root)),
         authorise,
@@ -140,6 +162,7 @@ def main(argv: list[str] | None = None) -> None:
         cookie_secret=bytes.fromhex(os.environ["HDH_GUARD_COOKIE_SECRET"])
         if os.environ.get("HDH_GUARD_COOKIE_SECRET")
         else None,
+        ledger=ledger,
     )
     server = httpserver.HTTPServer(app, xheaders=True, max_body_size=max_body(config))
     if args.sock:
@@ -147,7 +170,14 @@ def main(argv: list[str] | None = None) -> None:
     else:
         port = args.port or int(os.environ.get("JUPYTERHUB_SERVICE_URL", ":8765").rsplit(":", 1)[1])
         server.listen(port, args.ip)
-    asyncio.get_event_loop().run_forever()
+    loop = asyncio.get_event_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, loop.stop)
+    try:
+        loop.run_forever()
+    finally:
+        # the display counts not yet written go to the audit log before the guard exits
+        app.settings["guard"].close()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -32,8 +32,15 @@ from tornado.ioloop import IOLoop
 from tornado.netutil import Resolver
 
 from jupyterlab_hdh.guard import audit as A
+from jupyterlab_hdh.guard.display import (
+    DisplayLedger,
+    DisplaySettings,
+    is_accounted,
+    trim_notebook_model,
+)
 from jupyterlab_hdh.guard.policy import Decision, GuardConfig, decide, media_type_allowed
 from jupyterlab_hdh.guard.upstream import UpstreamPool
+from jupyterlab_hdh.guard.withhold import KernelReplies, terminal_notice, withhold_kernel_message
 
 log = logging.getLogger("hdh.guard")
 
@@ -152,6 +159,10 @@ class Guard:
     upstream_timeout: float = 300.0
     #: Cookie names never forwarded to a sandbox (beyond HUB_COOKIE_PREFIXES).
     private_cookies: frozenset[str] = frozenset()
+    #: Display accounting and budget (``guard/display.py``); by default counts kept in memory.
+    ledger: DisplayLedger = field(default_factory=lambda: DisplayLedger(DisplaySettings(), None))
+    #: Called by :meth:`close` (the periodic display flush's stop).
+    on_close: list[Callable[[], None]] = field(default_factory=list)
     _clients: dict[str, UpstreamPool] = field(default_factory=dict)
     _upload_totals: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
@@ -169,6 +180,9 @@ class Guard:
         return c
 
     def close(self) -> None:
+        for stop in self.on_close:
+            stop()
+        self.ledger.close()
         for c in self._clients.values():
             c.close()
         self._clients.clear()
@@ -209,6 +223,8 @@ class GuardHandler(websocket.WebSocketHandler):
         self._pending_out: list[str | bytes] = []
         self._opened = False
         self._terminal = A.TerminalInput()
+        self._replies = KernelReplies()
+        self._notified = False
 
     # ------------------------------------------------------------ headers
 
@@ -287,6 +303,25 @@ class GuardHandler(websocket.WebSocketHandler):
         if not path:
             self._deny(503, "sandbox not running")
         self.socket_path = str(path)
+        if req.method in ("GET", "HEAD") and not self._is_ws() and self._accounted():
+            if g.ledger.over_budget(self.user):
+                await g.ledger.refresh_raises(self.user)
+            if g.ledger.over_budget(self.user):
+                self._deny(429, g.ledger.refusal(self.user))
+
+    def _accounted(self) -> bool:
+        return is_accounted(self.decision.rest)
+
+    def _show(self, payload: bytes) -> bytes:
+        """Count a buffered response body shown to the user (a repeat of the last one is free)."""
+        if self._accounted():
+            ledger = self.guard.ledger
+            digest = hashlib.sha256(payload).hexdigest()
+            if not ledger.is_repeat(
+                self.user, self.decision.project, self.request.uri or "", digest
+            ):
+                ledger.add(self.user, self.decision.project, len(payload))
+        return payload
 
     def data_received(self, chunk: bytes) -> None:
         self._body_size += len(chunk)
@@ -417,6 +452,8 @@ class GuardHandler(websocket.WebSocketHandler):
             if not sent_headers[0]:
                 self._apply_response_headers(start[0].code if start else 502, headers)
                 sent_headers[0] = True
+            if self._accounted():
+                self.guard.ledger.add(self.user, d.project, len(chunk))
             self.write(chunk)
             self.flush()
 
@@ -465,9 +502,19 @@ class GuardHandler(websocket.WebSocketHandler):
             and not media_type_allowed(resp.headers.get("Content-Type", ""), d.response_types)
         ):
             self._deny(403, "the response's content type is not allowed on this route")
+        if cap is not None and d.rest.startswith("api/contents") and resp.code == 200:
+            limit = self.guard.ledger.settings.max_notebook_read
+            trimmed = trim_notebook_model(payload, limit)
+            if trimmed is None:
+                self._deny(
+                    403,
+                    f"this file is too large to display ({len(payload)} bytes; one read may show"
+                    f" {limit}): open a smaller part, or take it out through an export request",
+                )
+            payload = trimmed or b""
         self._apply_response_headers(resp.code, resp.headers)
         if payload and resp.code not in (204, 304) and method != "HEAD":
-            self.write(payload)
+            self.write(self._show(payload))
         self.finish()
 
     @staticmethod
@@ -553,15 +600,62 @@ class GuardHandler(websocket.WebSocketHandler):
         if message is None:
             self.close()
             return
+        shown = self._shown(message)
+        if shown is None:
+            return
+        message = shown
         if not self._opened:
             self._pending_out.append(message)
             return
         self._send_down(message)
 
+    def _shown(self, message: str | bytes) -> str | bytes | None:
+        """What of a sandbox websocket message reaches the browser (counted), or None."""
+        d = self.decision
+        ledger = self.guard.ledger
+        over = ledger.over_budget(self.user)
+        if over:
+            ledger.check_raises(self.user)
+            over = ledger.over_budget(self.user)
+        size = len(message)
+        cap = ledger.settings.max_kernel_message
+        if over or size > cap:
+            note = (
+                "[HDH guard] " + ledger.refusal(self.user)
+                if over
+                else f"[HDH guard] an output of {size} bytes was not shown: one message may "
+                f"show {cap} bytes. Write large results to a file in the workspace and take "
+                "them out through an export request."
+            )
+            if d.kind == "kernel_ws":
+                out = withhold_kernel_message(
+                    message, self.selected_subprotocol, self._replies, note
+                )
+            elif d.kind == "terminal_ws" and (not self._notified or not over):
+                self._notified = over
+                out = terminal_notice(note)
+            else:
+                out = None
+            if out is None:
+                return None
+            message = out
+        ledger.add(self.user, d.project, len(message))
+        return message
+
     async def on_message(self, message: str | bytes) -> None:
         d = self.decision
         try:
             events = self._audit_events(message)
+        except A.RefusedMessage as exc:
+            kernel_id = d.rest.split("/")[2]
+            log.warning("refused %s from %s to kernel %s", exc, d.user, kernel_id)
+            ev = A.refused_event(exc.msg, user=self.user, project=d.project, kernel_id=kernel_id)
+            try:
+                await self.guard.audit_sink.record(ev)
+            except Exception:
+                log.exception("audit failed: socket closed")
+                self.close(1011, "audit unavailable")
+            return
         except A.MessageError as exc:
             log.warning("unparseable %s message from %s closed the socket: %s", d.kind, d.user, exc)
             self.close(1008, "message refused by the guard")
@@ -586,7 +680,8 @@ class GuardHandler(websocket.WebSocketHandler):
             kernel_id = d.rest.split("/")[2]
             msg = A.parse_kernel_message(message, self.selected_subprotocol)
             ev = A.kernel_event(msg, user=self.user, project=d.project, kernel_id=kernel_id)
-            return [ev] if ev else []
+            self._replies.remember(msg)
+            return [ev]
         if d.kind == "terminal_ws":
             term = d.rest.split("/")[-1]
             return [

@@ -382,6 +382,9 @@ LAB_DISABLED_PLUGINS = (
     "@jupyterlab/fileeditor-extension:language-server",
     # "get notified about official Jupyter news?": a sandbox has no network to fetch it
     "@jupyterlab/apputils-extension:announcements",
+    # the debugger evaluates expressions and sets variables outside any audited cell: the
+    # guard refuses its debug_request messages, and JupyterLab offers no debugger
+    "@jupyterlab/debugger-extension",
 )
 #: The HDH JupyterLab extension (side panel), built by scripts/build-labextension.
 LABEXTENSIONS_DIR = Path(__file__).resolve().parent.parent / "labextension"

@@ -29,6 +29,7 @@ from jupyterlab_hdh.context import init_hub
 from jupyterlab_hdh.guard.app import make_guard_app, max_body
 from jupyterlab_hdh.guard.audit import AuditEvent, StoreAuditSink
 from jupyterlab_hdh.guard.auth import HeaderIdentity
+from jupyterlab_hdh.guard.display import AuditDisplayStore, DisplayLedger, DisplaySettings
 from jupyterlab_hdh.guard.policy import GuardConfig
 from jupyterlab_hdh.hub.config import free_port
 from jupyterlab_hdh.paths import DataDir
@@ -132,9 +133,14 @@ def run_guard(
     *,
     extra_apps: tuple[tuple[Any, int], ...] = (),
     port: int | None = None,
+    display: DisplaySettings | None = None,
     **app_kwargs: Any,
 ) -> Iterator[GuardServer]:
-    """Run the guard (and ``extra_apps``, e.g. a fake hub API) in one thread and loop."""
+    """Run the guard (and ``extra_apps``, e.g. a fake hub API) in one thread and loop.
+
+    ``display``: count what is shown in the store's audit log with these settings
+    (as the real guard does); by default the guard counts in memory.
+    """
     hub, _ = init_hub(DataDir.resolve(tmp / "hdh"))
     sink = FlakySink(StoreAuditSink(hub))
     port = port or free_port()
@@ -155,6 +161,8 @@ def run_guard(
     def serve() -> None:
         asyncio.set_event_loop(loop)
         app_kwargs.setdefault("identify", HeaderIdentity())
+        if display is not None:
+            app_kwargs["ledger"] = DisplayLedger(display, AuditDisplayStore(hub))
         app = make_guard_app(resolve, authorise, sink, config, **app_kwargs)
         server = httpserver.HTTPServer(app, max_body_size=max_body(config))
         server.listen(port, "127.0.0.1")
