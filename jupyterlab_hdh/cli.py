@@ -1025,6 +1025,12 @@ def up(
     from jupyterlab_hdh.store.models import Dataset
 
     data_dir = _data_dir(ctx)
+    from jupyterlab_hdh.guard.display import DisplayConfigError, DisplaySettings
+
+    try:
+        DisplaySettings.load(data_dir.root)  # a bad guard.toml stops the start, with its reason
+    except DisplayConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     hub, done = init_hub(data_dir, actor="hdh-up")
     for line in done:
         _say(line)
