@@ -9,9 +9,15 @@ to a real HDH store (SQLite):
   websocket (JupyterLab 4's v1 binary protocol), one request at a time;
 * api: ``GET api/status`` over one keep-alive connection.
 
-Prints medians, p90s and the ratios guard/direct; asserts nothing.
+The guard runs in its own process, as ``hdh-guard`` does (``--in-process``:
+in a thread of the benchmark's process, sharing its GIL, as before 2026-12-04).
+Each round measures direct access and then the guard, ``--n`` requests each;
+it prints every round's medians, p90s and ratios guard/direct, then the
+median over the rounds. ``--sink memory`` replaces the store audit with an
+in-memory list (what the relay alone costs). Asserts nothing.
 
-Usage: ``python bench/bench_guard_overhead.py [--n 300]`` (from the repository root).
+Usage: ``python bench/bench_guard_overhead.py [--n 300] [--rounds 3] [--sink store|memory]``
+(from the repository root).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import argparse
 import json
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +44,9 @@ from jupyter_server.services.kernels.connection.base import (  # noqa: E402
     serialize_msg_to_ws_v1,
 )
 
+from jupyterlab_hdh.guard.audit import MemoryAuditSink  # noqa: E402
 from jupyterlab_hdh.guard.policy import GuardConfig  # noqa: E402
+from jupyterlab_hdh.hub.config import free_port  # noqa: E402
 from jupyterlab_hdh.sandbox.client import execute_request  # noqa: E402
 from tests.guard.conftest import BASE, run_guard, start_jupyter  # noqa: E402
 
@@ -74,18 +83,81 @@ def summary(name: str, xs: list[float]) -> float:
     return med
 
 
+def compare(title: str, direct: Any, guard: Any, n: int) -> tuple[float, float]:
+    print(title)
+    d = summary("direct (Unix socket)", timed(direct, n))
+    gd = summary("through the guard", timed(guard, n))
+    print(f"  ratio guard/direct: {gd / d:.2f}x  (+{gd - d:.3f} ms)")
+    return d, gd
+
+
+def overall(title: str, pairs: list[tuple[float, float]]) -> None:
+    d = statistics.median(p[0] for p in pairs)
+    g = statistics.median(p[1] for p in pairs)
+    ratio = statistics.median(p[1] / p[0] for p in pairs)
+    each = ", ".join(f"{p[1] / p[0]:.2f}x" for p in pairs)
+    print(
+        f"  {title:<16} direct {d:6.3f} ms, guard {g:6.3f} ms;"
+        f" ratio {ratio:.2f}x (median of rounds: {each})"
+    )
+
+
+def serve_guard(sock: str, port: int, sink: str) -> None:
+    """The guard process: serve until stdin closes."""
+    gen = run_guard(sock, Path(tempfile.mkdtemp(prefix="hdh-bench-")), GuardConfig(), port=port)
+    g = next(gen)
+    if sink == "memory":
+        g.sink.inner = MemoryAuditSink()
+    print("ready", flush=True)
+    sys.stdin.read()
+    gen.close()
+
+
+def start_guard(sock: str, sink: str, in_process: bool) -> tuple[int, Any]:
+    """Start the guard; return its port and a function that stops it."""
+    if in_process:
+        gen = run_guard(sock, Path(tempfile.mkdtemp(prefix="hdh-bench-")), GuardConfig())
+        g = next(gen)
+        if sink == "memory":
+            g.sink.inner = MemoryAuditSink()
+        return g.port, gen.close
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve-guard", sock, str(port), "--sink", sink],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+
+    def stop() -> None:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(30)
+
+    return port, stop
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=300)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--sink", choices=("store", "memory"), default="store")
+    ap.add_argument("--in-process", action="store_true", help="run the guard in a thread here")
+    ap.add_argument("--serve-guard", nargs=2, metavar=("SOCK", "PORT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.serve_guard:
+        serve_guard(args.serve_guard[0], int(args.serve_guard[1]), args.sink)
+        return
     up = start_jupyter()
-    gen = run_guard(up.sock, Path(tempfile.mkdtemp(prefix="hdh-bench-")), GuardConfig())
-    g = next(gen)
+    port, stop_guard = start_guard(up.sock, args.sink, args.in_process)
     try:
         direct_http = httpx.Client(
             transport=httpx.HTTPTransport(uds=up.sock), base_url="http://localhost"
         )
-        guard_http = g.client()
+        guard_http = httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers={"X-Test-User": "alice"}, timeout=30
+        )
         guard_http.get(BASE + "lab")
         xsrf = guard_http.cookies["_xsrf"]
         kid = guard_http.post(
@@ -98,29 +170,45 @@ def main() -> None:
             f"ws://localhost{path}{uuid.uuid4()}", socket=usock, subprotocols=[V1]
         )
         ws_guard = websocket.create_connection(
-            f"ws://127.0.0.1:{g.port}{path}{uuid.uuid4()}",
+            f"ws://127.0.0.1:{port}{path}{uuid.uuid4()}",
             subprotocols=[V1],
             header=["X-Test-User: alice"],
-            origin=f"http://127.0.0.1:{g.port}",
+            origin=f"http://127.0.0.1:{port}",
         )
-        print(f"guard overhead, n={args.n} (one client, sequential; audit into SQLite)")
-        print("kernel execute_request → execute_reply (v1 protocol):")
-        d = summary("direct (Unix socket)", timed(lambda: execute(ws_direct, "1"), args.n))
-        gd = summary("through the guard", timed(lambda: execute(ws_guard, "1"), args.n))
-        print(f"  ratio guard/direct: {gd / d:.2f}x  (+{gd - d:.3f} ms)")
-        print("GET api/status:")
-        d = summary(
-            "direct (Unix socket)", timed(lambda: direct_http.get(BASE + "api/status"), args.n)
+        where = "audit into SQLite" if args.sink == "store" else "audit into memory"
+        proc = "in this process" if args.in_process else "in its own process"
+        print(
+            f"guard overhead, n={args.n}, {args.rounds} rounds"
+            f" (one client, sequential; guard {proc}; {where})"
         )
-        gd = summary(
-            "through the guard", timed(lambda: guard_http.get(BASE + "api/status"), args.n)
-        )
-        print(f"  ratio guard/direct: {gd / d:.2f}x  (+{gd - d:.3f} ms)")
+        kernel: list[tuple[float, float]] = []
+        api: list[tuple[float, float]] = []
+        for r in range(args.rounds):
+            print(f"round {r + 1}:")
+            kernel.append(
+                compare(
+                    "kernel execute_request → execute_reply (v1 protocol):",
+                    lambda: execute(ws_direct, "1"),
+                    lambda: execute(ws_guard, "1"),
+                    args.n,
+                )
+            )
+            api.append(
+                compare(
+                    "GET api/status:",
+                    lambda: direct_http.get(BASE + "api/status"),
+                    lambda: guard_http.get(BASE + "api/status"),
+                    args.n,
+                )
+            )
+        print(f"over {args.rounds} rounds (medians):")
+        overall("kernel round trip", kernel)
+        overall("GET api/status", api)
         ws_direct.close()
         ws_guard.close()
         guard_http.delete(BASE + f"api/kernels/{kid}", headers={"X-XSRFToken": xsrf})
     finally:
-        gen.close()
+        stop_guard()
         up.proc.terminate()
         up.proc.wait(15)
 
