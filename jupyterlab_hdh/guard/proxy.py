@@ -529,10 +529,13 @@ class GuardHandler(websocket.WebSocketHandler):
 
     def _apply_response_headers(self, code: int, headers: httputil.HTTPHeaders) -> None:
         self.set_status(code, httputil.responses.get(code, "Unknown"))
+        shown = 0
         for k, v in headers.get_all():
             lk = k.lower()
             if lk in HOP_BY_HOP or lk in DROPPED_RESPONSE:
                 continue
+            if lk != "date":  # the server's clock, not the sandbox's content
+                shown += len(k) + len(v) + 4
             if lk == "set-cookie" and _cookie_name(v).lower().startswith(HUB_COOKIE_PREFIXES):
                 continue  # the sandbox may not set the hub's cookies
             if lk == "location" and v.startswith(UPSTREAM_ORIGIN + "/"):
@@ -542,6 +545,8 @@ class GuardHandler(websocket.WebSocketHandler):
             else:
                 self.set_header(k, v)
         self.set_default_headers()
+        if self._accounted():  # the sandbox's headers are shown too (names, dates, cookies)
+            self.guard.ledger.add(self.user, self.decision.project, shown)
 
     # ------------------------------------------------------------ websockets
 

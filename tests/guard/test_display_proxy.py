@@ -285,3 +285,44 @@ def test_comms_are_audited_and_the_debugger_is_refused(capped: GuardServer) -> N
     assert [d["msg_type"] for d in refused] == ["debug_request"]
     infos = [d for d in details(capped, "kernel.request") if d["msg_type"] == "kernel_info_request"]
     assert infos
+
+
+def test_terminal_output_counts_and_stops_at_the_budget(upstream: Upstream, tmp_path: Path) -> None:
+    display = DisplaySettings(daily_budget=200 * KiB)
+    gen = run_guard(upstream.sock, tmp_path, GuardConfig(), display=display)
+    guard = next(gen)
+    try:
+        with xsrf_client(guard) as c:
+            r = c.post(BASE + "api/terminals")
+            assert r.status_code == 200, r.text
+            name = r.json()["name"]
+            ws = websocket.create_connection(
+                f"ws://127.0.0.1:{guard.port}{BASE}terminals/websocket/{name}",
+                header=["X-Test-User: alice"],
+                origin=f"http://127.0.0.1:{guard.port}",
+                timeout=30,
+            )
+            try:
+                # 600 KB of output, then a marker that must never arrive
+                cmd = "head -c 600000 /dev/zero | tr '\\\\0' z; echo; echo END-$((40+2))\r"
+                ws.send(json.dumps(["stdin", cmd]))
+                seen = ""
+                while "display budget reached" not in seen:
+                    m = json.loads(ws.recv())
+                    if m[0] == "stdout":
+                        seen += m[1]
+                ws.send(json.dumps(["stdin", "echo AFTER-$((40+2))\r"]))
+                # whatever the shell prints now is withheld: nothing more arrives
+                with pytest.raises(websocket.WebSocketTimeoutException):
+                    ws.settimeout(2)
+                    while True:
+                        m = json.loads(ws.recv())
+                        assert m[0] != "stdout", m
+            finally:
+                ws.close()
+                c.delete(BASE + f"api/terminals/{name}")
+    finally:
+        next(gen, None)
+    assert "END-42" not in seen and seen.count("z") < 200 * KiB
+    counted = sum(d["bytes"] for d in details(guard, "display.count"))
+    assert 200 * KiB <= counted < 300 * KiB
