@@ -196,6 +196,7 @@ class DisplayLedger:
         self.store = store
         self.clock = clock
         self.day = today(clock())
+        self._day_end = 0.0  # when the UTC day of ``self.day`` ends (epoch seconds)
         self._state = store.load_day(self.day) if store is not None else DayState()
         #: (day, user, project) → bytes not yet written
         self._pending: dict[tuple[str, str, str], int] = {}
@@ -208,7 +209,11 @@ class DisplayLedger:
     # ------------------------------------------------------------ reading
 
     def _roll(self) -> None:
-        day = today(self.clock())
+        now = self.clock()
+        if now < self._day_end:
+            return
+        self._day_end = (now // 86_400 + 1) * 86_400
+        day = today(now)
         if day != self.day:
             self.day = day
             self._state = DayState()
