@@ -24,6 +24,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
+
 from jupyterlab_hdh.audit.log import NewEvent, record_many
 
 V1_SUBPROTOCOL = "v1.kernel.websocket.jupyter.org"
@@ -59,6 +62,12 @@ class StoreAuditSink:
     raises if it failed: then none of that batch's events was written (the
     transaction rolled back), and every caller in it drops its message. Under
     load, waiting events share a commit; alone, an event is committed at once.
+
+    The writer keeps one store connection (no pool checkout and pre-ping round
+    trip per commit). If it turns out dead before anything was sent to be
+    committed (the store restarted: SQLAlchemy reports the connection
+    invalidated), the batch is retried once on a fresh connection; a failure
+    at the commit itself is not retried (its outcome is unknown) and raises.
     """
 
     def __init__(self, hub: Any, *, max_batch: int = 512) -> None:
@@ -68,6 +77,7 @@ class StoreAuditSink:
         self._queue: list[tuple[AuditEvent, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._conn: Connection | None = None  # used by the writer thread only
         #: transactions attempted and events in them (tests, diagnostics)
         self.batches = 0
         self.events = 0
@@ -95,10 +105,35 @@ class StoreAuditSink:
             thread = self._thread
         if thread is not None:
             thread.join()
+        self._drop_connection()
 
     def _commit(self, events: list[AuditEvent]) -> None:
-        with self.hub.engine.begin() as conn:
-            record_many(conn, [NewEvent(e.actor, e.action, e.target, e.details) for e in events])
+        new = [NewEvent(e.actor, e.action, e.target, e.details) for e in events]
+        for attempt in (1, 2):
+            conn = self._conn
+            if conn is None or conn.closed or conn.invalidated:
+                conn = self._conn = self.hub.engine.connect()
+            try:
+                trans = conn.begin()
+                record_many(conn, new)
+            except BaseException as exc:
+                dead = _is_disconnect(conn, exc)
+                self._drop_connection()  # rolls back whatever was begun
+                if attempt == 1 and dead:
+                    continue  # the kept connection was dead: nothing was written
+                raise
+            try:
+                trans.commit()
+            except BaseException:
+                self._drop_connection()
+                raise
+            return
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
 
     def _run(self) -> None:
         while True:
@@ -121,6 +156,20 @@ class StoreAuditSink:
                 # RuntimeError: that caller's loop is closed, nobody waits
                 with contextlib.suppress(RuntimeError):
                     loop.call_soon_threadsafe(_settle, done, error)
+
+
+def _is_disconnect(conn: Connection, exc: BaseException) -> bool:
+    """True if ``exc`` says the connection is dead (SQLAlchemy's or the driver's own error)."""
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated)
+    dialect = conn.dialect
+    if not isinstance(exc, dialect.loaded_dbapi.Error):
+        return False
+    try:
+        raw = conn.connection.dbapi_connection
+    except Exception:
+        return True
+    return bool(dialect.is_disconnect(exc, raw, None))
 
 
 def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:

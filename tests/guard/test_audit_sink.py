@@ -212,3 +212,25 @@ def test_record_many_continues_the_chain_record_makes(hub: Any) -> None:
         assert verify(s).ok
     with hub.engine.connect() as conn:
         assert record_many(conn, []) == []
+
+
+def test_a_dead_kept_connection_is_replaced(hub: Any) -> None:
+    """The writer's kept connection dies between batches (store restarted, or the
+    connection invalidated): the next event is still recorded, once."""
+    from sqlalchemy import text
+
+    sink = StoreAuditSink(hub)
+    asyncio.run(sink.record(ev(0)))
+    assert sink._conn is not None
+    if hub.engine.dialect.name == "postgresql":
+        pid = sink._conn.execute(text("SELECT pg_backend_pid()")).scalar()
+        sink._conn.rollback()
+        with hub.engine.connect() as admin:  # what a server restart does to it
+            admin.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+            admin.commit()
+    else:
+        sink._conn.invalidate()
+    asyncio.run(sink.record(ev(1)))
+    sink.close()
+    assert [json.loads(r.details)["i"] for r in rows(hub)] == [0, 1]
+    assert chain_ok(hub)
