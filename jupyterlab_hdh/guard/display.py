@@ -138,19 +138,6 @@ class DisplaySettings:
         return cls(**values)
 
 
-#: Routes whose answers are the packaged JupyterLab (pages, bundles, themes, translations),
-#: read-only in the sandbox: not sandbox-originated content, not counted.
-PACKAGED_PREFIXES = ("static/", "lab/extensions/", "lab/api/themes/", "lab/api/translations")
-PACKAGED_PAGES = ("", "lab", "tree", "lab/tree/", "lab/workspaces/", "doc/", "tree/")
-
-
-def is_accounted(rest: str) -> bool:
-    """Whether the answer to ``<prefix><user>/<project>/<rest>`` counts as shown content."""
-    if rest.startswith(PACKAGED_PREFIXES):
-        return False
-    return not any(rest == p or (p.endswith("/") and rest.startswith(p)) for p in PACKAGED_PAGES)
-
-
 def today(now: float | None = None) -> str:
     return datetime.fromtimestamp(time.time() if now is None else now, UTC).date().isoformat()
 

@@ -105,6 +105,9 @@ class Route:
     types: tuple[str, ...] = JSON
     #: The :class:`GuardConfig` field capping the request body (0 when there is none).
     request_cap: str | None = "max_request_bytes"
+    #: Whether the answer is sandbox content counted by the display accounting
+    #: (``guard/display.py``); False only for the packaged, read-only JupyterLab.
+    counted: bool = True
 
 
 def _r(
@@ -118,7 +121,7 @@ def _r(
 #: handler tables, checked against what a real browser session asks). First match wins.
 ROUTES: tuple[Route, ...] = (
     # the server root redirects to lab; the JupyterLab page in its URL forms
-    _r("root", r"", _GET, cap="max_page_bytes", types=HTML, request_cap=None),
+    _r("root", r"", _GET, cap="max_page_bytes", types=HTML, request_cap=None, counted=False),
     _r(
         "lab-page",
         r"(?:lab|doc)(?:/workspaces/[A-Za-z0-9_-]+)?(?:/tree(?:/.+)?)?",
@@ -126,9 +129,18 @@ ROUTES: tuple[Route, ...] = (
         cap="max_page_bytes",
         types=HTML,
         request_cap=None,
+        counted=False,
     ),
     # packaged, read-only static files (jupyter_server's and JupyterLab's ``static/``)
-    _r("static", r"static/.+", _GET, cap="max_static_bytes", types=STATIC, request_cap=None),
+    _r(
+        "static",
+        r"static/.+",
+        _GET,
+        cap="max_static_bytes",
+        types=STATIC,
+        request_cap=None,
+        counted=False,
+    ),
     _r(
         "lab-extension-static",
         rf"lab/extensions/{_EXT}/static/.+",
@@ -136,6 +148,7 @@ ROUTES: tuple[Route, ...] = (
         cap="max_static_bytes",
         types=STATIC,
         request_cap=None,
+        counted=False,
     ),
     _r(
         "lab-themes",
@@ -144,6 +157,7 @@ ROUTES: tuple[Route, ...] = (
         cap="max_static_bytes",
         types=STATIC,
         request_cap=None,
+        counted=False,
     ),
     # JupyterLab's server APIs
     _r(
@@ -178,6 +192,7 @@ ROUTES: tuple[Route, ...] = (
         _GET,
         cap="max_static_bytes",
         request_cap=None,
+        counted=False,
     ),
     _r(
         "lab-licenses",
@@ -185,8 +200,15 @@ ROUTES: tuple[Route, ...] = (
         _GET,
         cap="max_static_bytes",
         request_cap=None,
+        counted=False,
     ),
-    _r("lab-listings", rf"lab/api/listings/{_EXT}/[A-Za-z0-9._-]+", _GET, request_cap=None),
+    _r(
+        "lab-listings",
+        rf"lab/api/listings/{_EXT}/[A-Za-z0-9._-]+",
+        _GET,
+        request_cap=None,
+        counted=False,
+    ),
     # read-only answers; their writes are refused (REFUSALS)
     _r("lab-build", r"lab/api/build", _GET, request_cap=None),
     _r("lab-extensions", r"lab/api/extensions", _GET, request_cap=None),
@@ -223,6 +245,7 @@ ROUTES: tuple[Route, ...] = (
         _GET,
         types=KERNEL_LOGO,
         request_cap=None,
+        counted=False,
     ),
     _r("terminals", r"api/terminals", _GET | {"POST"}),
     _r("terminal", rf"api/terminals/{_TERM}", _GET | {"DELETE"}),
@@ -297,6 +320,8 @@ class Decision:
     response_types: tuple[str, ...] = ()
     #: A contents read: the proxy refuses it when the model is binary (``format: base64``).
     refuse_binary: bool = False
+    #: The answer counts as content shown to the person (:attr:`Route.counted`).
+    counted: bool = True
 
 
 def deny(status: int, reason: str) -> Decision:
@@ -436,6 +461,7 @@ def decide(
         max_response_bytes=getattr(cfg, route.cap) if route.cap else None,
         max_request_bytes=getattr(cfg, route.request_cap) if route.request_cap else 0,
         response_types=route.types,
+        counted=route.counted,
     )
     if is_ws:
         if not upgrade:

@@ -35,7 +35,6 @@ from jupyterlab_hdh.guard import audit as A
 from jupyterlab_hdh.guard.display import (
     DisplayLedger,
     DisplaySettings,
-    is_accounted,
     trim_notebook_model,
 )
 from jupyterlab_hdh.guard.policy import Decision, GuardConfig, decide, media_type_allowed
@@ -310,7 +309,7 @@ class GuardHandler(websocket.WebSocketHandler):
                 self._deny(429, g.ledger.refusal(self.user))
 
     def _accounted(self) -> bool:
-        return is_accounted(self.decision.rest)
+        return self.decision.counted
 
     def _show(self, payload: bytes) -> bytes:
         """Count a buffered response body shown to the user (a repeat of the last one is free)."""

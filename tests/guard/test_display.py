@@ -22,12 +22,12 @@ from jupyterlab_hdh.guard.display import (
     DisplayLedger,
     DisplaySettings,
     day_report,
-    is_accounted,
     parse_size,
     raise_budget,
     today,
     trim_notebook_model,
 )
+from jupyterlab_hdh.guard.policy import decide
 from jupyterlab_hdh.guard.withhold import KernelReplies, terminal_notice, withhold_kernel_message
 from jupyterlab_hdh.paths import DataDir
 
@@ -69,12 +69,17 @@ def test_bad_settings_name_the_key(tmp_path: Path, text: str, named: str) -> Non
     assert named in str(info.value) and "guard.toml" in str(info.value)
 
 
-def test_packaged_routes_are_not_counted() -> None:
+def test_only_the_packaged_jupyterlab_is_not_counted() -> None:
+    def counted(rest: str) -> bool:
+        d = decide("GET", f"/user/alice/p/{rest}", "", {})
+        assert d.allowed, (rest, d.reason)
+        return d.counted
+
     for rest in ("lab", "lab/tree/a.ipynb", "static/lab/main.js", "lab/extensions/x/static/y.js"):
-        assert not is_accounted(rest), rest
-    for rest in ("api/contents/a.ipynb", "api/kernels", "hdh/whoami", "lab/api/settings/x"):
-        assert is_accounted(rest), rest
-    assert is_accounted("lab/api/workspaces/default")
+        assert not counted(rest), rest
+    for rest in ("api/contents/a.ipynb", "api/kernels", "hdh/whoami", "lab/api/settings"):
+        assert counted(rest), rest
+    assert counted("lab/api/workspaces/default")
 
 
 # ------------------------------------------------------------------ ledger
