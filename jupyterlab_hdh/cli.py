@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import math
 import os
 import sys
 from dataclasses import asdict
@@ -871,23 +870,18 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     _serve(_data_dir(ctx), host, port)
 
 
-_SIZE_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
-
-
 def _memory_size(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
     """``4G``, ``512M``, ``1.5G``, ``1073741824`` or ``0`` → bytes (None: the default)."""
+    from jupyterlab_hdh.units import parse_size
+
     if value is None:
         return None
-    text = value.strip().upper().removesuffix("IB").removesuffix("B")
-    unit = text[-1:] if text[-1:] in _SIZE_UNITS else ""
-    number = text[: len(text) - len(unit)]
     try:
-        size = float(number)
+        nbytes = parse_size(value)
     except ValueError:
-        size = -1.0
-    if not number or not math.isfinite(size) or size < 0:
-        raise click.BadParameter(f"{value!r} is not a size: write e.g. 4G, 512M or 0 (no limit)")
-    nbytes = int(size * _SIZE_UNITS[unit])
+        raise click.BadParameter(
+            f"{value!r} is not a size: write e.g. 4G, 512M or 0 (no limit)"
+        ) from None
     if 0 < nbytes < 256 * 2**20:
         raise click.BadParameter(f"{value!r} is too small for a sandbox: give at least 256M")
     return nbytes

@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import threading
 import time
 import tomllib
@@ -44,11 +43,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from jupyterlab_hdh.units import MiB, human, parse_size
+
+__all__ = ["human", "parse_size"]  # re-exported for the guard's CLI and tests
+
 log = logging.getLogger("hdh.guard")
 
-MiB = 1024 * 1024
 FILE_NAME = "guard.toml"
-_UNITS = {"": 1, "K": 1024, "M": MiB, "G": 1024 * MiB}
 
 #: Audit actions of this module.
 COUNT = "display.count"
@@ -58,26 +59,6 @@ RAISE = "display.budget_raise"
 
 class DisplayConfigError(ValueError):
     """``guard.toml`` is unreadable or holds a bad value (the message names it)."""
-
-
-def parse_size(value: int | str, what: str = "size") -> int:
-    """``50M``, ``2MiB``, ``1.5G``, ``4096`` or an int → bytes (ValueError with a clear text)."""
-    if isinstance(value, bool):
-        raise ValueError(f"{what}: {value!r} is not a size")
-    if isinstance(value, int):
-        if value < 0:
-            raise ValueError(f"{what}: {value} is negative")
-        return value
-    text = str(value).strip().upper().removesuffix("IB").removesuffix("B")
-    unit = text[-1:] if text[-1:] in _UNITS and text[-1:] else ""
-    number = text[: len(text) - len(unit)]
-    try:
-        size = float(number)
-    except ValueError:
-        size = -1.0
-    if not number or not math.isfinite(size) or size < 0:
-        raise ValueError(f"{what}: {value!r} is not a size (write e.g. 50M, 2M or 4096)")
-    return int(size * _UNITS[unit])
 
 
 @dataclass(frozen=True)
@@ -356,11 +337,6 @@ class DisplayLedger:
     def close(self) -> None:
         """Write what is pending (the guard is stopping)."""
         self._write_logged()
-
-
-def human(n: int) -> str:
-    """Bytes as the sizes of ``guard.toml`` are written (``M`` = MiB)."""
-    return f"{n / MiB:.1f} MiB" if n >= 100 * 1024 else f"{n / 1024:.1f} KiB"
 
 
 class AuditDisplayStore:
