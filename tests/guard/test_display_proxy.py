@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +29,7 @@ from jupyterlab_hdh.guard.display import DisplaySettings, raise_budget
 from jupyterlab_hdh.guard.policy import GuardConfig
 from jupyterlab_hdh.sandbox.client import execute_request
 from jupyterlab_hdh.store.models import AuditEvent
+from tests.waiting import wait_for
 
 from .conftest import BASE, GuardServer, Upstream, run_guard
 from .test_proxy import V1, connect, recv, send, start_kernel, xsrf_client
@@ -146,16 +146,6 @@ def test_a_notebook_of_20_mb_is_read_back_trimmed(capped: GuardServer, upstream:
         )
         assert r.status_code == 403 and "DDDD" not in r.text
     (upstream.root / name).unlink()
-
-
-def wait_for(cond: Any, what: str, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def test_budget_refuses_past_it_survives_a_restart_and_is_raised(

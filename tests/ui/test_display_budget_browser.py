@@ -15,7 +15,6 @@ import json
 import os
 import re
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import pytest
 from tests.hdh_up import free_port, start_up, stop_up
 from tests.hub.test_embedded_hub import Up
 from tests.ui.test_jupyterlab_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, _ui_problem
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.skipif(_ui_problem() is not None, reason=str(_ui_problem()))
 
@@ -48,16 +48,6 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
         yield Up(proc, data_dir, f"http://127.0.0.1:{port}", "", creds, 0.0)
     finally:
         stop_up(proc)
-
-
-def wait_for(cond: Any, what: str, timeout: float = 90) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.25)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def guard_process(up: Up) -> psutil.Process | None:
@@ -129,7 +119,7 @@ def test_budget_in_the_browser(up: Up, tmp_path: Path) -> None:
                 "print('written')"
             )
             cell.get_by_text("written").wait_for()
-            before = wait_for(lambda: shown(up).get("alice"), "alice's first counts")
+            before = wait_for(lambda: shown(up).get("alice"), "alice's first counts", 90)
             print("shown before the big cell:", before)
             assert before["shown"] < BUDGET_MIB * 2**20, before  # JupyterLab itself fits
 
@@ -150,6 +140,7 @@ def test_budget_in_the_browser(up: Up, tmp_path: Path) -> None:
             wait_for(
                 lambda: [e for e in up.audit() if e["action"] == "display.budget_exceeded"],
                 "the budget alert",
+                timeout=90,
             )
 
             # reads are refused, with the reason in JupyterLab's own dialog
@@ -170,7 +161,7 @@ def test_budget_in_the_browser(up: Up, tmp_path: Path) -> None:
                 timeout=120,
             )
             assert new.pid != old_pid
-            wait_for(lambda: guard_answers(up, page), "the restarted guard to answer")
+            wait_for(lambda: guard_answers(up, page), "the restarted guard to answer", 90)
             while page.locator(".jp-Dialog").count():  # "Server Connection Error" meanwhile
                 page.locator(".jp-Dialog").first.get_by_role("button").last.click()
             open_file(page, "note2.txt")
