@@ -648,18 +648,17 @@ class GuardHandler(websocket.WebSocketHandler):
 
     async def on_message(self, message: str | bytes) -> None:
         d = self.decision
+        forward = True
         try:
             events = self._audit_events(message)
         except A.RefusedMessage as exc:
+            # a well-formed message of a type never forwarded: its refusal is what is recorded
             kernel_id = d.rest.split("/")[2]
             log.warning("refused %s from %s to kernel %s", exc, d.user, kernel_id)
-            ev = A.refused_event(exc.msg, user=self.user, project=d.project, kernel_id=kernel_id)
-            try:
-                await self.guard.audit_sink.record(ev)
-            except Exception:
-                log.exception("audit failed: socket closed")
-                self.close(1011, "audit unavailable")
-            return
+            events = [
+                A.refused_event(exc.msg, user=self.user, project=d.project, kernel_id=kernel_id)
+            ]
+            forward = False
         except A.MessageError as exc:
             log.warning("unparseable %s message from %s closed the socket: %s", d.kind, d.user, exc)
             self.close(1008, "message refused by the guard")
@@ -671,7 +670,7 @@ class GuardHandler(websocket.WebSocketHandler):
                 log.exception("audit failed: message dropped and socket closed")
                 self.close(1011, "audit unavailable")
                 return
-        if self.upstream is None:
+        if not forward or self.upstream is None:
             return
         try:
             await self.upstream.write_message(message, binary=isinstance(message, bytes))
