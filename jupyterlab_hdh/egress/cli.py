@@ -170,7 +170,12 @@ def submit(
     with hub.transaction() as s:
         if request_id is None:
             assert project is not None
-            request_id = manager.create_request(s, project, title=title or paths[0], actor=actor).id
+            from jupyterlab_hdh.egress.settings import load_settings
+
+            quotas = load_settings(hub.data_dir).quotas  # airlock.toml, as the API does
+            request_id = manager.create_request(
+                s, project, title=title or paths[0], actor=actor, quotas=quotas
+            ).id
         files = [(p, role) for p in paths]
         files += [(p, "code") for p in code] + [(p, "supporting") for p in supporting]
         for path, file_role in files:

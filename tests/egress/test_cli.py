@@ -174,3 +174,13 @@ def test_check_runs_offline_and_send_mail_needs_smtp(hdh: Any) -> None:
     assert [f["name"] for f in report["files"]] == [str(table)]
     off = run("send-mail", ok=False)
     assert off.exit_code == 1 and "e-mail is off" in off.output
+
+
+def test_the_cli_applies_the_installations_daily_quota(hdh: Any) -> None:
+    run, hub = hdh
+    (hub.data_dir.root / "airlock.toml").write_text("[limits]\nmax_requests_per_day = 1\n")
+    args = ["submit", "out/table.csv", "--as", "alice", "--project", "study", "--draft"]
+    run(*args, "--title", "first")
+    refused = run(*args, "--title", "second", ok=False)
+    assert refused.exit_code == 1 and "daily quota of 1" in refused.output
+    assert "Traceback" not in refused.output
