@@ -13,7 +13,7 @@ saving and re-reading its notebook every fifth cell. Measured per level:
 
 * p50/p99 of the kernel round trip (``execute_request`` → ``execute_reply``,
   through proxy and guard) and of the save+read pair, and the errors;
-* CPU used by the guard, the control plane and JupyterHub (psutil, seconds of
+* CPU used by the guard, the control plane, JupyterHub and its proxy (psutil, seconds of
   CPU per second of wall time, i.e. cores), and RSS per sandbox (its whole
   process tree);
 * nothing lost: every executed cell's exact code is in the audit log as one
@@ -323,6 +323,7 @@ def level(n: int, duration: float, patients: int) -> dict[str, Any]:
             "guard": find(children, "guard"),
             "control plane": find(children, " serve"),
             "hub": find(children, "jupyterhub -f"),
+            "proxy": find(children, "configurable-http-proxy"),
         }
         start = threading.Barrier(n + 1)
         deadline = [float("inf")]
@@ -392,7 +393,8 @@ def main() -> None:
     )
     head = (
         f"{'N':>3} {'cells':>6} {'cell p50':>9} {'cell p99':>9} {'save+read p50':>14}"
-        f" {'p99':>7} {'errors':>6} {'guard':>6} {'ctl':>5} {'hub':>5} {'RSS/sandbox':>12}"
+        f" {'p99':>7} {'errors':>6} {'guard':>6} {'ctl':>5} {'hub':>5} {'proxy':>5}"
+        f" {'RSS/sandbox':>13}"
         f" {'audit missing/dup':>18}"
     )
     print(head)
@@ -403,14 +405,18 @@ def main() -> None:
         print(
             f"{r['n']:>3} {r['cells']:>6} {r['cell_p50']:>7.1f}ms {r['cell_p99']:>7.1f}ms"
             f" {r['save_p50']:>12.1f}ms {r['save_p99']:>5.0f}ms {len(r['errors']):>6}"
-            f" {c['guard']:>6.2f} {c['control plane']:>5.2f} {c['hub']:>5.2f}"
-            f" {r['rss']:>9.0f}MiB {r['missing']:>9}/{r['duplicated']}"
+            f" {c['guard']:>6.2f} {c['control plane']:>5.2f} {c['hub']:>5.2f} {c['proxy']:>5.2f}"
+            f" {r['rss']:>5.0f}MiB x{r['sandboxes']:<3} {r['missing']:>9}/{r['duplicated']}"
         )
         if r["cells"] == 0:
             broke = True
         if r["cell_p99"] < P99_TARGET_MS and not r["errors"] and r["cells"]:
             best = max(best, r["n"])
-    print("(CPU in cores: CPU seconds per wall second of the guard, control plane and JupyterHub)")
+    print(
+        "(CPU in cores: CPU seconds per wall second of the guard, the control plane,"
+        " JupyterHub and its configurable-http-proxy; RSS: mean per sandbox process tree"
+        " x number of sandboxes found)"
+    )
     print(f"largest N with p99 round trip < {P99_TARGET_MS:.0f} ms and no error: {best}")
     sys.exit(1 if broke else 0)
 
