@@ -366,6 +366,7 @@ def level(n: int, duration: float, patients: int) -> dict[str, Any]:
         "rss": statistics.mean(rss) if rss else float("nan"),
         "sandboxes": len(rss),
         "spawn_s": max((r.spawn_s for r in people), default=0.0),
+        "failed": sum(1 for r in people if r.errors),
         "missing": missing,
         "duplicated": duplicated,
     }
@@ -385,6 +386,9 @@ def main() -> None:
         print(f"-- {n} researcher(s): starting hdh up, spawning, {args.duration:g} s of work…")
         res = level(n, args.duration, args.patients)
         results.append(res)
+        print(f"   slowest spawn (POST to ready, all at once): {res['spawn_s']:.1f} s")
+        if res["errors"]:
+            print(f"   {len(res['errors'])} error(s) from {res['failed']} of {n} researcher(s):")
         for e in res["errors"][:5]:
             print(f"   error: {e}")
     print(
