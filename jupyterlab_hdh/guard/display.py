@@ -51,6 +51,24 @@ log = logging.getLogger("hdh.guard")
 
 FILE_NAME = "guard.toml"
 
+#: Routes (``guard/policy.py`` names) whose answers JupyterLab needs to keep a session
+#: alive: small JSON about kernels, sessions and terminals, no file content.
+SESSION_ROUTES = frozenset(
+    {
+        "api-version",
+        "status",
+        "me",
+        "kernels",
+        "kernel",
+        "kernelspecs",
+        "kernelspec",
+        "sessions",
+        "session",
+        "terminals",
+        "terminal",
+    }
+)
+
 #: Audit actions of this module.
 COUNT = "display.count"
 EXCEEDED = "display.budget_exceeded"
@@ -77,6 +95,10 @@ class DisplaySettings:
     flush_bytes: int = 4 * MiB
     #: Seconds between re-reads of an over-budget person's raises.
     raise_check_seconds: float = 2.0
+    #: What JupyterLab's session answers (kernels, sessions, terminals, status: the
+    #: :data:`SESSION_ROUTES`) may still show past the budget, so that the page does not
+    #: report a live kernel as dead; identical repeats (its polls) cost nothing.
+    session_grace: int = 1 * MiB
 
     @classmethod
     def load(cls, data_dir_root: Path) -> DisplaySettings:
@@ -198,6 +220,10 @@ class DisplayLedger:
 
     def over_budget(self, user: str) -> bool:
         return self.shown_today(user) >= self.budget(user)
+
+    def over_grace(self, user: str) -> bool:
+        """Past the budget and its session grace: even session answers are refused."""
+        return self.shown_today(user) >= self.budget(user) + self.settings.session_grace
 
     def refusal(self, user: str) -> str:
         """The one-line message a person sees once over budget."""

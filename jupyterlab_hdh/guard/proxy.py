@@ -33,6 +33,7 @@ from tornado.netutil import Resolver
 
 from jupyterlab_hdh.guard import audit as A
 from jupyterlab_hdh.guard.display import (
+    SESSION_ROUTES,
     DisplayLedger,
     DisplaySettings,
     trim_notebook_model,
@@ -305,7 +306,9 @@ class GuardHandler(websocket.WebSocketHandler):
         if req.method in ("GET", "HEAD") and not self._is_ws() and self._accounted():
             if g.ledger.over_budget(self.user):
                 await g.ledger.refresh_raises(self.user)
-            if g.ledger.over_budget(self.user):
+            if g.ledger.over_budget(self.user) and (
+                d.route not in SESSION_ROUTES or g.ledger.over_grace(self.user)
+            ):
                 self._deny(429, g.ledger.refusal(self.user))
 
     def _accounted(self) -> bool:

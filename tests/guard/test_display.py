@@ -138,6 +138,19 @@ def test_counts_survive_a_restart_and_the_budget_alerts_once(hub: Any) -> None:
         assert verify(s).ok
 
 
+def test_session_answers_have_a_small_grace_past_the_budget() -> None:
+    from jupyterlab_hdh.guard.display import SESSION_ROUTES
+    from jupyterlab_hdh.guard.policy import ROUTES
+
+    assert {r.name for r in ROUTES} >= SESSION_ROUTES
+    assert not SESSION_ROUTES & {"contents", "lab-settings", "hdh", "hdh-egress-request"}
+    ledger = DisplayLedger(DisplaySettings(daily_budget=1000, session_grace=500), None)
+    ledger.add("alice", "p", 1200)
+    assert ledger.over_budget("alice") and not ledger.over_grace("alice")
+    ledger.add("alice", "p", 300)
+    assert ledger.over_grace("alice")
+
+
 def test_a_new_day_starts_from_zero(hub: Any) -> None:
     now = [1_800_000_000.0]
     ledger = DisplayLedger(

@@ -172,6 +172,9 @@ def test_budget_refuses_past_it_survives_a_restart_and_is_raised(
             assert "raise-budget alice" in late
             r = c.get(listing)
             assert r.status_code == 429 and "daily display budget reached" in r.json()["message"]
+            # JupyterLab's session answers still pass (within a small grace): a live kernel
+            # is not reported dead
+            assert c.get(BASE + f"api/kernels/{kid}").status_code == 200
             c.delete(BASE + f"api/kernels/{kid}")
         alert = wait_for(lambda: details(guard, "display.budget_exceeded"), "the alert")
         assert alert[0]["user"] == "alice" and alert[0]["budget"] == 300 * KiB
