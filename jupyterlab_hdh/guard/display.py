@@ -26,6 +26,7 @@ Example ``guard.toml``::
     max_kernel_message = "2M"     # one kernel message (a figure, a printed table)
     max_notebook_read = "4M"      # one notebook opened (outputs beyond: placeholders)
     flush_seconds = 60            # how often counts go to the audit log
+    session_grace = "1M"          # kernels/sessions/terminals answers past the budget
 """
 
 from __future__ import annotations
