@@ -18,6 +18,7 @@ import pytest
 from jupyterlab_hdh.sandbox import (
     HostIdentity,
     Sandbox,
+    SandboxClient,
     SandboxSpec,
     bwrap_problem,
     runtime_dir_for,
@@ -107,3 +108,16 @@ def sandbox(bwrap_ok: None, site: Site) -> Iterator[Sandbox]:
     finally:
         sb.stop()
         os.environ.pop(CANARY_ENV, None)
+
+
+@pytest.fixture(scope="module")
+def client(sandbox: Sandbox) -> SandboxClient:
+    """A client of the module's sandbox (a module may define its own ``sandbox``)."""
+    return sandbox.client(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def kernel(client: SandboxClient) -> Iterator[str]:
+    kid = client.start_kernel()
+    yield kid
+    client.shutdown_kernel(kid)

@@ -25,18 +25,6 @@ from tests.sandbox.conftest import CANARY_ENV, Site
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture(scope="module")
-def client(sandbox: Sandbox) -> SandboxClient:
-    return sandbox.client(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def kernel(client: SandboxClient) -> Iterator[str]:
-    kid = client.start_kernel()
-    yield kid
-    client.shutdown_kernel(kid)
-
-
 def run(client: SandboxClient, kernel: str, code: str) -> Any:
     """Run ``code`` (which must end by printing one JSON value) and decode it."""
     r = client.execute(code, kernel_id=kernel)

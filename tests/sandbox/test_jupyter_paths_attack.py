@@ -52,18 +52,6 @@ def sandbox(bwrap_ok: None, site: Site) -> Iterator[Sandbox]:
 
 
 @pytest.fixture(scope="module")
-def client(sandbox: Sandbox) -> SandboxClient:
-    return sandbox.client(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def kernel(client: SandboxClient) -> Iterator[str]:
-    kid = client.start_kernel()
-    yield kid
-    client.shutdown_kernel(kid)
-
-
-@pytest.fixture(scope="module")
 def guard(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GuardServer]:
     yield from run_guard(str(sandbox.socket_path), tmp_path_factory.mktemp("guard"), GuardConfig())
 
