@@ -31,7 +31,7 @@ def _settings(ctx: click.Context):  # type: ignore[no-untyped-def]
 
 
 def _size(_ctx: click.Context, _param: click.Parameter, value: str) -> int:
-    from jupyterlab_hdh.guard.display import parse_size
+    from jupyterlab_hdh.units import parse_size
 
     try:
         n = parse_size(value, "--by")
@@ -55,7 +55,8 @@ def display(ctx: click.Context, day: str | None, as_json: bool) -> None:
     """Bytes of sandbox output shown to each person (written counts), budget, alert."""
     from datetime import date
 
-    from jupyterlab_hdh.guard.display import day_report, human
+    from jupyterlab_hdh.guard.display import day_report
+    from jupyterlab_hdh.units import human
 
     if day is not None:
         try:
@@ -93,8 +94,9 @@ def raise_budget_command(ctx: click.Context, user: str, nbytes: int) -> None:
     from sqlalchemy import select
 
     from jupyterlab_hdh.cli import _actor
-    from jupyterlab_hdh.guard.display import day_report, human, raise_budget
+    from jupyterlab_hdh.guard.display import day_report, raise_budget
     from jupyterlab_hdh.store.models import User
+    from jupyterlab_hdh.units import human
 
     hub = _hub(ctx)
     with hub.sessions() as s:

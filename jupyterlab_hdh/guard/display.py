@@ -46,8 +46,6 @@ from typing import Any, Protocol
 
 from jupyterlab_hdh.units import MiB, human, parse_size
 
-__all__ = ["human", "parse_size"]  # re-exported for the guard's CLI and tests
-
 log = logging.getLogger("hdh.guard")
 
 FILE_NAME = "guard.toml"
@@ -378,7 +376,7 @@ class AuditDisplayStore:
         self.hub = hub
         self.actor = actor
 
-    def _events(self, action: str, day: str) -> list[dict[str, Any]]:
+    def events(self, action: str, day: str) -> list[dict[str, Any]]:
         from sqlalchemy import select
 
         from jupyterlab_hdh.store.models import AuditEvent
@@ -394,19 +392,19 @@ class AuditDisplayStore:
                 out.append(d)
         return out
 
-    def load_day(self, day: str) -> DayState:
+    def load_day(self, day: str, counts: bool = True) -> DayState:
         state = DayState()
-        for d in self._events(COUNT, day):
+        for d in self.events(COUNT, day) if counts else ():
             state.shown[d["user"]] = state.shown.get(d["user"], 0) + int(d["bytes"])
-        for d in self._events(RAISE, day):
+        for d in self.events(RAISE, day):
             state.raised[d["user"]] = state.raised.get(d["user"], 0) + int(d["bytes"])
-        for d in self._events(EXCEEDED, day):
+        for d in self.events(EXCEEDED, day):
             u = d["user"]
             state.alerted[u] = max(state.alerted.get(u, -1), int(d.get("budget", 0)))
         return state
 
     def raised(self, user: str, day: str) -> int:
-        return sum(int(d["bytes"]) for d in self._events(RAISE, day) if d.get("user") == user)
+        return sum(int(d["bytes"]) for d in self.events(RAISE, day) if d.get("user") == user)
 
     def write_counts(self, day: str, counts: dict[tuple[str, str], int]) -> None:
         from jupyterlab_hdh.audit import record
@@ -457,11 +455,11 @@ def day_report(hub: Any, day: str | None = None) -> list[dict[str, Any]]:
     store = AuditDisplayStore(hub)
     day = day or today()
     per: dict[tuple[str, str], int] = {}
-    for d in store._events(COUNT, day):
+    for d in store.events(COUNT, day):
         key = (d["user"], d["project"])
         per[key] = per.get(key, 0) + int(d["bytes"])
-    state = store.load_day(day)
-    users = sorted({u for u, _ in per} | set(state.raised))
+    state = store.load_day(day, counts=False)
+    users = sorted({u for u, _ in per} | set(state.raised) | set(state.alerted))
     rows = []
     for u in users:
         projects = {p: n for (uu, p), n in sorted(per.items()) if uu == u}

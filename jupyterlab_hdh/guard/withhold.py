@@ -47,25 +47,24 @@ class KernelReplies:
 
     def __init__(self, keep: int = 2000) -> None:
         self.keep = keep
-        self.requests: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self.sent: set[tuple[str, str]] = set()
+        #: request msg_id → (its header, the kinds of replacement already sent for it)
+        self.requests: OrderedDict[str, tuple[dict[str, Any], set[str]]] = OrderedDict()
 
     def remember(self, msg: KernelMessage) -> None:
         msg_id = str(msg.header.get("msg_id", ""))
         if not msg_id:
             return
-        self.requests[msg_id] = dict(msg.header)
+        self.requests[msg_id] = (dict(msg.header), set())
         while len(self.requests) > self.keep:
-            old, _ = self.requests.popitem(last=False)
-            self.sent = {s for s in self.sent if s[0] != old}
+            self.requests.popitem(last=False)
 
     def allow(self, parent_id: str, kind: str) -> dict[str, Any] | None:
         """The request header if ``kind`` may still be sent for it, else None."""
-        parent = self.requests.get(parent_id)
-        if parent is None or (parent_id, kind) in self.sent:
+        entry = self.requests.get(parent_id)
+        if entry is None or kind in entry[1]:
             return None
-        self.sent.add((parent_id, kind))
-        return parent
+        entry[1].add(kind)
+        return entry[0]
 
 
 def _parse_down(message: str | bytes, subprotocol: str | None) -> tuple[str, dict[str, Any]]:

@@ -22,7 +22,6 @@ from jupyterlab_hdh.guard.display import (
     DisplayLedger,
     DisplaySettings,
     day_report,
-    parse_size,
     raise_budget,
     today,
     trim_notebook_model,
@@ -30,6 +29,7 @@ from jupyterlab_hdh.guard.display import (
 from jupyterlab_hdh.guard.policy import decide
 from jupyterlab_hdh.guard.withhold import KernelReplies, terminal_notice, withhold_kernel_message
 from jupyterlab_hdh.paths import DataDir
+from jupyterlab_hdh.units import parse_size
 
 MiB = 1024 * 1024
 
