@@ -2,7 +2,10 @@
 
 Reading never trusts the file: sizes and cell counts are bounded before parsing, XLSX archives
 are inspected (entry sizes, compression ratio) before openpyxl opens them in read-only mode,
-text must be UTF-8 without NUL bytes. Every table becomes a :class:`Table` of string cells.
+text must be UTF-8 (or UTF-16 with a byte-order mark) without NUL bytes. A CSV is read in its
+own dialect (``csv.Sniffer``: ``,`` ``;`` tab ``|``, quoting; decimal commas), and a CSV whose
+columns could not be told apart is refused. Every table becomes a :class:`Table` of string
+cells.
 
 Checks on a finished table (no per-cell contributions available): formula injection,
 identifier columns (by name and by value), individual dates, minimum threshold and zeros on
@@ -12,6 +15,8 @@ magnitude columns (dominance needs the contributions: see ``evidence.py``).
 
 from __future__ import annotations
 
+import codecs
+import csv
 import io
 import re
 import zipfile
@@ -63,21 +68,67 @@ def read_tables(path: Path, ext: str, config: CheckConfig) -> list[Table]:
     raise TableReadError("file-type", f"not a table type: .{ext}")
 
 
-def read_csv(path: Path, config: CheckConfig) -> Table:
-    raw = path.read_bytes()
-    if b"\x00" in raw:
+#: Separators a CSV may use: R's ``write.csv2`` and French Excel write ``;``, tab-separated
+#: exports are often named ``.csv``, some SAS and database exports use ``|``.
+CSV_SEPARATORS = ",;\t|"
+_SNIFF_BYTES = 64 * 1024
+_SEPARATOR_NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
+# a number written the French way: decimal comma, digits grouped by (no-break) spaces
+_FRENCH_NUMBER = re.compile(
+    r"\s*[+-]?(?:\d{1,3}(?:[ \u00a0\u202f]\d{3})+|\d+)(?:,\d+)?(?:[eE][+-]?\d+)?\s*"
+)
+_GROUPED_HINT = re.compile(r"\d[ \u00a0\u202f]\d{3}")
+_FRENCH_HINT = re.compile(r"\d,\d|\d[ \u00a0\u202f]\d{3}")
+_GROUPED_NUMBER = re.compile(r"\s*[+-]?\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:\.\d+)?\s*")
+
+
+def _decode_csv(raw: bytes) -> str:
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Excel's "Unicode text"
+        try:
+            text = raw.decode("utf-16")
+        except UnicodeDecodeError:
+            raise TableReadError("unreadable", "CSV is not valid UTF-16 text") from None
+    elif b"\x00" in raw:
         raise TableReadError("unreadable", "CSV holds NUL bytes: binary content, not text")
+    else:
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise TableReadError(
+                "unreadable", f"CSV is not UTF-8 text (byte {exc.start}): re-export it as UTF-8"
+            ) from None
+    if "\x00" in text:
+        raise TableReadError("unreadable", "CSV holds NUL characters: binary content, not text")
+    return text.lstrip("\ufeff")
+
+
+def sniff_csv(text: str) -> type[csv.Dialect] | None:
+    """The dialect (separator, quote) of ``text`` by :class:`csv.Sniffer` on its first whole
+    lines, among :data:`CSV_SEPARATORS`; ``None`` when it cannot tell (one column, or an
+    unknown separator)."""
+    sample = text[:_SNIFF_BYTES]
+    if len(text) > _SNIFF_BYTES and "\n" in sample:
+        sample = sample[: sample.rindex("\n")]
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise TableReadError(
-            "unreadable", f"CSV is not UTF-8 text (byte {exc.start}): re-export it as UTF-8"
-        ) from None
+        return csv.Sniffer().sniff(sample, delimiters=CSV_SEPARATORS)
+    except csv.Error:
+        return None
+
+
+def read_csv(path: Path, config: CheckConfig) -> Table:
+    """Read a CSV of any common dialect: ``,`` ``;`` or tab separators, quoted cells, a UTF-8
+    byte-order mark (or UTF-16 with one), decimal commas and space-grouped digits where the
+    separator is not a comma. A single column whose header holds a separator is refused: the
+    file was not split into its columns, and checking it as one label column would pass it."""
+    text = _decode_csv(path.read_bytes())
     if not text.strip():
         raise TableReadError("unreadable", "CSV is empty")
+    dialect = sniff_csv(text)
+    sep = dialect.delimiter if dialect is not None else ","
+    quote = dialect.quotechar if dialect is not None and dialect.quotechar else '"'
     first_line = text.split("\n", 1)[0]
     n_lines = text.count("\n") + 1
-    n_fields = first_line.count(",") + 1
+    n_fields = first_line.count(sep) + 1
     if n_lines * n_fields > config.max_cells:
         raise TableReadError(
             "too-large",
@@ -86,6 +137,8 @@ def read_csv(path: Path, config: CheckConfig) -> Table:
     try:
         frame = pd.read_csv(
             io.StringIO(text),
+            sep=sep,
+            quotechar=quote,
             header=None,
             dtype=str,
             keep_default_na=False,
@@ -98,7 +151,42 @@ def read_csv(path: Path, config: CheckConfig) -> Table:
         raise TableReadError("unreadable", f"CSV cannot be parsed: {msg}") from None
     if frame.shape[0] * frame.shape[1] > config.max_cells:
         raise TableReadError("too-large", f"more than max_cells={config.max_cells:,} cells")
+    if frame.shape[1] == 1 and frame.shape[0] > 0:
+        header = str(frame.iat[0, 0])
+        held = [s for s in CSV_SEPARATORS if s in header]
+        if held:
+            raise TableReadError(
+                "unreadable",
+                f"CSV read as one column whose header {header[:60]!r} holds a separator"
+                f" ({', '.join(_SEPARATOR_NAMES[s] for s in held)}): its columns could not be"
+                " told apart; re-export it with ',' or ';' between columns",
+            )
+    if sep != "," and _FRENCH_HINT.search(text):
+        frame = frame.apply(_french_numbers)
+    elif _GROUPED_HINT.search(text):
+        frame = frame.apply(_grouped_numbers)
     return _table_from_rows(frame, None)
+
+
+def _french_numbers(col: pd.Series) -> pd.Series:
+    """``3,5`` → ``3.5`` and ``1 234`` → ``1234`` (a file not separated by commas)."""
+    if not _FRENCH_HINT.search("\n".join(col.tolist())):  # one C-level scan per column
+        return col
+    hits = col.str.fullmatch(_FRENCH_NUMBER).fillna(False).astype(bool)
+    if not hits.any():
+        return col
+    fixed = col[hits].str.replace(r"[ \u00a0\u202f]", "", regex=True).str.replace(",", ".")
+    return col.where(~hits, fixed)
+
+
+def _grouped_numbers(col: pd.Series) -> pd.Series:
+    """``1 234`` → ``1234`` (digits grouped by spaces are a number in any dialect)."""
+    if not _GROUPED_HINT.search("\n".join(col.tolist())):
+        return col
+    hits = col.str.fullmatch(_GROUPED_NUMBER).fillna(False).astype(bool)
+    if not hits.any():
+        return col
+    return col.where(~hits, col[hits].str.replace(r"[ \u00a0\u202f]", "", regex=True))
 
 
 def _table_from_rows(frame: pd.DataFrame, sheet: str | None) -> Table:
@@ -265,6 +353,14 @@ _MAGNITUDE_NAME = re.compile(
     re.IGNORECASE,
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_WHOLE = re.compile(r"[+-]?\d+(?:\.0*)?")
+_INTEGER = re.compile(r"[+-]?\d+")
+_COUNT_NAME = re.compile(
+    r"(^|_|\b)(n|nb|count|counts|freq|frequency|frequence|fréquence|effectif|effectifs|nombre|"
+    r"number|cases|cas|patients|persons|personnes|individus|beneficiaires|bénéficiaires)"
+    r"($|_|\b)",
+    re.IGNORECASE,
+)
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 _NIR = r"^\s*[0-9]{13}(?:[0-9]{2})?\s*$"
 _DAY_DATE = r"^\s*(?:\d{4}-\d{2}-\d{2}|\d{2}/\d{2}/\d{4}|\d{8})(?:[ T]\d{2}:\d{2}.*)?\s*$"
@@ -281,6 +377,9 @@ class Layout:
     magnitude_cols: list[int]
     total_rows: list[int]
     total_cols: list[int]
+    # count columns of whole numbers written as decimals ("150.0") not named like counts:
+    # checked as counts, and as magnitudes (they may be whole amounts)
+    float_cols: list[int] = field(default_factory=list)
 
 
 def layout(table: Table, config: CheckConfig) -> Layout:
@@ -305,7 +404,11 @@ def _compute_layout(table: Table, config: CheckConfig) -> Layout:
     label_cols: list[int] = []
     count_cols: list[int] = []
     magnitude_cols: list[int] = []
+    float_cols: list[int] = []
     for j, name in enumerate(table.columns):
+        if j == 0 and len(table.columns) > 1 and _row_index(name, stripped[0]):
+            label_cols.append(j)  # R's write.csv row names, pandas' index: not counts
+            continue
         col_num = numbers[j]
         content = ~is_marker[j]
         numeric = bool(content.any()) and bool(col_num[content].notna().all())
@@ -327,14 +430,15 @@ def _compute_layout(table: Table, config: CheckConfig) -> Layout:
             label_cols.append(j)  # 0, 1, 2, ... down a leading column: categories, not counts
             continue
         integral = bool(np.all(np.isfinite(vals)) and np.all(vals == np.round(vals)))
-        # "150.0" was written from a float column: an amount that happens to be whole
-        integral = integral and not bool(
-            stripped[j][content].str.contains(".", regex=False).any()
-            or stripped[j][content].str.contains("e", case=False, regex=False).any()
-        )
+        # "3.0" is a count from a float column (pandas writes an integer column with a
+        # missing value so); "1.5e2" was computed, and "150.25" is no count
+        integral = integral and bool(stripped[j][content].str.fullmatch(_WHOLE).all())
         plausible = integral and vals.min() >= 0 and vals.max() <= config.max_plausible_count
         if plausible and not _MAGNITUDE_NAME.search(name):
             count_cols.append(j)
+            written_as_floats = not stripped[j][content].str.fullmatch(_INTEGER).all()
+            if written_as_floats and not _COUNT_NAME.search(name):
+                float_cols.append(j)  # whole amounts or counts: checked as both
         else:
             magnitude_cols.append(j)
     value_cols = count_cols + magnitude_cols
@@ -348,8 +452,23 @@ def _compute_layout(table: Table, config: CheckConfig) -> Layout:
         total_rows = [int(i) for i in np.flatnonzero(lab.any(axis=1).to_numpy())]
     total_cols = [j for j in value_cols if table.columns[j].strip().lower() in totals]
     return Layout(
-        numbers, suppressed, label_cols, count_cols, magnitude_cols, total_rows, total_cols
+        numbers,
+        suppressed,
+        label_cols,
+        count_cols,
+        magnitude_cols,
+        total_rows,
+        total_cols,
+        float_cols,
     )
+
+
+def _row_index(name: str, col: pd.Series) -> bool:
+    """An unnamed column numbering the rows 1..n (R's ``write.csv``) or 0..n-1 (pandas)."""
+    if name.strip() or not len(col) or not bool(col.str.fullmatch(r"\d{1,9}").all()):
+        return False
+    vals = col.astype(int).to_numpy()
+    return bool(np.array_equal(vals - vals[0], np.arange(len(vals))) and vals[0] in (0, 1))
 
 
 def _consecutive(vals: np.ndarray) -> bool:
@@ -605,16 +724,16 @@ def check_secondary_suppression(table: Table, lay: Layout, sink: FlagSink) -> No
 
 
 def check_magnitudes(table: Table, lay: Layout, sink: FlagSink) -> None:
-    for j in lay.magnitude_cols:
-        sink.add(
-            Flag(
-                "no-evidence",
-                f"column {table.columns[j]!r} holds magnitudes: dominance (nk, p-ratio)"
-                " needs per-cell evidence (ACRO results.json or an .sdc.json sidecar)",
-                {"column": table.columns[j]},
-                severity="review",
-            )
+    evidence = "per-cell evidence (ACRO results.json or an .sdc.json sidecar)"
+    for j in sorted(lay.magnitude_cols + lay.float_cols):
+        name = table.columns[j]
+        message = (
+            f"column {name!r} holds whole numbers written as decimals, checked as counts;"
+            f" if they are amounts, dominance (nk, p-ratio) needs {evidence}"
+            if j in lay.float_cols
+            else f"column {name!r} holds magnitudes: dominance (nk, p-ratio) needs {evidence}"
         )
+        sink.add(Flag("no-evidence", message, {"column": name}, severity="review"))
 
 
 def check_table(

@@ -150,9 +150,10 @@ def test_leading_run_of_integers_is_a_category_column(tmp_path: Path) -> None:
     assert {f.rule for f in r.flags} == {"zeros", "threshold"}
 
 
-def test_whole_numbers_written_as_floats_are_magnitudes(tmp_path: Path) -> None:
+def test_whole_numbers_written_as_floats_are_counts_and_maybe_amounts(tmp_path: Path) -> None:
     r = _check(tmp_path, "t.csv", "region,x\nA,150.0\nB,3.0\n")
-    assert r.status == "review" and _rules(r) == ["no-evidence"]
+    assert r.status == "fail" and _rules(r) == ["threshold", "no-evidence"]
+    assert _rules(_check(tmp_path, "v.csv", "region,x\nA,150.0\nB,30.0\n")) == ["no-evidence"]
     r = _check(tmp_path, "u.csv", "region,x\nA,150\nB,3\n")
     assert _rules(r) == ["threshold"]
 
