@@ -74,7 +74,7 @@ def test_cli_exit_codes_and_json(tmp_path: Path) -> None:
     flag = doc["files"][1]["flags"][0]
     assert (doc["status"], flag["rule"], flag["location"]["row"]) == ("fail", "threshold", 1)
     review = _write(tmp_path, "cost.csv", "dept,mean_cost\n59,12.5\n")
-    assert runner.invoke(check_command, [str(review)]).exit_code == 2
+    assert runner.invoke(check_command, [str(review)]).exit_code == 4  # review
     res = runner.invoke(check_command, [str(ok)], catch_exceptions=False)
     assert res.exit_code == 0
 
