@@ -117,6 +117,15 @@ def main(ctx: click.Context, data_dir: Path | None, store_url: str | None) -> No
     """HDH, the open Health Data Hub."""
     ctx.ensure_object(dict)
     ctx.obj["data_dir"] = DataDir.resolve(data_dir, store_url)
+    if ctx.obj["data_dir"].store_url_override is not None:  # checked before any command uses it
+        from jupyterlab_hdh.store.db import StoreError, sqlalchemy_url
+
+        try:
+            sqlalchemy_url(ctx.obj["data_dir"].store_url_override)
+        except StoreError as exc:
+            if store_url:
+                raise click.BadParameter(str(exc), param_hint="'--store-url'") from None
+            raise click.UsageError(f"$HDH_STORE_URL: {exc}") from None
 
 
 @main.command()
@@ -342,39 +351,108 @@ def catalogue() -> None:
 
 @catalogue.command("search")
 @click.argument("query")
-@click.option("--limit", type=click.IntRange(1, 200), default=20, show_default=True)
+@click.option(
+    "--limit", type=click.IntRange(1, 200), default=20, show_default=True, help="Hits per page"
+)
+@click.option("--page", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def catalogue_search(ctx: click.Context, query: str, limit: int, as_json: bool) -> None:
-    """Full-text search across datasets, tables and variables."""
-    from jupyterlab_hdh.catalogue.manager import Catalogue
+def catalogue_search(ctx: click.Context, query: str, limit: int, page: int, as_json: bool) -> None:
+    """Full-text search across datasets, tables and variables, the best first, page by page."""
+    import shlex
+
+    from jupyterlab_hdh.catalogue.manager import records
+    from jupyterlab_hdh.catalogue.search import SearchIndex
 
     with _hub(ctx).sessions() as s:
-        try:
-            hits = Catalogue().search(s, query, limit)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="QUERY") from None
+        index = SearchIndex(records(s))
+    try:
+        found = index.page(query, limit, (page - 1) * limit)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="QUERY") from None
+    if page > 1 and not found.hits and found.total:
+        pages = -(-found.total // limit)
+        raise click.BadParameter(
+            f"page {page} is past the last: {found.total} matches make {pages}"
+            f" page{'s' if pages > 1 else ''} of {limit}",
+            param_hint="--page",
+        )
     if as_json:
-        _emit([asdict(h) for h in hits])
-        return
-    if not hits:
+        _emit([asdict(h) for h in found.hits])
+    elif not found.hits:
         click.echo(f"no match for {query!r}")
-    for h in hits:
-        where = ".".join(p for p in (f"{h.dataset}/{h.version}", h.table, h.variable) if p)
-        click.echo(f"{h.kind:<8} {where:<45} {h.snippet}")
+    else:
+        for h in found.hits:
+            where = ".".join(p for p in (f"{h.dataset}/{h.version}", h.table, h.variable) if p)
+            click.echo(f"{h.kind:<8} {where:<45} {h.snippet}")
+    if found.total > len(found.hits):
+        note = f"showing {found.offset + 1}–{found.offset + len(found.hits)} of {found.total}"
+        if found.more:
+            again = ["hdh", "catalogue", "search", query]
+            again += [*(["--limit", str(limit)] if limit != 20 else []), "--page", str(page + 1)]
+            note += f"; next: {shlex.join(again)}"
+        click.echo(note, err=as_json)  # --json: stdout stays one JSON document
+
+
+def _record_summary(record: Any, versions: list[dict[str, Any]]) -> list[str]:
+    """A dataset version's record in a screenful: what ``hdh catalogue show`` prints."""
+    import textwrap
+
+    lines = [f"{record.name} {record.version} — {record.title}"]
+    lines += textwrap.wrap(record.description, 100) or [""]
+    facts = [f"access rights: {record.access_rights}"]
+    facts.append("synthetic data" if record.synthetic else "real data")
+    facts.append(f"publisher: {record.publisher.name} <{record.publisher.email}>")
+    lines += ["", " · ".join(facts)]
+    if record.temporal_start or record.temporal_end:
+        lines.append(f"coverage: {record.temporal_start or '?'} to {record.temporal_end or '?'}")
+    if record.population:
+        lines.append(f"population: {record.population}")
+    size = [f"{len(record.tables)} tables"]
+    if record.records is not None:
+        size.append(f"{record.records:,} records")
+    if record.individuals is not None:
+        size.append(f"{record.individuals:,} individuals")
+    lines.append("size: " + ", ".join(size))
+    if record.quality is not None:
+        lines.append(
+            f"quality checks: {record.quality.passed} passed, {record.quality.failed} failed"
+        )
+    if record.keywords:
+        lines.append("keywords: " + ", ".join(record.keywords))
+    lines.append("versions: " + ", ".join(f"{v['version']} ({v['status']})" for v in versions))
+    lines += ["", f"tables ({len(record.tables)}):"]
+    width = max((len(t.name) for t in record.tables), default=0)
+    for t in record.tables:
+        rows = "? rows" if t.rows is None else f"{t.rows:,} row{'' if t.rows == 1 else 's'}"
+        lines.append(
+            f"  {t.name:<{width}}  {rows:>14}  {len(t.columns):>3} columns  {t.title}".rstrip()
+        )
+    lines += [
+        "",
+        f"the full record: hdh catalogue show {record.name} --json;"
+        f" a table's columns: hdh catalogue dictionary {record.name} TABLE",
+    ]
+    return lines
 
 
 @catalogue.command("show")
 @click.argument("name")
 @click.option("--version", default=None, help="v1, v2… (default: current)")
+@click.option("--json", "as_json", is_flag=True, help="The whole catalogue record as JSON")
 @click.pass_context
-def catalogue_show(ctx: click.Context, name: str, version: str | None) -> None:
-    """Print a dataset's catalogue record as JSON."""
+def catalogue_show(ctx: click.Context, name: str, version: str | None, as_json: bool) -> None:
+    """Summarise a dataset's catalogue record (--json: the whole record)."""
     from jupyterlab_hdh.catalogue import manager
 
     with _hub(ctx).sessions() as s:
         record = manager.get_record(s, name, version)
-    _emit(record.model_dump(mode="json"))
+        versions = manager.versions(s, name)
+    if as_json:
+        _emit(record.model_dump(mode="json"))
+        return
+    for line in _record_summary(record, versions):
+        click.echo(line)
 
 
 @catalogue.command("dictionary")
@@ -404,9 +482,10 @@ def catalogue_dictionary(ctx: click.Context, name: str, table: str, version: str
 )
 @click.option(
     "--base-url",
-    default="http://127.0.0.1:8000",
+    default="http://127.0.0.1:8001",
     show_default=True,
-    help="Public base URL of the catalogue",
+    help="Public base URL of the catalogue: the control plane's (`hdh serve`; `hdh up` runs it"
+    " on its PORT+1), which serves every link of the export",
 )
 @click.option(
     "--validate/--no-validate",
@@ -459,36 +538,78 @@ def audit_verify(ctx: click.Context) -> None:
         )
 
 
+def _moment(end: bool) -> Any:
+    def convert(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+        from jupyterlab_hdh.audit.query import parse_moment
+
+        if value is None:
+            return None
+        try:
+            return parse_moment(value, end=end)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+
+    return convert
+
+
 @audit.command("log")
+@click.option("--user", help="Only events by, or about, this user")
+@click.option("--project", help="Only events about this project (its members, sandboxes…)")
+@click.option(
+    "--action",
+    "actions",
+    multiple=True,
+    help="Only this action (user.disable) or family (permit: every permit.*); repeatable",
+)
+@click.option(
+    "--since", callback=_moment(False), help="From this ISO date or time (UTC unless offset)"
+)
+@click.option(
+    "--until",
+    callback=_moment(True),
+    help="Up to this ISO date (the whole day) or time (UTC unless offset)",
+)
 @click.option(
     "--after", type=click.IntRange(0), default=0, help="Only events after this sequence number"
 )
 @click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
+@click.option("--oldest-first", is_flag=True, help="In chain order (the oldest first)")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line")
 @click.pass_context
-def audit_log(ctx: click.Context, after: int, limit: int) -> None:
-    """Print audit events as JSON lines."""
-    from sqlalchemy import select
+def audit_log(
+    ctx: click.Context,
+    user: str | None,
+    project: str | None,
+    actions: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    after: int,
+    limit: int,
+    oldest_first: bool,
+    as_json: bool,
+) -> None:
+    """Print audit events, the newest first, one per line (filters combine)."""
+    from jupyterlab_hdh.audit import query
 
-    from jupyterlab_hdh.store.models import AuditEvent
-
+    if since is not None and until is not None and until < since:
+        raise click.BadParameter("--until is before --since", param_hint="--until")
+    where = query.AuditFilter(user, project, actions, since, until, after)
     with _hub(ctx).sessions() as s:
-        for e in s.scalars(
-            select(AuditEvent).where(AuditEvent.seq > after).order_by(AuditEvent.seq).limit(limit)
-        ):
-            click.echo(
-                json.dumps(
-                    {
-                        "seq": e.seq,
-                        "ts": e.ts,
-                        "actor": e.actor,
-                        "action": e.action,
-                        "target": e.target,
-                        "details": json.loads(e.details),
-                        "hash": e.hash,
-                    },
-                    ensure_ascii=False,
-                )
-            )
+        found = query.events(s, where, limit=limit, newest_first=not oldest_first)
+        total = query.count(s, where) if len(found) == limit else len(found)
+    for e in found:
+        if as_json:
+            click.echo(json.dumps(query.as_dict(e), ensure_ascii=False))
+        else:
+            details = "" if e.details == "{}" else " " + e.details
+            if len(details) > 160:  # the whole event: --json
+                details = details[:159] + "…"
+            click.echo(f"#{e.seq} {e.ts[:19]}Z {e.actor} {e.action} {e.target}{details}")
+    if not found:
+        _say("no event matches")
+    elif total > len(found):
+        which = "oldest" if oldest_first else "newest"
+        _say(f"showing the {len(found)} {which} of {total} events; --limit N to see more")
 
 
 # --- users ------------------------------------------------------------------------------------
@@ -564,6 +685,72 @@ def user_passwd(ctx: click.Context, name: str, password_stdin: bool) -> None:
     with _hub(ctx).transaction() as s:
         set_password(s, get_user(s, name), password, actor=_actor())
     click.echo(f"password of {name} set")
+
+
+@user.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def user_list(ctx: click.Context, as_json: bool) -> None:
+    """List users: name, role, e-mail, active or disabled, API tokens held."""
+    from jupyterlab_hdh.governance.accounts import list_users
+
+    with _hub(ctx).sessions() as s:
+        users = list_users(s)
+    if as_json:
+        _emit(users)
+        return
+    if not users:
+        click.echo("no user yet: `hdh user add NAME --role ROLE`")
+        return
+    rows = [("NAME", "ROLE", "E-MAIL", "STATE", "TOKENS")] + [
+        (u["name"], u["role"], u["email"] or "-", "disabled" if u["disabled"] else "active")
+        + (str(u["tokens"]),)
+        for u in users
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[4])
+
+
+@user.command("disable")
+@click.argument("name")
+@click.pass_context
+def user_disable(ctx: click.Context, name: str) -> None:
+    """Disable NAME: no more hub login nor API token use (both kept for `hdh user enable`)."""
+    from jupyterlab_hdh.governance.accounts import set_disabled
+
+    with _hub(ctx).transaction() as s:
+        changed = set_disabled(s, name, True, actor=_actor())
+    click.echo(
+        f"{name} disabled: the hub's login and {name}'s API tokens are refused"
+        " (an open hub session ends at its next check, within 5 minutes)"
+        if changed
+        else f"{name} was already disabled"
+    )
+
+
+@user.command("enable")
+@click.argument("name")
+@click.pass_context
+def user_enable(ctx: click.Context, name: str) -> None:
+    """Enable NAME again after `hdh user disable`."""
+    from jupyterlab_hdh.governance.accounts import set_disabled
+
+    with _hub(ctx).transaction() as s:
+        changed = set_disabled(s, name, False, actor=_actor())
+    click.echo(f"{name} enabled" if changed else f"{name} was already enabled")
+
+
+@user.command("revoke-tokens")
+@click.argument("name")
+@click.pass_context
+def user_revoke_tokens(ctx: click.Context, name: str) -> None:
+    """Revoke every control-plane API token of NAME (`hdh user token NAME` issues a new one)."""
+    from jupyterlab_hdh.governance.accounts import revoke_tokens
+
+    with _hub(ctx).transaction() as s:
+        count = revoke_tokens(s, name, actor=_actor())
+    click.echo(f"{count} API token{'' if count == 1 else 's'} of {name} revoked")
 
 
 @main.command("token")
@@ -860,7 +1047,13 @@ def _serve(data_dir: DataDir, host: str, port: int) -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=8001,
+    show_default=True,
+    help="The port `hdh up` gives the control plane (its hub is on 8000)",
+)
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int) -> None:
     """Start the control-plane REST API on an initialised data directory."""

@@ -1,10 +1,12 @@
 """Users, roles and API tokens of the control plane.
 
-Owns account creation, bearer-token authentication and local passwords (the
-embedded hub's login form). Tokens are random (``secrets.token_urlsafe``) and
-only their SHA-256 is stored; passwords are stored as scrypt hashes with a
-random salt and compared in constant time. Every change is audited in the
-same transaction.
+Owns account creation, listing, disabling, bearer-token authentication and
+local passwords (the embedded hub's login form). Tokens are random
+(``secrets.token_urlsafe``) and only their SHA-256 is stored; passwords are
+stored as scrypt hashes with a random salt and compared in constant time. A
+disabled account (``disabled_at`` set) authenticates neither by password nor
+by token until it is enabled again; its tokens and password are kept.
+Every change is audited in the same transaction.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import hashlib
 import hmac
 import re
 import secrets
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from jupyterlab_hdh.audit import record
@@ -89,6 +93,69 @@ def get_user(session: Session, name: str) -> User:
     return user
 
 
+def list_users(session: Session) -> list[dict[str, Any]]:
+    """Every user, by name: role, e-mail, whether disabled (and since when), API tokens held,
+    whether a hub password is set."""
+    counts = dict(
+        session.execute(
+            select(ApiToken.user_id, func.count(ApiToken.id)).group_by(ApiToken.user_id)
+        ).all()
+    )
+    return [
+        {
+            "name": u.name,
+            "role": u.role,
+            "email": u.email,
+            "disabled": u.disabled_at is not None,
+            "disabled_at": u.disabled_at.isoformat() if u.disabled_at is not None else None,
+            "tokens": int(counts.get(u.id, 0)),
+            "password": bool(u.password_hash),
+        }
+        for u in session.scalars(select(User).order_by(User.name))
+    ]
+
+
+def set_disabled(session: Session, name: str, disabled: bool, *, actor: str) -> bool:
+    """Disable (or enable again) ``name``'s account; audited ``user.disable``/``user.enable``.
+
+    Returns False, changing and recording nothing, when it already was so.
+    """
+    user = get_user(session, name)
+    if (user.disabled_at is not None) == disabled:
+        return False
+    user.disabled_at = datetime.now(UTC) if disabled else None
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="user.disable" if disabled else "user.enable",
+        target=f"user:{name}",
+    )
+    return True
+
+
+def revoke_tokens(session: Session, name: str, *, actor: str) -> int:
+    """Delete every API token of ``name`` (how many); audited ``token.revoke``."""
+    user = get_user(session, name)
+    count = len(session.scalars(select(ApiToken.id).where(ApiToken.user_id == user.id)).all())
+    session.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
+    session.expire(user, ["tokens"])
+    record(
+        session,
+        actor=actor,
+        action="token.revoke",
+        target=f"user:{name}",
+        details={"count": count},
+    )
+    return count
+
+
+def is_active(session: Session, name: str) -> bool:
+    """Whether ``name`` is a user whose account is not disabled."""
+    user = session.scalar(select(User).where(User.name == name))
+    return user is not None and user.disabled_at is None
+
+
 def issue_token(session: Session, user: User, *, actor: str) -> str:
     """Create a new API token for ``user``; the clear token is returned once, never stored."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -98,11 +165,13 @@ def issue_token(session: Session, user: User, *, actor: str) -> str:
 
 
 def authenticate(session: Session, token: str) -> User | None:
-    """The user a bearer token belongs to, or None."""
+    """The user a bearer token belongs to, or None (also when that account is disabled)."""
     if not token or len(token) > 200:
         return None
     row = session.scalar(select(ApiToken).where(ApiToken.token_sha256 == _token_digest(token)))
-    return row.user if row is not None else None
+    if row is None or row.user.disabled_at is not None:
+        return None
+    return row.user
 
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
@@ -145,9 +214,13 @@ def set_password(session: Session, user: User, password: str, *, actor: str) -> 
 
 
 def check_password(session: Session, name: str, password: str) -> User | None:
-    """The user if ``name``/``password`` is a valid local login, else None (not audited here)."""
+    """The user if ``name``/``password`` is a valid local login, else None (not audited here).
+
+    A disabled account never logs in, whatever the password.
+    """
     user = session.scalar(select(User).where(User.name == name)) if name else None
     if user is None or not user.password_hash:
         verify_password(password, _DUMMY_HASH)  # same work either way
         return None
-    return user if verify_password(password, user.password_hash) else None
+    valid = verify_password(password, user.password_hash)
+    return user if valid and user.disabled_at is None else None

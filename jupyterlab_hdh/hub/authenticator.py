@@ -3,7 +3,10 @@
 Owns :class:`HdhAuthenticator`: the username/password form checks the
 scrypt hash kept by :mod:`jupyterlab_hdh.governance.accounts`; users with the
 ``admin`` role are JupyterHub admins. Every attempt is audited
-(``auth.login`` or ``auth.login_failed``, never with the password).
+(``auth.login`` or ``auth.login_failed``, never with the password). A disabled
+account (``hdh user disable``) cannot log in, and loses its open sessions and
+hub tokens at the hub's next check (``refresh_user``: every
+``auth_refresh_age``, 5 minutes, and before each spawn).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from jupyterhub.auth import Authenticator
-from traitlets import Unicode
+from traitlets import Bool, Unicode
 
 from jupyterlab_hdh.audit import record
 from jupyterlab_hdh.hub.store import hdh_store, in_thread
@@ -25,6 +28,10 @@ class HdhAuthenticator(Authenticator):  # type: ignore[misc]
     data_dir = Unicode(help="The HDH data directory whose store holds the accounts").tag(
         config=True
     )
+    # a disabled account is refused before each spawn and on token requests too, not only
+    # when its browser session next needs a login
+    refresh_pre_spawn = Bool(True, config=True)
+    auth_refresh_strict = Bool(True, config=True)
 
     def _check(self, name: str, password: str, remote: str) -> dict[str, Any] | None:
         from jupyterlab_hdh.governance.accounts import check_password
@@ -60,6 +67,18 @@ class HdhAuthenticator(Authenticator):  # type: ignore[misc]
         if result is None:
             self.log.warning("HDH login failed for %r from %s", name, remote)
         return result
+
+    async def refresh_user(self, user: Any, handler: Any = None) -> bool:
+        """False (log in again, which fails) once ``user``'s HDH account is disabled."""
+        from jupyterlab_hdh.governance.accounts import is_active
+
+        name = str(user.name)
+
+        def active() -> bool:
+            with hdh_store(self.data_dir).sessions() as s:
+                return is_active(s, name)
+
+        return await in_thread(active)
 
     def check_allowed(self, username: str, authentication: Any = None) -> bool:
         # every account of the store may log in; what they may open is the permits' business

@@ -77,6 +77,11 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True, default=None)
     # where the airlock's notifications are e-mailed (None: in-app only, or the SMTP config's)
     email: Mapped[str | None] = mapped_column(String(254), nullable=True, default=None)
+    # when an administrator disabled the account (None: active); a disabled user can neither
+    # log in to the hub nor use an API token (governance.accounts)
+    disabled_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True, default=None
+    )
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
 
 
