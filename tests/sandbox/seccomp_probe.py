@@ -10,9 +10,11 @@ import socket
 
 NR = {
     "x86_64": {"ptrace": 101, "keyctl": 250, "kcmp": 312, "io_uring_setup": 425,
-               "userfaultfd": 323, "process_vm_readv": 310, "unshare": 272, "getpid": 39},
+               "userfaultfd": 323, "process_vm_readv": 310, "unshare": 272, "getpid": 39,
+               "socket": 41},
     "aarch64": {"ptrace": 117, "keyctl": 219, "kcmp": 272, "io_uring_setup": 425,
-                "userfaultfd": 282, "process_vm_readv": 270, "unshare": 97, "getpid": 172},
+                "userfaultfd": 282, "process_vm_readv": 270, "unshare": 97, "getpid": 172,
+                "socket": 198},
 }[platform.machine()]  # fmt: skip
 libc = ctypes.CDLL(None, use_errno=True)
 libc.syscall.restype = ctypes.c_long
@@ -28,7 +30,7 @@ def call(name, *args):
     r = call_nr(NR[name], *args)
     if isinstance(r, int):
         return r
-    if name in ("userfaultfd", "io_uring_setup"):
+    if name in ("userfaultfd", "io_uring_setup", "socket"):
         os.close(r[1])
     return 0
 
@@ -53,6 +55,8 @@ out = {
     "af_unix": sock(socket.AF_UNIX),
     "af_inet": sock(socket.AF_INET),
     "af_netlink": sock(socket.AF_NETLINK, socket.SOCK_RAW),
+    # AF_PACKET with an upper bit set: the kernel reads an int, so this is AF_PACKET to it
+    "af_packet_high_bits": call("socket", (1 << 32) | socket.AF_PACKET, socket.SOCK_RAW, 0),
 }
 
 

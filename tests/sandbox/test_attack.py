@@ -599,6 +599,7 @@ def test_seccomp_refuses_kernel_interfaces(client: SandboxClient, kernel: str) -
     for name in ("keyctl", "kcmp", "process_vm_readv", "io_uring_setup", "unshare"):
         assert out[name] == errno.EPERM, (name, out["names"])
     assert out["af_packet"] == errno.EAFNOSUPPORT, out["names"]  # not EPERM: the filter
+    assert out["af_packet_high_bits"] == errno.EAFNOSUPPORT, out["names"]
     if "x32_getpid" in out:  # x86-64: the 32-bit and x32 entries are refused, for real
         assert out["x32_getpid"] == errno.EPERM, out["names"]
         if out["i386_getpid"] is not None:  # None: this kernel has no IA32 emulation
