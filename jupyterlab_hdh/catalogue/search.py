@@ -22,6 +22,11 @@ Ranking (higher first)
     3. Ties: datasets before tables before variables, then by dataset name,
        version, table, variable (a stable, deterministic order).
 
+Pages
+    ``SearchIndex.page`` returns one page of the ranked hits (``limit`` hits
+    from ``offset``) with the number of all matches, so a reader can say
+    "showing 1–20 of 57" and ask for the next page.
+
 Performance
     The index keeps a sorted vocabulary (prefix look-up by bisection) and, per
     word, the items holding it with their best weight. A query costs
@@ -42,7 +47,7 @@ from typing import Literal
 
 from jupyterlab_hdh.catalogue.records import DatasetRecord
 
-__all__ = ["MAX_QUERY_LENGTH", "Hit", "HitKind", "SearchIndex", "fold", "search"]
+__all__ = ["MAX_QUERY_LENGTH", "Hit", "HitKind", "SearchIndex", "SearchPage", "fold", "search"]
 
 MAX_QUERY_LENGTH = 200
 SNIPPET_WIDTH = 160
@@ -119,6 +124,20 @@ class Hit:
     def sort_key(self) -> tuple[float, int, str, str, str, str]:
         """Ranking order: best score first, then datasets, tables, variables by name."""
         return _rank_key(self.score, self)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    """Hits ``offset + 1`` to ``offset + len(hits)`` of ``total`` matches, best first."""
+
+    hits: list[Hit]
+    total: int
+    offset: int
+
+    @property
+    def more(self) -> bool:
+        """Whether matches remain after this page."""
+        return self.offset + len(self.hits) < self.total
 
 
 def _rank_key(score: float, item: Hit | _Item) -> tuple[float, int, str, str, str, str]:
@@ -243,17 +262,23 @@ class SearchIndex:
 
     def search(self, query: str, limit: int = 50) -> list[Hit]:
         """Items matching every word of ``query``, best first (see module docstring)."""
+        return self.page(query, limit).hits
+
+    def page(self, query: str, limit: int = 50, offset: int = 0) -> SearchPage:
+        """``limit`` hits from the ``offset``-th (0: the best), and how many match in all."""
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
+        if offset < 0:
+            raise ValueError(f"offset must be at least 0, got {offset}")
         words = parse_query(query)
         per_word = sorted((self._matches(w) for w in words), key=len)
         if not per_word[0]:
-            return []
+            return SearchPage([], 0, offset)
         candidates = set(per_word[0])
         for matches in per_word[1:]:
             candidates &= matches.keys()
             if not candidates:
-                return []
+                return SearchPage([], 0, offset)
         whole_query = fold(query.strip())
         ranked = []
         for item_id in candidates:
@@ -264,7 +289,7 @@ class SearchIndex:
             ranked.append((_rank_key(round(score, 3), item), item_id))
         # Snippets cost more than scores: cut only for the hits returned.
         hits = []
-        for (negated_score, *_), item_id in heapq.nsmallest(limit, ranked):
+        for (negated_score, *_), item_id in heapq.nsmallest(offset + limit, ranked)[offset:]:
             item = self._items[item_id]
             field, snippet = _snippet(item, words)
             hits.append(
@@ -279,7 +304,7 @@ class SearchIndex:
                     field=field,
                 )
             )
-        return hits
+        return SearchPage(hits, len(ranked), offset)
 
 
 def _snippet(item: _Item, words: list[str]) -> tuple[str, str]:

@@ -52,7 +52,7 @@ def test_the_data_flow_from_the_cli(hdh, raw_extract: Path, tmp_path: Path) -> N
     assert "snds v1" in hdh("data", "list").output
     hits = json.loads(hdh("catalogue", "search", "BEN_NIR_PSA", "--json").output)
     assert hits and hits[0]["variable"] == "BEN_NIR_PSA"
-    record = json.loads(hdh("catalogue", "show", "snds").output)
+    record = json.loads(hdh("catalogue", "show", "snds", "--json").output)
     assert record["title"] == "Extrait test"
     assert (
         "DGN_PAL"
@@ -74,7 +74,7 @@ def test_the_data_flow_from_the_cli(hdh, raw_extract: Path, tmp_path: Path) -> N
     assert "intact" in hdh("audit", "verify").output
     actions = [
         json.loads(line)["action"]
-        for line in hdh("audit", "log", "--limit", "100").output.splitlines()
+        for line in hdh("audit", "log", "--json", "--limit", "100").output.splitlines()
     ]
     assert {"hub.init", "dataset.ingest", "optout.add", "dataset.reapply_optout"} <= set(actions)
 

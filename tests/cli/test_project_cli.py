@@ -99,7 +99,9 @@ def test_projects_and_permits_from_the_cli(hdh_ingested, tmp_path: Path) -> None
     assert result.exit_code == 1
     assert "revoked at" in result.output and "because: ended" in result.output
     assert "intact" in hdh("audit", "verify").output
-    events = [json.loads(x) for x in hdh("audit", "log", "--limit", "1000").output.splitlines()]
+    events = [
+        json.loads(x) for x in hdh("audit", "log", "--json", "--limit", "1000").output.splitlines()
+    ]
     actions = [e["action"] for e in events]
     assert {"project.create", "project.member.add", "permit.grant", "permit.revoke"} <= set(actions)
     assert all(e["actor"].startswith("cli:") for e in events if e["action"].startswith("permit"))

@@ -226,7 +226,7 @@ def test_the_page_asks_for_nothing_the_sandbox_refuses(lab: Lab) -> None:
 def test_audit_log_holds_the_cell_code(up: Up, lab: Lab) -> None:  # noqa: F811
     deadline = time.monotonic() + 30
     while True:
-        r = up.hdh("audit", "log", "--limit", "1000")
+        r = up.hdh("audit", "log", "--json", "--oldest-first", "--limit", "1000")
         assert r.returncode == 0, r.stderr
         events = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
         executed = [e for e in events if e["action"] == "code.execute"]
