@@ -453,8 +453,10 @@ def register(
     )
     def download(request_id: int, name: str, s: Db, user: Anyone) -> FileResponse:
         """A released file, to a member of the request's project (never from a sandbox)."""
-        path = release.released_file(s, hub().data_dir, request_id, name, actor=actor(user))
-        return _attachment(path)
+        path, filename = release.released_download(
+            s, hub().data_dir, request_id, name, actor=actor(user)
+        )
+        return _attachment(path, filename)
 
     @app.get(
         "/api/egress/requests/{request_id}/review",
@@ -578,12 +580,13 @@ def _recover_at_start(app: FastAPI, hub: Callable[[], Hub]) -> None:
     app.router.lifespan_context = lifespan
 
 
-def _attachment(path: Path) -> FileResponse:
-    """A released file as a download the browser never renders or sniffs."""
+def _attachment(path: Path, filename: str) -> FileResponse:
+    """A released file as a download (saved as ``filename``) the browser never renders or
+    sniffs."""
     return FileResponse(
         path,
         media_type="application/octet-stream",
-        filename=path.name,
+        filename=filename,
         content_disposition_type="attachment",
         headers={
             "X-Content-Type-Options": "nosniff",
@@ -719,7 +722,8 @@ def _actions(view: dict[str, Any], me: str, url: str, token: str, error: str) ->
         for r in view["released"]:
             href = f"{url}/released/{quote(r['name'], safe='')}"
             parts.append(
-                f'<li><a href="{_e(href)}">{_e(r["path"])}</a> <code>{_e(r["sha256"])}</code></li>'
+                f'<li><a href="{_e(href)}" download="{_e(r["filename"])}">{_e(r["path"])}</a>'
+                f" <code>{_e(r['sha256'])}</code></li>"
             )
         parts.append("</ul>")
     parts.append("</section>")
@@ -879,14 +883,14 @@ def _register_browser(
     async def ui_download(request: Request, request_id: int, name: str) -> Response:
         me = await browser_user(request)
 
-        def locate() -> Path:
+        def locate() -> tuple[Path, str]:
             with hub().sessions() as s:
-                return release.released_file(
+                return release.released_download(
                     s, hub().data_dir, request_id, name, actor=actor_of(me.name)
                 )
 
         try:
-            path = await asyncio.to_thread(locate)
+            path, filename = await asyncio.to_thread(locate)
         except EgressError as exc:
             return page(exc.http_status, "Download", f"<p>{_e(exc)}</p>")
-        return _attachment(path)
+        return _attachment(path, filename)

@@ -385,7 +385,7 @@ def release(ctx: click.Context, request_id: int, as_user: str | None, as_json: b
         return
     click.echo(f"request #{request_id} is {view['state']}")
     for f in view["released"]:
-        click.echo(f"  {f['name']}\t{'done' if f['done'] else 'pending'}")
+        click.echo(f"  {f['filename']}\t{'done' if f['done'] else 'pending'}")
 
 
 @egress.command()
@@ -430,7 +430,11 @@ def download(
     output: Path,
     force: bool,
 ) -> None:
-    """Copy released files of a request (all, or NAME) out of the outbox."""
+    """Copy released files of a request (all, or NAME) out of the outbox.
+
+    Each is saved under its own name (its workspace path joined by _ when two released
+    files share a name; see `hdh egress show ID`); NAME is that name or the outbox name.
+    """
     from jupyterlab_hdh.egress import release as rel
 
     actor = _actor(ctx, as_user)
@@ -441,10 +445,12 @@ def download(
         )
         if not names:
             raise click.ClickException(f"request #{request_id} has no released file")
-        sources = [rel.released_file(s, hub.data_dir, request_id, n, actor=actor) for n in names]
+        sources = [
+            rel.released_download(s, hub.data_dir, request_id, n, actor=actor) for n in names
+        ]
     single_file = name is not None and not output.is_dir()
-    for source in sources:
-        dest = output if single_file else output / source.name
+    for source, filename in sources:
+        dest = output if single_file else output / filename
         if dest.exists() and not force:
             raise click.ClickException(f"{dest} exists (use --force to overwrite)")
         dest.parent.mkdir(parents=True, exist_ok=True)

@@ -238,7 +238,8 @@ class Request:
 
 
 def describe(view: dict[str, Any]) -> str:
-    """A few lines for a person: the request, each file's check status and flags."""
+    """A few lines for a person: the request, each file's check status and flags, comments,
+    the names released files download under."""
     lines = [f"Request #{view.get('id')} {view.get('title')!r}: {view.get('state')}"]
     for f in view.get("files") or []:
         status = f.get("check_status") or "not checked yet"
@@ -264,6 +265,9 @@ def describe(view: dict[str, Any]) -> str:
             lines.append(f"    votes: {f['vote_count']}")
     for c in view.get("comments") or []:
         lines.append(f"  comment by {c.get('author')}: {c.get('body')}")
+    for r in view.get("released") or []:
+        pending = "" if r.get("done", True) else " (pending)"
+        lines.append(f"  released: {r.get('filename') or r.get('name')}{pending}")
     return "\n".join(lines)
 
 

@@ -1167,11 +1167,22 @@ def get_request(
         )
     view["comments"] = comments
     view["viewer"] = viewer
-    view["released"] = [
-        {"name": o.name, "path": o.path, "sha256": o.sha256, "done": o.done_at is not None}
-        for o in session.scalars(
+    from jupyterlab_hdh.egress.release import download_names
+
+    outbox = list(
+        session.scalars(
             select(EgressOutbox).where(EgressOutbox.request_id == req.id).order_by(EgressOutbox.id)
         )
+    )
+    view["released"] = [
+        {
+            "name": o.name,
+            "filename": filename,
+            "path": o.path,
+            "sha256": o.sha256,
+            "done": o.done_at is not None,
+        }
+        for o, filename in zip(outbox, download_names([o.path for o in outbox]), strict=True)
     ]
     return view
 

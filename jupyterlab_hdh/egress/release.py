@@ -20,7 +20,9 @@ A crash (``kill -9``) anywhere leaves either no ``releasing`` request (nothing
 happened) or one whose steps :func:`recover` finishes: it is run by
 ``hdh egress recover`` and at control-plane start-up and removes stray
 temporary copies. :func:`released_file` gives a project member the path of a
-released file to download (the control plane serves it; never the sandbox).
+released file to download (the control plane serves it; never the sandbox), and
+:func:`download_names` the readable name it downloads under: the file's own name,
+or, when two released files share it, its workspace path joined by ``_``.
 
 ``STEP_HOOK`` is called with the name of each step (tests use it to kill the
 process at every point); it is ``None`` in production.
@@ -33,9 +35,10 @@ import os
 import shutil
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from sqlalchemy import select
@@ -244,10 +247,43 @@ def remove_orphan_blobs(hub: Any, *, min_age_s: float = ORPHAN_MIN_AGE_S) -> lis
     return sorted(removed)
 
 
-def released_file(
+def download_names(paths: list[str]) -> list[str]:
+    """The names the files of workspace ``paths`` download under, distinct, in order: each
+    file's own name, or its path joined by ``_`` when another file has the same name (a
+    ``-2``, ``-3``... before the extension should that still clash)."""
+    own = [PurePosixPath(p).name for p in paths]
+    clashing = {n for n, k in Counter(own).items() if k > 1}
+    taken = {n for n in own if n not in clashing}
+    out: list[str] = []
+    for path, name in zip(paths, own, strict=True):
+        if name in clashing:
+            wanted = "_".join(PurePosixPath(path).parts)
+            stem, suffix = PurePosixPath(wanted).stem, PurePosixPath(wanted).suffix
+            name, k = wanted, 2
+            while name in taken:
+                name, k = f"{stem}-{k}{suffix}", k + 1
+            taken.add(name)
+        out.append(name)
+    return out
+
+
+def _outbox_rows(session: Session, request_id: int) -> list[tuple[EgressOutbox, str]]:
+    """The outbox rows of a request in order, each with its download name."""
+    rows = list(
+        session.scalars(
+            select(EgressOutbox)
+            .where(EgressOutbox.request_id == request_id)
+            .order_by(EgressOutbox.id)
+        )
+    )
+    return list(zip(rows, download_names([r.path for r in rows]), strict=True))
+
+
+def released_download(
     session: Session, data_dir: DataDir, request_id: int, name: str, *, actor: Actor
-) -> Path:
-    """The path of released file ``name`` of request ``request_id``, for a project member."""
+) -> tuple[Path, str]:
+    """The path of released file ``name`` (its outbox name or its download name) of request
+    ``request_id`` and the name it downloads under, for a project member."""
     req = (
         session.get(EgressRequest, request_id)
         if isinstance(request_id, int) and not isinstance(request_id, bool)
@@ -257,27 +293,28 @@ def released_file(
         raise NotFound(f"no released file {name!r} in egress request #{request_id}")
     if req.state != st.RELEASED:
         raise WrongState(f"request #{request_id} is {req.state}: nothing is released yet")
-    row = (
-        session.scalar(
-            select(EgressOutbox).where(
-                EgressOutbox.request_id == req.id,
-                EgressOutbox.name == name,
-                EgressOutbox.done_at.is_not(None),
-            )
-        )
-        if isinstance(name, str)
-        else None
-    )
-    if row is None:
+    rows = _outbox_rows(session, req.id) if isinstance(name, str) else []
+    found = [(r, d) for r, d in rows if r.name == name and r.done_at is not None]
+    found = found or [(r, d) for r, d in rows if d == name and r.done_at is not None]
+    if not found:
         raise NotFound(f"no released file {name!r} in egress request #{request_id}")
+    row, filename = found[0]
     path = request_dir(data_dir, req.id) / row.name
     if path.is_symlink() or not path.is_file():
         raise InvalidFile(f"the released file {name!r} is missing from the outbox")
-    return path
+    return path, filename
+
+
+def released_file(
+    session: Session, data_dir: DataDir, request_id: int, name: str, *, actor: Actor
+) -> Path:
+    """The path of released file ``name`` of request ``request_id``, for a project member."""
+    return released_download(session, data_dir, request_id, name, actor=actor)[0]
 
 
 def released_files(session: Session, request_id: int, *, actor: Actor) -> list[dict[str, Any]]:
-    """The released files of a request (name, workspace path, sha256), for a project member."""
+    """The released files of a request, for a project member: ``name`` in the outbox (and in
+    the download address), ``filename`` to save it under, workspace ``path``, ``sha256``."""
     req = (
         session.get(EgressRequest, request_id)
         if isinstance(request_id, int) and not isinstance(request_id, bool)
@@ -288,8 +325,6 @@ def released_files(session: Session, request_id: int, *, actor: Actor) -> list[d
     if req.state != st.RELEASED:
         return []
     return [
-        {"name": r.name, "path": r.path, "sha256": r.sha256}
-        for r in session.scalars(
-            select(EgressOutbox).where(EgressOutbox.request_id == req.id).order_by(EgressOutbox.id)
-        )
+        {"name": r.name, "filename": filename, "path": r.path, "sha256": r.sha256}
+        for r, filename in _outbox_rows(session, req.id)
     ]
