@@ -1,8 +1,9 @@
 """Engines, sessions and schema migrations for the store (SQLite or PostgreSQL).
 
-Owns connecting to the store and bringing its schema to the current Alembic
-revision. The same code runs on SQLite (default, one file in the data
-directory) and PostgreSQL (``postgresql+psycopg://...``).
+Owns checking a store URL, connecting to the store and bringing its schema to
+the current Alembic revision. The same code runs on SQLite (default, one file
+in the data directory) and PostgreSQL (``postgresql://...``, also spelt
+``postgres://``, with the installed psycopg driver).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import URL, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -34,10 +37,43 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+#: The store's backends, and the driver a URL without one uses.
+BACKENDS = {"sqlite": "pysqlite", "postgresql": "psycopg"}
+URL_EXAMPLES = "sqlite:////path/to/hdh.sqlite or postgresql://user:password@host:5432/dbname"
+
+
+def sqlalchemy_url(url: str) -> URL:
+    """The SQLAlchemy URL of a store URL as people write it; StoreError if it cannot be used.
+
+    ``postgres://`` (the spelling of Heroku and many tools) means ``postgresql://``;
+    a URL without a driver gets the installed one (psycopg for PostgreSQL). Messages
+    never repeat a password.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(f"not a database URL: expected {URL_EXAMPLES}") from None
+    backend, _, driver = parsed.drivername.partition("+")
+    backend = "postgresql" if backend == "postgres" else backend
+    shown = parsed.render_as_string(hide_password=True)
+    if backend not in BACKENDS:
+        raise StoreError(
+            f"unsupported database {backend!r} in {shown}: the store is SQLite or PostgreSQL"
+            f" ({URL_EXAMPLES})"
+        )
+    parsed = parsed.set(drivername=f"{backend}+{driver or BACKENDS[backend]}")
+    try:
+        parsed.get_dialect().import_dbapi()
+    except (NoSuchModuleError, ImportError):
+        raise StoreError(
+            f"no {backend} driver {driver!r} is installed for {shown}:"
+            f" leave the driver out ({backend}://...) to use {BACKENDS[backend]}"
+        ) from None
+    return parsed
+
+
 def make_engine(url: str) -> Engine:
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    engine = create_engine(url, future=True, pool_pre_ping=True)
+    engine = create_engine(sqlalchemy_url(url), future=True, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine

@@ -2,8 +2,11 @@
 
 Owns: the public ``generate`` entry point: argument checks, the chunk loop
 (one numpy Generator per chunk from ``SeedSequence(seed, spawn_key=(chunk,))``),
-the order in which pathways run, and the ``extract.json`` manifest written last
-(an interrupted run has no manifest). Modules: ``population`` (who),
+the order in which pathways run, and writing all or nothing: the tables go to a
+temporary sibling folder (``.<name>.partial-*``), ``extract.json`` is written
+last inside it, and the folder is renamed into place only when complete (an
+interrupted run removes it; a killed one leaves only that hidden folder, never
+a partial extract under the requested name). Modules: ``population`` (who),
 ``pathways`` (what happens to them), ``tables`` (SNDS layout and dirty cases),
 ``writer`` (Parquet), ``identifiers`` (NIR and pseudonyms), ``reference``
 (code lists and the drug reference).
@@ -11,8 +14,11 @@ the order in which pathways run, and the ``extract.json`` manifest written last
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import secrets
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -43,6 +49,22 @@ def table_names(start_year: int, end_year: int) -> list[str]:
     return list(STATIC_TABLES) + yearly
 
 
+class OutputError(ValueError):
+    """The output folder cannot be written (the message names it and says why)."""
+
+
+def _cannot_write(out_dir: Path, exc: OSError, renaming: bool = False) -> OutputError:
+    if renaming and exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+        return OutputError(
+            f"output directory {out_dir} appeared while the extract was written and is not"
+            " empty; refusing to overwrite it"
+        )
+    # EEXIST outside the final rename: a file stands where a parent folder should be
+    reason = os.strerror(errno.ENOTDIR) if exc.errno == errno.EEXIST else exc.strerror
+    where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(out_dir) else ""
+    return OutputError(f"cannot write the extract to {out_dir}: {reason}{where}")
+
+
 def _check_arguments(
     out_dir: Path, patients: int, start_year: int, end_year: int, chunk_size: int
 ) -> None:
@@ -54,7 +76,11 @@ def _check_arguments(
         raise ValueError(
             f"need 2000 <= start_year <= end_year <= 2099, got {start_year}..{end_year}"
         )
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+    try:
+        used = out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir()))
+    except OSError as exc:
+        raise _cannot_write(out_dir, exc) from None
+    if used:
         raise ValueError(
             f"output directory {out_dir} is not empty; refusing to overwrite an extract"
         )
@@ -79,7 +105,38 @@ def generate(
     """
     out_dir = Path(out_dir)
     _check_arguments(out_dir, patients, start_year, end_year, chunk_size)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir.absolute()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        work = target.parent / f".{target.name}.partial-{secrets.token_hex(4)}"
+        work.mkdir()
+    except OSError as exc:
+        raise _cannot_write(out_dir, exc) from None
+    try:
+        manifest = _write_extract(
+            work, patients, seed, raw, start_year, end_year, chunk_size, progress
+        )
+        os.rename(work, target)  # replaces an empty folder, refuses a non-empty one
+    except OSError as exc:
+        shutil.rmtree(work, ignore_errors=True)
+        raise _cannot_write(out_dir, exc, renaming=True) from None
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _write_extract(
+    out_dir: Path,
+    patients: int,
+    seed: int,
+    raw: bool,
+    start_year: int,
+    end_year: int,
+    chunk_size: int,
+    progress: bool,
+) -> dict[str, Any]:
+    """Write every table, then ``extract.json``, into ``out_dir`` (the temporary folder)."""
     window = Window(start_year, end_year)
     names = table_names(start_year, end_year)
     pseudonymiser = Pseudonymiser(seed)
@@ -111,9 +168,9 @@ def generate(
         "tables": {name: {"file": f"{name}.parquet", "rows": writer.rows[name]} for name in names},
         "dirty_cases": dict(sorted(counters.dirty.items())),
     }
-    tmp = out_dir / f".{MANIFEST_NAME}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", "utf-8")
-    os.replace(tmp, out_dir / MANIFEST_NAME)
+    (out_dir / MANIFEST_NAME).write_text(
+        json.dumps(manifest, indent=2, sort_keys=False) + "\n", "utf-8"
+    )
     return manifest
 
 
