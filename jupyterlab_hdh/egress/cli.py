@@ -3,9 +3,10 @@
 Owns the ``egress`` click group added to ``hdh`` (``jupyterlab_hdh/cli.py``).
 The CLI runs on the control-plane host as an operator: ``--as USER`` acts as
 that user of the store (with their role, so every rule of the workflow still
-applies: a member cannot review, a reviewer cannot download); without it, the
-command acts as an administrator (``cli:<login>``), who sees every request and
-may start a release or recover one, but never votes or decides.
+applies: a member cannot review, a reviewer cannot download; an unknown or a
+disabled user is refused); without it, the command acts as an administrator
+(``cli:<login>``), who sees every request and may start a release or recover
+one, but never votes or decides. Each command's help says who its ``--as`` is.
 
 Domain errors are one line on stderr and exit status 1. ``--json`` prints the
 JSON the REST API would return. ``hdh egress check FILE...`` is the offline
@@ -77,6 +78,8 @@ def _actor(ctx: click.Context, user_name: str | None) -> Any:
         user = s.scalar(select(User).where(User.name == user_name))
         if user is None:
             raise click.ClickException(f"no user {user_name!r} (see `hdh user list`)")
+        if user.disabled_at is not None:
+            raise click.ClickException(f"user {user_name!r} is disabled (see `hdh user enable`)")
         return Actor.of(user)
 
 
@@ -110,7 +113,12 @@ def _show(view: dict[str, Any], as_json: bool) -> None:
         click.echo(describe(view))
 
 
-as_option = click.option("--as", "as_user", metavar="USER", help="Act as this user of the store")
+def as_option(who: str, *, required: bool = False) -> Any:
+    """``--as USER``: the user of the store the command acts as; ``who`` says who that is."""
+    return click.option("--as", "as_user", metavar="USER", required=required, help=who)
+
+
+REVIEWER = "A reviewer of the request"
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON")
 
 
@@ -121,7 +129,7 @@ def egress() -> None:
 
 @egress.command()
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
-@click.option("--as", "as_user", metavar="USER", required=True, help="The requester")
+@as_option("The request's author, a member of the project", required=True)
 @click.option("--project", help="Project of a new request")
 @click.option("--title", help="Title of a new request")
 @click.option("--request", "request_id", type=click.IntRange(1), help="Add to this draft instead")
@@ -197,7 +205,7 @@ def submit(
 
 
 @egress.command("list")
-@as_option
+@as_option("See the requests as this user (default: the operator, who sees them all)")
 @click.option("--state", help="Only requests in this state")
 @click.option("--project", help="Only this project's requests")
 @json_option
@@ -223,7 +231,7 @@ def list_requests(
 
 @egress.command()
 @click.argument("request_id", type=click.IntRange(1), metavar="ID")
-@as_option
+@as_option("See the request as this user (default: the operator)")
 @json_option
 @click.option(
     "--html",
@@ -265,7 +273,7 @@ def show(
 @click.argument("request_id", type=click.IntRange(1), metavar="ID")
 @click.argument("path")
 @click.argument("decision", type=click.Choice(["approve", "changes", "reject"]))
-@click.option("--as", "as_user", metavar="USER", required=True, help="The reviewer")
+@as_option(REVIEWER, required=True)
 @click.option("--exception", "exception_reason", help="Reason to approve despite failed checks")
 @json_option
 @click.pass_context
@@ -296,13 +304,26 @@ def vote(
 
 
 def _decision(name: str, needs_reason: bool) -> Any:
+    reason_help = {
+        "return": "What to change (shown to the requester)",
+        "reject": "Why (shown to the requester)",
+        "withdraw": "Why (recorded with the request)",
+    }
+
+    def reason_option(f: Any) -> Any:
+        if name not in reason_help:  # an approval gives no reason
+            return f
+        return click.option("--reason", required=needs_reason, default="", help=reason_help[name])(
+            f
+        )
+
     @click.argument("request_id", type=click.IntRange(1), metavar="ID")
-    @click.option("--as", "as_user", metavar="USER", required=True, help="The reviewer")
-    @click.option("--reason", required=needs_reason, default="", help="Shown to the requester")
+    @as_option("The request's author" if name == "withdraw" else REVIEWER, required=True)
+    @reason_option
     @json_option
     @click.pass_context
     def command(
-        ctx: click.Context, request_id: int, as_user: str, reason: str, as_json: bool
+        ctx: click.Context, request_id: int, as_user: str, as_json: bool, reason: str = ""
     ) -> None:
         from jupyterlab_hdh.egress import manager
 
@@ -341,7 +362,7 @@ for _name, _needs_reason in (
 @egress.command()
 @click.argument("request_id", type=click.IntRange(1), metavar="ID")
 @click.argument("body")
-@click.option("--as", "as_user", metavar="USER", required=True)
+@as_option("A member of the project or a reviewer of the request", required=True)
 @click.option("--private", is_flag=True, help="Reviewers only")
 @click.option("--file", "path", help="About this file of the request")
 @click.pass_context
@@ -366,7 +387,7 @@ def comment(
 
 @egress.command()
 @click.argument("request_id", type=click.IntRange(1), metavar="ID")
-@as_option
+@as_option(f"{REVIEWER} (default: the operator)")
 @json_option
 @click.pass_context
 def release(ctx: click.Context, request_id: int, as_user: str | None, as_json: bool) -> None:
@@ -411,7 +432,7 @@ def recover(ctx: click.Context, as_json: bool) -> None:
 @egress.command()
 @click.argument("request_id", type=click.IntRange(1), metavar="ID")
 @click.argument("name", required=False)
-@click.option("--as", "as_user", metavar="USER", required=True, help="A member of the project")
+@as_option("A member of the project", required=True)
 @click.option(
     "-o",
     "--output",
@@ -459,7 +480,7 @@ def download(
 
 
 @egress.command()
-@click.option("--as", "as_user", metavar="USER", required=True)
+@as_option("Whose notifications", required=True)
 @click.option("--unread", is_flag=True, help="Only unread ones")
 @click.option("--mark-read", is_flag=True, help="Then mark them read")
 @json_option
