@@ -311,23 +311,43 @@ def optout() -> None:
 def optout_add(ctx: click.Context, identifier: str | None) -> None:
     """Register IDENTIFIER's objection; only its pseudonym is stored.
 
-    Without IDENTIFIER (or with -), it is read from standard input so that it
-    stays out of the shell history and the process list.
+    Without IDENTIFIER (or with -), identifiers are read from standard input,
+    one per line (blank lines skipped), so that they stay out of the shell
+    history and the process list. Each line is reported (never echoed); if any
+    line is invalid, none is registered.
     """
     from jupyterlab_hdh.data import optout as register
 
-    if identifier in (None, "-"):
-        identifier = (
-            sys.stdin.readline().strip()
-            if not sys.stdin.isatty()
-            else click.prompt("Identifier", hide_input=True)
-        )
+    if identifier not in (None, "-"):
+        lines = [(0, identifier or "")]
+    elif sys.stdin.isatty():
+        lines = [(0, click.prompt("Identifier", hide_input=True))]
+    else:
+        lines = [(n, text) for n, text in enumerate(sys.stdin, 1) if text.strip()]
+        if not lines:
+            raise click.ClickException("no identifier on standard input: nothing was registered")
+    if len(lines) > 1:  # every line is checked before anything is written
+        for n, text in lines:
+            try:
+                register.check_raw_identifier(text)
+            except register.OptOutError as exc:
+                raise click.ClickException(f"line {n}: {exc}; nothing was registered") from None
     hub = _hub(ctx)
     with hub.transaction() as s:
-        reg_id, added = register.add(s, hub.keys, identifier or "", actor=_actor())
+        outcomes = [(n, *register.add(s, hub.keys, text, actor=_actor())) for n, text in lines]
+    hint = "run `hdh data reapply-optout` to remove {} from existing datasets"
+    if len(outcomes) == 1:
+        _n, reg_id, added = outcomes[0]
+        state = "registered" if added else "was already registered"
+        click.echo(f"opt-out #{reg_id} {state}; " + hint.format("this person"))
+        return
+    for n, reg_id, added in outcomes:
+        state = "registered" if added else "was already registered"
+        click.echo(f"line {n}: opt-out #{reg_id} {state}")
+    new = sum(added for _n, _id, added in outcomes)
     click.echo(
-        f"opt-out #{reg_id} {'registered' if added else 'was already registered'};"
-        " run `hdh data reapply-optout` to remove this person from existing datasets"
+        f"{new} registered, {len(outcomes) - new} already registered; "
+        + hint.format("these persons")
     )
 
 

@@ -3,7 +3,8 @@
 Owns the whole pipeline and its all-or-nothing guarantee:
 
 1. check the dataset name and the extract's file list;
-2. refuse an extract already ingested (same content digest);
+2. refuse an extract already ingested (same content digest), or one without
+   persons (an empty ``IR_BEN_R``, as an interrupted export leaves);
 3. per table: read and validate against its Table Schema (raw profile for
    raw extracts), pseudonymise the identifier columns (double HMAC, distinct
    values hashed once), drop direct identifiers, remove opted-out persons and
@@ -12,7 +13,8 @@ Owns the whole pipeline and its all-or-nothing guarantee:
 5. write everything under ``staging/``, then move it into
    ``datasets/<name>/v<N>`` and record the version and its audit event in one
    transaction. Any failure before the commit removes what was written;
-   :func:`recover` removes leftovers of a crash.
+   :func:`recover` removes leftovers of a crash. Every failure, however early,
+   is audited (``dataset.ingest_failed``).
 
 ``reapply_optout`` issues new versions of current datasets without the persons
 who objected since they were made.
@@ -483,7 +485,38 @@ def ingest(
     identifiers: str = "auto",
     progress: Progress | None = None,
 ) -> DatasetVersion:
-    """Ingest the extract in ``source`` as the next version of ``dataset``."""
+    """Ingest the extract in ``source`` as the next version of ``dataset``.
+
+    Every failure, from a refused name or file list to a crash while publishing,
+    is audited as ``dataset.ingest_failed`` (target ``dataset:?`` when the name
+    itself is refused) and re-raised.
+    """
+    target = dataset if isinstance(dataset, str) and DATASET_NAME_RE.match(dataset) else "?"
+    try:
+        return _ingest(
+            hub,
+            source,
+            dataset,
+            actor=actor,
+            description=description,
+            identifiers=identifiers,
+            progress=progress,
+        )
+    except BaseException as exc:
+        _audit_failure(hub, actor, target, "dataset.ingest_failed", str(exc) or type(exc).__name__)
+        raise
+
+
+def _ingest(
+    hub: Any,
+    source: Path,
+    dataset: str,
+    *,
+    actor: str,
+    description: DatasetDescription | None,
+    identifiers: str,
+    progress: Progress | None,
+) -> DatasetVersion:
     from jupyterlab_hdh.catalogue.builder import build_record  # catalogue depends on data, not back
 
     say = progress or (lambda _msg: None)
@@ -519,6 +552,11 @@ def ingest(
                 raw = read_table(extract.files[table], descriptor)
             except ValidationError as exc:
                 raise IngestError(f"validation failed: {exc}") from None
+            if table == "IR_BEN_R" and raw.num_rows == 0:
+                raise IngestError(
+                    f"{extract.files[table]}: the extract has no persons (IR_BEN_R has no rows;"
+                    " an interrupted export?): nothing was published"
+                )
             return _pseudonymise_table(table, raw, keys, extract.identifiers)
 
         return load
@@ -528,6 +566,11 @@ def ingest(
         built = _build(
             {t: loader(t) for t in extract.files}, staging, OptOutFilter(optout_set), say
         )
+        if not built.stats.get("individuals"):
+            raise IngestError(
+                f"no persons left in the extract once the opt-out register is applied"
+                f" ({built.persons_removed} removed): nothing was published"
+            )
         say(f"publishing {name}")
         version = _publish(
             hub,
@@ -546,9 +589,8 @@ def ingest(
                 "persons_opted_out": built.persons_removed,
             },
         )
-    except BaseException as exc:
+    except BaseException:
         remove_tree(staging)
-        _audit_failure(hub, actor, name, "dataset.ingest_failed", str(exc) or type(exc).__name__)
         raise
     say(f"{name} v{version.number} published: {built.stats['records']:,} records")
     return version
