@@ -50,9 +50,10 @@ def test_sample_check_session_is_what_the_command_prints(tmp_path: Path) -> None
             path.write_text("\n".join(content) + "\n", encoding="utf-8")
     assert any(c.startswith("hdh egress check") for c in commands)
     env = {k: v for k, v in os.environ.items() if k != "HDH_DATA_DIR"}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONPATH"] = os.pathsep.join([str(DOC.parents[1]), env.get("PYTHONPATH", "")])
+    hdh = f'hdh() {{ "{sys.executable}" -m jupyterlab_hdh.cli "$@"; }}'  # this interpreter's
     done = subprocess.run(
-        ["bash", "-c", "\n".join(commands)],
+        ["bash", "-c", "\n".join([hdh, *commands])],
         cwd=tmp_path,
         env=env,
         capture_output=True,
