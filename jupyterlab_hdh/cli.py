@@ -479,18 +479,25 @@ def catalogue_show(ctx: click.Context, name: str, version: str | None, as_json: 
 @click.argument("name")
 @click.argument("table")
 @click.option("--version", default=None)
+@click.option("--json", "as_json", is_flag=True, help="The table's record as JSON")
 @click.pass_context
-def catalogue_dictionary(ctx: click.Context, name: str, table: str, version: str | None) -> None:
-    """Print a table's data dictionary as CSV."""
+def catalogue_dictionary(
+    ctx: click.Context, name: str, table: str, version: str | None, as_json: bool
+) -> None:
+    """Print a table's data dictionary as CSV (csv_format: how a CSV file writes each column)."""
     from jupyterlab_hdh.catalogue import manager
     from jupyterlab_hdh.catalogue.dictionary import dictionary_csv
 
     with _hub(ctx).sessions() as s:
         record = manager.get_record(s, name, version)
     try:
-        click.echo(dictionary_csv(record.table(table)), nl=False)
+        found = record.table(table)
     except KeyError:
         raise click.ClickException(f"{name} {record.version} has no table {table!r}") from None
+    if as_json:
+        _emit(found.model_dump(mode="json"))
+    else:
+        click.echo(dictionary_csv(found), nl=False)
 
 
 @catalogue.command("export-dcat")

@@ -1,8 +1,9 @@
 """Data dictionaries: a table's documented variables, from its Table Schema.
 
 Owns turning a registered Table Schema descriptor (``jupyterlab_hdh.data``)
-into a ``TableRecord`` (every field with its type, French description,
-nomenclature, constraints, primary-key flag and foreign-key target) and the
+into a ``TableRecord`` (every field with its type, the text format a CSV file
+must use for it, French description, nomenclature, constraints, primary-key
+flag and foreign-key target) and the
 CSV export of a dictionary. Pure functions: the only input read is the
 package's own schema files, through ``load_schema``.
 """
@@ -16,6 +17,7 @@ from typing import Any
 
 from jupyterlab_hdh.catalogue.records import TableRecord, VariableRecord
 from jupyterlab_hdh.data.snds_schemas import UnknownTableError, load_schema
+from jupyterlab_hdh.data.validate import text_format
 
 __all__ = ["CSV_COLUMNS", "UnknownTableError", "data_dictionary", "dictionary_csv"]
 
@@ -24,6 +26,7 @@ CSV_COLUMNS = (
     "table",
     "variable",
     "type",
+    "csv_format",
     "description",
     "nomenclature",
     "primary_key",
@@ -57,12 +60,15 @@ def _primary_key(descriptor: dict[str, Any]) -> set[str]:
     return set(_as_list(key))
 
 
-def _variable(field: dict[str, Any], primary: set[str], targets: dict[str, str]) -> VariableRecord:
+def _variable(
+    field: dict[str, Any], primary: set[str], targets: dict[str, str], missing: list[str]
+) -> VariableRecord:
     nomenclature = (field.get("nomenclature") or "").strip()
     constraints = dict(field.get("constraints") or {})
     return VariableRecord(
         name=field["name"],
         type=field.get("type", "string"),
+        csv_format=text_format(field, missing),
         description=(field.get("description") or "").strip(),
         nomenclature=None if nomenclature in _NO_NOMENCLATURE else nomenclature,
         constraints=constraints,
@@ -86,7 +92,10 @@ def data_dictionary(table_name: str, row_count: int | None = None) -> TableRecor
         title=(descriptor.get("title") or "").strip(),
         description=description,
         rows=row_count,
-        columns=[_variable(f, primary, targets) for f in descriptor.get("fields", [])],
+        columns=[
+            _variable(f, primary, targets, descriptor.get("missingValues", [""]))
+            for f in descriptor.get("fields", [])
+        ],
     )
 
 
@@ -104,6 +113,7 @@ def dictionary_csv(table_record: TableRecord) -> str:
             table_record.name,
             column.name,
             column.type,
+            column.csv_format,
             column.description,
             column.nomenclature or "",
             "true" if column.primary_key else "false",

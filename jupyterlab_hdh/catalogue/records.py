@@ -100,6 +100,9 @@ class VariableRecord(_Model):
     description: str = ""
     #: Code list the values come from (SNDS ``nomenclature``), ``None`` when free.
     nomenclature: str | None = None
+    #: How a value is written in a CSV file, in words (``DDMMYYYY (e.g. 01032021)``);
+    #: empty in records made before HDH documented it.
+    csv_format: str = ""
     #: Table Schema constraints (``required``, ``minLength``, ``enum``, ...).
     constraints: dict[str, Any] = Field(default_factory=dict)
     primary_key: bool = False

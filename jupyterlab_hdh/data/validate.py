@@ -70,6 +70,7 @@ __all__ = [
     "Violation",
     "check_foreign_keys",
     "read_table",
+    "text_format",
 ]
 
 #: Violations kept (with details) per file; the total is always counted.
@@ -299,6 +300,52 @@ def _parse_text(text: pa.Array, fld: dict[str, Any]) -> pa.Array:
             return _parse_temporal(core, "%Y-%m-%dT%H:%M:%S", target)
         return _parse_temporal(text, fmt, target)
     raise ValueError(f"unsupported Table Schema type {kind!r}")
+
+
+#: strptime directives in the words of a data dictionary.
+_DIRECTIVES = {"%d": "DD", "%m": "MM", "%Y": "YYYY", "%y": "YY", "%b": "MON", "%H": "hh"}
+_DIRECTIVES |= {"%M": "mm", "%S": "ss", "%j": "DDD"}
+_EXAMPLE = dt.datetime(2021, 3, 1)
+
+
+def _pattern_words(fmt: str) -> str:
+    return re.sub(r"%.", lambda m: _DIRECTIVES.get(m.group(0), m.group(0)), fmt)
+
+
+def text_format(fld: dict[str, Any], missing_values: Sequence[str] = ("",)) -> str:
+    """How a value of ``fld`` is written as text (a CSV cell), in words, as read_table parses it.
+
+    E.g. ``DDMMYYYY (e.g. 01032021); empty = missing``. Parquet columns of the
+    field's type need no format; Parquet string columns are parsed like CSV text.
+    """
+    kind = fld.get("type", "string")
+    fmt = fld.get("format", "default") or "default"
+    if kind == "integer":
+        text = "whole number, optional sign (e.g. -12)"
+    elif kind == "number":
+        text = "decimal point, optional exponent (e.g. 3.25, 1e-3)"
+    elif kind == "boolean":
+        true = "/".join(fld.get("trueValues", _DEFAULT_TRUE))
+        false = "/".join(fld.get("falseValues", _DEFAULT_FALSE))
+        text = f"true: {true}; false: {false}"
+    elif kind == "year":
+        text = "YYYY (e.g. 2021)"
+    elif kind == "yearmonth":
+        text = "YYYY-MM (e.g. 2021-03)"
+    elif kind == "date" and fmt == "default":
+        text = "YYYY-MM-DD (e.g. 2021-03-01)"
+    elif kind == "date" and fmt == "%m":
+        text = "month number, 1-12 or 01-12 (read as that month of 1900)"
+    elif kind == "datetime" and fmt == "default":
+        text = "YYYY-MM-DDThh:mm:ss, optional Z (e.g. 2021-03-01T00:00:00)"
+    elif kind in ("date", "datetime"):
+        example = _EXAMPLE.strftime(fmt).upper()
+        names = "; English month names, any case" if "%b" in fmt else ""
+        text = f"{_pattern_words(fmt)} (e.g. {example}{names})"
+    else:
+        text = "text"
+    missing = [repr(v) if v else "empty" for v in missing_values]
+    return f"{text}; {' or '.join(missing)} = missing" if missing else text
 
 
 # --------------------------------------------------------------------------- conforming
