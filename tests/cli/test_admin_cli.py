@@ -260,3 +260,10 @@ def test_catalogue_show_summarises_and_json_gives_the_record(catalogued) -> None
         [line] = [x for x in lines if x.split()[:1] == [table["name"]]]
         assert f"{table['rows']:,} row" in line and f"{len(table['columns'])} columns" in line
     assert "--json" in out and "hdh catalogue dictionary snds" in out
+
+
+def test_an_unknown_egress_user_is_pointed_to_a_user_list_that_exists(hdh) -> None:
+    hdh("user", "add", "rita", "--role", "reviewer")
+    refused = hdh("egress", "list", "--as", "nobody", ok=False)
+    assert refused.exit_code == 1 and "`hdh user list`" in refused.output
+    assert "rita" in hdh("user", "list").stdout
