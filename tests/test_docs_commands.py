@@ -57,8 +57,6 @@ REWRITE = [
 
 #: What a document assumes was done before its first command.
 BEFORE = {
-    # its `hdh data synth` line is a synopsis: make the extract it then ingests
-    "data.md": ["hdh data synth --patients 300 --seed 7 --out /data/incoming/snds-2024 --raw"],
     # a researcher of project `study` (with a permit) and two reviewers; request 12 of the
     # walkthrough is the one submitted here (see REWRITE)
     "airlock.md": [
