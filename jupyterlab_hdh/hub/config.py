@@ -18,7 +18,8 @@ Owns the layout of ``<data-dir>/jupyterhub/`` and the JupyterHub settings:
 The public URL ``http://127.0.0.1:PORT`` is configurable-http-proxy: ``/hub/`` goes
 to JupyterHub, ``/services/guard/`` and every ``/user/<name>/<project>/`` to the
 guard (a managed JupyterHub service with its own OAuth client), which forwards to
-the sandbox's Unix socket under ``<data-dir>/sandboxes/``.
+the sandbox's Unix socket under ``<data-dir>/sandboxes/``. JupyterHub's home page is
+HDH's own (``hub/templates/home.html``): the person's project servers, no default server.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ HUB_DIR = "jupyterhub"
 GUARD_SERVICE = "guard"
 CLI_SERVICE = "hdh-cli"
 API_SERVICE = "hdh"  # the control plane: REST API, web pages, the bridge's upstream
+TEMPLATES = Path(__file__).parent / "templates"  # HDH's pages of JupyterHub (home.html)
 
 
 class HubConfigError(RuntimeError):
@@ -77,17 +79,17 @@ def secret_file(path: Path, nbytes: int = 32) -> str:
 
 
 def proxy_command() -> str:
-    """configurable-http-proxy from the repository's ``node_modules`` (or the PATH)."""
+    """configurable-http-proxy as ``scripts/setup-env`` installs it (or from the PATH)."""
     repo = Path(jupyterlab_hdh.__file__).resolve().parent.parent
-    local = repo / "node_modules" / ".bin" / "configurable-http-proxy"
+    local = repo / "scripts" / "hub-proxy" / "node_modules" / ".bin" / "configurable-http-proxy"
     if local.exists():
         return str(local)
     found = shutil.which("configurable-http-proxy")
     if found:
         return found
     raise HubConfigError(
-        "configurable-http-proxy is not installed: run `npm install` at the repository root"
-        " (scripts/setup-env does it)"
+        "configurable-http-proxy is not installed: run scripts/setup-env"
+        " (it runs `npm ci` in scripts/hub-proxy)"
     )
 
 
@@ -232,8 +234,12 @@ def hub_settings(
             # after login: the control plane's project list (each project opens its own
             # sandbox); not /hub/spawn, as there is no default server
             "default_url": f"/services/{API_SERVICE}/ui/" if api_url else "/hub/home",
-            # JupyterHub's home page offers a default server HDH does not have: say where to go
-            "template_vars": {"announcement_home": home_announcement(api_url)},
+            # JupyterHub's home page offers a default server HDH does not have: HDH's own
+            # home page (hub/templates/home.html) lists the project servers and links the projects
+            "template_paths": [str(TEMPLATES)],
+            "template_vars": {
+                "hdh_projects_url": f"/services/{API_SERVICE}/ui/" if api_url else ""
+            },
             "services": services,
             "load_roles": [
                 {
@@ -278,19 +284,6 @@ def hub_settings(
             "bridge_token_file": str(bridge_token_file(data_root)) if api_url else "",
         },
     }
-
-
-def home_announcement(api_url: str) -> str:
-    """The notice on JupyterHub's home page (rendered as HTML by its template)."""
-    where = (
-        f'<a href="/services/{API_SERVICE}/ui/">your projects</a>'
-        if api_url
-        else "<code>/hub/spawn/&lt;user&gt;/&lt;project&gt;</code>"
-    )
-    return (
-        "Each HDH project is its own sandbox, a named server called after the project:"
-        f" open one from {where}. There is no default server."
-    )
 
 
 def render(settings: dict[str, dict[str, Any]]) -> str:

@@ -4,8 +4,9 @@ Owns :class:`SandboxSpawner`. The server name is the project slug
 (``/hub/spawn/<user>/<project>``); the default (unnamed) server is refused.
 ``start()`` asks the governance module for the active permit (a
 :class:`~jupyterlab_hdh.governance.projects.PermitError` fails the spawn with
-its one-line reason), builds the :class:`~jupyterlab_hdh.sandbox.SandboxSpec`
-(workspace ``<data-dir>/workspaces/<project>/``, runtime folder
+its one-line reason, answered 403 on the hub's spawn page and REST API), builds
+the :class:`~jupyterlab_hdh.sandbox.SandboxSpec` (workspace
+``<data-dir>/workspaces/<project>/``, runtime folder
 ``<data-dir>/sandboxes/<project>--<user>/``, the permit's dataset versions
 read-only), starts it in a thread and returns the **guard's** URL: the proxy
 routes ``/user/<name>/<project>/`` to the one guard, which finds the
@@ -27,18 +28,22 @@ import os
 from pathlib import Path
 from typing import Any
 
-from jupyterhub.spawner import Spawner
+from jupyterhub.spawner import Spawner, SpawnException
 from traitlets import Float, Integer, Unicode
 
 from jupyterlab_hdh.audit import record
 from jupyterlab_hdh.hub.store import hdh_store, in_thread
 
 
-class SpawnRefused(Exception):  # noqa: N818 - a refusal, shown to the user as is
-    """A spawn JupyterHub must refuse with a message fit for the user."""
+class SpawnRefused(SpawnException):  # type: ignore[misc]  # noqa: N818 - a refusal
+    """A spawn JupyterHub must refuse with a message fit for the user.
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
+    A :class:`~jupyterhub.spawner.SpawnException` (an HTTP error): JupyterHub answers it with
+    ``status`` and this one-line message, on the spawn page (not its generic "500 : Unhandled
+    error starting server") and in its REST API (``{"status": 403, "message": …}``)."""
+
+    def __init__(self, message: str, status: int = 403) -> None:
+        super().__init__(message, reason="refused", status_code=status)
         self.jupyterhub_message = message
 
 
@@ -150,11 +155,14 @@ class SandboxSpawner(Spawner):  # type: ignore[misc]
         except SandboxBusyError:
             raise SpawnRefused(
                 f"the sandbox of project {self.project} for {self.hdh_user} is already running"
-                " (a second start of the same project is refused)"
+                " (a second start of the same project is refused)",
+                409,
             ) from None
         except SandboxError as exc:
             self._audit("sandbox.start_failed", {"error": str(exc).splitlines()[0]})
-            raise SpawnRefused(f"the sandbox of project {self.project} failed: {exc}") from None
+            raise SpawnRefused(
+                f"the sandbox of project {self.project} failed: {exc}", 500
+            ) from None
         self._sandbox = sandbox
         spec = sandbox.spec
         self._audit(
@@ -219,14 +227,14 @@ class SandboxSpawner(Spawner):  # type: ignore[misc]
                 f" Open /hub/spawn/{self.hdh_user}/<project> (the project's slug)"
             )
         if not self.guard_url:
-            raise SpawnRefused("the hub is misconfigured: SandboxSpawner.guard_url is not set")
+            raise SpawnRefused("the hub is misconfigured: SandboxSpawner.guard_url is not set", 500)
         await in_thread(self._start_sandbox)
         try:
             self._open_bridge()
         except Exception as exc:
             why = f"the API bridge of project {self.project} could not start: {exc}"
             await in_thread(lambda: self._stop_sandbox(why))
-            raise SpawnRefused(why) from None
+            raise SpawnRefused(why, 500) from None
         return str(self.guard_url)
 
     async def poll(self) -> int | None:

@@ -93,7 +93,7 @@ class Up:
         )
 
     def audit(self) -> list[dict[str, Any]]:
-        r = self.hdh("audit", "log", "--limit", "100000")
+        r = self.hdh("audit", "log", "--json", "--oldest-first", "--limit", "100000")
         assert r.returncode == 0, r.stderr
         return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
 
@@ -258,7 +258,8 @@ def test_after_login_a_researcher_lands_on_her_projects(up: Up) -> None:
         assert "Your projects" in page.text and "/hub/spawn/alice/demo" in page.text
         home = browser.get(f"{up.url}/hub/home")
         assert home.status_code == 200
-        assert 'open one from <a href="/services/hdh/ui/">your projects</a>' in home.text
+        assert '<a href="/services/hdh/ui/">your projects</a>' in home.text
+        assert "There is no default server" in home.text and "My Server" not in home.text
     finally:
         browser.close()
 
@@ -413,6 +414,7 @@ def test_the_bridge_ignores_a_forged_identity_and_refuses_other_routes(up: Up) -
         r = browser.get(f"{up.url}{base}hdh/whoami")
         assert r.status_code == 200, r.text
         assert (r.json()["user"], r.json()["project"]) == ("alice", "demo")
+        assert [m["path"] for m in r.json()["mounts"]] == ["/data/demo-snds/v1"]  # not the host's
         r = browser.get(f"{up.url}{base}hdh/catalogue", params={"q": "IR_BEN_R"})
         assert r.status_code == 200, r.text
         hits = r.json()["results"]
@@ -470,6 +472,31 @@ def test_no_permit_and_unnamed_server_are_refused_with_the_reason(up: Up) -> Non
     assert not sandbox_pids(up) or all(
         "demo--bob" not in " ".join(psutil.Process(p).cmdline()) for p in sandbox_pids(up)
     )
+
+
+def test_a_refused_spawn_shows_its_reason_in_the_browser_and_the_api(up: Up) -> None:
+    """bob is no member of demo: 403 with the one-line reason, not 'Unhandled error' (500)."""
+    reason = "bob may not open project demo: 'bob' is not a member of project 'demo'"
+    browser = login(up, "bob")
+    try:
+        page = follow(browser, f"{up.url}/hub/spawn/bob/demo")
+        assert page.status_code == 403, page.text[:500]
+        assert reason in page.text.replace("&#39;", "'"), page.text[:2000]
+        assert "Unhandled error" not in page.text
+        # the home page offers no default server (it always failed), only the projects
+        home = browser.get(f"{up.url}/hub/home")
+        assert home.status_code == 200
+        assert "My Server" not in home.text and 'id="start"' not in home.text
+        assert "Add New Server" not in home.text
+        assert 'href="/services/hdh/ui/"' in home.text
+    finally:
+        browser.close()
+    with up.api("bob") as api:
+        r = spawn(api, "bob", "demo")
+        assert r.status_code == 403, r.text
+        assert r.json()["message"] == reason
+        r = api.post("/users/bob/server", json={})
+        assert r.status_code == 403, r.text
 
 
 WATCH_BRIDGE = """
@@ -553,6 +580,13 @@ def test_the_control_plane_pages_log_in_through_the_hub(up: Up) -> None:
     # the REST API is served under the service prefix too, and still needs its bearer token
     assert c.get(f"{up.url}/services/hdh/api/health").status_code == 200
     assert c.get(f"{up.url}/services/hdh/api/permits").status_code == 401
+    # its Swagger page loads the OpenAPI spec from under the prefix, with no redirect
+    docs = anonymous.get(f"{up.url}/services/hdh/api/docs")
+    assert docs.status_code == 200
+    spec_url = re.search(r"url: '([^']+)'", docs.text)
+    assert spec_url and spec_url[1] == "/services/hdh/api/openapi.json", docs.text[:1000]
+    spec = anonymous.get(f"{up.url}{spec_url[1]}", follow_redirects=False)
+    assert spec.status_code == 200 and spec.json()["info"]["title"] == "HDH control plane"
 
 
 def test_choosing_another_dataset_version_restarts_the_sandbox_with_it(up: Up) -> None:
