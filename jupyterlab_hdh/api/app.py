@@ -3,9 +3,13 @@
 (No ``from __future__ import annotations`` here: FastAPI must see the dependency
 aliases defined inside ``create_app`` as objects, not strings.)
 
-Catalogue metadata (``/api/catalogue/...``) is public and read-only; every
-other route needs a bearer token (``hdh user token NAME``) of a user whose role
-allows it. The OpenAPI spec is served at ``/api/openapi.json``.
+Catalogue metadata (``/api/catalogue/...``, and ``/catalogue/...``: the landing
+and table pages the DCAT export links to) is public and read-only; every other
+route needs a bearer token (``hdh user token NAME``: ``Authorization: Bearer``,
+not JupyterHub's ``token`` scheme) of a user whose role allows it. Every error
+is ``{"detail": "one line"}``, plus ``reason`` (permit refusals) or ``errors``
+(FastAPI's list, for invalid input). The OpenAPI spec is served at
+``/api/openapi.json`` (under the hub's service prefix too).
 
 ``/api/bridge/...`` routes serve sandboxes through the hub's API bridge
 (``hub/bridge.py``): they take the caller's identity from ``X-HDH-User`` /
@@ -24,6 +28,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
@@ -44,10 +50,39 @@ from jupyterlab_hdh.data.pseudonymise import KeyFileError
 from jupyterlab_hdh.governance import projects
 from jupyterlab_hdh.governance.accounts import authenticate
 from jupyterlab_hdh.paths import DataDir
+from jupyterlab_hdh.sandbox.spec import DATA_ROOT
 from jupyterlab_hdh.store.models import ROLES, AuditEvent, User
 
 bearer = HTTPBearer(auto_error=False)
 CONTROLLERS = ("data_controller", "admin")
+
+
+def missing_bearer(request: Request) -> str:
+    """Why a request without a usable bearer token is refused, and what to send instead."""
+    scheme = request.headers.get("authorization", "").strip().partition(" ")[0]
+    how = "send `Authorization: Bearer TOKEN` (`hdh user token NAME`)"
+    if scheme.lower() == "token":
+        return (
+            "the `token` scheme is JupyterHub's, for the hub's own API: the control plane"
+            f" takes its own token as a bearer token: {how}"
+        )
+    if scheme:
+        return f"authentication scheme {scheme[:20]!r} not accepted: {how}"
+    return f"authentication required: {how}"
+
+
+def in_sandbox(mount: models.MountOut) -> str:
+    """Where the sandbox sees a mounted dataset version (``sandbox/spec.py``: ``/data/…``)."""
+    return f"{DATA_ROOT}/{mount.dataset}/{mount.version}"
+
+
+def validation_error(r: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 in the API's one error shape: ``detail`` (one line: the first problem and its
+    field) and ``errors`` (FastAPI's list of every problem: ``loc``, ``msg``, ``type``…)."""
+    errors = jsonable_encoder(exc.errors())
+    return JSONResponse(
+        {"detail": egress_api._validation_detail(errors), "errors": errors}, status_code=422
+    )
 
 
 def create_app(
@@ -95,10 +130,12 @@ def create_app(
 
     def require(*roles: str) -> Callable[..., User]:
         def check(
-            creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)], s: Db
+            request: Request,
+            creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+            s: Db,
         ) -> User:
             if creds is None:
-                raise HTTPException(401, "authentication required", {"WWW-Authenticate": "Bearer"})
+                raise HTTPException(401, missing_bearer(request), {"WWW-Authenticate": "Bearer"})
             user = authenticate(s, creds.credentials)
             if user is None:
                 raise HTTPException(401, "invalid token", {"WWW-Authenticate": "Bearer"})
@@ -218,6 +255,33 @@ def create_app(
     def dcat(s: Db) -> Response:
         body = json.dumps(cat.dcat(s, base_url), ensure_ascii=False, indent=1)
         return Response(body, media_type="application/ld+json")
+
+    # The DCAT export's links (``catalogue/records.py``: landing and table pages): the same
+    # answers as the routes above, so every URL a harvester finds resolves.
+    @app.get("/catalogue", tags=["catalogue"], summary="DCAT: the catalogue's homepage")
+    def catalogue_home(s: Db) -> list[dict[str, Any]]:
+        return list_datasets(s)
+
+    @app.get(
+        "/catalogue/{name}/{version}", tags=["catalogue"], summary="DCAT: a version's landing page"
+    )
+    def catalogue_landing(name: str, version: str, s: Db) -> dict[str, Any]:
+        return get_version(name, version, s)
+
+    @app.get(
+        "/catalogue/{name}/{version}/tables/{table}",
+        tags=["catalogue"],
+        summary="DCAT: a table's access URL (its data dictionary)",
+        responses={200: {"content": {"text/csv": {}}}},
+    )
+    def catalogue_table(
+        name: str,
+        version: str,
+        table: str,
+        s: Db,
+        format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+    ) -> Response:
+        return get_dictionary(name, version, table, s, format)
 
     # --- data controllers ----------------------------------------------------------------------
 
@@ -456,13 +520,21 @@ def create_app(
         """Who the control plane believes the calling sandbox is: user, project, permit, what
         it mounts and every version the permit grants (the data panel).
 
-        (Bridged routes that change state will be audited; reads are not.)"""
-        return me
+        (Bridged routes that change state will be audited; reads are not.) Paths are the
+        sandbox's own (``/data/<dataset>/<version>``, as ``/hdh/mounts`` shows them), never
+        the host's; a permitted version that is not mounted has none."""
+        mounts = [m.model_copy(update={"path": in_sandbox(m)}) for m in me.mounts]
+        permitted = [
+            p.model_copy(update={"path": in_sandbox(p) if p.mounted else ""}) for p in me.permitted
+        ]
+        return me.model_copy(update={"mounts": mounts, "permitted": permitted})
 
     egress_api.register(  # the airlock
         app, hub=hub, require=require, bridged=bridged, browser_auth=browser_auth
     )
     register_pages(app, hub, browser_auth, hub_servers)
+    # registered last: replaces FastAPI's ``{"detail": [...]}`` (and the airlock's own) handler
+    app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
     if browser_auth is not None:
         app.add_middleware(StripPrefix, prefix=browser_auth.prefix)
     return app

@@ -131,7 +131,9 @@ class StripPrefix:
     """ASGI middleware: serve the same app at ``/`` and under the hub's service prefix.
 
     The hub's proxy forwards ``/services/hdh/...`` with the prefix; the CLI, the
-    API bridge and scripts call ``http://127.0.0.1:PORT/api/...`` without it.
+    API bridge and scripts call ``http://127.0.0.1:PORT/api/...`` without it. Under the
+    prefix, ``root_path`` is the prefix: the Swagger page at ``<prefix>api/docs`` then
+    loads ``<prefix>api/openapi.json`` (not ``/api/openapi.json``, outside the service).
     """
 
     def __init__(self, app: Any, prefix: str) -> None:
@@ -145,4 +147,5 @@ class StripPrefix:
                 scope = dict(scope)
                 scope["path"] = path[len(self.prefix) :] or "/"
                 scope["raw_path"] = scope["path"].encode()
+                scope["root_path"] = scope.get("root_path", "") + self.prefix
         await self.app(scope, receive, send)
