@@ -4,7 +4,7 @@
 JupyterLab looks for federated extensions in ``<dir>/<package name>/package.json`` of each
 ``--LabApp.extra_labextensions_path`` entry and serves their files from
 ``/lab/extensions/<name>/``. Checked here: the built bundle (entry point present, no
-``eval``), the panel's pure readers (``labextension/test``, node's test runner), a real
+``eval``), the panel's pure readers (``test/`` at the repository root, node's test runner), a real
 ``jupyter lab`` with and without the flag, and the sandbox's own server (bubblewrap) once
 its command line carries the flag.
 """
@@ -34,7 +34,7 @@ from tests.sandbox.conftest import make_site
 EXT_NAME = "jupyterlab-hdh"
 # where the sandbox's server looks (its --LabApp.extra_labextensions_path)
 EXT_DIR = LABEXTENSIONS_DIR / EXT_NAME
-SOURCE_DIR = Path(__file__).resolve().parents[2] / "labextension"
+SOURCE_DIR = Path(__file__).resolve().parents[2]  # the root package.json is the extension
 FLAG = f"--LabApp.extra_labextensions_path={LABEXTENSIONS_DIR}"
 CONFIG_RE = re.compile(
     r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', re.S
@@ -76,10 +76,10 @@ def test_built_bundle_is_complete_and_eval_free() -> None:
 
 
 def test_the_panel_readers_pass_their_unit_tests() -> None:
-    """``npm test``: tsc, then node's test runner on labextension/test (30 cases, < 5 s)."""
+    """``npm test``: tsc, then node's test runner on test/ (30 cases, < 5 s)."""
     npm = shutil.which("npm")
     if npm is None or not (SOURCE_DIR / "node_modules").is_dir():
-        pytest.skip("npm or labextension/node_modules missing: run scripts/build-labextension")
+        pytest.skip("npm or node_modules missing: run scripts/build-labextension")
     r = subprocess.run(
         [npm, "test", "--silent"], cwd=SOURCE_DIR, capture_output=True, text=True, timeout=120
     )

@@ -3,7 +3,7 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['lib/', 'node_modules/', '../jupyterlab_hdh/'] },
+  { ignores: ['lib/', 'node_modules/', 'jupyterlab_hdh/', 'scripts/', '.venv/'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommended,
   {
