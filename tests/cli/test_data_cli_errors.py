@@ -34,6 +34,9 @@ def _one_line_error(result: Result, exit_code: int = 1) -> str:
     return error[0]
 
 
+SYNTH_SCRIPT = "from jupyterlab_hdh.cli import main; main()"
+
+
 def _synth(out: Path, *more: str) -> Result:
     return CliRunner().invoke(
         main,
@@ -70,15 +73,33 @@ def test_synth_into_an_unwritable_folder_is_one_line(tmp_path: Path) -> None:
         locked.chmod(0o700)
 
 
+def test_synth_on_a_read_only_filesystem_is_one_line(tmp_path: Path) -> None:
+    """A read-only mount (stops root too), in a private mount namespace."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    mount = f'mount --bind "{ro}" "{ro}" && mount -o remount,ro,bind "{ro}" && exec "$0" "$@"'
+    if subprocess.run(["unshare", "-Urm", "true"], capture_output=True).returncode != 0:
+        pytest.skip("no user namespaces here to mount a read-only folder")
+    proc = subprocess.run(
+        ["unshare", "-Urm", "sh", "-c", mount, sys.executable, "-c", SYNTH_SCRIPT]
+        + ["data", "synth", "--patients", "5", "--out", str(ro / "x"), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"Error: cannot write the extract to {ro / 'x'}: Read-only file system"
+    ]
+    assert not any(ro.iterdir())
+
+
 def test_synth_into_an_empty_existing_folder_fills_it(tmp_path: Path) -> None:
     (tmp_path / "x").mkdir()
     result = _synth(tmp_path / "x")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "x" / "extract.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x"], "a temporary folder was left"
-
-
-SYNTH_SCRIPT = "from jupyterlab_hdh.cli import main; main()"
 
 
 def test_ctrl_c_during_synth_leaves_no_partial_extract(tmp_path: Path) -> None:

@@ -61,7 +61,9 @@ def _cannot_write(out_dir: Path, exc: OSError, renaming: bool = False) -> Output
         )
     # EEXIST outside the final rename: a file stands where a parent folder should be
     reason = os.strerror(errno.ENOTDIR) if exc.errno == errno.EEXIST else exc.strerror
-    where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(out_dir) else ""
+    named = str(exc.filename or "")
+    inside = f"{os.sep}.{Path(out_dir).absolute().name}.partial-" in named  # our temporary folder
+    where = f" ({named})" if named and named != str(out_dir) and not inside else ""
     return OutputError(f"cannot write the extract to {out_dir}: {reason}{where}")
 
 
