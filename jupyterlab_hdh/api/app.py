@@ -188,6 +188,14 @@ def create_app(
     async def keys_unusable(_r: Request, exc: KeyFileError) -> JSONResponse:
         return JSONResponse({"detail": f"pseudonymisation keys unusable: {exc}"}, status_code=503)
 
+    @app.exception_handler(Exception)
+    async def unexpected(_r: Request, exc: Exception) -> JSONResponse:
+        # Starlette still logs the traceback (uvicorn's log); the caller gets the same shape
+        return JSONResponse(
+            {"detail": "internal error of the control plane: see its log for the traceback"},
+            status_code=500,
+        )
+
     # --- public -----------------------------------------------------------------------------
 
     @app.get("/api/health", tags=["public"])

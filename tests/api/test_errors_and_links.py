@@ -214,3 +214,20 @@ def test_bridged_whoami_shows_the_paths_inside_the_sandbox(hub: Any) -> None:
     assert [m["path"] for m in body["mounts"]] == ["/data/snds/v1"]
     assert [(p["path"], p["mounted"]) for p in body["permitted"]] == [("/data/snds/v1", True)]
     assert str(hub.data_dir.root) not in r.text
+
+
+def test_an_unexpected_failure_is_a_500_in_the_same_shape(
+    hub: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jupyterlab_hdh.catalogue import manager
+
+    def broken(_s: Any) -> list[Any]:
+        raise RuntimeError("disk on fire\nsecond line")
+
+    monkeypatch.setattr(manager, "records", broken)
+    app = create_app(hub.data_dir)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        r = client.get("/api/catalogue/datasets")
+    assert r.status_code == 500
+    detail = _one_shape(r)["detail"]
+    assert "disk on fire" not in detail and "log" in detail  # no internals, where to look
