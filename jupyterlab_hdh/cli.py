@@ -117,6 +117,13 @@ def main(ctx: click.Context, data_dir: Path | None, store_url: str | None) -> No
     """HDH, the open Health Data Hub."""
     ctx.ensure_object(dict)
     ctx.obj["data_dir"] = DataDir.resolve(data_dir, store_url)
+    root = ctx.obj["data_dir"].root
+    blocking = next((p for p in (root, *root.parents) if p.exists()), None)
+    if blocking is not None and not blocking.is_dir():  # a file where a folder must go
+        what = f"{blocking} is a file, not a folder"
+        if data_dir is not None:
+            raise click.BadParameter(what, param_hint="'--data-dir'")
+        raise click.UsageError(f"$HDH_DATA_DIR: {what}")
     if ctx.obj["data_dir"].store_url_override is not None:  # checked before any command uses it
         from jupyterlab_hdh.store.db import StoreError, sqlalchemy_url
 
@@ -749,8 +756,8 @@ def user_disable(ctx: click.Context, name: str) -> None:
     with _hub(ctx).transaction() as s:
         changed = set_disabled(s, name, True, actor=_actor())
     click.echo(
-        f"{name} disabled: the hub's login and {name}'s API tokens are refused"
-        " (an open hub session ends at its next check, within 5 minutes)"
+        f"{name} disabled: the hub's login, {name}'s API tokens and projects are refused"
+        " (an open hub session ends within 5 minutes, a running sandbox at the hub's next poll)"
         if changed
         else f"{name} was already disabled"
     )

@@ -87,7 +87,7 @@ def init_hub(data_dir: DataDir, *, actor: str = "system") -> tuple[Hub, list[str
         before = db.current_revision(engine)
     except Exception as exc:
         engine.dispose()
-        raise db.StoreError(f"cannot reach the store at {engine.url!r}: {exc}") from exc
+        raise db.unreachable(engine, exc) from exc
     db.upgrade(engine)
     if before != db.head_revision(engine):
         done.append(

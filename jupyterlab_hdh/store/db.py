@@ -61,7 +61,9 @@ def sqlalchemy_url(url: str) -> URL:
             f"unsupported database {backend!r} in {shown}: the store is SQLite or PostgreSQL"
             f" ({URL_EXAMPLES})"
         )
-    parsed = parsed.set(drivername=f"{backend}+{driver or BACKENDS[backend]}")
+    if backend == "postgresql" and not driver:
+        driver = BACKENDS[backend]
+    parsed = parsed.set(drivername=f"{backend}+{driver}" if driver else backend)
     try:
         parsed.get_dialect().import_dbapi()
     except (NoSuchModuleError, ImportError):
@@ -105,14 +107,19 @@ def check_schema(engine: Engine) -> None:
     try:
         current = current_revision(engine)
     except Exception as exc:  # connection refused, bad URL...
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise StoreError(f"cannot reach the store at {engine.url!r}: {reason}") from exc
+        raise unreachable(engine, exc) from exc
     head = head_revision(engine)
     if current != head:
         raise StoreError(
             f"the store at {engine.url!r} is at revision {current} but this HDH expects {head}:"
             " run `hdh init` to create or upgrade it"
         )
+
+
+def unreachable(engine: Engine, exc: BaseException) -> StoreError:
+    """The one-line error for a store that cannot be reached: the driver's own first line."""
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    return StoreError(f"cannot reach the store at {engine.url!r}: {reason}")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -157,6 +157,28 @@ def test_a_bad_store_url_is_a_usage_error(tmp_path: Path, url: str, message: str
     assert not (tmp_path / "hdh").exists()
 
 
+def test_a_data_dir_under_a_file_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("not a folder")
+    for command in (["init"], ["data", "list"]):
+        result = CliRunner().invoke(main, ["--data-dir", str(tmp_path / "f" / "sub"), *command])
+        error = _one_line_error(result, exit_code=2)
+        assert "--data-dir" in error and f"{tmp_path / 'f'} is a file" in error
+    result = CliRunner().invoke(main, ["init"], env={"HDH_DATA_DIR": str(tmp_path / "f" / "x")})
+    assert "$HDH_DATA_DIR" in _one_line_error(result, exit_code=2)
+    assert (tmp_path / "f").read_text() == "not a folder"
+
+
+def test_an_unreachable_sqlite_store_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("not a folder")
+    url = f"sqlite:///{tmp_path / 'f' / 'hdh.sqlite'}"
+    result = CliRunner().invoke(
+        main, ["--data-dir", str(tmp_path / "hdh"), "--store-url", url, "init"]
+    )
+    error = _one_line_error(result)
+    assert "cannot reach the store" in error and "unable to open database file" in error
+    assert len(result.output.strip().splitlines()) == 1, result.output
+
+
 def test_a_bad_store_url_from_the_environment_names_it(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         main,
