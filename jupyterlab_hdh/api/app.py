@@ -66,6 +66,8 @@ def missing_bearer(request: Request) -> str:
             "the `token` scheme is JupyterHub's, for the hub's own API: the control plane"
             f" takes its own token as a bearer token: {how}"
         )
+    if scheme.lower() == "bearer":
+        return f"the bearer token is missing: {how}"
     if scheme:
         return f"authentication scheme {scheme[:20]!r} not accepted: {how}"
     return f"authentication required: {how}"

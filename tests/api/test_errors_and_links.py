@@ -66,6 +66,8 @@ def test_the_jupyterhub_token_scheme_is_told_to_use_bearer(api: Any) -> None:
     # no header at all: says what to send too
     r = client.get("/api/audit/events")
     assert r.status_code == 401 and "Authorization: Bearer" in _one_shape(r)["detail"]
+    r = client.get("/api/audit/events", headers={"Authorization": "Bearer "})
+    assert r.status_code == 401 and "token is missing" in _one_shape(r)["detail"]
     # the same token with the right scheme works
     assert client.get("/api/audit/events", headers=_bearer(tokens["admin"])).status_code == 200
 
