@@ -118,6 +118,10 @@ class PermitRevoked(PermitError):
     reason = "revoked"
 
 
+class AccountDisabled(PermitError):
+    reason = "account_disabled"
+
+
 # --- values -------------------------------------------------------------------------------------
 
 
@@ -577,6 +581,11 @@ def active_permit(
     member = membership(session, project, user_name)
     if member is None:
         raise NotAMember(f"{user_name!r} is not a member of project {slug!r}")
+    if member.user.disabled_at is not None:  # `hdh user disable`
+        raise AccountDisabled(
+            f"the account of {user_name!r} is disabled"
+            f" (an administrator can `hdh user enable {user_name}`)"
+        )
     history = list(reversed(permits(session, project)))
     current = next((p for p in history if status(p, at) == "active"), None)
     covering = [p for p in history if any(u.name == user_name for u in p.members)]

@@ -104,3 +104,37 @@ def test_the_migration_to_disabled_accounts_keeps_every_user_active(store_url: s
     command.downgrade(config, "0006")
     assert "disabled_at" not in {c["name"] for c in sa.inspect(engine).get_columns("users")}
     engine.dispose()
+
+
+def test_a_disabled_member_may_not_open_the_project_nor_use_its_bridge(world: Any) -> None:
+    """The permit check refuses a disabled account: the hub's spawn and poll (which stops a
+    running sandbox), the API bridge and ``hdh permit check`` all ask it."""
+    from datetime import UTC, datetime, timedelta
+
+    from jupyterlab_hdh.governance import projects as pj
+
+    hub = world
+    with hub.transaction() as s:
+        pj.grant_permit(
+            s,
+            "cohort-2027",
+            members=["alice"],
+            datasets=["snds"],
+            expires_at=datetime.now(UTC) + timedelta(days=30),
+            actor=pj.Actor("ctl", "data_controller"),
+        )
+    with hub.sessions() as s:
+        assert pj.access_problem(s, "alice", "cohort-2027") is None
+    with hub.transaction() as s:
+        accounts.set_disabled(s, "alice", True, actor="t")
+    with hub.sessions() as s:
+        with pytest.raises(pj.PermitError) as refused:
+            pj.active_permit(s, "alice", "cohort-2027")
+        assert refused.value.reason == "account_disabled"
+        assert pj.access_problem(s, "alice", "cohort-2027") == (
+            "the account of 'alice' is disabled (an administrator can `hdh user enable alice`)"
+        )
+    with hub.transaction() as s:
+        accounts.set_disabled(s, "alice", False, actor="t")
+    with hub.sessions() as s:
+        assert pj.access_problem(s, "alice", "cohort-2027") is None
