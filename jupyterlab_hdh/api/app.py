@@ -62,10 +62,7 @@ def missing_bearer(request: Request) -> str:
     scheme = request.headers.get("authorization", "").strip().partition(" ")[0]
     how = "send `Authorization: Bearer TOKEN` (`hdh user token NAME`)"
     if scheme.lower() == "token":
-        return (
-            "the `token` scheme is JupyterHub's, for the hub's own API: the control plane"
-            f" takes its own token as a bearer token: {how}"
-        )
+        return f"`Authorization: token` is JupyterHub's scheme, for the hub's API; here {how}"
     if scheme.lower() == "bearer":
         return f"the bearer token is missing: {how}"
     if scheme:
