@@ -1,15 +1,19 @@
 """The data side's commands on bad input: one clear line, nothing half-written, nothing lost.
 
 ``hdh data synth`` writes all or nothing (a Ctrl-C leaves no partial extract),
-``--store-url`` is checked before use, ``hdh data ingest`` refuses an extract
-without persons and audits every refusal, ``hdh optout add`` takes every line
-of its standard input.
+``--store-url`` and ``--data-dir`` are checked before use, ``hdh data ingest``
+refuses an extract without persons and audits every refusal (CLI and API),
+``hdh optout add`` takes every line of its standard input, and the data
+dictionary shows the text format a CSV extract must use for each column.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,9 +22,12 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner, Result
+from fastapi.testclient import TestClient
 
+from jupyterlab_hdh.api.app import create_app
 from jupyterlab_hdh.cli import main
 from jupyterlab_hdh.data.optout import check_raw_identifier
+from jupyterlab_hdh.governance.accounts import create_user, issue_token
 from tests.waiting import wait_for
 
 
@@ -350,9 +357,6 @@ def test_optout_add_one_line_keeps_its_message(hdh, raw_extract: Path) -> None:
 def test_dictionary_shows_each_columns_csv_format(hdh, raw_extract: Path) -> None:
     hdh("data", "ingest", str(raw_extract), "--dataset", "snds")
     pmsi_c = sorted(p.stem for p in raw_extract.glob("T_MCO*C.parquet"))[0]
-    import csv
-    import io
-
     rows = {
         r["variable"]: r
         for r in csv.DictReader(io.StringIO(hdh("catalogue", "dictionary", "snds", pmsi_c).output))
@@ -373,3 +377,40 @@ def test_dictionary_shows_each_columns_csv_format(hdh, raw_extract: Path) -> Non
         )
     }
     assert ben["BEN_NAI_ANN"]["csv_format"].startswith("YYYY")
+
+
+# --- the same over the REST API ---------------------------------------------------------------
+
+
+def test_api_refusal_before_validation_is_audited_and_tables_show_csv_format(
+    hub, raw_extract: Path
+) -> None:
+    shutil.copytree(raw_extract, hub.data_dir.incoming / "good")
+    shutil.copytree(raw_extract, hub.data_dir.incoming / "bad")
+    (hub.data_dir.incoming / "bad" / "IR_BEN_R.parquet").unlink()
+    with hub.transaction() as s:
+        admin = issue_token(s, create_user(s, "adm", "admin", actor="test"), actor="test")
+        ctl = issue_token(s, create_user(s, "ctl", "data_controller", actor="test"), actor="test")
+    with TestClient(create_app(hub.data_dir)) as client:
+        r = client.post(
+            "/api/datasets/snds/versions",
+            json={"source": "bad"},
+            headers={"Authorization": f"Bearer {ctl}"},
+        )
+        assert r.status_code == 422 and "has no IR_BEN_R" in r.json()["detail"]
+        events = client.get(
+            "/api/audit/events", headers={"Authorization": f"Bearer {admin}"}
+        ).json()
+        failed = [e for e in events if e["action"] == "dataset.ingest_failed"]
+        assert len(failed) == 1 and failed[0]["actor"] == "ctl"
+        assert "has no IR_BEN_R" in failed[0]["details"]["error"]
+        r = client.post(
+            "/api/datasets/snds/versions",
+            json={"source": "good"},
+            headers={"Authorization": f"Bearer {ctl}"},
+        )
+        assert r.status_code == 201, r.text
+        table = client.get("/api/catalogue/datasets/snds/versions/v1/tables/IR_BEN_R").json()
+    columns = {c["name"]: c for c in table["columns"]}
+    assert columns["BEN_NAI_MOI"]["csv_format"].startswith("month number")
+    assert columns["BEN_TOP_CNS"]["csv_format"].startswith("true: ")
