@@ -4,6 +4,7 @@ behind the hub's service prefix, the default ports, and the sandbox's own paths 
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from collections.abc import Iterator
@@ -141,13 +142,27 @@ def _urls(node: Any, keys: tuple[str, ...]) -> Iterator[str]:
             yield from _urls(v, keys)
 
 
-def test_every_dcat_access_and_download_url_resolves(hub: Any, raw_extract: Path) -> None:
+def test_every_dcat_access_and_download_url_resolves(
+    hub: Any, raw_extract: Path, store_url: str
+) -> None:
     from jupyterlab_hdh.data.ingest import ingest
 
     shutil.copytree(raw_extract, hub.data_dir.incoming / "x")
     ingest(hub, hub.data_dir.incoming / "x", "demo-snds", actor="test")
+    # `hdh catalogue export-dcat` (default --base-url: the control plane `hdh up` runs)
+    exported = CliRunner().invoke(
+        main,
+        ["--data-dir", str(hub.data_dir.root), "--store-url", store_url]
+        + ["catalogue", "export-dcat"],
+    )
+    assert exported.exit_code == 0, exported.output
+    default_urls = list(_urls(json.loads(exported.stdout), ("dcat:accessURL",)))
+    assert default_urls and all(u.startswith("http://127.0.0.1:8001/") for u in default_urls)
     with TestClient(create_app(hub.data_dir, base_url=BASE)) as client:
         doc = client.get("/api/catalogue/dcat.jsonld").json()
+        assert {urlsplit(u).path for u in default_urls} == {
+            urlsplit(u).path for u in _urls(doc, ("dcat:accessURL",))
+        }
         access = list(_urls(doc, ("dcat:accessURL", "dcat:downloadURL")))
         pages = list(_urls(doc, ("dcat:landingPage", "foaf:homepage")))
         assert any(u.endswith("/demo-snds/v1/tables/ER_CAM_F") for u in access), access
