@@ -23,8 +23,8 @@ path in the sandbox        mode        what / why
 ``sys.base_prefix``        ro          the interpreter (here under ``/root/.pyenv``; only
                                        that version folder, never ``/root``)
 ``sys.prefix``             ro          the virtual environment (Jupyter, ipykernel, …)
-package source             ro          ``jupyterlab_hdh/`` only, when installed editable
-                                       outside the venv (never the whole checkout)
+package sources            ro          ``jupyterlab_hdh/`` and ``hdh/`` only, when installed
+                                       editable outside the venv (never the checkout)
 ``/data/<ds>/<version>``   ro          each permitted dataset version, nothing else
 ``/workspace``             rw          the project workspace (root_dir of the server)
 ``/sock``                  rw          ``<runtime>/sock``: holds only ``jupyter.sock``
@@ -167,13 +167,26 @@ class DatasetMount:
         return f"{DATA_ROOT}/{self.dataset}/{self.version}"
 
 
-def _package_source_dir() -> Path | None:
-    """The ``jupyterlab_hdh`` folder if it lives outside ``sys.prefix`` (editable install)."""
-    import jupyterlab_hdh
+#: The packages a sandbox imports from HDH's source: the host side's server extension and
+#: contents manager (``jupyterlab_hdh``), and the notebook library researchers import (``hdh``).
+SANDBOX_PACKAGES = ("jupyterlab_hdh", "hdh")
 
-    pkg = Path(jupyterlab_hdh.__file__).resolve().parent
+
+def _package_source_dirs() -> tuple[Path, ...]:
+    """The folders of :data:`SANDBOX_PACKAGES` that live outside ``sys.prefix`` (an editable
+    install): each is bound read-only, never the whole checkout."""
+    import importlib.util
+
     prefix = Path(sys.prefix).resolve()
-    return None if pkg.is_relative_to(prefix) else pkg
+    out = []
+    for name in SANDBOX_PACKAGES:
+        found = importlib.util.find_spec(name)
+        if found is None or not found.submodule_search_locations:
+            continue
+        pkg = Path(next(iter(found.submodule_search_locations))).resolve()
+        if not pkg.is_relative_to(prefix):
+            out.append(pkg)
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -205,7 +218,7 @@ class SandboxSpec:
     secrets: tuple[Path, ...] = ()
     python_prefix: Path = field(default_factory=lambda: Path(sys.prefix))
     python_base_prefix: Path = field(default_factory=lambda: Path(sys.base_prefix))
-    package_source: Path | None = field(default_factory=_package_source_dir)
+    package_sources: tuple[Path, ...] = field(default_factory=_package_source_dirs)
     host: HostIdentity | None = None
 
     def __post_init__(self) -> None:
@@ -425,8 +438,7 @@ def _python_binds(spec: SandboxSpec) -> list[str]:
     args: list[str] = []
     seen: list[Path] = []
     candidates = [spec.python_base_prefix, spec.python_prefix]
-    if spec.package_source is not None:
-        candidates.append(spec.package_source)
+    candidates.extend(spec.package_sources)
     for p in candidates:
         p = Path(p)
         # /usr is already bound; skip paths inside what is bound already.

@@ -1,0 +1,231 @@
+"""``hdh.read``: one mounted table into the engine of the researcher's choice.
+
+Owns the engines: each reads only the columns asked for and lets the engine apply the
+filters while scanning (projection and predicate pushdown into the Parquet files), and a
+yearly table (``T_MCOaaB``) is read as one table over its years with a ``year`` column.
+Engines are imported when first used, so ``import hdh`` costs none of them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from typing import Any
+
+from hdh import _filters
+from hdh._mounts import YEAR_COLUMN, TableRef, resolve
+from hdh.errors import BadArgument, EngineUnavailable
+
+#: engine name → the module it needs, and what to tell a person who lacks it
+ENGINES: dict[str, tuple[str, str]] = {
+    "pandas": ("pandas", "pandas is part of every sandbox; reinstall HDH"),
+    "arrow": ("pyarrow", "pyarrow is part of every sandbox; reinstall HDH"),
+    "duckdb": ("duckdb", "DuckDB is part of every sandbox; reinstall HDH"),
+    "polars": ("polars", "Polars is part of every sandbox; reinstall HDH"),
+    "cudf": ("cudf", "cuDF needs a GPU sandbox (the project's GPU compute profile)"),
+    "spark": ("pyspark", "PySpark is not installed in this sandbox (the Spark compute profile)"),
+}
+DEFAULT_ENGINE = "pandas"
+
+
+def _need(engine: str) -> Any:
+    if engine not in ENGINES:
+        raise BadArgument(f"unknown engine {engine!r}; engines: {', '.join(ENGINES)}")
+    module, advice = ENGINES[engine]
+    if importlib.util.find_spec(module) is None:
+        raise EngineUnavailable(f"engine {engine!r} is not available: {advice}")
+    try:
+        return importlib.import_module(module)
+    except Exception as exc:  # cuDF without a GPU raises at import
+        raise EngineUnavailable(f"engine {engine!r} cannot start here: {exc}") from None
+
+
+def read(
+    name: str,
+    engine: str = DEFAULT_ENGINE,
+    *,
+    columns: list[str] | None = None,
+    filters: Any = None,
+    version: str | None = None,
+    years: Any = None,
+) -> Any:
+    """Read a mounted table: ``hdh.read("demo-snds.ER_PRS_F", columns=[...], filters=[...])``.
+
+    ``name``: ``"dataset.TABLE"``; a yearly PMSI table as ``"dataset.T_MCOaaB"`` (all its
+    years, or ``years=[2021, 2022]``), with a ``year`` column. ``engine``: ``"pandas"``
+    (Arrow-backed dtypes; the default), ``"arrow"`` (a ``pyarrow.Table``), ``"duckdb"`` (a
+    lazy DuckDB relation), ``"polars"`` (a DataFrame), ``"cudf"`` (GPU), ``"spark"`` (a
+    Spark DataFrame on :func:`hdh.spark`'s session). ``columns``: only these.
+    ``filters``: ``[(column, op, value), ...]`` all true, or a list of such lists of which
+    one is (ops ``== != < <= > >= in``, ``not in``). ``version``: the newest mounted one
+    unless named. Raises :class:`hdh.HDHError` with a one-line message on bad input.
+    """
+    mod = _need(engine)
+    ref = resolve(name, version, years)
+    available = ref.schema().names
+    cols = _filters.check_columns(columns, available)
+    clauses = _filters.normalise(filters, available)
+    reader = _READERS[engine]
+    return reader(mod, ref, cols, clauses)
+
+
+def _arrow_table(ref: TableRef, cols: list[str] | None, clauses: Any) -> Any:
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    if not ref.yearly:
+        dataset = ds.dataset(str(ref.files[0]), format="parquet")
+        return dataset.to_table(columns=cols, filter=_filters.to_arrow(clauses))
+    needed = None if cols is None else set(cols) | set(_filter_cols(clauses))
+    parts = []
+    for year, path in zip(ref.years, ref.files, strict=True):
+        part = ds.dataset(str(path), format="parquet")
+        names = [c for c in part.schema.names if needed is None or c in needed]
+        table = part.to_table(columns=names)  # a year may lack a column: null there
+        parts.append(table.append_column(YEAR_COLUMN, pa.array([year] * len(table), pa.int16())))
+    table = pa.concat_tables(parts, promote_options="permissive")
+    expr = _filters.to_arrow(clauses)
+    if expr is not None:
+        table = table.filter(expr)
+    return table.select(cols) if cols is not None else table
+
+
+def _filter_cols(clauses: Any) -> list[str]:
+    return list(dict.fromkeys(c for clause in clauses for c, _, _ in clause))
+
+
+def _read_pandas(pd: Any, ref: TableRef, cols: list[str] | None, clauses: Any) -> Any:
+    table = _arrow_table(ref, cols, clauses)
+    return table.to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def _read_arrow(pa_mod: Any, ref: TableRef, cols: list[str] | None, clauses: Any) -> Any:
+    return _arrow_table(ref, cols, clauses)
+
+
+def _duckdb_source(ref: TableRef) -> tuple[str, list[Any]]:
+    """A DuckDB ``FROM`` item for the table's files (with ``year`` for a yearly table)."""
+    if not ref.yearly:
+        return "read_parquet(?)", [str(ref.files[0])]
+    selects = " UNION ALL BY NAME ".join(
+        f"SELECT *, CAST({year} AS SMALLINT) AS {YEAR_COLUMN} FROM read_parquet(?)"
+        for year in ref.years
+    )
+    return f"({selects})", [str(p) for p in ref.files]
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _read_duckdb(duckdb: Any, ref: TableRef, cols: list[str] | None, clauses: Any) -> Any:
+    source, params = _duckdb_source(ref)
+    select = ", ".join(_quote(c) for c in cols) if cols else "*"
+    query = f"SELECT {select} FROM {source}"
+    if clauses:
+        where, more = _filters.to_sql(clauses)
+        query += f" WHERE {where}"
+        params += more
+    return connection(duckdb).sql(query, params=params)
+
+
+_CONNECTION: Any = None
+
+
+def connection(duckdb: Any = None) -> Any:
+    """The notebook's DuckDB connection (one per kernel; :func:`hdh.sql` uses it too)."""
+    global _CONNECTION
+    if _CONNECTION is None:
+        duckdb = duckdb or _need("duckdb")
+        _CONNECTION = duckdb.connect(":memory:")
+    return _CONNECTION
+
+
+def _read_polars(pl: Any, ref: TableRef, cols: list[str] | None, clauses: Any) -> Any:
+    frames = []
+    for i, path in enumerate(ref.files):
+        lf = pl.scan_parquet(str(path))
+        if ref.yearly:
+            lf = lf.with_columns(pl.lit(ref.years[i], dtype=pl.Int16).alias(YEAR_COLUMN))
+        frames.append(lf)
+    lf = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+    if clauses:
+        lf = lf.filter(_filters.to_polars(clauses))
+    if cols is not None:
+        lf = lf.select(cols)
+    return lf.collect()
+
+
+def _read_cudf(cudf: Any, ref: TableRef, cols: list[str] | None, clauses: Any) -> Any:
+    import pyarrow.parquet as pq
+
+    if not ref.yearly:
+        dnf = [[tuple(c) for c in clause] for clause in clauses] or None
+        return cudf.read_parquet(str(ref.files[0]), columns=cols, filters=dnf)
+    needed = None if cols is None else set(cols) | set(_filter_cols(clauses))
+    frames = []
+    for year, path in zip(ref.years, ref.files, strict=True):
+        present = pq.read_schema(path).names
+        names = [c for c in present if needed is None or c in needed]
+        df = cudf.read_parquet(str(path), columns=names)
+        df[YEAR_COLUMN] = cudf.Series([year] * len(df), dtype="int16")
+        frames.append(df)
+    df = cudf.concat(frames, ignore_index=True)
+    if clauses:
+        df = df[_pandas_like_mask(df, clauses)]
+    return df[cols] if cols is not None else df
+
+
+def _pandas_like_mask(df: Any, clauses: Any) -> Any:
+    return _filters._combine(
+        clauses, lambda n: df[n], lambda c, op, v: _filters._compare(c, op, v, "isin")
+    )
+
+
+def spark() -> Any:
+    """A Spark session for this sandbox: the master from ``HDH_SPARK_MASTER`` (Kubernetes
+    sets it), else ``local[*]`` on the sandbox's loopback, with no web UI."""
+    _need("spark")
+    from pyspark.sql import SparkSession
+
+    master = os.environ.get("HDH_SPARK_MASTER", "local[*]")
+    builder = (
+        SparkSession.builder.master(master)
+        .appName(f"hdh-{os.environ.get('HDH_PROJECT', 'notebook')}")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+    )
+    if master.startswith("local"):
+        builder = builder.config("spark.driver.host", "127.0.0.1").config(
+            "spark.driver.bindAddress", "127.0.0.1"
+        )
+    return builder.getOrCreate()
+
+
+def _read_spark(pyspark: Any, ref: TableRef, cols: list[str] | None, clauses: Any) -> Any:
+    from pyspark.sql import functions as F  # noqa: N812
+
+    session = spark()
+    frames = []
+    for i, path in enumerate(ref.files):
+        df = session.read.parquet(str(path))
+        if ref.yearly:
+            df = df.withColumn(YEAR_COLUMN, F.lit(ref.years[i]).cast("smallint"))
+        frames.append(df)
+    df = frames[0]
+    for more in frames[1:]:
+        df = df.unionByName(more, allowMissingColumns=True)
+    if clauses:
+        df = df.where(_filters.to_spark(clauses))
+    return df.select(*cols) if cols is not None else df
+
+
+_READERS = {
+    "pandas": _read_pandas,
+    "arrow": _read_arrow,
+    "duckdb": _read_duckdb,
+    "polars": _read_polars,
+    "cudf": _read_cudf,
+    "spark": _read_spark,
+}
