@@ -78,7 +78,12 @@ class HdhAuthenticator(Authenticator):  # type: ignore[misc]
             with hdh_store(self.data_dir).sessions() as s:
                 return is_active(s, name)
 
-        return await in_thread(active)
+        ok = await in_thread(active)
+        if not ok and handler is not None and not hasattr(handler, "_token_authenticated"):
+            # JupyterHub 6.1 reads this flag after a failed refresh but sets it only on token
+            # requests: a browser session would get a 500 instead of the login page
+            handler._token_authenticated = False
+        return ok
 
     def check_allowed(self, username: str, authentication: Any = None) -> bool:
         # every account of the store may log in; what they may open is the permits' business
