@@ -8,7 +8,9 @@ code that reads the permitted dataset runs in a kernel over the guard's
 websocket; the audit log must hold that exact code. The API bridge is
 attacked from that kernel (forged identity headers, an admin's token, routes
 outside the allow-list, traversal, absolute URLs). Then: refusals (no
-permit, unnamed server, a held sandbox lock, wrong password), revocation
+permit, unnamed server, a held sandbox lock, wrong password; a refused spawn
+shows its reason with its status on the spawn page and in the API, and the
+home page offers no default server), revocation
 answered 403 by the bridge and stopping the running sandbox, and Ctrl-C
 leaving no process behind.
 """
@@ -454,7 +456,7 @@ def test_second_start_while_the_sandbox_is_held_fails_clearly(up: Up) -> None:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a concurrent start would hold it
             r = spawn(api, "alice", "demo")
-            assert r.status_code >= 400, r.text
+            assert r.status_code == 409, r.text
             assert "already running" in r.json()["message"]
         finally:
             os.close(fd)
