@@ -42,7 +42,7 @@ CANNOT_RUN = {
     "hdh egress approve 12 --as rita": "request 12 is already approved (by raj, above)",
     "hdh egress return …": "an alternative ending of request 12, released above"
     " (tests/egress/test_cli.py returns one)",
-    "hdh egress reject …": "likewise (tests/egress/test_cli.py rejects one)",
+    "hdh egress reject …": "likewise (tests/egress/test_workflow.py rejects one)",
     "hdh egress withdraw …": "likewise (tests/egress/test_cli.py withdraws one)",
     "hdh egress release 12": "request 12 is already released (by raj, above)",
 }
