@@ -11,9 +11,12 @@ engine of one's choice, with projection and predicate pushdown::
     stays = hdh.read("demo-snds.T_MCOaaB", engine="duckdb", years=[2021, 2022])
     hdh.sql('SELECT count(*) FROM "demo-snds".IR_BEN_R').df()
 
-The cohort toolkit is :mod:`hdh.cohort`. Runs in the sandbox: it imports only the standard
-library, the data libraries and httpx (never HDH's host side). Every error is an
-:class:`HDHError` with a one-line message. Docs: ``docs/notebook-library.md``.
+The cohort toolkit is :mod:`hdh.cohort`, the airlock (export requests) :mod:`hdh.airlock`;
+:mod:`hdh.jupyter` is the sandbox server's extension and contents manager. Everything here
+runs in the sandbox: it imports only the standard library, the data libraries, Jupyter and
+httpx, never HDH's host side (``jupyterlab_hdh``; enforced by the import-linter contracts in
+``pyproject.toml``). Every error is an :class:`HDHError` with a one-line message. Docs:
+``docs/notebook-library.md``.
 """
 
 from __future__ import annotations

@@ -105,7 +105,7 @@ def _mail(ctx: click.Context) -> None:
 
 
 def _show(view: dict[str, Any], as_json: bool) -> None:
-    from jupyterlab_hdh.egress.client import describe
+    from hdh.airlock import describe
 
     if as_json:
         _emit(view)

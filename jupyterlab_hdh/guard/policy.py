@@ -251,7 +251,7 @@ ROUTES: tuple[Route, ...] = (
     _r("terminal", rf"api/terminals/{_TERM}", _GET | {"DELETE"}),
     _r("terminal-websocket", rf"terminals/websocket/{_TERM}", _WS, "terminal_ws"),
     _r("events", r"api/events/subscribe", _WS, "ws"),
-    # HDH's own server extension (jupyterlab_hdh/server_extension/handlers.py)
+    # HDH's own server extension (hdh/jupyter/handlers.py)
     _r("hdh", r"hdh/(?:mounts|whoami|catalogue)", _GET, request_cap=None),
     _r("hdh-egress", r"hdh/egress/requests", _GET | {"POST"}),
     _r("hdh-egress-request", r"hdh/egress/requests/[0-9]{1,9}", _GET, request_cap=None),

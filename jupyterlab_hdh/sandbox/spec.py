@@ -507,7 +507,7 @@ def server_argv(spec: SandboxSpec, extra: Sequence[str] = ()) -> list[str]:
         "--ServerApp.allow_remote_access=True",
         "--ServerApp.terminals_enabled=True",
         "--ServerApp.contents_manager_class="
-        "jupyterlab_hdh.sandbox.contents.ConfinedContentsManager",
+        "hdh.jupyter.contents.ConfinedContentsManager",
         "--ContentsManager.files_handler_class=None",
         "--ContentsManager.allow_hidden=False",
         "--FileContentsManager.delete_to_trash=False",
@@ -515,7 +515,7 @@ def server_argv(spec: SandboxSpec, extra: Sequence[str] = ()) -> list[str]:
         # language servers are not needed and widen the attack surface (anchors §1 #11)
         "--ServerApp.jpserver_extensions=jupyter_lsp=False",
         # HDH's own thin /hdh routes (mounted datasets, later the panels' API)
-        "--ServerApp.jpserver_extensions=jupyterlab_hdh.server_extension=True",
+        "--ServerApp.jpserver_extensions=hdh.jupyter=True",
         f"--LabApp.extra_labextensions_path={LABEXTENSIONS_DIR}",
         f"--LabApp.user_settings_dir={LAB_USER_SETTINGS_DIR}",
         f"--LabApp.workspaces_dir={LAB_WORKSPACES_DIR}",

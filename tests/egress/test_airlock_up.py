@@ -28,7 +28,7 @@ from tests.hub.test_embedded_hub import (  # noqa: F401 - ``up`` and ``pytestmar
 TABLE = "region,count\nnorth,120\nsouth,140\n"
 SUBMIT = f"""
 import json
-from jupyterlab_hdh.egress import client as egress
+from hdh import airlock as egress
 with open('/workspace/admissions.csv', 'w') as f:
     f.write({TABLE!r})
 request = egress.new_request('Admissions by region')

@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 from jupyterlab_hdh.api.app import create_app
 from jupyterlab_hdh.egress import manager as m
 from jupyterlab_hdh.egress import settings as airlock_settings
-from jupyterlab_hdh.egress.client import describe
+from hdh.airlock import describe
 from jupyterlab_hdh.egress.errors import InvalidFile, LimitExceeded
 from jupyterlab_hdh.egress.render import review_page
 from jupyterlab_hdh.egress.snapshot import blob_path

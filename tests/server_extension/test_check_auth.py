@@ -13,7 +13,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.serverapp import ServerApp
 from jupyter_server.utils import JupyterServerAuthWarning
 
-from jupyterlab_hdh.server_extension.mounts import list_mounts
+from hdh.jupyter.mounts import list_mounts
 
 
 def _initialised_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ServerApp:
@@ -25,7 +25,7 @@ def _initialised_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ServerA
         argv=[
             "--ServerApp.allow_unauthenticated_access=False",
             "--ServerApp.reraise_server_extension_failures=True",
-            "--ServerApp.jpserver_extensions=jupyterlab_hdh.server_extension=True",
+            "--ServerApp.jpserver_extensions=hdh.jupyter=True",
             f"--ServerApp.root_dir={tmp_path}",
             "--ServerApp.open_browser=False",
             "--ServerApp.port=0",

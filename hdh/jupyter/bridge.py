@@ -16,8 +16,7 @@ from typing import Any
 
 import httpx
 
-BRIDGE_SOCKET_ENV = "HDH_BRIDGE_SOCKET"
-DEFAULT_SOCKET = "/bridge/api.sock"
+from hdh._bridge import BRIDGE_SOCKET_ENV, DEFAULT_SOCKET
 
 
 class BridgeUnavailable(Exception):  # noqa: N818 - answered 503 with the message

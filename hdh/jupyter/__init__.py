@@ -1,4 +1,5 @@
-"""The Jupyter Server extension that runs INSIDE the sandbox: thin ``/hdh/*`` routes for the panels.
+"""The sandbox's Jupyter side: the server extension (thin ``/hdh/*`` routes for the panels)
+and the contents manager confined to the workspace (``contents.py``).
 
 Holds no secret and imports nothing of the control plane (store, governance,
 egress, keys): what it knows comes from the sandbox itself (the read-only
@@ -11,11 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from jupyterlab_hdh.server_extension.handlers import route_table
+from hdh.jupyter.handlers import route_table
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:
-    return [{"module": "jupyterlab_hdh.server_extension"}]
+    return [{"module": "hdh.jupyter"}]
 
 
 def _load_jupyter_server_extension(server_app: Any) -> None:

@@ -11,12 +11,12 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from jupyterlab_hdh.server_extension.bridge import (
+from hdh.jupyter.bridge import (
     BridgeUnavailable,
     bridge_get,
     bridge_request,
 )
-from jupyterlab_hdh.server_extension.mounts import list_mounts
+from hdh.jupyter.mounts import list_mounts
 
 AUTH_RESOURCE = "hdh"
 

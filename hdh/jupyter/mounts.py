@@ -6,17 +6,14 @@ only, never table data. ``HDH_DATA_ROOT`` overrides ``/data`` (tests).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 
-DATA_ROOT_ENV = "HDH_DATA_ROOT"
+from hdh._mounts import DATA_ROOT_ENV, data_root
 
-
-def data_root() -> Path:
-    return Path(os.environ.get(DATA_ROOT_ENV, "/data"))
+__all__ = ["DATA_ROOT_ENV", "data_root", "list_mounts"]
 
 
 def _table(path: Path) -> dict[str, Any]:
