@@ -62,10 +62,10 @@ class Attrition:
         nwf = wrap(frame)
         column = person if person is not None else self.person
         if column is None:
-            return int(scalar(nwf.select(nw.len())))
+            return int(scalar(nwf.select(nw.len())) or 0)
         if column not in names(nwf):
             raise BadArgument(f"the frame has no person column {column!r}; pass person= to step()")
-        return int(scalar(nwf.select(nw.col(column).n_unique())))
+        return int(scalar(nwf.select(nw.col(column).n_unique())) or 0)
 
     def step(self, label: str, frame: Any, *, person: str | None = None) -> Any:
         """Record ``label`` with the persons left in ``frame``; returns ``frame`` unchanged."""

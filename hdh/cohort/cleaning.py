@@ -70,9 +70,10 @@ RETURN_CODES = (
     "COH_NAI_RET",
     "COH_SEX_RET",
 )
-#: Boolean return codes whose schema reads the code ``'0'`` (OK) as ``true``
-#: (``trueValues: ['0']`` in ``schema-snds``); every other boolean code is OK when false.
-TRUE_IS_OK = frozenset({"SEJ_RET", "PMS_RET"})
+#: Boolean return codes whose schema reads the code ``'0'`` (OK) as ``true`` (``trueValues:
+#: ['0']`` in ``schema-snds``); every other boolean code is OK when false (as the synthetic
+#: extracts write them; ``PMS_RET``'s schema lists ``'0'`` as both true and false).
+TRUE_IS_OK = frozenset({"SEJ_RET"})
 
 _TMP = "__hdh_"
 

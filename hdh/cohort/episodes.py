@@ -57,10 +57,12 @@ def merge_episodes(
         f"{_TMP}{x}" for x in ("p", "s", "e", "k", "top", "prev", "new", "ep", "row")
     )
     order = [patient, s, e, *(c for c in order_by if c in have)]
-    framed = nwf.with_columns(
-        nw.col(patient).rank("dense").cast(nw.Int64).alias(p),
-        day_number(nw.col(start)).alias(s),
-        day_number(nw.col(end)).alias(e),
+    framed = nwf.with_columns(day_number(nw.col(start)).alias(s), day_number(nw.col(end)).alias(e))
+    # p numbers the patients 1, 2... in sort order (a dense rank without ``rank``, which
+    # PyArrow only offers through a deprecated option)
+    other = nw.col(patient).shift(1).over(order_by=order) != nw.col(patient)
+    framed = framed.with_columns(other.fill_null(True).cast(nw.Int64).alias(p)).with_columns(
+        nw.col(p).cum_sum().over(order_by=order).cast(nw.Int64)
     )
     # the patient is folded into the value (p * SCALE + day), so a running maximum over
     # rows sorted by patient never carries one patient's discharge into the next patient
