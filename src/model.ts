@@ -272,7 +272,8 @@ export function parseRequest(r: unknown): IExportRequest | null {
     files,
     comments,
     released: arr(r.released)
-      .map(x => (isObj(x) ? str(x.name) : str(x)))
+      // the readable download name (`filename`); older servers gave only `<sha256>-name`
+      .map(x => (isObj(x) ? str(x.filename) || str(x.name) : str(x)))
       .filter(x => x),
     uiUrl: safeSameOriginPath(r.ui_url)
   };

@@ -256,6 +256,11 @@ describe('parseRequests / parseRequest', () => {
     const released = [{ name: 'out.csv', sha256: 'ab', done: true }];
     const ok = parseRequest({ id: 1, released, ui_url: '/services/hdh/ui/egress/requests/1' });
     assert.deepEqual(ok.released, ['out.csv']);
+    const named = parseRequest({
+      id: 2,
+      released: [{ name: 'ab12-out.csv', filename: 'out.csv' }]
+    });
+    assert.deepEqual(named.released, ['out.csv']);
     assert.equal(ok.uiUrl, '/services/hdh/ui/egress/requests/1');
     assert.equal(parseRequest({ id: 1, ui_url: 'https://evil.example/' }).uiUrl, null);
   });
