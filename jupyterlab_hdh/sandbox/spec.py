@@ -506,8 +506,7 @@ def server_argv(spec: SandboxSpec, extra: Sequence[str] = ()) -> list[str]:
         "--IdentityProvider.token=",
         "--ServerApp.allow_remote_access=True",
         "--ServerApp.terminals_enabled=True",
-        "--ServerApp.contents_manager_class="
-        "hdh.jupyter.contents.ConfinedContentsManager",
+        "--ServerApp.contents_manager_class=hdh.jupyter.contents.ConfinedContentsManager",
         "--ContentsManager.files_handler_class=None",
         "--ContentsManager.allow_hidden=False",
         "--FileContentsManager.delete_to_trash=False",

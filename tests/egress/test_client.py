@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import uvicorn
 
-from jupyterlab_hdh.api.app import create_app
 from hdh import airlock as egress
+from jupyterlab_hdh.api.app import create_app
 from jupyterlab_hdh.governance import projects as pj
 from jupyterlab_hdh.hub.bridge import BridgeServer, BridgeTarget
 from jupyterlab_hdh.hub.config import free_port

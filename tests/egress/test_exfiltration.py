@@ -26,10 +26,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from hdh.airlock import describe
 from jupyterlab_hdh.api.app import create_app
 from jupyterlab_hdh.egress import manager as m
 from jupyterlab_hdh.egress import settings as airlock_settings
-from hdh.airlock import describe
 from jupyterlab_hdh.egress.errors import InvalidFile, LimitExceeded
 from jupyterlab_hdh.egress.render import review_page
 from jupyterlab_hdh.egress.snapshot import blob_path
