@@ -10,9 +10,10 @@
 
 A count ``n`` with ``0 < n < threshold`` is small: it is disclosive outside the sandbox.
 By default (``suppress=True``) a small count is never shown: it is null in the frame and
-``<10`` in the text, and the ``*_small`` columns mark it. Suppressed cells can still be
-recovered from their neighbours (remaining minus the next remaining), so a flowchart
-meant for export still goes through the airlock's disclosure checks.
+``<10`` in the text, and the ``*_small`` columns mark it; a neighbouring count from which
+it could be recovered by one subtraction is hidden too (secondary suppression, ``hidden``
+in the text). ``suppress=False`` shows small counts marked with ``*``, for one's own
+eyes. A flowchart meant for export still goes through the airlock's disclosure checks.
 """
 
 from __future__ import annotations
@@ -87,15 +88,41 @@ class Attrition:
     def small(self, n: int | None) -> bool:
         return n is not None and 0 < n < self.threshold
 
-    def _shown(self, n: int | None) -> int | None:
-        return None if n is None or (self.suppress and self.small(n)) else n
+    def hidden(self) -> list[tuple[bool, bool]]:
+        """Per step, whether (remaining, excluded) is suppressed.
+
+        Small counts first; then, since each step says ``remaining[i-1] = remaining[i] +
+        excluded[i]``, any such sum with exactly one hidden term gets a second one hidden
+        (the excluded count if still shown, else the remaining), until none is left:
+        no suppressed count can be recovered by one subtraction.
+        """
+        if not self.suppress:
+            return [(False, False) for _ in self.steps]
+        rem = [self.small(s.remaining) for s in self.steps]
+        exc = [self.small(s.excluded) for s in self.steps]
+        changed = True
+        while changed:
+            changed = False
+            for i in range(1, len(self.steps)):
+                if rem[i - 1] + rem[i] + exc[i] == 1:
+                    if not exc[i]:
+                        exc[i] = True
+                    else:
+                        rem[i] = True
+                    changed = True
+        return list(zip(rem, exc, strict=True))
 
     def rows(self) -> dict[str, list[Any]]:
+        hidden = self.hidden()
         return {
             "step": list(range(1, len(self.steps) + 1)),
             "label": [s.label for s in self.steps],
-            "remaining": [self._shown(s.remaining) for s in self.steps],
-            "excluded": [self._shown(s.excluded) for s in self.steps],
+            "remaining": [
+                None if h[0] else s.remaining for s, h in zip(self.steps, hidden, strict=True)
+            ],
+            "excluded": [
+                None if h[1] else s.excluded for s, h in zip(self.steps, hidden, strict=True)
+            ],
             "remaining_small": [self.small(s.remaining) for s in self.steps],
             "excluded_small": [self.small(s.excluded) for s in self.steps],
         }
@@ -137,25 +164,33 @@ class Attrition:
             f"backend must be 'pandas', 'polars', 'pyarrow' or 'duckdb', got {backend!r}"
         )
 
-    def _text(self, n: int | None) -> str:
+    def _text(self, n: int | None, hidden: bool) -> str:
         if n is None:
             return "-"
         if self.small(n):
-            return f"<{self.threshold}" if self.suppress else f"{n}*"
-        return f"{n:,}"
+            return f"<{self.threshold}" if hidden else f"{n}*"
+        return "hidden" if hidden else f"{n:,}"
 
     def __str__(self) -> str:
+        hidden = self.hidden()
         width = max([len(s.label) for s in self.steps] + [5])
         lines = [f"{'#':>2}  {'step':<{width}}  {'remaining':>10}  {'excluded':>10}"]
-        for i, s in enumerate(self.steps, 1):
+        for i, (s, h) in enumerate(zip(self.steps, hidden, strict=True), 1):
             lines.append(
-                f"{i:>2}  {s.label:<{width}}  {self._text(s.remaining):>10}"
-                f"  {self._text(s.excluded):>10}"
+                f"{i:>2}  {s.label:<{width}}  {self._text(s.remaining, h[0]):>10}"
+                f"  {self._text(s.excluded, h[1]):>10}"
             )
         if any(self.small(s.remaining) or self.small(s.excluded) for s in self.steps):
             mark = f"<{self.threshold}" if self.suppress else "*"
             lines.append(
                 f"{mark}: fewer than {self.threshold} persons (disclosive; not for export)"
+            )
+        if any(
+            (h[0] and not self.small(s.remaining)) or (h[1] and not self.small(s.excluded))
+            for s, h in zip(self.steps, hidden, strict=True)
+        ):
+            lines.append(
+                "hidden: suppressed so that no small count can be recovered by subtraction"
             )
         return "\n".join(lines)
 

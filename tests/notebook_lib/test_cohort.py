@@ -398,18 +398,19 @@ def test_attrition_counts_persons_and_marks_small_counts(engine: str) -> None:
     assert library(table) == expected_library(engine)
     assert rows(table) == [
         (1, "all persons", 40, None, False, False),
-        (2, "aged 5 or more", 35, None, False, True),
+        (2, "aged 5 or more", None, None, False, True),  # 35 = 40 - 5 would give the 5 away
         (3, "aged 8 or more", 32, None, False, True),
-        (4, "aged 35 or more", None, 27, True, False),
+        (4, "aged 35 or more", None, None, True, False),  # 27 = 32 - 5 too
     ]
     text = str(flow).splitlines()
     assert [line.split()[-2:] for line in text[1:5]] == [
         ["40", "-"],
-        ["35", "<10"],
+        ["hidden", "<10"],
         ["32", "<10"],
-        ["<10", "27"],
+        ["<10", "hidden"],
     ]
     assert text[5] == "<10: fewer than 10 persons (disclosive; not for export)"
+    assert text[6].startswith("hidden: suppressed so that no small count can be recovered")
     shown = cohort.Attrition(threshold=4, suppress=False)
     shown.add("start", 40)
     shown.add("end", 3)
@@ -418,6 +419,27 @@ def test_attrition_counts_persons_and_marks_small_counts(engine: str) -> None:
         (2, "end", 3, 37, True, False),
     ]
     assert "3*" in str(shown)
+
+
+@pytest.mark.parametrize(
+    "counts",
+    [[100, 95, 90, 3], [8, 5, 2], [50, 45, 40, 35, 30], [100, 50, 41, 40, 12, 3], [20, 20, 11]],
+)
+def test_attrition_never_lets_a_small_count_be_recovered_by_subtraction(counts: list) -> None:
+    flow = cohort.Attrition()
+    for i, n in enumerate(counts):
+        flow.add(f"step {i}", n)
+    table = rows(flow.to_native(backend="pyarrow"))
+    remaining = [r[2] for r in table]
+    excluded = [r[3] for r in table]
+    for i, n in enumerate(counts):
+        if 0 < n < 10:
+            assert remaining[i] is None
+        if i and 0 < counts[i - 1] - n < 10:
+            assert excluded[i] is None
+        if i:  # remaining[i-1] = remaining[i] + excluded[i]: never exactly one unknown
+            assert [remaining[i - 1], remaining[i], excluded[i]].count(None) != 1
+    assert remaining[0] == (counts[0] if counts[0] >= 10 else None)
 
 
 def test_attrition_default_threshold_is_the_airlocks() -> None:
