@@ -454,3 +454,51 @@ def test_attrition_needs_the_person_column() -> None:
     flow = cohort.Attrition(person=None)
     flow.step("rows", CODES)
     assert flow.steps[0].remaining == 7
+
+
+# --------------------------------------------------------------------------- joins
+
+
+@engines
+def test_joins_dcir_keys_mco_keys_and_persons(engine: str) -> None:
+    keys = {k: [1, 2] for k in cohort.DCIR_KEYS}
+    prs = pa.table({**keys, "BEN_NIR_PSA": ["s1", "s2"], "BEN_RNG_GEM": [1, 1]})
+    cam = pa.table({**{k: [2] for k in cohort.DCIR_KEYS}, "CAM_PRS_IDE": ["QEQK004"]})
+    lines = cohort.dcir_lines(native(prs, engine), native(cam, engine))
+    assert rows(lines, ["BEN_NIR_PSA", "CAM_PRS_IDE"]) == [("s2", "QEQK004")]
+    # one person, two pseudonyms (s1, s2): both lines get the same BEN_IDT_ANO
+    ben = pa.table(
+        {
+            "BEN_NIR_PSA": ["s1", "s2", "s3"],
+            "BEN_RNG_GEM": [1, 1, 1],
+            "BEN_IDT_ANO": ["P", "P", "Q"],
+        }
+    )
+    linked = cohort.link_persons(native(prs, engine), native(ben, engine))
+    assert rows(linked, ["BEN_NIR_PSA", "BEN_IDT_ANO"]) == [("s1", "P"), ("s2", "P")]
+    # PMSI: keys are integers in C and strings in A; the link has no twin rank
+    c = pa.table(
+        {
+            "ETA_NUM": [10, 10],
+            "RSA_NUM": [1, 2],
+            "NIR_ANO_17": ["s1", "s3"],
+            "EXE_SOI_DTD": [T("2021-01-01"), T("2021-02-01")],
+            "EXE_SOI_DTF": [T("2021-01-03"), T("2021-02-02")],
+        }
+    )
+    a = pa.table(
+        {"ETA_NUM": ["10", "10"], "RSA_NUM": ["2", "2"], "CDC_ACT": ["DDAF006", "DDQH009"]}
+    )
+    acts = cohort.act_events(
+        cohort.link_persons(
+            cohort.mco_acts(native(a, engine), native(c, engine)),
+            native(ben, engine),
+            psa="NIR_ANO_17",
+        ),
+        patient="BEN_IDT_ANO",
+        code="CDC_ACT",
+    )
+    assert rows(acts) == [
+        ("Q", "act", "DDAF006", 1.0, 1.0, D("2021-02-01"), D("2021-02-01")),
+        ("Q", "act", "DDQH009", 1.0, 1.0, D("2021-02-01"), D("2021-02-01")),
+    ]
