@@ -23,7 +23,7 @@ ENGINES = ["pandas", "polars", "polars-lazy", "duckdb", "pyarrow", "pyspark"]
 
 
 def _spark() -> Any:
-    pytest.importorskip("pyspark", reason="pyspark is not installed (the sandbox image has it)")
+    pytest.importorskip("pyspark", reason="pyspark is not installed in this environment")
     from pyspark.sql import SparkSession
 
     return SparkSession.builder.master("local[1]").getOrCreate()
