@@ -32,33 +32,10 @@ DEMO_PROJECT = "demo"
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
-    from jupyterlab_hdh.catalogue.manager import NotInCatalogue
-    from jupyterlab_hdh.data.ingest import IngestError
-    from jupyterlab_hdh.data.optout import OptOutError
-    from jupyterlab_hdh.data.pseudonymise import KeyFileError
-    from jupyterlab_hdh.governance.accounts import AccountError
-    from jupyterlab_hdh.governance.projects import (
-        NotAuthorised,
-        PermitError,
-        ProjectError,
-        UnknownMember,
-        UnknownPermit,
-    )
-    from jupyterlab_hdh.store.db import StoreError
+    """Errors printed as one line (``Error: ...``), not a traceback: HDH's error vocabulary."""
+    from jupyterlab_hdh.errors import HdhError
 
-    return (
-        IngestError,
-        StoreError,
-        KeyFileError,
-        AccountError,
-        OptOutError,
-        NotInCatalogue,
-        ProjectError,
-        NotAuthorised,
-        PermitError,
-        UnknownMember,
-        UnknownPermit,
-    )
+    return (HdhError,)
 
 
 class HdhGroup(click.Group):

@@ -8,7 +8,8 @@ and table pages the DCAT export links to) is public and read-only; every other
 route needs a bearer token (``hdh user token NAME``: ``Authorization: Bearer``,
 not JupyterHub's ``token`` scheme) of a user whose role allows it. Every error
 is ``{"detail": "one line"}``, plus ``reason`` (permit refusals) or ``errors``
-(FastAPI's list, for invalid input). The OpenAPI spec is served at
+(FastAPI's list, for invalid input): one handler maps every domain error, an
+:class:`~jupyterlab_hdh.errors.HdhError`, to its ``http_status``. The OpenAPI spec is served at
 ``/api/openapi.json`` (under the hub's service prefix too).
 
 ``/api/bridge/...`` routes serve sandboxes through the hub's API bridge
@@ -46,7 +47,7 @@ from jupyterlab_hdh.catalogue.dictionary import dictionary_csv
 from jupyterlab_hdh.context import Hub, open_hub
 from jupyterlab_hdh.data import ingest as ingestion
 from jupyterlab_hdh.data import optout
-from jupyterlab_hdh.data.pseudonymise import KeyFileError
+from jupyterlab_hdh.errors import HdhError
 from jupyterlab_hdh.governance import projects
 from jupyterlab_hdh.governance.accounts import authenticate
 from jupyterlab_hdh.paths import DataDir
@@ -150,42 +151,10 @@ def create_app(
     Admin = Annotated[User, Depends(require("admin"))]
     Anyone = Annotated[User, Depends(require(*ROLES))]
 
-    @app.exception_handler(catalogue.NotInCatalogue)
-    async def not_found(_r: Request, exc: catalogue.NotInCatalogue) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=404)
-
-    @app.exception_handler(ingestion.IngestError)
-    async def bad_ingest(_r: Request, exc: ingestion.IngestError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
-
-    @app.exception_handler(optout.OptOutError)
-    async def bad_optout(_r: Request, exc: optout.OptOutError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
-
-    def error(status: int) -> Callable[[Request, Exception], Any]:
-        async def handler(_r: Request, exc: Exception) -> JSONResponse:
-            body = {"detail": str(exc)}
-            if isinstance(exc, projects.PermitError):
-                body["reason"] = exc.reason
-            return JSONResponse(body, status_code=status)
-
-        return handler
-
-    # Starlette picks the handler of the most specific class in the exception's MRO.
-    for exc_class, status in (
-        (projects.ProjectError, 422),
-        (projects.ProjectConflict, 409),
-        (projects.NotAuthorised, 403),
-        (projects.PermitError, 403),
-        (projects.UnknownProject, 404),
-        (projects.UnknownPermit, 404),
-        (projects.UnknownMember, 404),
-    ):
-        app.add_exception_handler(exc_class, error(status))
-
-    @app.exception_handler(KeyFileError)
-    async def keys_unusable(_r: Request, exc: KeyFileError) -> JSONResponse:
-        return JSONResponse({"detail": f"pseudonymisation keys unusable: {exc}"}, status_code=503)
+    @app.exception_handler(HdhError)
+    async def domain_error(_r: Request, exc: HdhError) -> JSONResponse:
+        # the one mapping of HDH's error vocabulary (jupyterlab_hdh/errors.py) to HTTP
+        return JSONResponse({"detail": exc.detail(), **exc.extra()}, status_code=exc.http_status)
 
     @app.exception_handler(Exception)
     async def unexpected(_r: Request, exc: Exception) -> JSONResponse:

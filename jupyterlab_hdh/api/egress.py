@@ -5,8 +5,9 @@ aliases defined inside :func:`register` as objects.)
 
 Owns the HTTP face of :mod:`jupyterlab_hdh.egress`: thin handlers that
 authenticate, call the workflow (which authorises every step from the caller's
-role and project membership) and map its typed errors to HTTP statuses with a
-one-line ``detail`` (``errors.EgressError.http_status``), never a traceback.
+role and project membership); its typed errors are ``HdhError`` subclasses that the app's
+one handler answers with their ``http_status`` and a one-line ``detail``, never a
+traceback.
 
 * ``/api/egress/...`` — bearer-token users: requesters (project members) create
   requests, add/remove files, submit, withdraw, download released files;
@@ -51,12 +52,9 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import BackgroundTasks, Depends, FastAPI, HTTPException, Query, Request
-from fastapi.exception_handlers import request_validation_exception_handler
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import (
     FileResponse,
     HTMLResponse,
-    JSONResponse,
     RedirectResponse,
     Response,
 )
@@ -81,7 +79,7 @@ from jupyterlab_hdh.egress.manager import (
     VARIABLES_MAX,
 )
 from jupyterlab_hdh.egress.render import PAGE_CSP, RENDERED_FOR, review_page
-from jupyterlab_hdh.egress.settings import AirlockConfigError, load_settings
+from jupyterlab_hdh.egress.settings import load_settings
 from jupyterlab_hdh.egress.snapshot import blob_path
 from jupyterlab_hdh.governance.projects import Actor
 from jupyterlab_hdh.store.models import ROLES, EgressRequest, User
@@ -232,26 +230,6 @@ def register(
     ``/ui/egress/`` pages; ``email`` defaults to :meth:`EmailSettings.load` of the
     data directory.
     """
-
-    @app.exception_handler(EgressError)
-    async def egress_error(_r: Request, exc: EgressError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=exc.http_status)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_body(r: Request, exc: RequestValidationError) -> Response:
-        """The airlock's routes answer a bad body with one line (other routes: FastAPI's)."""
-        if not any(p in r.url.path for p in ("/api/egress/", "/api/bridge/egress/")):
-            return await request_validation_exception_handler(r, exc)
-        return JSONResponse({"detail": _validation_detail(exc.errors())}, status_code=422)
-
-    @app.exception_handler(AirlockConfigError)
-    async def config_error(_r: Request, exc: AirlockConfigError) -> JSONResponse:
-        return JSONResponse({"detail": f"the airlock is misconfigured: {exc}"}, status_code=503)
-
-    @app.exception_handler(release.ReleaseError)
-    async def release_error(_r: Request, exc: release.ReleaseError) -> JSONResponse:
-        # a snapshot missing or altered on disk: the release stays pending for `hdh egress recover`
-        return JSONResponse({"detail": f"release not completed: {exc}"}, status_code=500)
 
     def session() -> Any:
         with hub().sessions() as s:

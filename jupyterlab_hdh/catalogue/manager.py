@@ -15,11 +15,14 @@ from sqlalchemy.orm import Session
 from jupyterlab_hdh.catalogue.dcat import to_jsonld
 from jupyterlab_hdh.catalogue.records import DatasetRecord
 from jupyterlab_hdh.catalogue.search import Hit, SearchIndex
+from jupyterlab_hdh.errors import HdhError
 from jupyterlab_hdh.store.models import Dataset, DatasetVersion
 
 
-class NotInCatalogue(LookupError):
+class NotInCatalogue(HdhError, LookupError):
     """No such dataset or version."""
+
+    http_status = 404
 
 
 def records(session: Session, *, current_only: bool = True) -> list[DatasetRecord]:

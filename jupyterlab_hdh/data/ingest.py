@@ -50,6 +50,7 @@ from jupyterlab_hdh.data.pseudonymise import KeyPair, pseudonymise, rekey
 from jupyterlab_hdh.data.quality import quality_report
 from jupyterlab_hdh.data.snds_schemas import DCIR_KEYS, STAY_KEYS
 from jupyterlab_hdh.data.validate import ValidationError, read_table
+from jupyterlab_hdh.errors import HdhError
 from jupyterlab_hdh.store.models import Dataset, DatasetVersion
 
 Progress = Callable[[str], None]
@@ -66,8 +67,10 @@ LINKAGE_PLACEHOLDERS = ("xxxxxxxxxxxxxxxxx", "XXXXXXXXXXXXXXXXS")
 EXTRACT_MANIFEST = "extract.json"
 
 
-class IngestError(Exception):
+class IngestError(HdhError):
     """Ingestion refused or failed; nothing was published. The message says why."""
+
+    http_status = 422
 
 
 def check_dataset_name(name: str) -> str:

@@ -16,14 +16,17 @@ from sqlalchemy.orm import Session
 
 from jupyterlab_hdh.audit import record
 from jupyterlab_hdh.data.pseudonymise import KeyPair, pseudonymise_one
+from jupyterlab_hdh.errors import HdhError
 from jupyterlab_hdh.store.models import OptOut
 
 #: A raw person identifier: NIR-like (13 digits + 2-digit key; Corsica's 2A/2B accepted).
 RAW_IDENTIFIER_RE = re.compile(r"^[12378]\d{2}(0[1-9]|1[0-2]|[2-9]\d)(\d{2}|2A|2B)\d{6}\d{2}$")
 
 
-class OptOutError(ValueError):
+class OptOutError(HdhError, ValueError):
     """The identifier given is not a valid raw identifier."""
+
+    http_status = 422
 
 
 def check_raw_identifier(identifier: str) -> str:

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from jupyterlab_hdh.data._hmac_batch import Backend, hmac_sha256_many
+from jupyterlab_hdh.errors import HdhError
 
 __all__ = [
     "KEY1_FILENAME",
@@ -59,8 +60,13 @@ _FINGERPRINT_DOMAIN = b"hdh-key-fingerprint"
 _HEX_KEY_RE = re.compile(r"[0-9a-fA-F]{64}")
 
 
-class KeyFileError(Exception):
+class KeyFileError(HdhError):
     """A pseudonymisation key file is missing, unsafe or unusable."""
+
+    http_status = 503
+
+    def detail(self) -> str:
+        return f"pseudonymisation keys unusable: {self}"
 
 
 class KeyFileMissingError(KeyFileError):

@@ -27,19 +27,9 @@ class EgressGroup(click.Group):
     """Reports airlock (and other domain) errors as one line, not a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from jupyterlab_hdh.cli import _known_errors
-        from jupyterlab_hdh.egress.errors import EgressError
-        from jupyterlab_hdh.egress.notify import EmailConfigError
-        from jupyterlab_hdh.egress.release import ReleaseError
-        from jupyterlab_hdh.egress.settings import AirlockConfigError
+        from jupyterlab_hdh.errors import HdhError
 
-        known: tuple[type[BaseException], ...] = (
-            EgressError,
-            ReleaseError,
-            AirlockConfigError,
-            EmailConfigError,
-            *_known_errors(),
-        )
+        known: tuple[type[BaseException], ...] = (HdhError,)
         try:
             return super().invoke(ctx)
         except known as exc:

@@ -8,8 +8,10 @@ that is then rolled back).
 
 from __future__ import annotations
 
+from jupyterlab_hdh.errors import HdhError
 
-class EgressError(Exception):
+
+class EgressError(HdhError):
     """Base class: something the caller asked for cannot be done."""
 
     http_status = 400

@@ -41,6 +41,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from jupyterlab_hdh.errors import HdhError
 from jupyterlab_hdh.store.models import Notification, User
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,10 @@ CONFIG_FILE = "smtp.toml"
 ENV_PREFIX = "HDH_SMTP_"
 
 
-class EmailConfigError(ValueError):
+class EmailConfigError(HdhError, ValueError):
     """The SMTP configuration is unusable (bad port, unknown security mode, ...)."""
+
+    http_status = 503
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ from jupyterlab_hdh.egress import manager
 from jupyterlab_hdh.egress import states as st
 from jupyterlab_hdh.egress.errors import InvalidFile, NotFound, WrongState
 from jupyterlab_hdh.egress.snapshot import blob_path, fsync_dir
+from jupyterlab_hdh.errors import HdhError
 from jupyterlab_hdh.governance.projects import Actor
 from jupyterlab_hdh.paths import DataDir
 from jupyterlab_hdh.store.models import EgressFile, EgressOutbox, EgressRequest
@@ -56,8 +57,15 @@ STEP_HOOK: Callable[[str], None] | None = None
 CHUNK = 1 << 20
 
 
-class ReleaseError(RuntimeError):
-    """A stored snapshot is missing or does not match its hash: the release cannot finish."""
+class ReleaseError(HdhError, RuntimeError):
+    """A stored snapshot is missing or does not match its hash: the release cannot finish.
+
+    The release stays pending for ``hdh egress recover``."""
+
+    http_status = 500
+
+    def detail(self) -> str:
+        return f"release not completed: {self}"
 
 
 def _step(name: str) -> None:

@@ -32,13 +32,19 @@ from typing import Any
 
 from jupyterlab_hdh.egress.checks import CheckConfig, CheckError
 from jupyterlab_hdh.egress.snapshot import DEFAULT_LIMITS, Limits
+from jupyterlab_hdh.errors import HdhError
 from jupyterlab_hdh.paths import DataDir
 
 FILE_NAME = "airlock.toml"
 
 
-class AirlockConfigError(ValueError):
+class AirlockConfigError(HdhError, ValueError):
     """``airlock.toml`` is unreadable or holds a bad value (the message names it)."""
+
+    http_status = 503
+
+    def detail(self) -> str:
+        return f"the airlock is misconfigured: {self}"
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from jupyterlab_hdh.audit import record
+from jupyterlab_hdh.errors import HdhError
 from jupyterlab_hdh.store.models import ROLES, ApiToken, User
 
 USER_NAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
@@ -35,8 +36,10 @@ EMAIL_RE = re.compile(
 )
 
 
-class AccountError(ValueError):
+class AccountError(HdhError, ValueError):
     """A bad user name, role or token request."""
+
+    http_status = 422
 
 
 def _token_digest(token: str) -> str:

@@ -42,6 +42,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from jupyterlab_hdh.audit import record
+from jupyterlab_hdh.errors import HdhError
 from jupyterlab_hdh.paths import DataDir
 from jupyterlab_hdh.store.models import (
     PROJECT_ROLES,
@@ -68,33 +69,48 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # --- errors -------------------------------------------------------------------------------------
 
 
-class ProjectError(ValueError):
+class ProjectError(HdhError, ValueError):
     """Bad input for a project or permit change (an invalid slug, title, member, dataset…)."""
+
+    http_status = 422
 
 
 class ProjectConflict(ProjectError):
     """The change conflicts with what exists (the slug is taken, already a member…)."""
 
+    http_status = 409
 
-class NotAuthorised(PermissionError):
+
+class NotAuthorised(HdhError, PermissionError):
     """The acting user's role does not allow this change."""
 
+    http_status = 403
 
-class UnknownPermit(LookupError):
+
+class UnknownPermit(HdhError, LookupError):
     """No permit with that id."""
 
+    http_status = 404
 
-class UnknownMember(LookupError):
+
+class UnknownMember(HdhError, LookupError):
     """The user is not a member of the project (on removal)."""
 
+    http_status = 404
 
-class PermitError(PermissionError):
+
+class PermitError(HdhError, PermissionError):
     """User U may not open project P now; the subclass and message say why."""
 
+    http_status = 403
     reason = "denied"
+
+    def extra(self) -> dict[str, Any]:
+        return {"reason": self.reason}
 
 
 class UnknownProject(PermitError, LookupError):
+    http_status = 404
     reason = "unknown_project"
 
 

@@ -44,6 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from jupyterlab_hdh.errors import HdhError
 from jupyterlab_hdh.units import MiB, human, parse_size
 
 log = logging.getLogger("hdh.guard")
@@ -74,7 +75,7 @@ EXCEEDED = "display.budget_exceeded"
 RAISE = "display.budget_raise"
 
 
-class DisplayConfigError(ValueError):
+class DisplayConfigError(HdhError, ValueError):
     """``guard.toml`` is unreadable or holds a bad value (the message names it)."""
 
 

@@ -22,11 +22,15 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
+from jupyterlab_hdh.errors import HdhError
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-class StoreError(Exception):
+class StoreError(HdhError):
     """The store is unreachable or its schema is not the one this code expects."""
+
+    http_status = 503
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -27,6 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from jupyterlab_hdh.data.snds_schemas import STATIC_TABLES
+from jupyterlab_hdh.errors import HdhError
 
 from . import pathways, reference, tables
 from .identifiers import Pseudonymiser
@@ -49,7 +50,7 @@ def table_names(start_year: int, end_year: int) -> list[str]:
     return list(STATIC_TABLES) + yearly
 
 
-class OutputError(ValueError):
+class OutputError(HdhError, ValueError):
     """The output folder cannot be written (the message names it and says why)."""
 
 
