@@ -7,7 +7,6 @@ directory (``--data-dir`` or ``HDH_DATA_DIR``, default ``~/.hdh``).
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import sys
@@ -18,6 +17,9 @@ from typing import Any
 import click
 
 from jupyterlab_hdh import __version__
+from jupyterlab_hdh.cli_context import actor as _actor
+from jupyterlab_hdh.cli_context import data_dir as _data_dir
+from jupyterlab_hdh.cli_context import open_hub as _hub
 from jupyterlab_hdh.paths import DataDir
 
 DEMO_DATASET = "demo-snds"
@@ -48,28 +50,8 @@ class HdhGroup(click.Group):
             raise click.ClickException(str(exc)) from None
 
 
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:
-        return f"cli:uid{os.getuid()}"
-
-
 def _say(msg: str) -> None:
     click.echo(msg, err=True)
-
-
-def _data_dir(ctx: click.Context) -> DataDir:
-    return ctx.obj["data_dir"]
-
-
-def _hub(ctx: click.Context):  # type: ignore[no-untyped-def]
-    from jupyterlab_hdh.context import open_hub
-
-    if "hub" not in ctx.obj:
-        ctx.obj["hub"] = open_hub(_data_dir(ctx))
-        ctx.call_on_close(ctx.obj["hub"].close)
-    return ctx.obj["hub"]
 
 
 def _emit(data: Any) -> None:

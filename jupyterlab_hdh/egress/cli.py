@@ -1,6 +1,7 @@
 """``hdh egress``: the airlock from the control-plane host's terminal.
 
-Owns the ``egress`` click group added to ``hdh`` (``jupyterlab_hdh/cli.py``).
+Owns the ``egress`` click group added to ``hdh`` (``jupyterlab_hdh/cli.py``; what the two
+share is ``cli_context``).
 The CLI runs on the control-plane host as an operator: ``--as USER`` acts as
 that user of the store (with their role, so every rule of the workflow still
 applies: a member cannot review, a reviewer cannot download; an unknown or a
@@ -49,7 +50,7 @@ class EgressGroup(click.Group):
 
 
 def _hub(ctx: click.Context) -> Any:
-    from jupyterlab_hdh.cli import _hub as open_hub
+    from jupyterlab_hdh.cli_context import open_hub
 
     return open_hub(ctx)
 
@@ -58,7 +59,7 @@ def _actor(ctx: click.Context, user_name: str | None) -> Any:
     """The store user ``user_name`` (with their role), or the operator at the console."""
     from sqlalchemy import select
 
-    from jupyterlab_hdh.cli import _actor as console
+    from jupyterlab_hdh.cli_context import actor as console
     from jupyterlab_hdh.governance.projects import Actor
     from jupyterlab_hdh.store.models import User
 

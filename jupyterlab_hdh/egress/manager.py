@@ -95,6 +95,7 @@ from sqlalchemy.orm import Session
 
 from jupyterlab_hdh.audit import record
 from jupyterlab_hdh.egress import states as st
+from jupyterlab_hdh.egress.downloads import download_names
 from jupyterlab_hdh.egress.errors import (
     GateBlocked,
     InvalidFile,
@@ -125,6 +126,7 @@ from jupyterlab_hdh.store.models import (
     ProjectMember,
     User,
 )
+from jupyterlab_hdh.timestamps import iso_utc
 
 if TYPE_CHECKING:
     from jupyterlab_hdh.egress.settings import Quotas
@@ -155,10 +157,7 @@ def _now() -> datetime:
 
 
 def _iso(dt: datetime | None) -> str | None:
-    if dt is None:
-        return None
-    dt = dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-    return dt.isoformat(timespec="microseconds")
+    return iso_utc(dt, "microseconds")
 
 
 #: Control characters (C0 but tab and newline, DEL, C1) and line/paragraph separators.
@@ -1167,8 +1166,6 @@ def get_request(
         )
     view["comments"] = comments
     view["viewer"] = viewer
-    from jupyterlab_hdh.egress.release import download_names
-
     outbox = list(
         session.scalars(
             select(EgressOutbox).where(EgressOutbox.request_id == req.id).order_by(EgressOutbox.id)

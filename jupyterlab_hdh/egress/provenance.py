@@ -19,6 +19,7 @@ from sqlalchemy import ScalarResult, select
 from sqlalchemy.orm import Session
 
 from jupyterlab_hdh.store.models import AuditEvent, EgressFile, EgressRequest
+from jupyterlab_hdh.timestamps import iso_utc
 
 MAX_EXECUTIONS = 200
 MAX_NOTEBOOKS = 50
@@ -26,9 +27,7 @@ MAX_CODE_CHARS = 20_000
 
 
 def _iso(dt: Any) -> str:
-    from jupyterlab_hdh.egress.manager import _iso as iso
-
-    return iso(dt) or ""
+    return iso_utc(dt, "microseconds") or ""
 
 
 def _like_prefix(prefix: str) -> str:

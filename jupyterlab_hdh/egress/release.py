@@ -35,10 +35,9 @@ import os
 import shutil
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -46,6 +45,7 @@ from sqlalchemy.orm import Session
 
 from jupyterlab_hdh.egress import manager
 from jupyterlab_hdh.egress import states as st
+from jupyterlab_hdh.egress.downloads import download_names
 from jupyterlab_hdh.egress.errors import InvalidFile, NotFound, WrongState
 from jupyterlab_hdh.egress.snapshot import blob_path, fsync_dir
 from jupyterlab_hdh.errors import HdhError
@@ -253,26 +253,6 @@ def remove_orphan_blobs(hub: Any, *, min_age_s: float = ORPHAN_MIN_AGE_S) -> lis
             continue
         removed.append(entry.name)
     return sorted(removed)
-
-
-def download_names(paths: list[str]) -> list[str]:
-    """The names the files of workspace ``paths`` download under, distinct, in order: each
-    file's own name, or its path joined by ``_`` when another file has the same name (a
-    ``-2``, ``-3``... before the extension should that still clash)."""
-    own = [PurePosixPath(p).name for p in paths]
-    clashing = {n for n, k in Counter(own).items() if k > 1}
-    taken = {n for n in own if n not in clashing}
-    out: list[str] = []
-    for path, name in zip(paths, own, strict=True):
-        if name in clashing:
-            wanted = "_".join(PurePosixPath(path).parts)
-            stem, suffix = PurePosixPath(wanted).stem, PurePosixPath(wanted).suffix
-            name, k = wanted, 2
-            while name in taken:
-                name, k = f"{stem}-{k}{suffix}", k + 1
-            taken.add(name)
-        out.append(name)
-    return out
 
 
 def _outbox_rows(session: Session, request_id: int) -> list[tuple[EgressOutbox, str]]:

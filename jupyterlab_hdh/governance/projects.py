@@ -55,6 +55,7 @@ from jupyterlab_hdh.store.models import (
     ProjectMember,
     User,
 )
+from jupyterlab_hdh.timestamps import iso_utc, utc
 
 SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,38}")
 #: User roles that may be project members (and so hold permits).
@@ -167,11 +168,6 @@ class Mount:
     path: Path
 
 
-def utc(dt: datetime) -> datetime:
-    """``dt`` in UTC; a naive value (SQLite gives those back) is taken as UTC already."""
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-
-
 def _now(now: datetime | None) -> datetime:
     if now is None:
         return datetime.now(UTC)
@@ -181,7 +177,7 @@ def _now(now: datetime | None) -> datetime:
 
 
 def _iso(dt: datetime | None) -> str | None:
-    return None if dt is None else utc(dt).isoformat(timespec="seconds")
+    return iso_utc(dt, "seconds")
 
 
 def status(permit: Permit, now: datetime | None = None) -> str:

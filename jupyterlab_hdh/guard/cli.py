@@ -16,7 +16,7 @@ import click
 
 
 def _hub(ctx: click.Context):  # type: ignore[no-untyped-def]
-    from jupyterlab_hdh.cli import _hub as open_hub
+    from jupyterlab_hdh.cli_context import open_hub
 
     return open_hub(ctx)
 
@@ -93,7 +93,7 @@ def raise_budget_command(ctx: click.Context, user: str, nbytes: int) -> None:
     """Raise USER's display budget for today (UTC) by a size; the guard applies it at once."""
     from sqlalchemy import select
 
-    from jupyterlab_hdh.cli import _actor
+    from jupyterlab_hdh.cli_context import actor as _actor
     from jupyterlab_hdh.guard.display import day_report, raise_budget
     from jupyterlab_hdh.store.models import User
     from jupyterlab_hdh.units import human
