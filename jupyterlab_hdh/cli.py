@@ -191,8 +191,8 @@ def ingest(
     **text: str | None,
 ) -> None:
     """Validate, pseudonymise and publish SOURCE as the next version of a dataset."""
-    from jupyterlab_hdh.data.ingest import DatasetDescription
-    from jupyterlab_hdh.data.ingest import ingest as run_ingest
+    from jupyterlab_hdh.ingestion import DatasetDescription
+    from jupyterlab_hdh.ingestion import ingest as run_ingest
 
     desc = DatasetDescription(synthetic=synthetic)
     for key, value in text.items():
@@ -221,8 +221,8 @@ def ingest(
 @click.pass_context
 def reapply_optout(ctx: click.Context, dataset: str | None) -> None:
     """Issue new versions without the persons who opted out since."""
-    from jupyterlab_hdh.data.ingest import reapply_optout as run
     from jupyterlab_hdh.governance import projects
+    from jupyterlab_hdh.ingestion import reapply_optout as run
 
     hub = _hub(ctx)
     for name, outcome in run(hub, actor=_actor(), dataset=dataset, progress=_say):
@@ -257,7 +257,7 @@ def list_datasets(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def recover(ctx: click.Context) -> None:
     """Remove leftovers of an interrupted ingestion (staging folders, unrecorded versions)."""
-    from jupyterlab_hdh.data.ingest import recover as run
+    from jupyterlab_hdh.ingestion import recover as run
 
     removed = run(_hub(ctx))
     click.echo("\n".join(f"removed {p}" for p in removed) or "nothing to recover")
@@ -1199,9 +1199,9 @@ def up(
     from sqlalchemy import select
 
     from jupyterlab_hdh.context import init_hub
-    from jupyterlab_hdh.data.ingest import DatasetDescription, recover
-    from jupyterlab_hdh.data.ingest import ingest as run_ingest
     from jupyterlab_hdh.data.synth import generate
+    from jupyterlab_hdh.ingestion import DatasetDescription, recover
+    from jupyterlab_hdh.ingestion import ingest as run_ingest
     from jupyterlab_hdh.store.models import Dataset
 
     data_dir = _data_dir(ctx)
@@ -1222,7 +1222,7 @@ def up(
         raw = data_dir.incoming / f"{DEMO_DATASET}-raw-{seed}-{patients}"
         if not (raw / "extract.json").exists():
             if raw.exists():
-                from jupyterlab_hdh.data.ingest import remove_tree
+                from jupyterlab_hdh.ingestion import remove_tree
 
                 remove_tree(raw)
             _say(f"generating a synthetic extract of {patients:,} patients (raw identifiers)")

@@ -17,7 +17,7 @@ from jupyterlab_hdh.api.app import create_app
 from jupyterlab_hdh.errors import HdhError
 
 #: domain packages whose public exceptions reach a person through the API or the CLI
-DOMAIN = ("audit", "catalogue", "data", "egress", "governance", "store")
+DOMAIN = ("audit", "catalogue", "data", "egress", "governance", "ingestion", "store")
 #: exceptions that never leave their module's caller (each with why)
 INTERNAL = {
     # raised by the schema registry's lookups; callers turn it into an IngestError
@@ -66,10 +66,10 @@ def test_every_public_domain_error_is_an_hdh_error_with_a_status() -> None:
 
 def test_statuses_of_the_vocabulary() -> None:
     from jupyterlab_hdh.catalogue.manager import NotInCatalogue
-    from jupyterlab_hdh.data.ingest import IngestError
     from jupyterlab_hdh.data.pseudonymise import KeyFileMissingError
     from jupyterlab_hdh.egress.errors import NotAllowed, WrongState
     from jupyterlab_hdh.governance import projects
+    from jupyterlab_hdh.ingestion import IngestError
 
     assert NotInCatalogue("x").http_status == 404
     assert IngestError("x").http_status == 422

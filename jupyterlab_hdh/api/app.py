@@ -36,7 +36,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jupyterlab_hdh import __version__
+from jupyterlab_hdh import __version__, ingestion
 from jupyterlab_hdh.api import egress as egress_api
 from jupyterlab_hdh.api import models
 from jupyterlab_hdh.api.browser import HubBrowserAuth, StripPrefix
@@ -45,7 +45,6 @@ from jupyterlab_hdh.audit import verify
 from jupyterlab_hdh.catalogue import manager as catalogue
 from jupyterlab_hdh.catalogue.dictionary import dictionary_csv
 from jupyterlab_hdh.context import Hub, open_hub
-from jupyterlab_hdh.data import ingest as ingestion
 from jupyterlab_hdh.data import optout
 from jupyterlab_hdh.errors import HdhError
 from jupyterlab_hdh.governance import projects

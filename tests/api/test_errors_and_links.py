@@ -145,7 +145,7 @@ def _urls(node: Any, keys: tuple[str, ...]) -> Iterator[str]:
 def test_every_dcat_access_and_download_url_resolves(
     hub: Any, raw_extract: Path, store_url: str
 ) -> None:
-    from jupyterlab_hdh.data.ingest import ingest
+    from jupyterlab_hdh.ingestion import ingest
 
     shutil.copytree(raw_extract, hub.data_dir.incoming / "x")
     ingest(hub, hub.data_dir.incoming / "x", "demo-snds", actor="test")

@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 
 from jupyterlab_hdh.api.app import create_app
 from jupyterlab_hdh.audit import verify
-from jupyterlab_hdh.data.ingest import ingest
 from jupyterlab_hdh.governance import projects as pj
 from jupyterlab_hdh.governance.accounts import create_user, issue_token
+from jupyterlab_hdh.ingestion import ingest
 from jupyterlab_hdh.store.models import AuditEvent
 from tests.governance.fakes import fake_version
 

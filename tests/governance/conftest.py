@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from jupyterlab_hdh.data.ingest import ingest
 from jupyterlab_hdh.governance import projects as pj
 from jupyterlab_hdh.governance.accounts import create_user
+from jupyterlab_hdh.ingestion import ingest
 from tests.governance.fakes import fake_version
 
 CONTROLLER = pj.Actor("ctl", "data_controller")

@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from jupyterlab_hdh.audit import verify
 from jupyterlab_hdh.data import optout
-from jupyterlab_hdh.data.ingest import reapply_optout
 from jupyterlab_hdh.governance import projects as pj
+from jupyterlab_hdh.ingestion import reapply_optout
 from jupyterlab_hdh.store.models import AuditEvent
 from tests.governance.test_projects import CONTROLLER, _grant
 

@@ -520,7 +520,7 @@ def _ingest(
     identifiers: str,
     progress: Progress | None,
 ) -> DatasetVersion:
-    from jupyterlab_hdh.catalogue.builder import build_record  # catalogue depends on data, not back
+    from jupyterlab_hdh.catalogue.builder import build_record
 
     say = progress or (lambda _msg: None)
     name = check_dataset_name(dataset)

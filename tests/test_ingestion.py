@@ -18,15 +18,15 @@ from sqlalchemy import func, select
 from jupyterlab_hdh.audit import verify
 from jupyterlab_hdh.context import KeyMismatchError, open_hub
 from jupyterlab_hdh.data import optout, snds_schemas
-from jupyterlab_hdh.data.ingest import (
+from jupyterlab_hdh.data.pseudonymise import KeyFileError, create_keys
+from jupyterlab_hdh.data.validate import read_table
+from jupyterlab_hdh.ingestion import (
     LINKAGE_PLACEHOLDERS,
     IngestError,
     ingest,
     reapply_optout,
     recover,
 )
-from jupyterlab_hdh.data.pseudonymise import KeyFileError, create_keys
-from jupyterlab_hdh.data.validate import read_table
 from jupyterlab_hdh.store.models import AuditEvent, DatasetVersion, OptOut
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -210,7 +210,7 @@ FULL_DISK_SCRIPT = """
 import sys
 from pathlib import Path
 from jupyterlab_hdh.context import open_hub
-from jupyterlab_hdh.data.ingest import IngestError, ingest
+from jupyterlab_hdh.ingestion import IngestError, ingest
 from jupyterlab_hdh.paths import DataDir
 hub = open_hub(DataDir.resolve(sys.argv[1], sys.argv[2]))
 try:
@@ -314,7 +314,7 @@ def _rows_of(folder: Path, psa_pseudonyms: set[str]) -> int:
 
 def _orphans(folder: Path) -> int:
     """Detail rows whose parent row is missing (DCIR by the 9 keys, PMSI by stay)."""
-    from jupyterlab_hdh.data.ingest import DCIR_KEYS, STAY_KEYS, _composite
+    from jupyterlab_hdh.ingestion import DCIR_KEYS, STAY_KEYS, _composite
 
     prs = pq.read_table(folder / "ER_PRS_F.parquet")
     parents = _composite(prs, DCIR_KEYS)
