@@ -1,7 +1,6 @@
 """What every ``hdh`` command shares: the installation it works on and who it acts as.
 
-Owns the command line's context, used by ``cli.py`` and the command groups it adds
-(``egress/cli.py``, ``guard/cli.py``) without their importing ``cli.py`` back: the data
+Owns the command line's context, used by every command group of the ``cli`` package: the data
 directory chosen by ``hdh --data-dir`` (in ``ctx.obj``), the installation opened once per
 command and closed with it, and the actor name the audit log records (``cli:<login>``).
 """

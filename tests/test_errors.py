@@ -26,7 +26,7 @@ INTERNAL = {
     "jupyterlab_hdh.data.validate.ValidationError",
     # a quality rule that cannot run; reported inside the quality report
     "jupyterlab_hdh.data.quality.QualityControlError",
-    # the offline check's own errors: exit code 3 and a JSON line (egress/checks/cli.py)
+    # the offline check's own errors: exit code 3 and a JSON line (cli/egress_check.py)
     "jupyterlab_hdh.egress.checks.config.CheckError",
     "jupyterlab_hdh.egress.checks.tables.TableReadError",
 }

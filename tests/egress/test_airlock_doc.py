@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from jupyterlab_hdh.egress.cli import egress
+from jupyterlab_hdh.cli.egress import egress
 
 DOC = Path(__file__).parents[2] / "docs" / "airlock.md"
 MARKER = (

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from jupyterlab_hdh.cli import main
-from jupyterlab_hdh.egress.checks.cli import (
+from jupyterlab_hdh.cli.egress_check import (
     EXIT_BAD_INPUT,
     EXIT_FAIL,
     EXIT_PASS,

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from jupyterlab_hdh.cli import main
-from jupyterlab_hdh.egress.cli import egress
+from jupyterlab_hdh.cli.egress import egress
 from jupyterlab_hdh.governance import accounts
 from tests.egress import airlock
 

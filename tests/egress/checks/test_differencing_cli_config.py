@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from jupyterlab_hdh.cli.egress_check import check_command
 from jupyterlab_hdh.egress.checks import CheckConfig, CheckError, CheckInput, check_files
-from jupyterlab_hdh.egress.checks.cli import check_command
 
 ALL = "dept,count\n59,120\n62,45\n80,300\n"
 UNDER_65 = "dept,count\n59,117\n62,45\n80,290\n"  # nested: 59 differs by 3

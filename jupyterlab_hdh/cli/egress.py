@@ -11,7 +11,7 @@ one, but never votes or decides. Each command's help says who its ``--as`` is.
 
 Domain errors are one line on stderr and exit status 1. ``--json`` prints the
 JSON the REST API would return. ``hdh egress check FILE...`` is the offline
-disclosure checker (``egress/checks/cli.py``).
+disclosure checker (``cli/egress_check.py``).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class EgressGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name == "check":
-            from jupyterlab_hdh.egress.checks.cli import check_command
+            from jupyterlab_hdh.cli.egress_check import check_command
 
             return check_command
         return super().get_command(ctx, cmd_name)

@@ -1,0 +1,5 @@
+"""``python -m jupyterlab_hdh.cli``: the ``hdh`` command."""
+
+from jupyterlab_hdh.cli import main
+
+main()

@@ -1,0 +1,256 @@
+"""``hdh up``, ``hdh serve`` and ``hdh token``: the embedded hub, the control plane, hub tokens."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from jupyterlab_hdh.cli.common import say as _say
+from jupyterlab_hdh.cli.demo import (
+    DEMO_DATASET,
+    _demo_credentials,
+    _demo_project,
+)
+from jupyterlab_hdh.cli_context import actor as _actor
+from jupyterlab_hdh.cli_context import data_dir as _data_dir
+from jupyterlab_hdh.cli_context import open_hub as _hub
+from jupyterlab_hdh.paths import DataDir
+
+
+@click.command("token")
+@click.argument("name")
+@click.option(
+    "--expires-in",
+    type=click.IntRange(60, 366 * 86400),
+    default=86400,
+    show_default=True,
+    help="Seconds the token is valid",
+)
+@click.pass_context
+def hub_token(ctx: click.Context, name: str, expires_in: int) -> None:
+    """Print a JupyterHub API token for NAME (the hub started by `hdh up` must be running)."""
+    import httpx
+
+    from jupyterlab_hdh.governance.accounts import get_user
+    from jupyterlab_hdh.hub.config import HubConfigError, hub_api
+
+    with _hub(ctx).sessions() as s:
+        get_user(s, name)  # an HDH account, or a one-line error
+    try:
+        api, token = hub_api(_data_dir(ctx).root)
+    except HubConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    headers = {"Authorization": f"token {token}"}
+    try:
+        with httpx.Client(base_url=api, headers=headers, timeout=30) as c:
+            if c.get(f"/users/{name}").status_code == 404:
+                c.post(f"/users/{name}").raise_for_status()
+            r = c.post(
+                f"/users/{name}/tokens",
+                json={"note": f"hdh token ({_actor()})", "expires_in": expires_in},
+            )
+            r.raise_for_status()
+    except httpx.HTTPStatusError as exc:
+        raise click.ClickException(
+            f"the hub refused: {exc.response.status_code} {exc.response.text[:200]}"
+        ) from None
+    except httpx.HTTPError as exc:
+        raise click.ClickException(
+            f"the hub at {api} does not answer ({exc}): is `hdh up` running?"
+        ) from None
+    click.echo(r.json()["token"])
+
+
+# --- servers ----------------------------------------------------------------------------------
+
+
+def _serve(data_dir: DataDir, host: str, port: int) -> None:
+    """Run the API; as the hub's ``hdh`` service (``hdh up``) also its web pages and bridge."""
+    import uvicorn
+
+    from jupyterlab_hdh.api.app import create_app
+    from jupyterlab_hdh.api.browser import HubBrowserAuth
+    from jupyterlab_hdh.api.pages import HubServers
+    from jupyterlab_hdh.egress.settings import AirlockConfigError, load_settings
+
+    try:
+        load_settings(data_dir)  # a bad airlock.toml stops the start, with its reason
+    except AirlockConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    base_url = f"http://{host}:{port}"
+    token_file = os.environ.get("HDH_BRIDGE_TOKEN_FILE")
+    app = create_app(
+        data_dir,
+        base_url=base_url,
+        bridge_token=Path(token_file).read_text().strip() if token_file else None,
+        browser_auth=HubBrowserAuth.from_env(),
+        hub_servers=HubServers.from_env(),
+    )
+    click.echo(
+        f"HDH control plane: {base_url}/api/docs  (catalogue: {base_url}/api/catalogue/datasets)"
+    )
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=8001,
+    show_default=True,
+    help="The port `hdh up` gives the control plane (its hub is on 8000)",
+)
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """Start the control-plane REST API on an initialised data directory."""
+    from jupyterlab_hdh.context import open_hub
+
+    open_hub(_data_dir(ctx)).close()  # fail early and clearly if not initialised
+    _serve(_data_dir(ctx), host, port)
+
+
+def _memory_size(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
+    """``4G``, ``512M``, ``1.5G``, ``1073741824`` or ``0`` → bytes (None: the default)."""
+    from jupyterlab_hdh.units import parse_size
+
+    if value is None:
+        return None
+    try:
+        nbytes = parse_size(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a size: write e.g. 4G, 512M or 0 (no limit)"
+        ) from None
+    if 0 < nbytes < 256 * 2**20:
+        raise click.BadParameter(f"{value!r} is too small for a sandbox: give at least 256M")
+    return nbytes
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option(
+    "--patients",
+    type=click.IntRange(10, 1_000_000),
+    default=2000,
+    show_default=True,
+    help="Size of the demo extract",
+)
+@click.option("--seed", type=int, default=2026, show_default=True)
+@click.option(
+    "--api-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Port of the control-plane REST API [default: PORT+1]",
+)
+@click.option(
+    "--poll-interval",
+    type=click.IntRange(1, 3600),
+    default=30,
+    show_default=True,
+    help="Seconds between the hub's checks of running sandboxes (permit still active?)",
+)
+@click.option(
+    "--memory-limit",
+    callback=_memory_size,
+    default=None,
+    metavar="SIZE",
+    help="Memory of each sandbox, e.g. 4G or 512M; 0: no limit"
+    " [default: half the host's memory, at most 8G]",
+)
+@click.option(
+    "--cpu-limit",
+    type=click.FloatRange(0, 1024),
+    default=None,
+    help="CPU cores each sandbox may use; 0: no limit [default: all cores]",
+)
+@click.pass_context
+def up(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    patients: int,
+    seed: int,
+    api_port: int | None,
+    poll_interval: int,
+    memory_limit: int | None,
+    cpu_limit: float | None,
+) -> None:
+    """Set up everything on first run (store, keys, demo data, demo users) and start the hub.
+
+    The hub (JupyterHub, configurable-http-proxy, the guard, one bubblewrap sandbox per
+    project and person) listens on PORT; the control-plane REST API on --api-port.
+    State persists in the data directory; running it again starts from there. Ctrl-C
+    stops everything.
+    """
+    from sqlalchemy import select
+
+    from jupyterlab_hdh.context import init_hub
+    from jupyterlab_hdh.data.synth import generate
+    from jupyterlab_hdh.ingestion import DatasetDescription, recover
+    from jupyterlab_hdh.ingestion import ingest as run_ingest
+    from jupyterlab_hdh.store.models import Dataset
+
+    data_dir = _data_dir(ctx)
+    from jupyterlab_hdh.guard.display import DisplayConfigError, DisplaySettings
+
+    try:
+        DisplaySettings.load(data_dir.root)  # a bad guard.toml stops the start, with its reason
+    except DisplayConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    hub, done = init_hub(data_dir, actor="hdh-up")
+    for line in done:
+        _say(line)
+    for p in recover(hub):
+        _say(f"removed leftover {p}")
+    with hub.sessions() as s:
+        have_demo = s.scalar(select(Dataset).where(Dataset.name == DEMO_DATASET)) is not None
+    if not have_demo:
+        raw = data_dir.incoming / f"{DEMO_DATASET}-raw-{seed}-{patients}"
+        if not (raw / "extract.json").exists():
+            if raw.exists():
+                from jupyterlab_hdh.ingestion import remove_tree
+
+                remove_tree(raw)
+            _say(f"generating a synthetic extract of {patients:,} patients (raw identifiers)")
+            generate(raw, patients=patients, seed=seed, raw=True, progress=True)
+        run_ingest(
+            hub,
+            raw,
+            DEMO_DATASET,
+            actor="hdh-up",
+            progress=_say,
+            description=DatasetDescription(
+                title="Démonstration : extrait SNDS synthétique",
+                description="Extrait synthétique au format SNDS (DCIR, PMSI MCO, ALD,"
+                " causes de décès,"
+                " pharmacovigilance, télésurveillance) : parcours cohérents, aucune donnée réelle.",
+                synthetic=True,
+                keywords=["SNDS", "DCIR", "PMSI", "synthétique", "démonstration"],
+            ),
+        )
+    creds = _demo_credentials(hub)
+    _demo_project(hub)
+    hub.close()
+    from jupyterlab_hdh.hub.run import run_embedded_hub
+
+    click.echo("Demo accounts (hub login: NAME + PASSWORD; control-plane API: Bearer TOKEN):")
+    for name, c in creds.items():
+        click.echo(f"  {name:<11} {c['role']:<16} {c['password']:<14} {c['token']}")
+    code = run_embedded_hub(
+        data_dir,
+        host=host,
+        port=port,
+        api_port=api_port or port + 1,
+        poll_interval=poll_interval,
+        memory_limit=memory_limit,
+        cpu_limit=cpu_limit,
+        say=_say,
+        echo=click.echo,
+    )
+    if code:
+        sys.exit(code)
