@@ -25,13 +25,15 @@ from collections.abc import Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
+from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -84,6 +86,14 @@ def validation_error(r: Request, exc: RequestValidationError) -> JSONResponse:
     )
 
 
+#: the Swagger page's files, from the fastapi-offline package (name → media type)
+SWAGGER_ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui.css": "text/css",
+    "favicon.png": "image/png",
+}
+
+
 def create_app(
     data_dir: DataDir,
     *,
@@ -113,10 +123,30 @@ def create_app(
         version=__version__,
         description="Catalogue (public, read-only), ingestion, opt-out register and audit log.",
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # served below, with its assets from the package
         redoc_url=None,
         lifespan=lifespan,
     )
+
+    # The Swagger page's scripts and styles come from the fastapi-offline package, never from
+    # a CDN: an offline installation shows it, and no third-party script runs in this origin.
+    @app.get("/api/docs", include_in_schema=False)
+    def swagger_page(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}/api/openapi.json",
+            title="HDH control plane — API",
+            swagger_js_url=f"{root}/api/docs-static/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/api/docs-static/swagger-ui.css",
+            swagger_favicon_url=f"{root}/api/docs-static/favicon.png",
+        )
+
+    @app.get("/api/docs-static/{name}", include_in_schema=False)
+    def swagger_asset(name: str) -> FileResponse:
+        media = SWAGGER_ASSETS.get(name)
+        if media is None:
+            raise HTTPException(404, f"no such file: {name}")
+        return FileResponse(Path(str(files("fastapi_offline") / "static" / name)), media_type=media)
 
     def hub() -> Hub:
         return hub_box["hub"]

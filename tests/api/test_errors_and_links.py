@@ -185,6 +185,13 @@ def test_swagger_under_the_service_prefix_loads_its_openapi_directly(hub: Any) -
         assert found and found[1] == f"{prefix}api/openapi.json", page.text
         spec = client.get(found[1], follow_redirects=False)
         assert spec.status_code == 200 and spec.json()["openapi"], spec.text[:200]
+        # its scripts and styles come from the control plane itself, never from a CDN
+        assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+        assert assets and all(a.startswith(f"{prefix}api/docs-static/") for a in assets), assets
+        for asset in assets:
+            got = client.get(asset)
+            assert got.status_code == 200 and len(got.content) > 100, asset
+        assert "cdn." not in page.text and "//" not in "".join(a[1:] for a in assets)
         # and straight on the API's port, without the prefix
         page = client.get("/api/docs")
         assert re.search(r"url: '([^']+)'", page.text)[1] == "/api/openapi.json"  # type: ignore[index]
