@@ -42,7 +42,8 @@ from jupyterlab_hdh import __version__, ingestion
 from jupyterlab_hdh.api import egress as egress_api
 from jupyterlab_hdh.api import models
 from jupyterlab_hdh.api.browser import HubBrowserAuth, StripPrefix
-from jupyterlab_hdh.api.pages import HubServers, register_pages
+from jupyterlab_hdh.api.hub_client import HubClient
+from jupyterlab_hdh.api.pages import register_pages
 from jupyterlab_hdh.audit import verify
 from jupyterlab_hdh.catalogue import manager as catalogue
 from jupyterlab_hdh.catalogue.dictionary import dictionary_csv
@@ -100,7 +101,7 @@ def create_app(
     base_url: str = "http://127.0.0.1:8000",
     bridge_token: str | None = None,
     browser_auth: HubBrowserAuth | None = None,
-    hub_servers: HubServers | None = None,
+    hub_servers: HubClient | None = None,
 ) -> FastAPI:
     """The API of one installation; ``bridge_token`` enables ``/api/bridge/...`` (else 503).
 

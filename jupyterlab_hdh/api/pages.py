@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from jupyterlab_hdh.api.browser import BrowserAuthError, BrowserUser, HubBrowserAuth, NotLoggedIn
+from jupyterlab_hdh.api.hub_client import HubClient, HubRefused, HubUnavailable
 from jupyterlab_hdh.context import Hub
 from jupyterlab_hdh.governance import projects
 from jupyterlab_hdh.governance.accounts import get_user
@@ -41,7 +41,6 @@ PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-STOP_TIMEOUT = 60.0
 MAX_FORM_BYTES = 64 * 2**10
 
 _templates = Environment(
@@ -64,44 +63,11 @@ def _message(title: str, text: str, status: int, **ns: Any) -> HTMLResponse:
     return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
 
 
-class HubServers:
-    """Stops a user's named server through the hub's REST API (the service's own token)."""
-
-    def __init__(self, api_url: str, token: str) -> None:
-        self.api_url = api_url.rstrip("/")
-        self.headers = {"Authorization": f"token {token}"}
-
-    @classmethod
-    def from_env(cls) -> HubServers | None:
-        url, token = os.environ.get("JUPYTERHUB_API_URL"), os.environ.get("JUPYTERHUB_API_TOKEN")
-        return cls(url, token) if url and token else None
-
-    async def running(self, user: str, server: str) -> bool:
-        async with httpx.AsyncClient(timeout=10) as c:
-            r = await c.get(f"{self.api_url}/users/{quote(user)}", headers=self.headers)
-        if r.status_code != 200:
-            return False
-        return server in (r.json().get("servers") or {})
-
-    async def stop(self, user: str, server: str) -> None:
-        """Stop ``user``'s server ``server`` and wait until the hub has forgotten it."""
-        url = f"{self.api_url}/users/{quote(user)}/servers/{quote(server)}"
-        async with httpx.AsyncClient(timeout=STOP_TIMEOUT) as c:
-            r = await c.delete(url, headers=self.headers)
-            if r.status_code not in (202, 204, 404):
-                raise RuntimeError(f"the hub refused to stop the sandbox ({r.status_code})")
-        deadline = time.monotonic() + STOP_TIMEOUT
-        while await self.running(user, server):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the sandbox did not stop in time: try again in a minute")
-            await asyncio.sleep(0.5)
-
-
 def register_pages(
     app: FastAPI,
     hub: Callable[[], Hub],
     auth: HubBrowserAuth | None,
-    servers: HubServers | None = None,
+    servers: HubClient | None = None,
 ) -> None:
     """Add ``/ui/...`` and ``/oauth_callback`` to the control-plane app."""
     hub_prefix = os.environ.get("JUPYTERHUB_BASE_URL", "/")
@@ -237,7 +203,7 @@ def register_pages(
         if servers is not None:
             try:
                 await servers.stop(me.name, slug)
-            except (RuntimeError, httpx.HTTPError) as exc:
+            except (HubRefused, HubUnavailable, httpx.HTTPError) as exc:
                 return await datasets_page(
                     me, slug, error=f"saved, but the sandbox was not restarted: {exc}", status=502
                 )

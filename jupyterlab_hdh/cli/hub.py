@@ -32,8 +32,7 @@ from jupyterlab_hdh.paths import DataDir
 @click.pass_context
 def hub_token(ctx: click.Context, name: str, expires_in: int) -> None:
     """Print a JupyterHub API token for NAME (the hub started by `hdh up` must be running)."""
-    import httpx
-
+    from jupyterlab_hdh.api.hub_client import HubClient
     from jupyterlab_hdh.governance.accounts import get_user
     from jupyterlab_hdh.hub.config import HubConfigError, hub_api
 
@@ -43,25 +42,8 @@ def hub_token(ctx: click.Context, name: str, expires_in: int) -> None:
         api, token = hub_api(_data_dir(ctx).root)
     except HubConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    headers = {"Authorization": f"token {token}"}
-    try:
-        with httpx.Client(base_url=api, headers=headers, timeout=30) as c:
-            if c.get(f"/users/{name}").status_code == 404:
-                c.post(f"/users/{name}").raise_for_status()
-            r = c.post(
-                f"/users/{name}/tokens",
-                json={"note": f"hdh token ({_actor()})", "expires_in": expires_in},
-            )
-            r.raise_for_status()
-    except httpx.HTTPStatusError as exc:
-        raise click.ClickException(
-            f"the hub refused: {exc.response.status_code} {exc.response.text[:200]}"
-        ) from None
-    except httpx.HTTPError as exc:
-        raise click.ClickException(
-            f"the hub at {api} does not answer ({exc}): is `hdh up` running?"
-        ) from None
-    click.echo(r.json()["token"])
+    hub_client = HubClient(api, token)
+    click.echo(hub_client.issue_token(name, note=f"hdh token ({_actor()})", expires_in=expires_in))
 
 
 # --- servers ----------------------------------------------------------------------------------
@@ -73,7 +55,7 @@ def _serve(data_dir: DataDir, host: str, port: int) -> None:
 
     from jupyterlab_hdh.api.app import create_app
     from jupyterlab_hdh.api.browser import HubBrowserAuth
-    from jupyterlab_hdh.api.pages import HubServers
+    from jupyterlab_hdh.api.hub_client import HubClient
     from jupyterlab_hdh.egress.settings import AirlockConfigError, load_settings
 
     try:
@@ -87,7 +69,7 @@ def _serve(data_dir: DataDir, host: str, port: int) -> None:
         base_url=base_url,
         bridge_token=Path(token_file).read_text().strip() if token_file else None,
         browser_auth=HubBrowserAuth.from_env(),
-        hub_servers=HubServers.from_env(),
+        hub_servers=HubClient.from_env(),
     )
     click.echo(
         f"HDH control plane: {base_url}/api/docs  (catalogue: {base_url}/api/catalogue/datasets)"
