@@ -30,13 +30,14 @@ API (``actor`` is a :class:`jupyterlab_hdh.governance.projects.Actor`)::
     notifications(session, user_name, unread_only=False) -> list[dict]
     mark_read(session, user_name, ids=None) -> int
     approval_problems(session, request) -> list[str]   # why it cannot be approved yet
-    kinds(session, request, actor) -> set[str]         # the actor kinds of states.py
+    kinds(session, request, actor) -> set[str]         # the actor kinds (permissions.py)
 
 Release, recovery and downloads are in :mod:`release`: ``release(hub, request_id, *,
 actor)``, ``deliver(hub, request_id)``, ``recover(hub)``, ``released_files(session,
 request_id, *, actor)``, ``released_file(session, data_dir, request_id, name, *, actor)``.
 
-Rules (the transition table and actor kinds are in :mod:`states`):
+Rules (the transition table and actor kinds are in :mod:`states`, who is which kind of
+actor for a request, and who sees it, in :mod:`permissions`):
 
 * A request belongs to one project and is created by one of its members (its
   author), who alone adds, replaces and removes files while it is ``draft`` or
@@ -104,13 +105,16 @@ from jupyterlab_hdh.egress.errors import (
     NotFound,
     WrongState,
 )
+from jupyterlab_hdh.egress.permissions import is_member as _is_member
+from jupyterlab_hdh.egress.permissions import kinds, may_create
+from jupyterlab_hdh.egress.permissions import require as _require
+from jupyterlab_hdh.egress.permissions import viewer as _viewer
+from jupyterlab_hdh.egress.permissions import visible as _visible
 from jupyterlab_hdh.egress.snapshot import Limits, blob_path, snapshot, strip_figure
 from jupyterlab_hdh.governance.projects import (
-    MEMBER_ROLES,
     Actor,
     UnknownProject,
     get_project,
-    membership,
 )
 from jupyterlab_hdh.paths import DataDir
 from jupyterlab_hdh.store.models import (
@@ -275,41 +279,6 @@ def _lock(session: Session, request_id: int) -> EgressRequest:
     req = session.get(EgressRequest, request_id)
     assert req is not None
     return req
-
-
-def _role(session: Session, actor: Actor) -> str:
-    """The actor's role as the store records it (an unknown name keeps the given role:
-    the CLI acts as ``cli:<login>`` with the admin role)."""
-    user = session.scalar(select(User).where(User.name == actor.name))
-    return user.role if user is not None else actor.role
-
-
-def _is_member(session: Session, req: EgressRequest, name: str) -> bool:
-    return membership(session, req.project, name) is not None
-
-
-def kinds(session: Session, req: EgressRequest, actor: Actor) -> set[str]:
-    """The actor kinds (:mod:`states`) ``actor`` has for ``req``."""
-    role = _role(session, actor)
-    member = _is_member(session, req, actor.name)
-    out: set[str] = set()
-    if actor.name == req.author and member:
-        out.add(st.AUTHOR)
-    if role in st.REVIEWER_ROLES and not member and actor.name != req.author:
-        out.add(st.REVIEWER)
-    if role == "admin" and not member and actor.name != req.author:
-        out.add(st.OPERATOR)
-    return out
-
-
-def _require(kind: str, have: set[str], actor: Actor, doing: str) -> None:
-    if kind not in have:
-        who = {
-            st.AUTHOR: "the request's author",
-            st.REVIEWER: "a reviewer who is not a member of the project",
-            st.OPERATOR: "an administrator",
-        }[kind]
-        raise NotAllowed(f"{actor.name} may not {doing}: only {who} may")
 
 
 def _file(req: EgressRequest, path: str) -> EgressFile:
@@ -478,7 +447,7 @@ def create_request(
     except UnknownProject:
         raise NotFound(f"no project {project!r}") from None
     title = check_title(title)
-    if membership(session, proj, actor.name) is None or _role(session, actor) not in MEMBER_ROLES:
+    if not may_create(session, proj, actor):
         raise NotAllowed(f"{actor.name} is not a member of project {project!r}")
     _check_request_quota(session, proj, _quotas(quotas))
     req = EgressRequest(
@@ -1036,24 +1005,6 @@ def start_release(session: Session, request_id: int, *, actor: Actor) -> list[Eg
 
 
 # --- views --------------------------------------------------------------------------------------
-
-
-def _visible(session: Session, req: EgressRequest, actor: Actor) -> bool:
-    if _is_member(session, req, actor.name):
-        return True
-    role = _role(session, actor)
-    if role == "admin":
-        return True
-    return role in st.REVIEWER_ROLES and req.round > 0 and actor.name != req.author
-
-
-def _viewer(session: Session, req: EgressRequest, actor: Actor) -> str:
-    """``member``, ``reviewer`` or ``operator`` (NotFound if the request is not visible)."""
-    if not _visible(session, req, actor):
-        raise NotFound(f"no egress request #{req.id}")
-    if _is_member(session, req, actor.name):
-        return "member"
-    return "operator" if _role(session, actor) == "admin" else "reviewer"
 
 
 def _summary(req: EgressRequest) -> dict[str, Any]:

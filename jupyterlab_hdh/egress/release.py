@@ -43,7 +43,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jupyterlab_hdh.egress import manager
+from jupyterlab_hdh.egress import manager, permissions
 from jupyterlab_hdh.egress import states as st
 from jupyterlab_hdh.egress.downloads import download_names
 from jupyterlab_hdh.egress.errors import InvalidFile, NotFound, WrongState
@@ -277,7 +277,7 @@ def released_download(
         if isinstance(request_id, int) and not isinstance(request_id, bool)
         else None
     )
-    if req is None or not manager._is_member(session, req, actor.name):
+    if req is None or not permissions.is_member(session, req, actor.name):
         raise NotFound(f"no released file {name!r} in egress request #{request_id}")
     if req.state != st.RELEASED:
         raise WrongState(f"request #{request_id} is {req.state}: nothing is released yet")
@@ -308,7 +308,7 @@ def released_files(session: Session, request_id: int, *, actor: Actor) -> list[d
         if isinstance(request_id, int) and not isinstance(request_id, bool)
         else None
     )
-    if req is None or not manager._is_member(session, req, actor.name):
+    if req is None or not permissions.is_member(session, req, actor.name):
         raise NotFound(f"no egress request #{request_id}")
     if req.state != st.RELEASED:
         return []

@@ -26,20 +26,38 @@ decision. ``rejected``, ``withdrawn`` and ``released`` are final.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Final
 
 from jupyterlab_hdh.egress.errors import NotAllowed, WrongState
+from jupyterlab_hdh.store.models import Role
 
-DRAFT = "draft"
-SUBMITTED = "submitted"
-PARTIALLY_REVIEWED = "partially_reviewed"
-REVIEWED = "reviewed"
-APPROVED = "approved"
-RETURNED = "returned"
-REJECTED = "rejected"
-RELEASING = "releasing"
-RELEASED = "released"
-WITHDRAWN = "withdrawn"
+
+class State(StrEnum):
+    """A request's state (``egress_requests.state``); members compare equal to the text."""
+
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    PARTIALLY_REVIEWED = "partially_reviewed"
+    REVIEWED = "reviewed"
+    APPROVED = "approved"
+    RETURNED = "returned"
+    REJECTED = "rejected"
+    RELEASING = "releasing"
+    RELEASED = "released"
+    WITHDRAWN = "withdrawn"
+
+
+DRAFT = State.DRAFT
+SUBMITTED = State.SUBMITTED
+PARTIALLY_REVIEWED = State.PARTIALLY_REVIEWED
+REVIEWED = State.REVIEWED
+APPROVED = State.APPROVED
+RETURNED = State.RETURNED
+REJECTED = State.REJECTED
+RELEASING = State.RELEASING
+RELEASED = State.RELEASED
+WITHDRAWN = State.WITHDRAWN
 
 STATES: Final = (
     DRAFT,
@@ -65,7 +83,7 @@ AUTHOR, REVIEWER, OPERATOR, SYSTEM = "author", "reviewer", "operator", "system"
 ACTOR_KINDS: Final = (AUTHOR, REVIEWER, OPERATOR, SYSTEM)
 #: User roles that may review requests (never the author or a member of the project).
 #: Admins operate the platform and may start a release, but do not judge outputs.
-REVIEWER_ROLES: Final = ("reviewer", "committee")
+REVIEWER_ROLES: Final = (Role.REVIEWER, Role.COMMITTEE)
 
 #: (from, to) -> the actor kinds allowed to make that step.
 TRANSITIONS: Final[dict[tuple[str, str], frozenset[str]]] = {

@@ -9,6 +9,7 @@ the migrations themselves.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -25,7 +26,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-ROLES = ("researcher", "reviewer", "committee", "data_controller", "admin")
+
+class Role(StrEnum):
+    """A person's role on the platform (``users.role``); members compare equal to the text."""
+
+    RESEARCHER = "researcher"
+    REVIEWER = "reviewer"
+    COMMITTEE = "committee"
+    DATA_CONTROLLER = "data_controller"
+    ADMIN = "admin"
+
+
+ROLES = tuple(r.value for r in Role)
 
 
 def utcnow() -> datetime:
