@@ -47,6 +47,10 @@ def test_a_refused_spawn_shows_the_reason_with_403(up: Up, bob: Any) -> None:  #
     assert response is not None and response.status == 403, text[:500]
     assert "bob may not open project demo: 'bob' is not a member of project 'demo'" in text
     assert "Unhandled error" not in text and "500 :" not in text
+    # a refusal is not mended by a restart: the page points to the person's projects instead
+    assert "try restarting" not in text
+    projects = bob.get_by_role("link", name="your projects")
+    assert projects.get_attribute("href") == "/services/hdh/ui/"
 
 
 def test_the_home_page_offers_no_default_server(up: Up, bob: Any) -> None:  # noqa: F811
