@@ -49,6 +49,13 @@ READ_CODE = (
     "print('rows', pq.read_metadata('/data/demo-snds/v1/IR_BEN_R.parquet').num_rows)"
 )
 
+LIBRARY_CODE = (
+    "import json, hdh\n"
+    "df = hdh.read('demo-snds.IR_BEN_R', columns=['BEN_NIR_PSA'])\n"
+    "ds = hdh.datasets()[['dataset', 'version', 'mounted', 'permitted']]\n"
+    "print(json.dumps({'rows': len(df), 'datasets': ds.values.tolist()}))"
+)
+
 
 def _problem() -> str | None:
     try:
@@ -303,10 +310,16 @@ def test_alice_spawns_demo_and_runs_audited_code_through_the_guard(up: Up) -> No
         assert "content-security-policy" in contents.headers
         out, reply = execute(up, browser, base, READ_CODE)
         total = time.monotonic() - t0
+        # the notebook library in the same sandbox: the mount, and the permit via the bridge
+        lib, _ = execute(up, browser, base, LIBRARY_CODE)
     expected = pq.read_metadata(
         up.data_dir / "datasets" / "demo-snds" / "v1" / "IR_BEN_R.parquet"
     ).num_rows
     assert out.strip() == f"rows {expected}"
+    assert json.loads(lib.strip().splitlines()[-1]) == {
+        "rows": expected,
+        "datasets": [["demo-snds", "v1", True, True]],
+    }
     up.timings.update(spawn=spawned, reply=reply, total=total)
     print(
         f"spawn through the hub: ready {spawned:.2f} s; first execute_reply {reply:.2f} s after"
