@@ -40,7 +40,6 @@ a per-session anti-forgery token.
 """
 
 import asyncio
-import html
 import logging
 import re
 import threading
@@ -63,6 +62,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jupyterlab_hdh.api.models import AccessOut
+from jupyterlab_hdh.api.templating import TEMPLATES
 from jupyterlab_hdh.context import Hub
 from jupyterlab_hdh.egress import manager, release
 from jupyterlab_hdh.egress import notify as mail
@@ -621,91 +621,43 @@ UI_ACTIONS = (
 )
 
 
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _simple_page(title: str, body: str) -> str:
+def _simple_page(title: str, message: str) -> str:
     from jupyterlab_hdh.egress.render import PAGE_STYLE
 
-    return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{_e(title)}</title><style>{PAGE_STYLE}</style></head><body>"
-        f"<h1>{_e(title)}</h1>{body}</body></html>"
-    )
-
-
-def _form(url: str, token: str, action: str, label: str, inner: str = "") -> str:
-    return (
-        f'<form method="post" action="{_e(url)}">'
-        f'<input type="hidden" name="_form" value="{_e(token)}">'
-        f'<input type="hidden" name="action" value="{_e(action)}">'
-        f'{inner}<button type="submit">{_e(label)}</button></form>'
+    return TEMPLATES.get_template("egress_page.html").render(
+        title=title, message=message, style=PAGE_STYLE
     )
 
 
 def _actions(view: dict[str, Any], me: str, url: str, token: str, error: str) -> str:
     """The forms this viewer may use now (the workflow still checks every step)."""
     state, viewer = view.get("state"), view.get("viewer")
-    parts = ['<section class="hdh-actions"><h2>Actions</h2>']
-    if error:
-        parts.append(f'<p class="hdh-error">{_e(error)}</p>')
-    reason = '<label>Reason <textarea name="reason" rows="2" cols="60"></textarea></label>'
-    if viewer == "reviewer" and state in ("submitted", "partially_reviewed"):
-        for f in view.get("files") or []:
-            if f.get("role") != "output" or any(v["reviewer"] == me for v in f.get("votes", [])):
-                continue
-            inner = (
-                f"<p>Vote on <strong>{_e(f['path'])}</strong> (checks: "
-                f"{_e(f.get('check_status') or 'not checked')})</p>"
-                f'<input type="hidden" name="path" value="{_e(f["path"])}">'
-                '<label><input type="radio" name="decision" value="approve" required> approve'
-                '</label> <label><input type="radio" name="decision" value="changes"> changes'
-                '</label> <label><input type="radio" name="decision" value="reject"> reject'
-                "</label><br><label>Exception to failed checks (reason, if approving a failing"
-                ' file) <textarea name="exception_reason" rows="2" cols="60"></textarea>'
-                "</label><br>"
-            )
-            parts.append(_form(url, token, "vote", "Vote (final)", inner))
-    if viewer == "reviewer" and state == "reviewed":
-        parts.append(_form(url, token, "approve", "Approve the request"))
-        parts.append(_form(url, token, "return", "Return for changes", reason))
-        parts.append(_form(url, token, "reject", "Reject", reason))
-    if viewer in ("reviewer", "operator") and state == "approved":
-        parts.append(_form(url, token, "release", "Release to the requester"))
-    if view.get("author") == me and state in ("draft", "returned"):
-        parts.append(_form(url, token, "submit", "Submit for review"))
-    if view.get("author") == me and state not in (
-        "rejected",
-        "released",
-        "withdrawn",
-        "approved",
-        "releasing",
-    ):
-        parts.append(_form(url, token, "withdraw", "Withdraw", reason))
-    if state not in ("rejected", "released", "withdrawn"):
-        private = (
-            '<label><input type="checkbox" name="private" value="1"> private (reviewers only)'
-            "</label><br>"
-            if viewer == "reviewer"
-            else ""
-        )
-        inner = (
-            '<label>Comment <textarea name="body" rows="2" cols="60" required></textarea>'
-            f"</label><br>{private}"
-        )
-        parts.append(_form(url, token, "comment", "Comment", inner))
-    if view.get("released") and viewer == "member" and state == "released":
-        parts.append("<h3>Released files</h3><ul>")
-        for r in view["released"]:
-            href = f"{url}/released/{quote(r['name'], safe='')}"
-            parts.append(
-                f'<li><a href="{_e(href)}" download="{_e(r["filename"])}">{_e(r["path"])}</a>'
-                f" <code>{_e(r['sha256'])}</code></li>"
-            )
-        parts.append("</ul>")
-    parts.append("</section>")
-    return "".join(parts)
+    voting = viewer == "reviewer" and state in ("submitted", "partially_reviewed")
+    vote_on = [
+        f
+        for f in (view.get("files") or [])
+        if voting
+        if f.get("role") == "output" and not any(v["reviewer"] == me for v in f.get("votes", []))
+    ]
+    mine = view.get("author") == me
+    released = [
+        {**r, "href": f"{url}/released/{quote(r['name'], safe='')}"}
+        for r in (view.get("released") or [])
+    ]
+    return TEMPLATES.get_template("egress_actions.html").render(
+        url=url,
+        token=token,
+        error=error,
+        vote_on=vote_on,
+        decide=viewer == "reviewer" and state == "reviewed",
+        release=viewer in ("reviewer", "operator") and state == "approved",
+        submit=mine and state in ("draft", "returned"),
+        withdraw=mine
+        and state not in ("rejected", "released", "withdrawn", "approved", "releasing"),
+        comment=state not in ("rejected", "released", "withdrawn"),
+        private=viewer == "reviewer",
+        released=released if viewer == "member" and state == "released" else [],
+    )
 
 
 def _register_browser(
@@ -728,8 +680,8 @@ def _register_browser(
                 raise NotFound(f"no user {name!r} in the store")
             return Actor.of(user)
 
-    def page(status: int, title: str, body: str) -> HTMLResponse:
-        return HTMLResponse(_simple_page(title, body), status_code=status, headers=UI_HEADERS)
+    def page(status: int, title: str, message: str) -> HTMLResponse:
+        return HTMLResponse(_simple_page(title, message), status_code=status, headers=UI_HEADERS)
 
     @app.get("/ui/egress/", include_in_schema=False)
     async def ui_list(request: Request) -> Response:
@@ -746,26 +698,17 @@ def _register_browser(
         try:
             rows, notes = await asyncio.to_thread(load)
         except EgressError as exc:
-            return page(exc.http_status, "Export requests", f"<p>{_e(exc)}</p>")
-        items = "".join(
-            f'<tr><td><a href="{_e(prefix)}ui/egress/requests/{r["id"]}">#{r["id"]}</a></td>'
-            f"<td>{_e(r['project'])}</td><td>{_e(r['title'])}</td><td>{_e(r['state'])}</td>"
-            f"<td>{_e(r['author'])}</td></tr>"
-            for r in rows
+            return page(exc.http_status, "Export requests", str(exc))
+        from jupyterlab_hdh.egress.render import PAGE_STYLE
+
+        body = TEMPLATES.get_template("egress_list.html").render(
+            title=f"Export requests visible to {me.name}",
+            style=PAGE_STYLE,
+            prefix=prefix,
+            rows=rows,
+            notes=notes,
         )
-        body = (
-            "<table><thead><tr><th>request</th><th>project</th><th>title</th><th>state</th>"
-            f"<th>author</th></tr></thead><tbody>{items}</tbody></table>"
-        )
-        if notes:
-            body += (
-                "<h2>Unread notifications</h2><ul>"
-                + "".join(
-                    f"<li>{_e(n['created_at'][:19])} — {_e(n['subject'])}</li>" for n in notes
-                )
-                + "</ul>"
-            )
-        return page(200, f"Export requests visible to {me.name}", body)
+        return HTMLResponse(body, status_code=200, headers=UI_HEADERS)
 
     async def request_page(
         me: Any, request_id: int, error: str = "", status: int = 200
@@ -779,7 +722,7 @@ def _register_browser(
         try:
             view = await asyncio.to_thread(load)
         except EgressError as exc:
-            return page(exc.http_status, f"Export request #{request_id}", f"<p>{_e(exc)}</p>")
+            return page(exc.http_status, f"Export request #{request_id}", str(exc))
         actions = _actions(view, me.name, url, me.form_token(auth.form_secret), error)
         # members (the requester) get no rendering: their page never reads a snapshot
         read = (
@@ -800,12 +743,12 @@ def _register_browser(
         body = await request.body()
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if len(body) > MAX_FORM_BYTES or ctype != "application/x-www-form-urlencoded":
-            return page(400, "Export request", "<p>expected a small form post</p>")
+            return page(400, "Export request", "expected a small form post")
         try:
             fields = parse_qs(body.decode(), keep_blank_values=True, max_num_fields=20)
             form = {k: v[0] for k, v in fields.items()}
         except (UnicodeDecodeError, ValueError):
-            return page(400, "Export request", "<p>malformed form</p>")
+            return page(400, "Export request", "malformed form")
         if not auth.check_form(me, form.get("_form", "")):
             return await request_page(
                 me, request_id, "this form expired or came from another site: try again", 403
@@ -870,5 +813,5 @@ def _register_browser(
         try:
             path, filename = await asyncio.to_thread(locate)
         except EgressError as exc:
-            return page(exc.http_status, "Download", f"<p>{_e(exc)}</p>")
+            return page(exc.http_status, "Download", str(exc))
         return _attachment(path, filename)

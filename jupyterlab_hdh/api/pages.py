@@ -22,10 +22,10 @@ from urllib.parse import parse_qs, quote
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from jupyterlab_hdh.api.browser import BrowserAuthError, BrowserUser, HubBrowserAuth, NotLoggedIn
 from jupyterlab_hdh.api.hub_client import HubClient, HubRefused, HubUnavailable
+from jupyterlab_hdh.api.templating import TEMPLATES
 from jupyterlab_hdh.context import Hub
 from jupyterlab_hdh.governance import projects
 from jupyterlab_hdh.governance.accounts import get_user
@@ -43,11 +43,7 @@ PAGE_HEADERS = {
 }
 MAX_FORM_BYTES = 64 * 2**10
 
-_templates = Environment(
-    loader=FileSystemLoader(HERE / "templates"),
-    autoescape=select_autoescape(["html"]),
-    enable_async=False,
-)
+_templates = TEMPLATES
 
 
 def _page(name: str, status: int = 200, **ns: Any) -> HTMLResponse:
@@ -56,11 +52,7 @@ def _page(name: str, status: int = 200, **ns: Any) -> HTMLResponse:
 
 
 def _message(title: str, text: str, status: int, **ns: Any) -> HTMLResponse:
-    body = _templates.from_string(
-        '{% extends "base.html" %}{% block main %}<h1>{{ title }}</h1>'
-        '<p class="error" role="alert">{{ text }}</p>{% endblock %}'
-    ).render(title=title, text=text, **ns)
-    return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
+    return _page("message.html", status, title=title, text=text, **ns)
 
 
 def register_pages(

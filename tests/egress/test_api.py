@@ -633,3 +633,24 @@ def test_browser_download_link_of_a_file_with_url_characters_in_its_name(ui: Any
     [link] = re.findall(r'href="([^"]*/released/[^"]+)"', page)
     r = client.get(html.unescape(link), headers=_browser(client, "bob"))
     assert r.status_code == 200 and r.content == b"a,n\nx,120\n"
+
+
+def test_browser_pages_escape_what_a_kernel_or_a_member_wrote(ui: Any) -> None:
+    """Titles, paths and comments are written by sandboxes and people: the list, the request
+    page and its forms (Jinja2 templates, autoescaped) show them as text, never as markup."""
+    client, hub, auth = ui
+    hostile = '<img src=x onerror="alert(1)">'
+    airlock.write(hub.data_dir.workspace("study"), "out/<b>t</b>.csv", "a,n\nx,120\n")
+    rid = _ok(
+        client.post("/api/egress/requests", json={"project": "study", "title": hostile},
+                    headers=auth["alice"]), 201,
+    )["id"]  # fmt: skip
+    _ok(client.post(f"/api/egress/requests/{rid}/files", json={"path": "out/<b>t</b>.csv"},
+                    headers=auth["alice"]), 201)  # fmt: skip
+    _ok(client.post(f"/api/egress/requests/{rid}/submit", headers=auth["alice"]))
+    listing = client.get("/ui/egress/", headers=_browser(client, "rita")).text
+    page = client.get(f"/ui/egress/requests/{rid}", headers=_browser(client, "rita")).text
+    for text in (listing, page):
+        assert hostile not in text and "<img" not in text
+        assert "&lt;img src=x onerror=" in text  # shown, as text
+    assert "<b>t</b>" not in page and "&lt;b&gt;t&lt;/b&gt;" in page  # the vote form's path
