@@ -130,6 +130,7 @@ from jupyterlab_hdh.store.models import (
     ProjectMember,
     User,
 )
+from jupyterlab_hdh.textfields import CONTROL, LINE_BREAK, clean_text
 from jupyterlab_hdh.timestamps import iso_utc
 
 if TYPE_CHECKING:
@@ -164,31 +165,11 @@ def _iso(dt: datetime | None) -> str | None:
     return iso_utc(dt, "microseconds")
 
 
-#: Control characters (C0 but tab and newline, DEL, C1) and line/paragraph separators.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
-_LINE_BREAK = re.compile("[\t\n\r]")
+_CONTROL, _LINE_BREAK = CONTROL, LINE_BREAK
 
 
 def _text(value: Any, what: str, limit: int, *, required: bool = True, line: bool = False) -> str:
-    """``value`` stripped, refused (never cut) when empty (if ``required``), longer than
-    ``limit`` characters, holding a control character, or (``line``) a line break."""
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise InvalidFile(f"the {what} must be text")
-    value = value.strip()
-    if required and not value:
-        raise InvalidFile(f"the {what} must not be empty")
-    if len(value) > limit:
-        raise InvalidFile(f"the {what} is longer than {limit} characters ({len(value)})")
-    bad = _CONTROL.search(value) or (_LINE_BREAK.search(value) if line else None)
-    if bad is not None:
-        kind = "a line break or tab" if bad.group() in "\t\n\r" else "a control character"
-        raise InvalidFile(
-            f"the {what} contains {kind} (U+{ord(bad.group()):04X})"
-            + (": it must be one line" if line else "")
-        )
-    return value
+    return clean_text(value, what, limit, error=InvalidFile, required=required, one_line=line)
 
 
 def check_title(title: Any) -> str:

@@ -55,6 +55,7 @@ from jupyterlab_hdh.store.models import (
     ProjectMember,
     User,
 )
+from jupyterlab_hdh.textfields import clean_text
 from jupyterlab_hdh.timestamps import iso_utc, utc
 
 SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,38}")
@@ -64,7 +65,6 @@ MEMBER_ROLES = ("researcher",)
 GRANTORS = ("data_controller", "admin")
 DATASET_SPEC_RE = re.compile(r"(?P<name>[a-z0-9][a-z0-9_-]{0,62})(?:/(?P<version>v[0-9]{1,9}))?")
 TITLE_MAX, PURPOSE_MAX, REASON_MAX = 200, 5000, 1000
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -203,15 +203,7 @@ def check_slug(slug: str) -> str:
 
 
 def _text(value: str, what: str, limit: int, *, multiline: bool = False) -> str:
-    value = (value or "").strip()
-    if not value:
-        raise ProjectError(f"the {what} must not be empty")
-    if len(value) > limit:
-        raise ProjectError(f"the {what} is longer than {limit} characters")
-    bad = re.sub(r"[\n\t]", "", value) if multiline else value
-    if _CONTROL.search(bad):
-        raise ProjectError(f"the {what} contains control characters")
-    return value
+    return clean_text(value, what, limit, error=ProjectError, one_line=not multiline)
 
 
 def _flush(session: Session, conflict: str) -> None:
