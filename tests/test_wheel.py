@@ -70,7 +70,7 @@ def test_the_wheel_carries_the_built_extension_and_no_sources_of_node(wheel: Pat
     assert any(n.endswith(f"{EXTENSION}/package.json") for n in data), names[:50]
     assert any("/static/remoteEntry." in n for n in data)
     assert not [n for n in names if "node_modules" in n or n.endswith(".ts")]
-    assert "jupyterlab_hdh/cli.py" in names and "hdh/__init__.py" in names
+    assert "jupyterlab_hdh/cli/__init__.py" in names and "hdh/__init__.py" in names
 
 
 def test_a_fresh_environment_without_node_finds_the_extension(wheel: Path, tmp_path: Path) -> None:
