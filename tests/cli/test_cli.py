@@ -16,10 +16,20 @@ from jupyterlab_hdh.cli import main
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()):
-    for name, cmd in group.commands.items():
+    """Every command path, through the groups' own listing (``hdh`` loads its groups lazily,
+    so ``group.commands`` alone would be empty)."""
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
         yield (*prefix, name)
         if isinstance(cmd, click.Group):
             yield from _commands(cmd, (*prefix, name))
+
+
+def test_the_listing_reaches_every_command_group() -> None:
+    paths = {p[0] for p in _commands(main)}
+    assert {"data", "egress", "guard", "user", "project", "permit", "up"} <= paths
+    assert len(list(_commands(main))) > 60
 
 
 @pytest.mark.parametrize("path", [(), *_commands(main)], ids=lambda p: " ".join(p) or "hdh")
