@@ -483,6 +483,12 @@ def register(
 
     btags: list[str | Enum] = ["bridge"]
 
+    @app.get("/api/bridge/egress/checks", tags=btags)
+    def bridge_checks(me: Bridged) -> dict[str, Any]:
+        """The installation's disclosure-check thresholds (``airlock.toml``): what a submit
+        applies, so that ``hdh egress check`` in a sandbox answers the same."""
+        return {"checks": load_settings(hub().data_dir).checks.to_dict()}
+
     @app.get("/api/bridge/egress/requests", tags=btags)
     def bridge_list(
         s: Db, me: Bridged, state: Annotated[str | None, Query(max_length=32)] = None

@@ -2,7 +2,8 @@
 
 The thresholds are those of ``--config FILE`` if given, else those of the installation when a
 data directory is named (``hdh --data-dir D`` or ``HDH_DATA_DIR``: the ``[checks]`` table of
-``D/airlock.toml``, as the airlock applies them to a submitted request), else the defaults.
+``D/airlock.toml``, as the airlock applies them to a submitted request), else, in a sandbox,
+the installation's through the API bridge (the same ``[checks]``), else the defaults.
 
 Exit codes (:data:`EXIT_CODES`): 0 every file passes, 1 a file fails, 2 usage error (click's),
 3 bad input (missing file, bad configuration, no such data directory), 4 a file needs review
@@ -33,15 +34,26 @@ EXIT_CODES = {
 _EXIT_HELP = "\b\nExit codes:\n" + "\n".join(f"  {k} {v}" for k, v in EXIT_CODES.items())
 
 
+def _installation_checks() -> CheckConfig | None:
+    """In a sandbox: the installation's thresholds, through the API bridge (None elsewhere)."""
+    from hdh import _bridge
+
+    answer = _bridge.get("/api/bridge/egress/checks")
+    if not isinstance(answer, dict) or not isinstance(answer.get("checks"), dict):
+        return None
+    return CheckConfig.from_dict(answer["checks"], source="the installation's checks (bridge)")
+
+
 def _config(ctx: click.Context, config_path: Path | None) -> CheckConfig:
-    """``--config``, else the named installation's ``[checks]``, else the defaults."""
+    """``--config``, else the named installation's ``[checks]``, else (in a sandbox) the
+    installation's through the API bridge, else the defaults."""
     from jupyterlab_hdh.paths import DATA_DIR_ENV, DataDir
 
     if config_path is not None:
         return CheckConfig.load(config_path)
     root = ctx.find_root()
     if root.params.get("data_dir") is None and not os.environ.get(DATA_DIR_ENV):
-        return CheckConfig()
+        return _installation_checks() or CheckConfig()
     obj = root.obj if isinstance(root.obj, dict) else {}
     data_dir = obj.get("data_dir") or DataDir.resolve()
     if not data_dir.root.is_dir():
@@ -62,7 +74,8 @@ def _config(ctx: click.Context, config_path: Path | None) -> CheckConfig:
     type=click.Path(path_type=Path),
     default=None,
     help="TOML file of thresholds (see docs/egress-checks.md); default: the [checks] of"
-    " <data dir>/airlock.toml when hdh is given --data-dir or HDH_DATA_DIR, else the defaults.",
+    " <data dir>/airlock.toml when hdh is given --data-dir or HDH_DATA_DIR; in a sandbox the"
+    " installation's (through the API bridge); else the defaults.",
 )
 @click.option(
     "--role",

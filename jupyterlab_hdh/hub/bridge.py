@@ -42,6 +42,7 @@ PROJECT_HEADER = "X-HDH-Project"
 #: The only control-plane routes a sandbox may reach (full match on the raw path).
 ALLOWED_PATHS = re.compile(
     r"/api/bridge/whoami"
+    r"|/api/bridge/egress/checks"
     r"|/api/bridge/egress/requests(?:/[0-9]{1,9})?"
     r"|/api/catalogue/datasets(?:/[A-Za-z0-9._-]+(?:/versions/[A-Za-z0-9._-]+"
     r"(?:/quality|/tables/[A-Za-z0-9._-]+)?)?)?"

@@ -654,3 +654,16 @@ def test_browser_pages_escape_what_a_kernel_or_a_member_wrote(ui: Any) -> None:
         assert hostile not in text and "<img" not in text
         assert "&lt;img src=x onerror=" in text  # shown, as text
     assert "<b>t</b>" not in page and "&lt;b&gt;t&lt;/b&gt;" in page  # the vote form's path
+
+
+def test_a_sandbox_reads_the_installations_check_thresholds_through_the_bridge(
+    permitted: Any,
+) -> None:
+    client, hub, _auth = permitted
+    url = "/api/bridge/egress/checks"
+    defaults = _ok(client.get(url, headers=_bridge("alice", "study")))["checks"]
+    assert defaults["safe_threshold"] == 10
+    (hub.data_dir.root / "airlock.toml").write_text("[checks]\nsafe_threshold = 11\n")
+    checks = _ok(client.get(url, headers=_bridge("alice", "study")))["checks"]
+    assert checks["safe_threshold"] == 11 and checks["safe_nk_n"] == defaults["safe_nk_n"]
+    assert client.get(url).status_code in (401, 403)  # only through the bridge

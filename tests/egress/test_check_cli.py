@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -19,6 +20,7 @@ from jupyterlab_hdh.cli.egress_check import (
     EXIT_REVIEW,
     EXIT_USAGE,
 )
+from tests.hdh.conftest import bridge  # noqa: F401 - the fixture
 
 
 def _write(folder: Path, name: str, text: str) -> Path:
@@ -131,3 +133,23 @@ def test_french_csv_from_the_shell(tmp_path: Path) -> None:
     assert done.returncode == EXIT_FAIL and "Traceback" not in done.stderr
     (flag,) = json.loads(done.stdout)["files"][0]["flags"]
     assert flag["rule"] == "unreadable" and "separator" in flag["message"]
+
+
+def test_in_a_sandbox_the_installations_thresholds_come_through_the_bridge(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    bridge: dict[str, Any],  # noqa: F811
+) -> None:
+    """No data directory inside a sandbox: ``egress check`` asks the API bridge for the
+    installation's ``[checks]``, so it does not pass a count that submit then fails."""
+    monkeypatch.delenv("HDH_DATA_DIR", raising=False)
+    c10 = _write(tmp_path, "c10.csv", "groupe,effectif\nA,10\nB,230\n")
+    bridge["answers"]["/api/bridge/egress/checks"] = {"checks": {"safe_threshold": 11}}
+    out = CliRunner().invoke(main, ["egress", "check", str(c10)])
+    assert out.exit_code == EXIT_FAIL, out.output
+    (flag,) = json.loads(out.output)["files"][0]["flags"]
+    assert flag["message"] == "count 10 is below the threshold 11"
+    assert "/api/bridge/egress/checks" in bridge["paths"]
+    # a bridge that does not answer the route (an older hub): the defaults, as before
+    del bridge["answers"]["/api/bridge/egress/checks"]
+    assert CliRunner().invoke(main, ["egress", "check", str(c10)]).exit_code == EXIT_PASS

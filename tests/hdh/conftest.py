@@ -79,14 +79,17 @@ class _UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer
 @pytest.fixture
 def bridge(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """A real HTTP server on a Unix socket answering ``GET /api/bridge/whoami`` with
-    ``state["whoami"]``; the notebook library finds it through ``HDH_BRIDGE_SOCKET``."""
-    state: dict[str, Any] = {"whoami": {"permitted": []}, "paths": []}
+    ``state["whoami"]`` (and any path of ``state["answers"]`` with its value); the notebook
+    library and ``hdh egress check`` find it through ``HDH_BRIDGE_SOCKET``."""
+    state: dict[str, Any] = {"whoami": {"permitted": []}, "paths": [], "answers": {}}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             state["paths"].append(self.path)
-            body = json.dumps(state["whoami"]).encode()
-            code = 200 if self.path == "/api/bridge/whoami" else 404
+            answers = {"/api/bridge/whoami": state["whoami"], **state["answers"]}
+            found = self.path in answers
+            body = json.dumps(answers[self.path] if found else {"detail": "not found"}).encode()
+            code = 200 if found else 404
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))

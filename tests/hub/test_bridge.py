@@ -31,6 +31,7 @@ TOKEN = "t" * 64
 
 ALLOWED = [
     "/api/bridge/whoami",
+    "/api/bridge/egress/checks",
     "/api/catalogue/datasets",
     "/api/catalogue/datasets/demo-snds",
     "/api/catalogue/datasets/demo-snds/versions/v1",
