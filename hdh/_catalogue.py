@@ -11,8 +11,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from hdh._mounts import YEAR_COLUMN, choose_version, data_root, mounted, permitted, resolve
-from hdh._sql import _yearly_names
+from hdh._mounts import YEAR_COLUMN, choose_version, data_root, mounted, permitted, refs
 from hdh.errors import BadArgument
 
 
@@ -55,31 +54,27 @@ def tables(dataset: str, version: str | None = None) -> Any:
             )
         raise BadArgument(f"hdh.tables takes a dataset name, not {dataset!r}")
     version = choose_version(dataset, version)
-    folder = data_root() / dataset / version
+    metas: dict[Any, Any] = {}  # one footer read per file, shared by its yearly table
+
+    def meta(path: Any) -> Any:
+        if path not in metas:
+            metas[path] = pq.read_metadata(path)
+        return metas[path]
+
     rows = []
-    stems = sorted(p.stem for p in folder.glob("*.parquet"))
-    for stem in stems:
-        path = folder / f"{stem}.parquet"
-        meta = pq.read_metadata(path)
+    for ref in refs(dataset, version):
+        files = [meta(p) for p in ref.files]
+        # a yearly table: the union of its years' columns, and year
+        names = {n for f in files for n in f.schema.to_arrow_schema().names}
+        if ref.yearly:
+            names.add(YEAR_COLUMN)
         rows.append(
             {
-                "table": stem,
-                "rows": meta.num_rows,
-                "columns": meta.num_columns,
-                "bytes": path.stat().st_size,
-                "years": None,
-            }
-        )
-    for yearly in sorted(_yearly_names(stems)):
-        ref = resolve(f"{dataset}.{yearly}", version)
-        metas = [pq.read_metadata(p) for p in ref.files]
-        rows.append(
-            {
-                "table": yearly,
-                "rows": sum(m.num_rows for m in metas),
-                "columns": len(ref.schema().names),
+                "table": ref.table,
+                "rows": sum(f.num_rows for f in files),
+                "columns": len(names),
                 "bytes": sum(p.stat().st_size for p in ref.files),
-                "years": list(ref.years),
+                "years": list(ref.years) if ref.yearly else None,
             }
         )
     out = _frame(rows, ["table", "rows", "columns", "bytes", "years"])

@@ -23,6 +23,8 @@ DATA_ROOT_ENV = "HDH_DATA_ROOT"
 #: SNDS yearly tables are written with ``aa`` for the two-digit year (``T_MCOaaB``).
 YEARLY = re.compile(r"^(?P<head>[A-Z][A-Z0-9_]*?)aa(?P<tail>[A-Z0-9_]*)$")
 NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+#: A file of a yearly table: ``T_MCO21B`` → head ``T_MCO``, year ``21``, tail ``B``.
+YEARLY_FILE = re.compile(r"([A-Z][A-Z0-9_]*?)(\d\d)([A-Z0-9_]*)")
 #: The column a yearly table read over several years gains: the file's year (2020, 2021…).
 YEAR_COLUMN = "year"
 
@@ -142,8 +144,26 @@ def resolve(name: str, version: str | None = None, years: object = None) -> Tabl
     """The files of ``name`` in the chosen version; every refusal is an :class:`HDHError`."""
     dataset, table = split_name(name)
     version = choose_version(dataset, version)
-    folder = data_root() / dataset / version
-    present = {p.stem: p for p in folder.glob("*.parquet")}
+    return _ref(dataset, version, table, _present(dataset, version), years)
+
+
+def refs(dataset: str, version: str) -> list[TableRef]:
+    """Every table of a mounted version (one folder listing): each file, then each yearly
+    table (``T_MCOaaB``) over its years."""
+    present = _present(dataset, version)
+    names = sorted(present) + sorted(
+        {f"{m[1]}aa{m[3]}" for stem in present if (m := YEARLY_FILE.fullmatch(stem))}
+    )
+    return [_ref(dataset, version, table, present, None) for table in names]
+
+
+def _present(dataset: str, version: str) -> dict[str, Path]:
+    return {p.stem: p for p in (data_root() / dataset / version).glob("*.parquet")}
+
+
+def _ref(
+    dataset: str, version: str, table: str, present: dict[str, Path], years: object
+) -> TableRef:
     yearly = YEARLY.match(table)
     if yearly is None:
         if years is not None:

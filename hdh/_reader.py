@@ -104,15 +104,22 @@ def _read_arrow(pa_mod: Any, ref: TableRef, cols: list[str] | None, clauses: Any
     return _arrow_table(ref, cols, clauses)
 
 
-def _duckdb_source(ref: TableRef) -> tuple[str, list[Any]]:
-    """A DuckDB ``FROM`` item for the table's files (with ``year`` for a yearly table)."""
+def duckdb_source(ref: TableRef) -> str:
+    """A DuckDB ``FROM`` item for the table's files (with ``year`` for a yearly table).
+
+    The paths go in as SQL string literals (a view takes no parameters); they come from
+    the mount layout, never from the caller."""
     if not ref.yearly:
-        return "read_parquet(?)", [str(ref.files[0])]
+        return f"read_parquet({_literal(ref.files[0])})"
     selects = " UNION ALL BY NAME ".join(
-        f"SELECT *, CAST({year} AS SMALLINT) AS {YEAR_COLUMN} FROM read_parquet(?)"
-        for year in ref.years
+        f"SELECT *, CAST({year} AS SMALLINT) AS {YEAR_COLUMN} FROM read_parquet({_literal(path)})"
+        for year, path in zip(ref.years, ref.files, strict=True)
     )
-    return f"({selects})", [str(p) for p in ref.files]
+    return f"({selects})"
+
+
+def _literal(path: Any) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
 
 
 def _quote(name: str) -> str:
@@ -120,13 +127,12 @@ def _quote(name: str) -> str:
 
 
 def _read_duckdb(duckdb: Any, ref: TableRef, cols: list[str] | None, clauses: Any) -> Any:
-    source, params = _duckdb_source(ref)
     select = ", ".join(_quote(c) for c in cols) if cols else "*"
-    query = f"SELECT {select} FROM {source}"
+    query = f"SELECT {select} FROM {duckdb_source(ref)}"
+    params: list[Any] = []
     if clauses:
-        where, more = _filters.to_sql(clauses)
+        where, params = _filters.to_sql(clauses)
         query += f" WHERE {where}"
-        params += more
     return connection(duckdb).sql(query, params=params)
 
 

@@ -10,44 +10,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from hdh._mounts import YEARLY, data_root, mounted, resolve
-from hdh._reader import _duckdb_source, _need, _quote, connection
+from hdh._mounts import mounted, refs, resolve
+from hdh._reader import _need, _quote, connection, duckdb_source
 from hdh.errors import BadArgument, HDHError
 
 _VIEWS: dict[tuple[str, str], str] = {}  # (dataset, table) → what its view reads
 
 
-def _yearly_names(stems: list[str]) -> set[str]:
-    """``T_MCOaaB`` for every ``T_MCO21B``-like stem."""
-    import re
-
-    out = set()
-    for stem in stems:
-        m = re.fullmatch(r"([A-Z][A-Z0-9_]*?)(\d\d)([A-Z0-9_]*)", stem)
-        if m and YEARLY.match(f"{m[1]}aa{m[3]}"):
-            out.add(f"{m[1]}aa{m[3]}")
-    return out
-
-
 def _ensure_views(versions: dict[str, str] | None) -> Any:
     con = connection(_need("duckdb"))
-    here = mounted()
-    for dataset, have in here.items():
+    for dataset, have in mounted().items():
         version = (versions or {}).get(dataset) or have[-1]
-        folder = data_root() / dataset / version
-        stems = sorted(p.stem for p in folder.glob("*.parquet"))
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(dataset)}")
-        for table in stems + sorted(_yearly_names(stems)):
-            ref = resolve(f"{dataset}.{table}", version)
-            source, params = _duckdb_source(ref)
-            # a view cannot take parameters: the paths go in as SQL string literals
-            for p in params:
-                source = source.replace("?", "'" + p.replace("'", "''") + "'", 1)
-            if _VIEWS.get((dataset, table)) == source:
+        for ref in refs(dataset, version):
+            source = duckdb_source(ref)
+            if _VIEWS.get((dataset, ref.table)) == source:
                 continue
-            view = f"{_quote(dataset)}.{_quote(table)}"
+            view = f"{_quote(dataset)}.{_quote(ref.table)}"
             con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {source}")
-            _VIEWS[(dataset, table)] = source
+            _VIEWS[(dataset, ref.table)] = source
     return con
 
 
