@@ -23,7 +23,6 @@ import argparse
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.bench_guard_overhead import timed  # noqa: E402
 from jupyterlab_hdh.hub.config import free_port  # noqa: E402
 from tests.guard.conftest import BASE, start_jupyter  # noqa: E402
 
@@ -117,15 +117,8 @@ sys.stdin.read()
 PROXIES = {"relay": RELAY, "aiohttp": AIOHTTP, "tornado": TORNADO, "guard": GUARD}
 
 
-def timed(fn: Any, n: int) -> float:
-    for _ in range(min(50, n)):
-        fn()
-    out = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(out)
+def median_ms(fn: Any, n: int) -> float:
+    return statistics.median(timed(fn, n))
 
 
 def main() -> None:
@@ -159,10 +152,10 @@ def main() -> None:
         print(f"GET api/status, n={args.n}, {args.rounds} rounds (one client, sequential)")
         ratios: dict[str, list[float]] = {name: [] for name in PROXIES}
         for r in range(args.rounds):
-            d = timed(lambda: direct.get(BASE + "api/status"), args.n)
+            d = median_ms(lambda: direct.get(BASE + "api/status"), args.n)
             line = [f"round {r + 1}: direct {d:.3f} ms"]
             for name, client in clients.items():
-                g = timed(lambda c=client: c.get(BASE + "api/status"), args.n)
+                g = median_ms(lambda c=client: c.get(BASE + "api/status"), args.n)
                 ratios[name].append(g / d)
                 line.append(f"{name} {g:.3f} ms ({g / d:.2f}x)")
             print(" | ".join(line), flush=True)

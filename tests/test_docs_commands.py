@@ -169,14 +169,14 @@ def _why_not(cmd: Shown) -> str | None:
 
 def _make_demo_users_and_project(runner: CliRunner, env: dict[str, str]) -> None:
     """What ``hdh up`` sets up before it starts the hub: the demo users and project."""
-    from jupyterlab_hdh import cli
+    from jupyterlab_hdh.cli import demo
     from jupyterlab_hdh.context import open_hub
     from jupyterlab_hdh.paths import DataDir
 
     hub = open_hub(DataDir.resolve(Path(env["HDH_DATA_DIR"])))
     try:
-        cli._demo_credentials(hub)
-        cli._demo_project(hub)
+        demo._demo_credentials(hub)
+        demo._demo_project(hub)
     finally:
         hub.close()
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -91,20 +90,3 @@ def main(ctx: click.Context, data_dir: Path | None, store_url: str | None) -> No
             if store_url:
                 raise click.BadParameter(str(exc), param_hint="'--store-url'") from None
             raise click.UsageError(f"$HDH_STORE_URL: {exc}") from None
-
-
-#: names older callers import from ``jupyterlab_hdh.cli`` → the module now holding them
-_MOVED = {
-    "DEMO_DATASET": "demo",
-    "DEMO_PROJECT": "demo",
-    "DEMO_USERS": "demo",
-    "_demo_credentials": "demo",
-    "_demo_project": "demo",
-    "_memory_size": "hub",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        return getattr(importlib.import_module(f"{__name__}.{_MOVED[name]}"), name)
-    raise AttributeError(name)

@@ -165,9 +165,6 @@ def _iso(dt: datetime | None) -> str | None:
     return iso_utc(dt, "microseconds")
 
 
-_CONTROL, _LINE_BREAK = CONTROL, LINE_BREAK
-
-
 def _text(value: Any, what: str, limit: int, *, required: bool = True, line: bool = False) -> str:
     return clean_text(value, what, limit, error=InvalidFile, required=required, one_line=line)
 
@@ -184,7 +181,7 @@ def check_path(path: Any) -> str:
         raise InvalidFile("give the path of a file in the workspace")
     if len(path) > PATH_MAX:
         raise InvalidFile(f"the path is longer than {PATH_MAX} characters ({len(path)})")
-    bad = _CONTROL.search(path) or _LINE_BREAK.search(path)
+    bad = CONTROL.search(path) or LINE_BREAK.search(path)
     if bad is not None:
         raise InvalidFile(f"the path contains a control character (U+{ord(bad.group()):04X})")
     return path

@@ -217,7 +217,7 @@ def test_sandbox_limits_from_the_command_line(tmp_path: Path) -> None:
     [("4G", 4 * 2**30), ("512M", 512 * 2**20), ("1.5GiB", 3 * 2**29), ("0", 0)],
 )
 def test_memory_sizes_on_the_command_line(given: str, expected: int) -> None:
-    from jupyterlab_hdh.cli import _memory_size
+    from jupyterlab_hdh.cli.hub import _memory_size
 
     assert _memory_size(None, None, given) == expected  # type: ignore[arg-type]
 
