@@ -153,3 +153,18 @@ def test_the_probe_sees_these_calls_work_without_a_filter() -> None:
         # x32 is usually compiled out (ENOSYS). Either way never EPERM without a filter.
         assert out["i386_getpid"] in (0, None), out["names"]
         assert out["x32_getpid"] in (0, errno.ENOSYS), out["names"]
+
+
+@pytest.mark.parametrize(
+    ("machine", "audit_arch", "ptrace", "getpid"),
+    [("riscv64", 0xC00000F3, 117, 172), ("ppc64le", 0xC0000015, 26, 20)],
+)
+def test_the_other_architectures_libseccomp_knows_get_the_filter(
+    machine: str, audit_arch: int, ptrace: int, getpid: int
+) -> None:
+    """Numbers from the kernel's tables for those architectures (no headers installed here)."""
+    program = seccomp.program(machine)
+    assert program is not None
+    assert run_bpf(program, audit_arch, ptrace) == EPERM
+    assert run_bpf(program, audit_arch, getpid) == ALLOW
+    assert run_bpf(program, AUDIT_ARCH["x86_64"], 39) == EPERM  # another ABI: refused
