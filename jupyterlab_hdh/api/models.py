@@ -2,13 +2,73 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
+
+from jupyterlab_hdh.catalogue.records import DatasetRecord
 
 
 class ErrorOut(BaseModel):
     detail: str
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
+# --- the catalogue ------------------------------------------------------------------------------
+
+if TYPE_CHECKING:
+
+    class DatasetSummaryOut(BaseModel):
+        """A current dataset version in the catalogue's list: its record without the tables."""
+
+else:
+    #: made from the record's own fields (``catalogue.records.DatasetRecord``, all but
+    #: ``tables``), so the two never drift apart
+    DatasetSummaryOut = create_model(
+        "DatasetSummaryOut",
+        __doc__="A current dataset version in the catalogue's list: its record without the tables.",
+        **{
+            name: (f.annotation, f)
+            for name, f in DatasetRecord.model_fields.items()
+            if name != "tables"
+        },
+    )
+
+
+class VersionRowOut(BaseModel):
+    """One version of a dataset, current or superseded."""
+
+    version: str
+    status: str
+    created_at: str
+    records: int | None
+    individuals: int | None
+    content_sha256: str
+
+
+class DatasetOut(DatasetRecord):
+    """The current version's record, and every version of the dataset."""
+
+    versions: list[VersionRowOut]
+
+
+class QualityReportOut(BaseModel):
+    """A version's data-quality report (``data/quality.py``): one result per check, each an
+    object with the check's own fields (``check_id``, ``status``, ``violated``, ``pct``…),
+    and the summary (``passed``, ``failed``…). Open: reports of older versions may carry
+    other keys, which are passed on as they are."""
+
+    model_config = ConfigDict(extra="allow")
+
+    generated_at: str | None = None
+    control_file: str | None = None
+    tables: list[str] | None = None
+    checks: list[dict[str, Any]] | None = None
+    summary: dict[str, Any] | None = None
 
 
 class IngestRequest(BaseModel):

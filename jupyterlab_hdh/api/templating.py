@@ -1,7 +1,7 @@
 """The Jinja2 templates of the control plane's web pages (``api/templates/``), autoescaped.
 
 Owns the one template environment: every HTML page the control plane answers (the project
-pages of ``pages.py``, the airlock's browser pages of ``egress.py``) is rendered from a
+pages of ``routes/pages.py``, the airlock's pages of ``routes/egress_pages.py``) is rendered from a
 template here, so every value is escaped where it is written.
 """
 

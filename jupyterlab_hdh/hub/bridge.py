@@ -19,7 +19,7 @@ enters the sandbox. Each request is checked and rebuilt here:
   target never choose it.
 
 The control plane accepts the identity only with the right token and re-checks
-the permit itself (``api/app.py``, ``/api/bridge/...``). :func:`check_request`
+the permit itself (``api/deps.py``, ``/api/bridge/...``). :func:`check_request`
 and :func:`upstream_headers` are pure, so the policy is unit-testable.
 """
 

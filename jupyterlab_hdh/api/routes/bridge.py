@@ -1,0 +1,144 @@
+"""``/api/bridge/...``: sandboxes, through the hub's API bridge (``hub/bridge.py``).
+
+The caller's identity comes from ``X-HDH-User`` / ``X-HDH-Project`` only when
+``X-HDH-Bridge`` carries the bridge token (``deps.bridged``, constant-time compare), and
+the project's active permit is re-checked on every request: the control plane never
+trusts who a sandbox says it is. The airlock's requester steps are here for a sandbox:
+the caller is the bridged user in the bridged project, and only requests of that project
+are reachable (others are 404).
+
+(No ``from __future__ import annotations``: FastAPI reads the dependency aliases.)
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Query
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from jupyterlab_hdh.api import egress_models as em
+from jupyterlab_hdh.api import models
+from jupyterlab_hdh.api.deps import BRIDGE_RESPONSES, Bridged, Config, Db, Inst
+from jupyterlab_hdh.api.routes import egress
+from jupyterlab_hdh.egress import manager
+from jupyterlab_hdh.egress.errors import NotFound
+from jupyterlab_hdh.egress.settings import load_settings
+from jupyterlab_hdh.governance.projects import Actor
+from jupyterlab_hdh.sandbox.spec import DATA_ROOT
+from jupyterlab_hdh.store.models import EgressRequest, User
+
+router = APIRouter(tags=["bridge"])
+
+
+def in_sandbox(mount: models.MountOut) -> str:
+    """Where the sandbox sees a mounted dataset version (``sandbox/spec.py``: ``/data/…``)."""
+    return f"{DATA_ROOT}/{mount.dataset}/{mount.version}"
+
+
+def bridged_actor(s: Session, me: models.AccessOut) -> Actor:
+    user = s.scalar(select(User).where(User.name == me.user))
+    if user is None:  # the permit check passed, so the user exists; be safe anyway
+        raise HTTPException(403, f"unknown user {me.user!r}")
+    return Actor.of(user)
+
+
+def in_project(s: Session, request_id: int, me: models.AccessOut) -> None:
+    """Only the bridged project's requests are reachable from its sandbox."""
+    req = s.get(EgressRequest, request_id)
+    if req is None or req.project.slug != me.project:
+        raise NotFound(f"no egress request #{request_id} in project {me.project!r}")
+
+
+@router.get("/api/bridge/whoami", responses=BRIDGE_RESPONSES)
+def bridge_whoami(me: Bridged) -> models.AccessOut:
+    """Who the control plane believes the calling sandbox is: user, project, permit, what
+    it mounts and every version the permit grants (the data panel).
+
+    (Bridged routes that change state will be audited; reads are not.) Paths are the
+    sandbox's own (``/data/<dataset>/<version>``, as ``/hdh/mounts`` shows them), never
+    the host's; a permitted version that is not mounted has none."""
+    mounts = [m.model_copy(update={"path": in_sandbox(m)}) for m in me.mounts]
+    permitted = [
+        p.model_copy(update={"path": in_sandbox(p) if p.mounted else ""}) for p in me.permitted
+    ]
+    return me.model_copy(update={"mounts": mounts, "permitted": permitted})
+
+
+@router.get("/api/bridge/egress/checks")
+def bridge_checks(me: Bridged, inst: Inst) -> em.ChecksOut:
+    """The installation's disclosure-check thresholds (``airlock.toml``): what a submit
+    applies, so that ``hdh egress check`` in a sandbox answers the same."""
+    return em.ChecksOut(checks=load_settings(inst.data_dir).checks.to_dict())
+
+
+@router.get("/api/bridge/egress/requests", response_model=list[em.RequestSummaryOut])
+def bridge_list(
+    s: Db, me: Bridged, state: Annotated[str | None, Query(max_length=32)] = None
+) -> list[dict[str, Any]]:
+    return manager.list_requests(s, actor=bridged_actor(s, me), state=state, project=me.project)
+
+
+@router.post("/api/bridge/egress/requests", status_code=201, **egress.VIEW)
+def bridge_create(body: em.BridgeRequestIn, me: Bridged, inst: Inst) -> dict[str, Any]:
+    with inst.transaction() as s:
+        return egress.new_request(inst, s, me.project, body.title, bridged_actor(s, me))
+
+
+@router.get("/api/bridge/egress/requests/{request_id}", **egress.VIEW)
+def bridge_get(request_id: int, s: Db, me: Bridged) -> dict[str, Any]:
+    in_project(s, request_id, me)
+    return egress.view(s, request_id, bridged_actor(s, me))
+
+
+@router.post(
+    "/api/bridge/egress/requests/{request_id}/files",
+    status_code=201,
+    response_model=em.FileOut,
+    response_model_exclude_unset=True,
+)
+def bridge_add_file(
+    request_id: int, body: em.FileIn, s: Db, me: Bridged, inst: Inst
+) -> dict[str, Any]:
+    in_project(s, request_id, me)
+    who = bridged_actor(s, me)
+    s.rollback()  # the lookups above are done; the step runs in its own transaction
+    return egress.add_file(inst, request_id, body, who)
+
+
+@router.post("/api/bridge/egress/requests/{request_id}/submit", **egress.VIEW)
+def bridge_submit(
+    request_id: int, s: Db, me: Bridged, cfg: Config, tasks: BackgroundTasks
+) -> dict[str, Any]:
+    in_project(s, request_id, me)
+    who = bridged_actor(s, me)
+    s.rollback()
+    data_dir = cfg.opened().data_dir
+    return egress.step(
+        cfg,
+        request_id,
+        who,
+        tasks,
+        lambda t, w: manager.submit(t, data_dir, request_id, actor=w),
+    )
+
+
+@router.post("/api/bridge/egress/requests/{request_id}/withdraw", **egress.VIEW)
+def bridge_withdraw(
+    request_id: int,
+    s: Db,
+    me: Bridged,
+    cfg: Config,
+    tasks: BackgroundTasks,
+    body: em.WithdrawIn | None = None,
+) -> dict[str, Any]:
+    in_project(s, request_id, me)
+    who = bridged_actor(s, me)
+    s.rollback()
+    reason = (body or em.WithdrawIn()).reason
+    return egress.step(
+        cfg,
+        request_id,
+        who,
+        tasks,
+        lambda t, w: manager.withdraw(t, request_id, actor=w, reason=reason),
+    )
