@@ -28,7 +28,7 @@ class KeyMismatchError(KeyFileError):
 
 
 @dataclass
-class Hub:
+class Installation:
     """An opened installation. Create with :func:`open_hub` or :func:`init_hub`."""
 
     data_dir: DataDir
@@ -59,7 +59,7 @@ class Hub:
         self.engine.dispose()
 
 
-def open_hub(data_dir: DataDir) -> Hub:
+def open_hub(data_dir: DataDir) -> Installation:
     """Open an initialised installation (raises StoreError if it is not)."""
     if data_dir.store_url_override is None and not (data_dir.root / "hdh.sqlite").exists():
         raise db.StoreError(
@@ -71,10 +71,10 @@ def open_hub(data_dir: DataDir) -> Hub:
     except db.StoreError:
         engine.dispose()
         raise
-    return Hub(data_dir, engine)
+    return Installation(data_dir, engine)
 
 
-def init_hub(data_dir: DataDir, *, actor: str = "system") -> tuple[Hub, list[str]]:
+def init_hub(data_dir: DataDir, *, actor: str = "system") -> tuple[Installation, list[str]]:
     """Create or upgrade an installation; returns the hub and what was done. Idempotent."""
     done: list[str] = []
     data_dir.create()
@@ -93,7 +93,7 @@ def init_hub(data_dir: DataDir, *, actor: str = "system") -> tuple[Hub, list[str
         done.append(
             f"store schema at revision {db.head_revision(engine)} ({engine.url.drivername})"
         )
-    hub = Hub(data_dir, engine)
+    hub = Installation(data_dir, engine)
     keys = load_keys(data_dir.keys)
     with hub.transaction() as s:
         setting = s.get(Setting, KEY_FINGERPRINT)

@@ -23,7 +23,7 @@ from jupyterlab_hdh.api import models
 from jupyterlab_hdh.api.browser import HubBrowserAuth
 from jupyterlab_hdh.api.hub_client import HubClient
 from jupyterlab_hdh.catalogue.manager import Catalogue
-from jupyterlab_hdh.context import Hub
+from jupyterlab_hdh.context import Installation
 from jupyterlab_hdh.egress import notify as mail
 from jupyterlab_hdh.governance import projects
 from jupyterlab_hdh.governance.accounts import authenticate
@@ -50,9 +50,9 @@ class ApiConfig:
     email: mail.EmailSettings | None = None
     catalogue: Catalogue = field(default_factory=Catalogue)
     #: the opened installation, from the app's start to its end (the lifespan)
-    installation: Hub | None = None
+    installation: Installation | None = None
 
-    def opened(self) -> Hub:
+    def opened(self) -> Installation:
         if self.installation is None:
             raise RuntimeError("the control plane's installation is not open (app not started)")
         return self.installation
@@ -71,11 +71,11 @@ def config(request: Request) -> ApiConfig:
 Config = Annotated[ApiConfig, Depends(config)]
 
 
-def installation(cfg: Config) -> Hub:
+def installation(cfg: Config) -> Installation:
     return cfg.opened()
 
 
-Inst = Annotated[Hub, Depends(installation)]
+Inst = Annotated[Installation, Depends(installation)]
 
 
 def session(inst: Inst) -> Iterator[Session]:
@@ -126,7 +126,7 @@ Admin = Annotated[User, Depends(require("admin"))]
 Anyone = Annotated[User, Depends(require(*ROLES))]
 
 
-def access(s: Session, inst: Hub, user_name: str, slug: str) -> models.AccessOut:
+def access(s: Session, inst: Installation, user_name: str, slug: str) -> models.AccessOut:
     """May ``user_name`` open project ``slug`` now, with which mounts (PermitError if not)."""
     permit = projects.active_permit(s, user_name, slug)
     plan = projects.mount_plan(s, permit, user_name, inst.data_dir)

@@ -1,6 +1,6 @@
 """The HDH store as seen from inside the JupyterHub process: one opened installation.
 
-Owns the process-wide cache of :class:`~jupyterlab_hdh.context.Hub` objects
+Owns the process-wide cache of :class:`~jupyterlab_hdh.context.Installation` objects
 (one per data directory) shared by the authenticator and the spawner, and
 :func:`in_thread`, which runs blocking store work off the hub's event loop.
 """
@@ -12,16 +12,16 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-from jupyterlab_hdh.context import Hub, open_hub
+from jupyterlab_hdh.context import Installation, open_hub
 from jupyterlab_hdh.paths import DataDir
 
 T = TypeVar("T")
 
-_hubs: dict[str, Hub] = {}
+_hubs: dict[str, Installation] = {}
 _lock = threading.Lock()
 
 
-def hdh_store(data_dir: str) -> Hub:
+def hdh_store(data_dir: str) -> Installation:
     """The opened installation at ``data_dir`` (opened once per process)."""
     with _lock:
         hub = _hubs.get(data_dir)

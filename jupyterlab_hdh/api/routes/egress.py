@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from jupyterlab_hdh.api import egress_models as em
 from jupyterlab_hdh.api.deps import Anyone, ApiConfig, Config, Db, Inst
-from jupyterlab_hdh.context import Hub
+from jupyterlab_hdh.context import Installation
 from jupyterlab_hdh.egress import manager, release
 from jupyterlab_hdh.egress import notify as mail
 from jupyterlab_hdh.egress.errors import NotAllowed
@@ -72,13 +72,15 @@ def view(s: Session, request_id: int, who: Actor) -> dict[str, Any]:
     return manager.get_request(s, request_id, actor=who)
 
 
-def new_request(inst: Hub, s: Session, project: str, title: str, who: Actor) -> dict[str, Any]:
+def new_request(
+    inst: Installation, s: Session, project: str, title: str, who: Actor
+) -> dict[str, Any]:
     quotas = load_settings(inst.data_dir).quotas
     req = manager.create_request(s, project, title=title, actor=who, quotas=quotas)
     return view(s, req.id, who)
 
 
-def add_file(inst: Hub, request_id: int, body: em.FileIn, who: Actor) -> dict[str, Any]:
+def add_file(inst: Installation, request_id: int, body: em.FileIn, who: Actor) -> dict[str, Any]:
     with inst.transaction() as s:
         f = manager.add_file(
             s,
@@ -111,7 +113,7 @@ def step(
     return out
 
 
-def recover_at_start(inst: Hub) -> None:
+def recover_at_start(inst: Installation) -> None:
     """Finish releases a crash interrupted (the app's start, once the installation is open)."""
     try:
         done = release.recover(inst)

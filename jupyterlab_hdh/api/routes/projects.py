@@ -22,18 +22,18 @@ from jupyterlab_hdh.api.deps import (
     Inst,
     access,
 )
-from jupyterlab_hdh.context import Hub
+from jupyterlab_hdh.context import Installation
 from jupyterlab_hdh.governance import projects
 
 router = APIRouter()
 
 
-def project_out(s: Session, inst: Hub, slug: str) -> models.ProjectOut:
+def project_out(s: Session, inst: Installation, slug: str) -> models.ProjectOut:
     view = projects.project_view(s, projects.get_project(s, slug), inst.data_dir)
     return models.ProjectOut.model_validate(view)
 
 
-def permit_out(inst: Hub, permit: Any) -> models.PermitOut:
+def permit_out(inst: Installation, permit: Any) -> models.PermitOut:
     return models.PermitOut.model_validate(projects.permit_view(permit, inst.data_dir))
 
 
