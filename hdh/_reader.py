@@ -8,9 +8,11 @@ Engines are imported when first used, so ``import hdh`` costs none of them.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import importlib.util
 import os
+import warnings
 from typing import Any
 
 from hdh import _filters
@@ -167,8 +169,17 @@ def _read_cudf(cudf: Any, ref: TableRef, cols: list[str] | None, clauses: Any) -
     import pyarrow.parquet as pq
 
     if not ref.yearly:
+        names = None if cols is None else list(dict.fromkeys([*cols, *_filter_cols(clauses)]))
         dnf = [[tuple(c) for c in clause] for clause in clauses] or None
-        return cudf.read_parquet(str(ref.files[0]), columns=cols, filters=dnf)
+        try:  # the filters prune row groups; cuDF warns when it cannot also filter rows
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                df = cudf.read_parquet(str(ref.files[0]), columns=names, filters=dnf)
+        except Exception:  # a filter cuDF cannot push down: read, then filter below
+            df = cudf.read_parquet(str(ref.files[0]), columns=names)
+        if clauses:  # rows filtered here whatever cuDF did (it returned unfiltered rows once)
+            df = df[_cudf_mask(df, clauses)].reset_index(drop=True)
+        return df[cols] if cols is not None else df
     needed = None if cols is None else set(cols) | set(_filter_cols(clauses))
     frames = []
     for year, path in zip(ref.years, ref.files, strict=True):
@@ -179,14 +190,27 @@ def _read_cudf(cudf: Any, ref: TableRef, cols: list[str] | None, clauses: Any) -
         frames.append(df)
     df = cudf.concat(frames, ignore_index=True)
     if clauses:
-        df = df[_pandas_like_mask(df, clauses)]
+        df = df[_cudf_mask(df, clauses)].reset_index(drop=True)
     return df[cols] if cols is not None else df
 
 
-def _pandas_like_mask(df: Any, clauses: Any) -> Any:
-    return _filters._combine(
-        clauses, lambda n: df[n], lambda c, op, v: _filters._compare(c, op, v, "isin")
-    )
+def _cudf_mask(df: Any, clauses: Any) -> Any:
+    """The rows of a cuDF frame that pass the filters; dates as ``numpy.datetime64`` (cuDF
+    has no date type: a date column is read as datetimes at midnight)."""
+    import numpy as np
+
+    def gpu_value(v: Any) -> Any:
+        if isinstance(v, dt.date):
+            return np.datetime64(v)
+        if isinstance(v, list | tuple | set | frozenset):
+            return [gpu_value(x) for x in v]
+        return v
+
+    def compare(c: Any, op: str, v: Any) -> Any:
+        # a null never passes, as in Arrow's filters (``not in`` included)
+        return _filters._compare(c, op, gpu_value(v), "isin").fillna(False) & c.notna()
+
+    return _filters._combine(clauses, lambda n: df[n], compare)
 
 
 def spark() -> Any:

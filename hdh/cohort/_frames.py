@@ -4,7 +4,12 @@ Every public function of :mod:`hdh.cohort` takes a native frame (pandas, Polars 
 lazy, a DuckDB relation, a PyArrow table, a PySpark DataFrame where narwhals supports it),
 works on it through narwhals, and returns a native frame of the same library. Window
 functions are written with ``over(order_by=...)`` and no ``partition_by`` (the patient is
-folded into the sort order instead), because PyArrow supports no partitioned window.
+folded into the sort order instead), and a value per group is joined back with
+:func:`with_group_value`: narwhals' partitioned ``over`` on PyArrow joins the groups back
+by row position, which PyArrow's hash join does not keep beyond 64k rows (wrong and
+varying results, seen on 20 000 synthetic patients). Conditions make each side of ``|``
+and ``&`` non-null (``fill_null``): cuDF's ``|`` does not read a null as "unknown", so
+``True | null`` would drop the row; and pandas compares NaN as false, not null.
 """
 
 from __future__ import annotations
@@ -45,6 +50,13 @@ def require(frame: Frame, columns: Iterable[str], what: str = "frame") -> None:
             raise UnknownColumn(f"{what} has no column {column!r} (it has: {', '.join(have)})")
 
 
+def with_group_value(frame: Frame, value: nw.Expr, by: Sequence[str], alias: str) -> Frame:
+    """``frame`` with a column ``alias``: the aggregate ``value`` (e.g. ``nw.col("x").min()``)
+    of the row's group ``by``, joined back on the keys (rows with a null key get null)."""
+    groups = frame.group_by(list(by)).agg(value.alias(alias))
+    return frame.join(groups, on=list(by), how="left")
+
+
 def collect(frame: Frame) -> nw.DataFrame[Any]:
     return frame.collect() if isinstance(frame, nw.LazyFrame) else frame
 
@@ -81,6 +93,11 @@ def day_number(expr: nw.Expr) -> nw.Expr:
     return era * 146097 + doe - 719468
 
 
-def as_date(expr: nw.Expr) -> nw.Expr:
-    """A date or datetime expression as a date (datetimes are truncated to their day)."""
+def as_date(expr: nw.Expr, frame: Frame | None = None) -> nw.Expr:
+    """A date or datetime expression as a date (datetimes are truncated to their day).
+
+    cuDF has no date type: on a cuDF ``frame`` the result is a datetime at midnight.
+    """
+    if frame is not None and frame.implementation.is_cudf():
+        return expr.dt.truncate("1d")
     return expr.cast(nw.Date)

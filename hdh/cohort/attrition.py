@@ -129,8 +129,8 @@ class Attrition:
 
     def to_native(self, backend: str | None = None) -> Any:
         """The table as a native frame: ``backend`` ``"pandas"`` (Arrow dtypes), ``"polars"``,
-        ``"pyarrow"`` or ``"duckdb"``; by default the library of the first frame recorded
-        (Polars eager for Polars lazy), pandas when steps were only added by count."""
+        ``"pyarrow"``, ``"duckdb"`` or ``"cudf"``; by default the library of the first frame
+        recorded (Polars eager for Polars lazy), pandas when steps were only added by count."""
         schema = {
             "step": nw.Int64(),
             "label": nw.String(),
@@ -145,7 +145,7 @@ class Attrition:
             backend = next(
                 (
                     name
-                    for name in ("polars", "duckdb", "pyarrow")
+                    for name in ("polars", "duckdb", "pyarrow", "cudf")
                     if impl is not None and getattr(impl, f"is_{name}")()
                 ),
                 "pandas",
@@ -160,8 +160,12 @@ class Attrition:
             return table.to_polars()
         if backend == "duckdb":
             return table.lazy(backend="duckdb").to_native()
+        if backend == "cudf":
+            import cudf
+
+            return cudf.DataFrame.from_arrow(table.to_native())
         raise BadArgument(
-            f"backend must be 'pandas', 'polars', 'pyarrow' or 'duckdb', got {backend!r}"
+            f"backend must be 'pandas', 'polars', 'pyarrow', 'duckdb' or 'cudf', got {backend!r}"
         )
 
     def _text(self, n: int | None, hidden: bool) -> str:

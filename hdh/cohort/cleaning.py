@@ -34,7 +34,7 @@ import narwhals as nw
 
 from hdh.errors import BadArgument
 
-from ._frames import names, require, same_library, wrap
+from ._frames import names, require, same_library, with_group_value, wrap
 
 #: The 9 keys that join ``ER_PRS_F`` to its detail tables (``ER_PHA_F``, ``ER_CAM_F``...).
 DCIR_KEYS = (
@@ -83,7 +83,8 @@ def drop_information_lines(frame: Any, column: str = "DPN_QLF") -> Any:
     nwf = wrap(frame)
     require(nwf, [column])
     value = nw.col(column).cast(nw.String)
-    return nwf.filter(value.is_null() | (value != str(INFORMATION_ONLY))).to_native()
+    keep = value.is_null() | (value != str(INFORMATION_ONLY)).fill_null(False)
+    return nwf.filter(keep).to_native()
 
 
 def drop_regularisations(
@@ -128,16 +129,23 @@ def drop_regularisations(
         .agg(nw.len().alias(f"{_TMP}cancel"))
         .with_columns(nw.col(f"{_TMP}cancel").cast(nw.Int64))
     )
-    order = [*key, *(c for c in ("FLX_DIS_DTD", *DCIR_KEYS) if c in have and c not in key)]
+    # the feed date first: the earliest-fed line is cancelled (names once: cuDF sorts no
+    # repeated column)
+    order = list(dict.fromkeys([*key, *(c for c in ("FLX_DIS_DTD", *DCIR_KEYS) if c in have)]))
     row = f"{_TMP}row"
-    kept = (
+    numbered = (
         marked.filter(~nw.col(f"{_TMP}neg"))
         .with_columns(nw.lit(1).alias(row))
         .with_columns(nw.col(row).cum_sum().over(order_by=order).cast(nw.Int64))
-        .with_columns((nw.col(row) - nw.col(row).min().over(*key) + 1).alias(f"{_TMP}rank"))
+    )
+    first = f"{_TMP}first"
+    kept = (
+        with_group_value(numbered, nw.col(row).min(), key, first)
+        .with_columns((nw.col(row) - nw.col(first) + 1).alias(f"{_TMP}rank"))
         .join(cancels, on=key, how="left")
         .filter(
-            nw.col(f"{_TMP}cancel").is_null() | (nw.col(f"{_TMP}rank") > nw.col(f"{_TMP}cancel"))
+            nw.col(f"{_TMP}cancel").is_null()
+            | (nw.col(f"{_TMP}rank") > nw.col(f"{_TMP}cancel")).fill_null(False)
         )
     )
     return kept.select(have).to_native()
@@ -148,7 +156,7 @@ def drop_error_stays(frame: Any, column: str = "GRG_GHM") -> Any:
     nwf = wrap(frame)
     require(nwf, [column])
     ghm = nw.col(column).cast(nw.String)
-    return nwf.filter(~ghm.is_null() & ~ghm.str.starts_with("90")).to_native()
+    return nwf.filter(~ghm.is_null() & (~ghm.str.starts_with("90")).fill_null(False)).to_native()
 
 
 def drop_duplicate_stays(
@@ -159,11 +167,12 @@ def drop_duplicate_stays(
     require(nwf, [*key, *order_by])
     if not order_by:
         return nwf.unique(subset=list(key), keep="any").to_native()
-    row = f"{_TMP}row"
-    out = (
-        nwf.with_columns(nw.lit(1).alias(row))
-        .with_columns(nw.col(row).cum_sum().over(order_by=[*key, *order_by]).cast(nw.Int64))
-        .filter(nw.col(row) == nw.col(row).min().over(*key))
+    row, first = f"{_TMP}row", f"{_TMP}first"
+    numbered = nwf.with_columns(nw.lit(1).alias(row)).with_columns(
+        nw.col(row).cum_sum().over(order_by=list(dict.fromkeys([*key, *order_by]))).cast(nw.Int64)
+    )
+    out = with_group_value(numbered, nw.col(row).min(), key, first).filter(
+        nw.col(row) == nw.col(first)
     )
     return out.select(names(nwf)).to_native()
 
@@ -177,7 +186,9 @@ def drop_failed_linkage(frame: Any, patient: str = "NIR_ANO_17") -> Any:
     nwf = wrap(frame)
     require(nwf, [patient])
     schema = nwf.collect_schema()
-    ok = ~nw.col(patient).is_null() & ~nw.col(patient).is_in(list(FAILED_NIR_ANO_17))
+    ok = ~nw.col(patient).is_null() & (~nw.col(patient).is_in(list(FAILED_NIR_ANO_17))).fill_null(
+        False
+    )
     for column in RETURN_CODES:
         if column not in schema:
             continue

@@ -16,7 +16,7 @@ import narwhals as nw
 
 from hdh.errors import BadArgument
 
-from ._frames import day_number, names, require, wrap
+from ._frames import day_number, names, require, with_group_value, wrap
 
 _TMP = "__hdh_"
 _SCALE = 10_000_000  # more days than any date has since 1970
@@ -56,7 +56,7 @@ def merge_episodes(
     p, s, e, k, top, prev, new, ep, row = (
         f"{_TMP}{x}" for x in ("p", "s", "e", "k", "top", "prev", "new", "ep", "row")
     )
-    order = [patient, s, e, *(c for c in order_by if c in have)]
+    order = list(dict.fromkeys([patient, s, e, *(c for c in order_by if c in have)]))
     framed = nwf.with_columns(day_number(nw.col(start)).alias(s), day_number(nw.col(end)).alias(e))
     # p numbers the patients 1, 2... in sort order (a dense rank without ``rank``, which
     # PyArrow only offers through a deprecated option)
@@ -71,17 +71,19 @@ def merge_episodes(
         (nw.col(p) * _SCALE + nw.col(e)).alias(top),
     ).with_columns(nw.col(top).cum_max().over(order_by=order))
     framed = framed.with_columns(nw.col(top).shift(1).over(order_by=order).alias(prev))
-    starts_new = nw.col(prev).is_null() | (nw.col(k) > nw.col(prev) + gap_days)
+    starts_new = nw.col(prev).is_null() | (nw.col(k) > nw.col(prev) + gap_days).fill_null(False)
     if entry_modes is not None:
         modes = [str(m) for m in entry_modes]
         starts_new = starts_new | ~nw.col(entry_mode).cast(nw.String).is_in(modes).fill_null(False)
-    framed = (
-        framed.with_columns(starts_new.cast(nw.Int64).alias(new), nw.lit(1).alias(row))
-        .with_columns(
-            nw.col(new).cum_sum().over(order_by=order).cast(nw.Int64).alias(ep),
-            nw.col(row).cum_sum().over(order_by=order).cast(nw.Int64),
-        )
-        .with_columns((nw.col(ep) - nw.col(ep).min().over(patient) + 1).alias("episode"))
+    framed = framed.with_columns(
+        starts_new.cast(nw.Int64).alias(new), nw.lit(1).alias(row)
+    ).with_columns(
+        nw.col(new).cum_sum().over(order_by=order).cast(nw.Int64).alias(ep),
+        nw.col(row).cum_sum().over(order_by=order).cast(nw.Int64),
+    )
+    first_ep = f"{_TMP}first_ep"
+    framed = with_group_value(framed, nw.col(ep).min(), [patient], first_ep).with_columns(
+        (nw.col(ep) - nw.col(first_ep) + 1).alias("episode")
     )
     spans = (
         framed.group_by(ep)
@@ -93,7 +95,9 @@ def merge_episodes(
     )
     out = heads.join(spans, on=ep, how="inner")
     if last:
-        tails = framed.filter(nw.col(row) == nw.col(row).max().over(ep)).select(
+        last_row = f"{_TMP}last_row"
+        tails = with_group_value(framed, nw.col(row).max(), [ep], last_row)
+        tails = tails.filter(nw.col(row) == nw.col(last_row)).select(
             ep, *(c for c in last if c not in names(out))
         )
         out = out.join(tails, on=ep, how="inner")

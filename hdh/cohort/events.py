@@ -38,8 +38,8 @@ def _events(
         group.cast(nw.String).alias("group"),
         value.cast(nw.Float64).alias("value"),
         nw.lit(1.0, nw.Float64).alias("weight"),
-        as_date(start).alias("start"),
-        as_date(end).alias("end"),
+        as_date(start, frame).alias("start"),
+        as_date(end, frame).alias("end"),
     ).to_native()
 
 
@@ -127,7 +127,7 @@ def dispensing_events(
     joined = nwf.with_columns(nw.col(cip13).cast(nw.String).alias("PHA_CIP_C13")).join(
         ref, on="PHA_CIP_C13", how="inner"
     )
-    day = as_date(nw.col(date))
+    day = as_date(nw.col(date), joined)
     return _events(
         joined,
         patient=patient,

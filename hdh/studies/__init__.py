@@ -1,0 +1,15 @@
+"""The computations of the template studies, engine-agnostic and tested.
+
+Each module computes one study's headline numbers from native frames of one library
+(pandas, Polars, DuckDB, PyArrow, PySpark, cuDF), built on :mod:`hdh.cohort`; the template
+notebooks in ``notebooks/templates/`` call them, and the tests check them against an
+independent DuckDB SQL computation and the effects the synthetic generator planted.
+
+Modules: ``mi_pathway`` (care after a myocardial infarction).
+"""
+
+from __future__ import annotations
+
+from . import mi_pathway
+
+__all__ = ["mi_pathway"]

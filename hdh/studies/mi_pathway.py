@@ -1,0 +1,139 @@
+"""``mi-pathway``: secondary prevention in the 90 days after a myocardial infarction.
+
+The cohort is every person (``BEN_IDT_ANO``) with an MCO stay whose principal diagnosis is
+I21 or I22, after the SNDS cleaning (failed patient links, error GHMs ``90*``, duplicate
+stays); the index stay is the person's first such stay (earliest admission, then earliest
+discharge). A person is counted in a drug class when a dispensing of that class (ATC prefix,
+DCIR lines without information-only lines or regularisations) falls between the index
+stay's discharge day and 90 days after it, both included.
+
+:func:`headline` gives ``n`` and, for each class and for ``any`` and ``all_four``, the
+number of persons (``counts``) and their share of ``n`` (``within_90d``). It works on
+native frames of one library (pandas, Polars, DuckDB, PyArrow, PySpark, cuDF: whatever
+:mod:`hdh.cohort` takes); :func:`read_tables` reads them with :func:`hdh.read`, projected
+on the columns the study uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import narwhals as nw
+
+from hdh import cohort
+from hdh.cohort._frames import as_date, collect, day_number, wrap
+
+#: The drug classes counted, as ATC prefixes.
+CLASSES: dict[str, tuple[str, ...]] = {
+    "beta_blocker": ("C07",),
+    "antiplatelet": ("B01AC",),
+    "statin": ("C10AA",),
+    "acei_arb": ("C09",),
+}
+#: Principal diagnoses of a myocardial infarction (ICD-10 prefixes).
+MI_CODES = ("I21", "I22")
+#: Days after the index stay's discharge in which a dispensing counts.
+WINDOW_DAYS = 90
+#: The person identifier the study counts.
+PERSON = "BEN_IDT_ANO"
+
+#: The columns read from each table (``T_MCOaaC``'s return codes as far as present).
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "T_MCOaaB": ("ETA_NUM", "RSA_NUM", "DGN_PAL", "GRG_GHM"),
+    "T_MCOaaC": ("ETA_NUM", "RSA_NUM", "NIR_ANO_17", "EXE_SOI_DTD", "EXE_SOI_DTF"),
+    "ER_PRS_F": (
+        *cohort.DCIR_KEYS,
+        "BEN_NIR_PSA",
+        "BEN_RNG_GEM",
+        "EXE_SOI_DTD",
+        "DPN_QLF",
+        "BSE_REM_SGN",
+        "PRS_ACT_QTE",
+        "PRS_PAI_MNT",
+        "PRS_NAT_REF",
+    ),
+    "ER_PHA_F": (*cohort.DCIR_KEYS, "PHA_PRS_C13", "PHA_ACT_QSN"),
+    "IR_PHA_R": ("PHA_CIP_C13", "PHA_ATC_C07"),
+    "IR_BEN_R": ("BEN_NIR_PSA", "BEN_RNG_GEM", PERSON),
+}
+
+
+def read_tables(dataset: str, engine: str = "pandas", version: str | None = None) -> dict:
+    """The study's tables of ``dataset`` as native frames of ``engine`` (every MCO year)."""
+    import pyarrow.parquet as pq
+
+    import hdh
+    from hdh._mounts import resolve
+    from hdh.cohort.cleaning import RETURN_CODES
+
+    out = {}
+    for table, columns in COLUMNS.items():
+        wanted = list(columns)
+        if table == "T_MCOaaC":
+            files = resolve(f"{dataset}.{table}", version).files
+            present = {n for f in files for n in pq.read_schema(f).names}
+            wanted += [c for c in RETURN_CODES if c in present]
+        out[table] = hdh.read(f"{dataset}.{table}", engine=engine, columns=wanted, version=version)
+    return out
+
+
+def index_stays(b: Any, c: Any, ir_ben_r: Any) -> Any:
+    """One row per person: ``BEN_IDT_ANO``, ``index_start`` and ``index_end`` (dates)."""
+    c = cohort.drop_failed_linkage(c)
+    stays = cohort.drop_duplicate_stays(cohort.drop_error_stays(cohort.mco_stays(b, c)))
+    mi = cohort.match_codes(stays, "DGN_PAL", MI_CODES)
+    mi = wrap(cohort.link_persons(mi, ir_ben_r, psa="NIR_ANO_17"))
+    mi = mi.select(
+        nw.col(PERSON).cast(nw.String),
+        as_date(nw.col("EXE_SOI_DTD"), mi).alias("index_start"),
+        as_date(nw.col("EXE_SOI_DTF"), mi).alias("index_end"),
+    )
+    first = mi.group_by(PERSON).agg(nw.col("index_start").min())
+    return (
+        mi.join(first, on=[PERSON, "index_start"], how="inner")
+        .group_by(PERSON, "index_start")
+        .agg(nw.col("index_end").min())
+        .to_native()
+    )
+
+
+def dispensings(prs: Any, pha: Any, ir_pha_r: Any, ir_ben_r: Any) -> Any:
+    """Clean dispensing events (``patient`` = ``BEN_IDT_ANO``, ``group`` = ATC, ``start``)."""
+    lines = cohort.drop_regularisations(cohort.drop_information_lines(cohort.dcir_lines(prs, pha)))
+    lines = cohort.link_persons(lines, ir_ben_r)
+    return cohort.dispensing_events(lines, ir_pha_r, patient=PERSON)
+
+
+def headline(tables: Mapping[str, Any]) -> dict[str, Any]:
+    """The study's headline numbers from the tables of :data:`COLUMNS` (native frames)."""
+    index = wrap(index_stays(tables["T_MCOaaB"], tables["T_MCOaaC"], tables["IR_BEN_R"]))
+    events = wrap(
+        dispensings(tables["ER_PRS_F"], tables["ER_PHA_F"], tables["IR_PHA_R"], tables["IR_BEN_R"])
+    )
+    delay = day_number(nw.col("start")) - day_number(nw.col("index_end"))
+    flags = (
+        events.select(nw.col("patient").alias(PERSON), "group", "start")
+        .join(index.select(PERSON, "index_end"), on=PERSON, how="inner")
+        .filter((delay >= 0) & (delay <= WINDOW_DAYS))
+        .with_columns(
+            *(
+                cohort.code_matches("group", prefixes).cast(nw.Int64).alias(name)
+                for name, prefixes in CLASSES.items()
+            )
+        )
+        .group_by(PERSON)
+        .agg(*(nw.col(name).max() for name in CLASSES))
+    )
+    n_classes = sum((nw.col(name) for name in CLASSES), nw.lit(0, nw.Int64))
+    totals = collect(
+        flags.select(
+            *(nw.col(name).sum().alias(name) for name in CLASSES),
+            (n_classes > 0).cast(nw.Int64).sum().alias("any"),
+            (n_classes == len(CLASSES)).cast(nw.Int64).sum().alias("all_four"),
+        )
+    )
+    n = int(collect(index.select(nw.len())).item(0, 0))
+    counts = {name: int(totals.item(0, name) or 0) for name in [*CLASSES, "any", "all_four"]}
+    shares = {name: (count / n if n else None) for name, count in counts.items()}
+    return {"n": n, "counts": counts, "within_90d": shares, "window_days": WINDOW_DAYS}
