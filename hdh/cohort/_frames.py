@@ -96,8 +96,9 @@ def day_number(expr: nw.Expr) -> nw.Expr:
 def as_date(expr: nw.Expr, frame: Frame | None = None) -> nw.Expr:
     """A date or datetime expression as a date (datetimes are truncated to their day).
 
-    cuDF has no date type: on a cuDF ``frame`` the result is a datetime at midnight.
+    cuDF has no date type: on a cuDF ``frame`` the result is a datetime at midnight, in
+    microseconds whatever the source's unit (cuDF stacks no columns of different units).
     """
     if frame is not None and frame.implementation.is_cudf():
-        return expr.dt.truncate("1d")
+        return expr.cast(nw.Datetime("us")).dt.truncate("1d")
     return expr.cast(nw.Date)

@@ -191,7 +191,7 @@ def python_episodes(stays: pa.Table, gap: int) -> list[tuple[Any, ...]]:
 @engines
 def test_episodes_on_the_extract_match_a_plain_merge(extract: dict[str, Any], engine: str) -> None:
     stays = clean_stays(extract, engine)
-    reference_stays = nw.from_native(clean_stays(extract, "polars")).to_arrow()
+    reference_stays = nw.from_native(clean_stays(extract, "pyarrow")).to_arrow()
     for gap in (0, 1):
         episodes = cohort.merge_episodes(stays, gap_days=gap)
         assert library(episodes) == expected_library(engine)
