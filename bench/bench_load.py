@@ -280,11 +280,11 @@ def audit_check(data_dir: Path, codes: list[str]) -> tuple[int, int]:
     """(missing, duplicated) executed cells in the audit log."""
     from sqlalchemy import select
 
-    from jupyterlab_hdh.context import open_hub
+    from jupyterlab_hdh.context import open_installation
     from jupyterlab_hdh.paths import DataDir
     from jupyterlab_hdh.store.models import AuditEvent
 
-    hub = open_hub(DataDir.resolve(data_dir))
+    hub = open_installation(DataDir.resolve(data_dir))
     try:
         with hub.sessions() as s:
             rows = s.scalars(

@@ -28,9 +28,9 @@ def data_dir(ctx: click.Context) -> DataDir:
     return ctx.find_root().obj["data_dir"]
 
 
-def open_hub(ctx: click.Context) -> Any:
+def open_installation(ctx: click.Context) -> Any:
     """The installation of this command (opened on first use, closed when it ends)."""
-    from jupyterlab_hdh.context import open_hub as open_installation
+    from jupyterlab_hdh.context import open_installation as open_installation
 
     obj = ctx.find_root().obj
     if "hub" not in obj:

@@ -29,7 +29,10 @@ class KeyMismatchError(KeyFileError):
 
 @dataclass
 class Installation:
-    """An opened installation. Create with :func:`open_hub` or :func:`init_hub`."""
+    """An opened installation: data directory, store and keys.
+
+    Create with :func:`open_installation` or :func:`init_installation`.
+    """
 
     data_dir: DataDir
     engine: Engine = field(repr=False)
@@ -59,7 +62,7 @@ class Installation:
         self.engine.dispose()
 
 
-def open_hub(data_dir: DataDir) -> Installation:
+def open_installation(data_dir: DataDir) -> Installation:
     """Open an initialised installation (raises StoreError if it is not)."""
     if data_dir.store_url_override is None and not (data_dir.root / "hdh.sqlite").exists():
         raise db.StoreError(
@@ -74,8 +77,10 @@ def open_hub(data_dir: DataDir) -> Installation:
     return Installation(data_dir, engine)
 
 
-def init_hub(data_dir: DataDir, *, actor: str = "system") -> tuple[Installation, list[str]]:
-    """Create or upgrade an installation; returns the hub and what was done. Idempotent."""
+def init_installation(
+    data_dir: DataDir, *, actor: str = "system"
+) -> tuple[Installation, list[str]]:
+    """Create or upgrade an installation; returns it and what was done. Idempotent."""
     done: list[str] = []
     data_dir.create()
     if not (data_dir.keys / "foin1.key").exists() and not (data_dir.keys / "foin2.key").exists():

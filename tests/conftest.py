@@ -128,9 +128,9 @@ def extract_copy(raw_extract: Path, tmp_path: Path) -> Path:
 @pytest.fixture
 def hub(store_url: str, tmp_path: Path):
     """An initialised installation on each store backend."""
-    from jupyterlab_hdh.context import init_hub
+    from jupyterlab_hdh.context import init_installation
     from jupyterlab_hdh.paths import DataDir
 
-    opened, _ = init_hub(DataDir.resolve(tmp_path / "hdh", store_url), actor="test")
+    opened, _ = init_installation(DataDir.resolve(tmp_path / "hdh", store_url), actor="test")
     yield opened
     opened.close()

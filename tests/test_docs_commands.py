@@ -170,10 +170,10 @@ def _why_not(cmd: Shown) -> str | None:
 def _make_demo_users_and_project(runner: CliRunner, env: dict[str, str]) -> None:
     """What ``hdh up`` sets up before it starts the hub: the demo users and project."""
     from jupyterlab_hdh.cli import demo
-    from jupyterlab_hdh.context import open_hub
+    from jupyterlab_hdh.context import open_installation
     from jupyterlab_hdh.paths import DataDir
 
-    hub = open_hub(DataDir.resolve(Path(env["HDH_DATA_DIR"])))
+    hub = open_installation(DataDir.resolve(Path(env["HDH_DATA_DIR"])))
     try:
         demo._demo_credentials(hub)
         demo._demo_project(hub)

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from jupyterlab_hdh.audit import verify
-from jupyterlab_hdh.context import KeyMismatchError, open_hub
+from jupyterlab_hdh.context import KeyMismatchError, open_installation
 from jupyterlab_hdh.data import optout, snds_schemas
 from jupyterlab_hdh.data.pseudonymise import KeyFileError, create_keys
 from jupyterlab_hdh.data.validate import read_table
@@ -189,7 +189,7 @@ def test_unknown_table_file_is_refused(hub, extract_copy: Path) -> None:
 
 def test_missing_key_file_is_refused(hub, raw_extract: Path) -> None:
     (hub.data_dir.keys / "foin2.key").unlink()
-    fresh = open_hub(hub.data_dir)
+    fresh = open_installation(hub.data_dir)
     with pytest.raises(KeyFileError, match="foin2.key"):
         ingest(fresh, raw_extract, "snds", actor="tester")
     fresh.close()
@@ -199,7 +199,7 @@ def test_missing_key_file_is_refused(hub, raw_extract: Path) -> None:
 def test_wrong_key_files_are_refused(hub, raw_extract: Path) -> None:
     shutil.rmtree(hub.data_dir.keys)
     create_keys(hub.data_dir.keys)
-    fresh = open_hub(hub.data_dir)
+    fresh = open_installation(hub.data_dir)
     with pytest.raises(KeyMismatchError, match="not the keys this store was created with"):
         ingest(fresh, raw_extract, "snds", actor="tester")
     fresh.close()
@@ -209,10 +209,10 @@ def test_wrong_key_files_are_refused(hub, raw_extract: Path) -> None:
 FULL_DISK_SCRIPT = """
 import sys
 from pathlib import Path
-from jupyterlab_hdh.context import open_hub
+from jupyterlab_hdh.context import open_installation
 from jupyterlab_hdh.ingestion import IngestError, ingest
 from jupyterlab_hdh.paths import DataDir
-hub = open_hub(DataDir.resolve(sys.argv[1], sys.argv[2]))
+hub = open_installation(DataDir.resolve(sys.argv[1], sys.argv[2]))
 try:
     ingest(hub, Path(sys.argv[3]), "snds", actor="tester")
 except IngestError as exc:

@@ -42,7 +42,7 @@ from jupyterlab_hdh.api.routes import (
     projects,
     service,
 )
-from jupyterlab_hdh.context import open_hub
+from jupyterlab_hdh.context import open_installation
 from jupyterlab_hdh.errors import HdhError
 from jupyterlab_hdh.paths import DataDir
 
@@ -82,7 +82,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        cfg.installation = open_hub(data_dir)
+        cfg.installation = open_installation(data_dir)
         try:
             # finish the releases a crash interrupted (never keeps the app from starting)
             await asyncio.to_thread(egress.recover_at_start, cfg.installation)

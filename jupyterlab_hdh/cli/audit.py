@@ -9,7 +9,7 @@ import click
 
 from jupyterlab_hdh.cli.common import HdhGroup
 from jupyterlab_hdh.cli.common import say as _say
-from jupyterlab_hdh.cli_context import open_hub as _hub
+from jupyterlab_hdh.cli_context import open_installation
 
 # --- audit ------------------------------------------------------------------------------------
 
@@ -25,7 +25,7 @@ def audit_verify(ctx: click.Context) -> None:
     """Recompute the hash chain; report the first broken link (exit status 1)."""
     from jupyterlab_hdh.audit import verify
 
-    with _hub(ctx).sessions() as s:
+    with open_installation(ctx).sessions() as s:
         result = verify(s)
     if result.ok:
         click.echo(f"audit log intact: {result.checked} events verified")
@@ -92,7 +92,7 @@ def audit_log(
     if since is not None and until is not None and until < since:
         raise click.BadParameter("--until is before --since", param_hint="--until")
     where = query.AuditFilter(user, project, actions, since, until, after)
-    with _hub(ctx).sessions() as s:
+    with open_installation(ctx).sessions() as s:
         found = query.events(s, where, limit=limit, newest_first=not oldest_first)
         total = query.count(s, where) if len(found) == limit else len(found)
     for e in found:

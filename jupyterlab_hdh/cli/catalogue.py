@@ -12,7 +12,7 @@ import click
 from jupyterlab_hdh.cli.common import HdhGroup
 from jupyterlab_hdh.cli.common import emit as _emit
 from jupyterlab_hdh.cli.common import say as _say
-from jupyterlab_hdh.cli_context import open_hub as _hub
+from jupyterlab_hdh.cli_context import open_installation
 
 # --- catalogue --------------------------------------------------------------------------------
 
@@ -37,7 +37,7 @@ def catalogue_search(ctx: click.Context, query: str, limit: int, page: int, as_j
     from jupyterlab_hdh.catalogue.manager import records
     from jupyterlab_hdh.catalogue.search import SearchIndex
 
-    with _hub(ctx).sessions() as s:
+    with open_installation(ctx).sessions() as s:
         index = SearchIndex(records(s))
     try:
         found = index.page(query, limit, (page - 1) * limit)
@@ -118,7 +118,7 @@ def catalogue_show(ctx: click.Context, name: str, version: str | None, as_json: 
     """Summarise a dataset's catalogue record (--json: the whole record)."""
     from jupyterlab_hdh.catalogue import manager
 
-    with _hub(ctx).sessions() as s:
+    with open_installation(ctx).sessions() as s:
         record = manager.get_record(s, name, version)
         versions = manager.versions(s, name)
     if as_json:
@@ -141,7 +141,7 @@ def catalogue_dictionary(
     from jupyterlab_hdh.catalogue import manager
     from jupyterlab_hdh.catalogue.dictionary import dictionary_csv
 
-    with _hub(ctx).sessions() as s:
+    with open_installation(ctx).sessions() as s:
         record = manager.get_record(s, name, version)
     try:
         found = record.table(table)
@@ -178,7 +178,7 @@ def export_dcat(ctx: click.Context, out: Path | None, base_url: str, validate: b
     from jupyterlab_hdh.catalogue.dcat import validate_dcat
     from jupyterlab_hdh.catalogue.manager import Catalogue
 
-    with _hub(ctx).sessions() as s:
+    with open_installation(ctx).sessions() as s:
         doc = Catalogue().dcat(s, base_url)
     text = json.dumps(doc, ensure_ascii=False, indent=1)
     if validate:

@@ -11,7 +11,7 @@ from jupyterlab_hdh.cli.common import HdhGroup
 from jupyterlab_hdh.cli.common import emit as _emit
 from jupyterlab_hdh.cli.common import say as _say
 from jupyterlab_hdh.cli_context import actor as _actor
-from jupyterlab_hdh.cli_context import open_hub as _hub
+from jupyterlab_hdh.cli_context import open_installation
 
 # --- data -------------------------------------------------------------------------------------
 
@@ -105,7 +105,7 @@ def ingest(
         if value is not None:
             setattr(desc, key, value)
     version = run_ingest(
-        _hub(ctx),
+        open_installation(ctx),
         source,
         dataset,
         actor=_actor(),
@@ -130,7 +130,7 @@ def reapply_optout(ctx: click.Context, dataset: str | None) -> None:
     from jupyterlab_hdh.governance import projects
     from jupyterlab_hdh.ingestion import reapply_optout as run
 
-    hub = _hub(ctx)
+    hub = open_installation(ctx)
     for name, outcome in run(hub, actor=_actor(), dataset=dataset, progress=_say):
         click.echo(f"{name}: {outcome}")
     with hub.transaction() as s:
@@ -146,7 +146,7 @@ def list_datasets(ctx: click.Context, as_json: bool) -> None:
     """List datasets and their current versions."""
     from jupyterlab_hdh.catalogue import manager
 
-    with _hub(ctx).sessions() as s:
+    with open_installation(ctx).sessions() as s:
         records = manager.records(s)
     if as_json:
         _emit([r.model_dump(mode="json", exclude={"tables"}) for r in records])
@@ -165,7 +165,7 @@ def recover(ctx: click.Context) -> None:
     """Remove leftovers of an interrupted ingestion (staging folders, unrecorded versions)."""
     from jupyterlab_hdh.ingestion import recover as run
 
-    removed = run(_hub(ctx))
+    removed = run(open_installation(ctx))
     click.echo("\n".join(f"removed {p}" for p in removed) or "nothing to recover")
 
 
@@ -204,7 +204,7 @@ def optout_add(ctx: click.Context, identifier: str | None) -> None:
                 register.check_raw_identifier(text)
             except register.OptOutError as exc:
                 raise click.ClickException(f"line {n}: {exc}; nothing was registered") from None
-    hub = _hub(ctx)
+    hub = open_installation(ctx)
     with hub.transaction() as s:
         outcomes = [(n, *register.add(s, hub.keys, text, actor=_actor())) for n, text in lines]
     hint = "run `hdh data reapply-optout` to remove {} from existing datasets"
@@ -229,5 +229,5 @@ def optout_count(ctx: click.Context) -> None:
     """How many objections the register holds."""
     from jupyterlab_hdh.data import optout as register
 
-    with _hub(ctx).sessions() as s:
+    with open_installation(ctx).sessions() as s:
         click.echo(register.count(s))

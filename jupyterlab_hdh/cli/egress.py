@@ -49,10 +49,10 @@ class EgressGroup(click.Group):
         return super().get_command(ctx, cmd_name)
 
 
-def _hub(ctx: click.Context) -> Any:
-    from jupyterlab_hdh.cli_context import open_hub
+def _installation(ctx: click.Context) -> Any:
+    from jupyterlab_hdh.cli_context import open_installation
 
-    return open_hub(ctx)
+    return open_installation(ctx)
 
 
 def _actor(ctx: click.Context, user_name: str | None) -> Any:
@@ -65,7 +65,7 @@ def _actor(ctx: click.Context, user_name: str | None) -> Any:
 
     if user_name is None:
         return Actor.administrator(console())
-    with _hub(ctx).sessions() as s:
+    with _installation(ctx).sessions() as s:
         user = s.scalar(select(User).where(User.name == user_name))
         if user is None:
             raise click.ClickException(f"no user {user_name!r} (see `hdh user list`)")
@@ -82,7 +82,7 @@ def _mail(ctx: click.Context) -> None:
     """E-mail the notifications a step wrote (when SMTP is configured); never fails the step."""
     from jupyterlab_hdh.egress.notify import EmailConfigError, EmailSettings, send_pending
 
-    hub = _hub(ctx)
+    hub = _installation(ctx)
     try:
         settings = EmailSettings.load(hub.data_dir.root)
     except EmailConfigError as exc:
@@ -165,7 +165,7 @@ def submit(
         except ValueError as exc:
             raise click.BadParameter(f"not JSON: {exc}", param_hint="--context") from None
     actor = _actor(ctx, as_user)
-    hub = _hub(ctx)
+    hub = _installation(ctx)
     with hub.transaction() as s:
         if request_id is None:
             assert project is not None
@@ -208,7 +208,7 @@ def list_requests(
     from jupyterlab_hdh.egress import manager
 
     actor = _actor(ctx, as_user)
-    with _hub(ctx).sessions() as s:
+    with _installation(ctx).sessions() as s:
         rows = manager.list_requests(s, actor=actor, state=state, project=project)
     if as_json:
         _emit(rows)
@@ -244,7 +244,7 @@ def show(
     from jupyterlab_hdh.egress.snapshot import blob_path
 
     actor = _actor(ctx, as_user)
-    hub = _hub(ctx)
+    hub = _installation(ctx)
     with hub.sessions() as s:
         view = manager.get_request(s, request_id, actor=actor)
     if html_out is not None:
@@ -281,7 +281,7 @@ def vote(
     from jupyterlab_hdh.egress import manager
 
     actor = _actor(ctx, as_user)
-    with _hub(ctx).transaction() as s:
+    with _installation(ctx).transaction() as s:
         v = manager.vote(
             s, request_id, path, decision, actor=actor, exception_reason=exception_reason
         )
@@ -319,7 +319,7 @@ def _decision(name: str, needs_reason: bool) -> Any:
         from jupyterlab_hdh.egress import manager
 
         actor = _actor(ctx, as_user)
-        with _hub(ctx).transaction() as s:
+        with _installation(ctx).transaction() as s:
             if name == "approve":
                 manager.approve(s, request_id, actor=actor)
             elif name == "return":
@@ -364,7 +364,7 @@ def comment(
     from jupyterlab_hdh.egress import manager
 
     actor = _actor(ctx, as_user)
-    with _hub(ctx).transaction() as s:
+    with _installation(ctx).transaction() as s:
         manager.comment(
             s,
             request_id,
@@ -387,7 +387,7 @@ def release(ctx: click.Context, request_id: int, as_user: str | None, as_json: b
     from jupyterlab_hdh.egress import release as rel
 
     actor = _actor(ctx, as_user)
-    hub = _hub(ctx)
+    hub = _installation(ctx)
     done = rel.release(hub, request_id, actor=actor)
     _mail(ctx)
     with hub.sessions() as s:
@@ -407,7 +407,7 @@ def recover(ctx: click.Context, as_json: bool) -> None:
     """Finish every interrupted release and remove stray temporary copies."""
     from jupyterlab_hdh.egress import release as rel
 
-    outcomes = rel.recover(_hub(ctx))
+    outcomes = rel.recover(_installation(ctx))
     _mail(ctx)
     if as_json:
         _emit([{"request": rid, "outcome": what} for rid, what in outcomes])
@@ -450,7 +450,7 @@ def download(
     from jupyterlab_hdh.egress import release as rel
 
     actor = _actor(ctx, as_user)
-    hub = _hub(ctx)
+    hub = _installation(ctx)
     with hub.sessions() as s:
         names = (
             [name] if name else [f["name"] for f in rel.released_files(s, request_id, actor=actor)]
@@ -483,7 +483,7 @@ def notifications(
     from jupyterlab_hdh.egress import manager
 
     actor = _actor(ctx, as_user)
-    with _hub(ctx).transaction() as s:
+    with _installation(ctx).transaction() as s:
         rows = manager.notifications(s, actor.name, unread_only=unread)
         if mark_read and rows:
             manager.mark_read(s, actor.name, [r["id"] for r in rows])
@@ -502,7 +502,7 @@ def send_mail(ctx: click.Context, as_json: bool) -> None:
     """E-mail pending notifications now (SMTP from smtp.toml or HDH_SMTP_*)."""
     from jupyterlab_hdh.egress.notify import EmailSettings, send_pending
 
-    hub = _hub(ctx)
+    hub = _installation(ctx)
     settings = EmailSettings.load(hub.data_dir.root)
     if not settings.enabled:
         raise click.ClickException(

@@ -15,17 +15,17 @@ import json
 import click
 
 
-def _hub(ctx: click.Context):  # type: ignore[no-untyped-def]
-    from jupyterlab_hdh.cli_context import open_hub
+def _installation(ctx: click.Context):  # type: ignore[no-untyped-def]
+    from jupyterlab_hdh.cli_context import open_installation
 
-    return open_hub(ctx)
+    return open_installation(ctx)
 
 
 def _settings(ctx: click.Context):  # type: ignore[no-untyped-def]
     from jupyterlab_hdh.guard.display import DisplayConfigError, DisplaySettings
 
     try:
-        return DisplaySettings.load(_hub(ctx).data_dir.root)
+        return DisplaySettings.load(_installation(ctx).data_dir.root)
     except DisplayConfigError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -66,7 +66,7 @@ def display(ctx: click.Context, day: str | None, as_json: bool) -> None:
                 f"{day!r} is not a day (YYYY-MM-DD)", param_hint="--day"
             ) from None
     settings = _settings(ctx)
-    rows = day_report(_hub(ctx), day)
+    rows = day_report(_installation(ctx), day)
     for r in rows:
         r["budget"] = settings.daily_budget + r["raised"]
     if as_json:
@@ -98,7 +98,7 @@ def raise_budget_command(ctx: click.Context, user: str, nbytes: int) -> None:
     from jupyterlab_hdh.store.models import User
     from jupyterlab_hdh.units import human
 
-    hub = _hub(ctx)
+    hub = _installation(ctx)
     with hub.sessions() as s:
         if s.scalar(select(User.id).where(User.name == user)) is None:
             raise click.ClickException(f"no user {user!r} in this installation")

@@ -16,7 +16,7 @@ from jupyterlab_hdh.cli.demo import (
 )
 from jupyterlab_hdh.cli_context import actor as _actor
 from jupyterlab_hdh.cli_context import data_dir as _data_dir
-from jupyterlab_hdh.cli_context import open_hub as _hub
+from jupyterlab_hdh.cli_context import open_installation
 from jupyterlab_hdh.paths import DataDir
 
 
@@ -36,7 +36,7 @@ def hub_token(ctx: click.Context, name: str, expires_in: int) -> None:
     from jupyterlab_hdh.governance.accounts import get_user
     from jupyterlab_hdh.hub.config import HubConfigError, hub_api
 
-    with _hub(ctx).sessions() as s:
+    with open_installation(ctx).sessions() as s:
         get_user(s, name)  # an HDH account, or a one-line error
     try:
         api, token = hub_api(_data_dir(ctx).root)
@@ -89,9 +89,9 @@ def _serve(data_dir: DataDir, host: str, port: int) -> None:
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int) -> None:
     """Start the control-plane REST API on an initialised data directory."""
-    from jupyterlab_hdh.context import open_hub
+    from jupyterlab_hdh.context import open_installation
 
-    open_hub(_data_dir(ctx)).close()  # fail early and clearly if not initialised
+    open_installation(_data_dir(ctx)).close()  # fail early and clearly if not initialised
     _serve(_data_dir(ctx), host, port)
 
 
@@ -171,7 +171,7 @@ def up(
     """
     from sqlalchemy import select
 
-    from jupyterlab_hdh.context import init_hub
+    from jupyterlab_hdh.context import init_installation
     from jupyterlab_hdh.data.synth import generate
     from jupyterlab_hdh.ingestion import DatasetDescription, recover
     from jupyterlab_hdh.ingestion import ingest as run_ingest
@@ -184,7 +184,7 @@ def up(
         DisplaySettings.load(data_dir.root)  # a bad guard.toml stops the start, with its reason
     except DisplayConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    hub, done = init_hub(data_dir, actor="hdh-up")
+    hub, done = init_installation(data_dir, actor="hdh-up")
     for line in done:
         _say(line)
     for p in recover(hub):

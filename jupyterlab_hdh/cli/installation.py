@@ -12,9 +12,9 @@ from jupyterlab_hdh.cli_context import data_dir as _data_dir
 @click.pass_context
 def init(ctx: click.Context) -> None:
     """Create (or upgrade) the data directory, the keys and the store."""
-    from jupyterlab_hdh.context import init_hub
+    from jupyterlab_hdh.context import init_installation
 
-    hub, done = init_hub(_data_dir(ctx), actor=_actor())
+    hub, done = init_installation(_data_dir(ctx), actor=_actor())
     hub.close()
     for line in done or ["already initialised: nothing to do"]:
         click.echo(line)

@@ -9,7 +9,7 @@ import click
 from jupyterlab_hdh.cli.common import HdhGroup
 from jupyterlab_hdh.cli.common import emit as _emit
 from jupyterlab_hdh.cli_context import actor as _actor
-from jupyterlab_hdh.cli_context import open_hub as _hub
+from jupyterlab_hdh.cli_context import open_installation
 
 # --- projects and permits ---------------------------------------------------------------------
 #
@@ -63,7 +63,7 @@ def project_create(ctx: click.Context, slug: str, title: str, purpose: str) -> N
     """Create project SLUG (lowercase letters, digits, '-'; the sandbox's name)."""
     from jupyterlab_hdh.governance import projects
 
-    with _hub(ctx).transaction() as s:
+    with open_installation(ctx).transaction() as s:
         projects.create_project(s, slug, title=title, purpose=purpose, actor=_admin())
     click.echo(f"project {slug} created")
 
@@ -77,7 +77,7 @@ def project_add_member(ctx: click.Context, slug: str, user_name: str, role: str)
     """Add researcher USER to project SLUG."""
     from jupyterlab_hdh.governance import projects
 
-    with _hub(ctx).transaction() as s:
+    with open_installation(ctx).transaction() as s:
         projects.add_member(s, slug, user_name, role=role, actor=_admin())
     click.echo(f"{user_name} added to {slug} as {role}")
 
@@ -90,7 +90,7 @@ def project_remove_member(ctx: click.Context, slug: str, user_name: str) -> None
     """Remove USER from project SLUG (their access ends at once)."""
     from jupyterlab_hdh.governance import projects
 
-    with _hub(ctx).transaction() as s:
+    with open_installation(ctx).transaction() as s:
         projects.remove_member(s, slug, user_name, actor=_admin())
     click.echo(f"{user_name} removed from {slug}")
 
@@ -102,7 +102,7 @@ def project_list(ctx: click.Context, as_json: bool) -> None:
     """List projects, their members and the status of their latest permit."""
     from jupyterlab_hdh.governance import projects
 
-    hub = _hub(ctx)
+    hub = open_installation(ctx)
     with hub.sessions() as s:
         views = [projects.project_view(s, p, hub.data_dir) for p in projects.projects_of(s)]
     if as_json:
@@ -124,7 +124,7 @@ def project_show(ctx: click.Context, slug: str) -> None:
     """Print a project, its members, permits and mounts as JSON."""
     from jupyterlab_hdh.governance import projects
 
-    hub = _hub(ctx)
+    hub = open_installation(ctx)
     with hub.sessions() as s:
         _emit(projects.project_view(s, projects.get_project(s, slug), hub.data_dir))
 
@@ -155,7 +155,7 @@ def permit_grant(
     from jupyterlab_hdh.governance import projects
 
     expires_at = _parse_expiry(expires, days)
-    hub = _hub(ctx)
+    hub = open_installation(ctx)
     with hub.transaction() as s:
         granted = projects.grant_permit(
             s,
@@ -181,7 +181,7 @@ def permit_revoke(ctx: click.Context, permit_id: int, reason: str) -> None:
     """Revoke permit PERMIT_ID now (its sandboxes must stop)."""
     from jupyterlab_hdh.governance import projects
 
-    with _hub(ctx).transaction() as s:
+    with open_installation(ctx).transaction() as s:
         projects.revoke_permit(s, permit_id, reason=reason, actor=_admin())
     click.echo(f"permit #{permit_id} revoked")
 
@@ -194,7 +194,7 @@ def permit_list(ctx: click.Context, slug: str | None, as_json: bool) -> None:
     """List permits with their status, members and datasets."""
     from jupyterlab_hdh.governance import projects
 
-    hub = _hub(ctx)
+    hub = open_installation(ctx)
     with hub.sessions() as s:
         only = projects.get_project(s, slug) if slug is not None else None
         views = [projects.permit_view(p, hub.data_dir) for p in projects.permits(s, only)]
@@ -219,7 +219,7 @@ def permit_check(ctx: click.Context, user_name: str, slug: str) -> None:
     """May USER open project SLUG now? Prints the mounts, or the reason (exit status 1)."""
     from jupyterlab_hdh.governance import projects
 
-    hub = _hub(ctx)
+    hub = open_installation(ctx)
     with hub.sessions() as s:
         granted = projects.active_permit(s, user_name, slug)
         view = projects.permit_view(granted, hub.data_dir)

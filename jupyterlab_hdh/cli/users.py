@@ -9,7 +9,7 @@ import click
 from jupyterlab_hdh.cli.common import HdhGroup
 from jupyterlab_hdh.cli.common import emit as _emit
 from jupyterlab_hdh.cli_context import actor as _actor
-from jupyterlab_hdh.cli_context import open_hub as _hub
+from jupyterlab_hdh.cli_context import open_installation
 
 # --- users ------------------------------------------------------------------------------------
 
@@ -34,7 +34,7 @@ def user_add(ctx: click.Context, name: str, role: str, email: str | None) -> Non
 
     if email is not None:
         check_email(email)  # before anything is created
-    with _hub(ctx).transaction() as s:
+    with open_installation(ctx).transaction() as s:
         create_user(s, name, role, actor=_actor())
         if email is not None:
             set_email(s, name, email, actor=_actor())
@@ -52,7 +52,7 @@ def user_email(ctx: click.Context, name: str, address: str | None, clear: bool) 
 
     if clear == (address is not None):
         raise click.UsageError("give an ADDRESS or --clear")
-    with _hub(ctx).transaction() as s:
+    with open_installation(ctx).transaction() as s:
         set_email(s, name, address, actor=_actor())
     click.echo(f"{name}: notifications " + ("in-app only" if clear else f"e-mailed to {address}"))
 
@@ -64,7 +64,7 @@ def user_token(ctx: click.Context, name: str) -> None:
     """Issue an API token for NAME (printed once; only its hash is kept)."""
     from jupyterlab_hdh.governance.accounts import get_user, issue_token
 
-    with _hub(ctx).transaction() as s:
+    with open_installation(ctx).transaction() as s:
         token = issue_token(s, get_user(s, name), actor=_actor())
     click.echo(token)
 
@@ -81,7 +81,7 @@ def user_passwd(ctx: click.Context, name: str, password_stdin: bool) -> None:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("new password", hide_input=True, confirmation_prompt=True)
-    with _hub(ctx).transaction() as s:
+    with open_installation(ctx).transaction() as s:
         set_password(s, get_user(s, name), password, actor=_actor())
     click.echo(f"password of {name} set")
 
@@ -93,7 +93,7 @@ def user_list(ctx: click.Context, as_json: bool) -> None:
     """List users: name, role, e-mail, active or disabled, API tokens held."""
     from jupyterlab_hdh.governance.accounts import list_users
 
-    with _hub(ctx).sessions() as s:
+    with open_installation(ctx).sessions() as s:
         users = list_users(s)
     if as_json:
         _emit(users)
@@ -118,7 +118,7 @@ def user_disable(ctx: click.Context, name: str) -> None:
     """Disable NAME: no more hub login nor API token use (both kept for `hdh user enable`)."""
     from jupyterlab_hdh.governance.accounts import set_disabled
 
-    with _hub(ctx).transaction() as s:
+    with open_installation(ctx).transaction() as s:
         changed = set_disabled(s, name, True, actor=_actor())
     click.echo(
         f"{name} disabled: the hub's login, {name}'s API tokens and projects are refused"
@@ -135,7 +135,7 @@ def user_enable(ctx: click.Context, name: str) -> None:
     """Enable NAME again after `hdh user disable`."""
     from jupyterlab_hdh.governance.accounts import set_disabled
 
-    with _hub(ctx).transaction() as s:
+    with open_installation(ctx).transaction() as s:
         changed = set_disabled(s, name, False, actor=_actor())
     click.echo(f"{name} enabled" if changed else f"{name} was already enabled")
 
@@ -147,6 +147,6 @@ def user_revoke_tokens(ctx: click.Context, name: str) -> None:
     """Revoke every control-plane API token of NAME (`hdh user token NAME` issues a new one)."""
     from jupyterlab_hdh.governance.accounts import revoke_tokens
 
-    with _hub(ctx).transaction() as s:
+    with open_installation(ctx).transaction() as s:
         count = revoke_tokens(s, name, actor=_actor())
     click.echo(f"{count} API token{'' if count == 1 else 's'} of {name} revoked")

@@ -105,7 +105,7 @@ def socket_dir_resolver(root: Path) -> Resolve:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the guard as a JupyterHub service (env: JUPYTERHUB_SERVICE_PREFIX, _API_TOKEN...)."""
-    from jupyterlab_hdh.context import open_hub
+    from jupyterlab_hdh.context import open_installation
     from jupyterlab_hdh.governance import projects
     from jupyterlab_hdh.guard.auth import GuardHubOAuth, HubOAuthIdentity
     from jupyterlab_hdh.paths import DataDir
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
         cache_max_age=60,
     )
     identity = HubOAuthIdentity(hub_auth, os.environ.get("JUPYTERHUB_SERVICE_NAME", "guard"))
-    hub = open_hub(DataDir.resolve(args.data_dir))
+    hub = open_installation(DataDir.resolve(args.data_dir))
 
     def check_permit(user: str, project: str) -> str | None:
         with hub.sessions() as s:

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-from jupyterlab_hdh.context import Installation, open_hub
+from jupyterlab_hdh.context import Installation, open_installation
 from jupyterlab_hdh.paths import DataDir
 
 T = TypeVar("T")
@@ -26,7 +26,7 @@ def hdh_store(data_dir: str) -> Installation:
     with _lock:
         hub = _hubs.get(data_dir)
         if hub is None:
-            hub = _hubs[data_dir] = open_hub(DataDir.resolve(data_dir))
+            hub = _hubs[data_dir] = open_installation(DataDir.resolve(data_dir))
         return hub
 
 

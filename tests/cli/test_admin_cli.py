@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from jupyterlab_hdh.cli import main
-from jupyterlab_hdh.context import open_hub
+from jupyterlab_hdh.context import open_installation
 from jupyterlab_hdh.governance import accounts
 from jupyterlab_hdh.paths import DataDir
 
@@ -33,7 +33,7 @@ def hdh(tmp_path: Path, store_url: str):
 
 
 def _store(hdh):
-    return open_hub(hdh.data_dir)
+    return open_installation(hdh.data_dir)
 
 
 def _events(hdh, *args: str) -> list[dict]:

@@ -173,7 +173,7 @@ def test_synth_from_the_cli_is_deterministic_and_refuses_a_used_folder(tmp_path:
 
 
 def test_user_email_set_refused_and_cleared(tmp_path: Path) -> None:
-    from jupyterlab_hdh.context import open_hub
+    from jupyterlab_hdh.context import open_installation
     from jupyterlab_hdh.paths import DataDir
     from jupyterlab_hdh.store.models import User
 
@@ -190,7 +190,7 @@ def test_user_email_set_refused_and_cleared(tmp_path: Path) -> None:
     assert ok.exit_code == 0, ok.output
 
     def stored() -> str | None:
-        hub = open_hub(DataDir.resolve(tmp_path / "d"))
+        hub = open_installation(DataDir.resolve(tmp_path / "d"))
         try:
             with hub.sessions() as s:
                 return s.query(User).filter_by(name="dora").one().email

@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from jupyterlab_hdh.cli import main
-from jupyterlab_hdh.context import open_hub
+from jupyterlab_hdh.context import open_installation
 from jupyterlab_hdh.guard.display import AuditDisplayStore, DisplayLedger, DisplaySettings
 from jupyterlab_hdh.paths import DataDir
 
@@ -25,7 +25,7 @@ def test_display_report_and_raise(tmp_path: Path) -> None:
     (data / "guard.toml").write_text('[display]\ndaily_budget = "1M"\n')
     code, out = run(data, "guard", "display")
     assert code == 0 and "nothing shown yet" in out
-    hub = open_hub(DataDir.resolve(data))
+    hub = open_installation(DataDir.resolve(data))
     try:
         ledger = DisplayLedger(DisplaySettings.load(data), AuditDisplayStore(hub))
         ledger.add("alice", "demo", 2 * 1024 * 1024)

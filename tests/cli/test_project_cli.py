@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from jupyterlab_hdh.cli import main
-from jupyterlab_hdh.context import open_hub
+from jupyterlab_hdh.context import open_installation
 from jupyterlab_hdh.paths import DataDir
 from tests.governance.fakes import fake_version
 
@@ -29,7 +29,7 @@ def _console(tmp_path: Path, store_url: str, ingest_from: Path | None):
     if ingest_from is not None:
         run("data", "ingest", str(ingest_from), "--dataset", "snds")
     else:
-        hub = open_hub(DataDir.resolve(tmp_path / "hdh", store_url))
+        hub = open_installation(DataDir.resolve(tmp_path / "hdh", store_url))
         fake_version(hub)
         hub.close()
     for name, role in (("alice", "researcher"), ("bob", "researcher"), ("rev", "reviewer")):

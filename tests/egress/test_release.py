@@ -28,7 +28,7 @@ BIG = 3 * rel.CHUNK + 123  # several chunks: a kill while copying leaves a parti
 
 CHILD = """
 import pathlib, sys, time
-from jupyterlab_hdh.context import open_hub
+from jupyterlab_hdh.context import open_installation
 from jupyterlab_hdh.egress import release as rel
 from jupyterlab_hdh.governance.projects import Actor
 from jupyterlab_hdh.paths import DataDir
@@ -45,7 +45,7 @@ def hook(step):
         time.sleep(600)
 
 rel.STEP_HOOK = hook
-hub = open_hub(DataDir(pathlib.Path(root), url))
+hub = open_installation(DataDir(pathlib.Path(root), url))
 rel.release(hub, int(rid), actor=Actor("rita", "reviewer"))
 reached("finished")
 """

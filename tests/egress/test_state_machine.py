@@ -27,7 +27,7 @@ from hypothesis.stateful import (
 from sqlalchemy import select
 
 from jupyterlab_hdh.audit import verify
-from jupyterlab_hdh.context import init_hub, open_hub
+from jupyterlab_hdh.context import init_installation, open_installation
 from jupyterlab_hdh.egress import manager as m
 from jupyterlab_hdh.egress import release as rel
 from jupyterlab_hdh.egress import states as st
@@ -163,7 +163,7 @@ class Airlock(RuleBasedStateMachine):
             assert self.server is not None
             url = _create_pg_database(self.server)
         self.data_dir = DataDir.resolve(self.tmp / "hdh", url)
-        self.hub, _ = init_hub(self.data_dir, actor="test")
+        self.hub, _ = init_installation(self.data_dir, actor="test")
         self.ws = setup(self.hub)
         write(self.ws, "a.csv")
         write(self.ws, "b.csv", "group,count\nx,1\n")
@@ -331,7 +331,7 @@ class Airlock(RuleBasedStateMachine):
     def restart(self):
         """The control plane restarts: a new engine, then recovery (as at start-up)."""
         self.hub.close()
-        self.hub = open_hub(self.data_dir)
+        self.hub = open_installation(self.data_dir)
         rel.recover(self.hub)
         self.crashed = False
         with self.hub.sessions() as s:

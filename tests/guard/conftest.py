@@ -25,7 +25,7 @@ import httpx
 import pytest
 from tornado import httpserver
 
-from jupyterlab_hdh.context import init_hub
+from jupyterlab_hdh.context import init_installation
 from jupyterlab_hdh.guard.app import make_guard_app, max_body
 from jupyterlab_hdh.guard.audit import AuditEvent, StoreAuditSink
 from jupyterlab_hdh.guard.auth import HeaderIdentity
@@ -141,7 +141,7 @@ def run_guard(
     ``display``: count what is shown in the store's audit log with these settings
     (as the real guard does); by default the guard counts in memory.
     """
-    hub, _ = init_hub(DataDir.resolve(tmp / "hdh"))
+    hub, _ = init_installation(DataDir.resolve(tmp / "hdh"))
     sink = FlakySink(StoreAuditSink(hub))
     port = port or free_port()
     gs = GuardServer(f"http://127.0.0.1:{port}", port, hub, sink)

@@ -16,7 +16,7 @@ from jupyter_server.services.kernels.connection.base import (
 from sqlalchemy import select
 
 from jupyterlab_hdh.audit import verify
-from jupyterlab_hdh.context import init_hub
+from jupyterlab_hdh.context import init_installation
 from jupyterlab_hdh.guard.audit import (
     V1_SUBPROTOCOL,
     MessageError,
@@ -178,7 +178,7 @@ def test_save_body() -> None:
 
 
 def test_store_sink_writes_a_verifiable_chain(tmp_path: Path) -> None:
-    hub, _ = init_hub(DataDir.resolve(tmp_path))
+    hub, _ = init_installation(DataDir.resolve(tmp_path))
     try:
         sink = StoreAuditSink(hub)
         ev = kernel_event(

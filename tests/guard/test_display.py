@@ -14,7 +14,7 @@ from jupyter_server.services.kernels.connection.base import (
 )
 
 from jupyterlab_hdh.audit import verify
-from jupyterlab_hdh.context import init_hub
+from jupyterlab_hdh.context import init_installation
 from jupyterlab_hdh.guard.audit import V1_SUBPROTOCOL, parse_kernel_message
 from jupyterlab_hdh.guard.display import (
     AuditDisplayStore,
@@ -87,7 +87,7 @@ def test_only_the_packaged_jupyterlab_is_not_counted() -> None:
 
 @pytest.fixture
 def hub(tmp_path: Path) -> Any:
-    h, _ = init_hub(DataDir.resolve(tmp_path / "hdh"))
+    h, _ = init_installation(DataDir.resolve(tmp_path / "hdh"))
     yield h
     h.close()
 

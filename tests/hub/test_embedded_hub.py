@@ -227,11 +227,11 @@ def sandbox_uid(up: Up, user: str, project: str) -> int:
     """The host uid (= gid) a root hub runs ``project``'s sandboxes as: 200000 + its id."""
     from sqlalchemy import select
 
-    from jupyterlab_hdh.context import open_hub
+    from jupyterlab_hdh.context import open_installation
     from jupyterlab_hdh.paths import DataDir
     from jupyterlab_hdh.store.models import Project
 
-    hub = open_hub(DataDir.resolve(up.data_dir))
+    hub = open_installation(DataDir.resolve(up.data_dir))
     with hub.sessions() as s:
         project_id = s.execute(select(Project.id).where(Project.slug == project)).scalar_one()
     return 200000 + project_id
