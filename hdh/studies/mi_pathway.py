@@ -7,7 +7,8 @@ discharge). A person is counted in a drug class when a dispensing of that class 
 DCIR lines without information-only lines or regularisations) falls between the index
 stay's discharge day and 90 days after it, both included.
 
-:func:`headline` gives ``n`` and, for each class and for ``any`` and ``all_four``, the
+:func:`person_flags` gives one row per person with a 0/1 column per class, ``any`` and
+``all_four``; :func:`headline` (:func:`summarise` of those) gives ``n`` and, for each, the
 number of persons (``counts``) and their share of ``n`` (``within_90d``). It works on
 native frames of one library (pandas, Polars, DuckDB, PyArrow, PySpark, cuDF: whatever
 :mod:`hdh.cohort` takes); :func:`read_tables` reads them with :func:`hdh.read`, projected
@@ -23,6 +24,7 @@ import narwhals as nw
 
 from hdh import cohort
 from hdh.cohort._frames import as_date, collect, day_number, wrap
+from hdh.errors import BadArgument
 
 #: The drug classes counted, as ATC prefixes.
 CLASSES: dict[str, tuple[str, ...]] = {
@@ -105,17 +107,21 @@ def dispensings(prs: Any, pha: Any, ir_pha_r: Any, ir_ben_r: Any) -> Any:
     return cohort.dispensing_events(lines, ir_pha_r, patient=PERSON)
 
 
-def headline(tables: Mapping[str, Any]) -> dict[str, Any]:
-    """The study's headline numbers from the tables of :data:`COLUMNS` (native frames)."""
+def person_flags(tables: Mapping[str, Any], window_days: int = WINDOW_DAYS) -> Any:
+    """One row per person of the cohort: ``BEN_IDT_ANO``, ``index_start``, ``index_end`` and a
+    0/1 column per class of :data:`CLASSES` (dispensed within ``window_days`` after the index
+    discharge), ``any`` and ``all_four``; a native frame of the tables' library."""
+    if not isinstance(window_days, int) or isinstance(window_days, bool) or window_days < 0:
+        raise BadArgument(f"window_days must be a whole number >= 0, got {window_days!r}")
     index = wrap(index_stays(tables["T_MCOaaB"], tables["T_MCOaaC"], tables["IR_BEN_R"]))
     events = wrap(
         dispensings(tables["ER_PRS_F"], tables["ER_PHA_F"], tables["IR_PHA_R"], tables["IR_BEN_R"])
     )
     delay = day_number(nw.col("start")) - day_number(nw.col("index_end"))
-    flags = (
+    dispensed = (
         events.select(nw.col("patient").alias(PERSON), "group", "start")
         .join(index.select(PERSON, "index_end"), on=PERSON, how="inner")
-        .filter((delay >= 0) & (delay <= WINDOW_DAYS))
+        .filter((delay >= 0) & (delay <= window_days))
         .with_columns(
             *(
                 cohort.code_matches("group", prefixes).cast(nw.Int64).alias(name)
@@ -126,14 +132,30 @@ def headline(tables: Mapping[str, Any]) -> dict[str, Any]:
         .agg(*(nw.col(name).max() for name in CLASSES))
     )
     n_classes = sum((nw.col(name) for name in CLASSES), nw.lit(0, nw.Int64))
-    totals = collect(
-        flags.select(
-            *(nw.col(name).sum().alias(name) for name in CLASSES),
-            (n_classes > 0).cast(nw.Int64).sum().alias("any"),
-            (n_classes == len(CLASSES)).cast(nw.Int64).sum().alias("all_four"),
+    return (
+        index.join(dispensed, on=PERSON, how="left")
+        .with_columns(*(nw.col(name).fill_null(0).cast(nw.Int64) for name in CLASSES))
+        .with_columns(
+            (n_classes > 0).cast(nw.Int64).alias("any"),
+            (n_classes == len(CLASSES)).cast(nw.Int64).alias("all_four"),
         )
+        .to_native()
     )
-    n = int(collect(index.select(nw.len())).item(0, 0))
-    counts = {name: int(totals.item(0, name) or 0) for name in [*CLASSES, "any", "all_four"]}
+
+
+def headline(tables: Mapping[str, Any], window_days: int = WINDOW_DAYS) -> dict[str, Any]:
+    """The study's headline numbers from the tables of :data:`COLUMNS` (native frames)."""
+    return summarise(person_flags(tables, window_days), window_days)
+
+
+def summarise(flags: Any, window_days: int = WINDOW_DAYS) -> dict[str, Any]:
+    """``n``, ``counts`` and ``within_90d`` (shares) from :func:`person_flags`' frame."""
+    frame = wrap(flags)
+    names = [*CLASSES, "any", "all_four"]
+    totals = collect(
+        frame.select(nw.len().alias("n"), *(nw.col(name).sum().alias(name) for name in names))
+    )
+    n = int(totals.item(0, "n"))
+    counts = {name: int(totals.item(0, name) or 0) for name in names}
     shares = {name: (count / n if n else None) for name, count in counts.items()}
-    return {"n": n, "counts": counts, "within_90d": shares, "window_days": WINDOW_DAYS}
+    return {"n": n, "counts": counts, "within_90d": shares, "window_days": window_days}

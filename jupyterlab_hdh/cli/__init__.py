@@ -5,9 +5,10 @@ live one per module beside it and are imported only when used (``COMMANDS``), so
 ``hdh --help`` and each command start fast: ``installation`` (init), ``data`` (data,
 optout), ``catalogue``, ``audit``, ``users`` (user), ``projects`` (project, permit),
 ``hub`` (up, serve, token), ``egress`` (the airlock, with ``egress_check``), ``guard`` (the
-display budget). ``demo`` is the demo installation of ``hdh up``; ``common`` the one-line
-errors, progress and JSON output they share; ``cli_context`` (beside this package) the
-opened installation and the audit actor. Domain errors print as one line on stderr (exit
+display budget), ``template`` (the template studies, run where the data is). ``demo`` is
+the demo installation of ``hdh up``; ``common`` the one-line errors, progress and JSON
+output they share; ``cli_context`` (beside this package) the opened installation and the
+audit actor. Domain errors print as one line on stderr (exit
 status 1), never a stack trace.
 """
 
@@ -34,6 +35,7 @@ COMMANDS = {
     "permit": "projects:permit",
     "project": "projects:project",
     "serve": "hub:serve",
+    "template": "template:template",
     "token": "hub:hub_token",
     "up": "hub:up",
     "user": "users:user",

@@ -11,8 +11,13 @@ from jupyterlab_hdh.errors import HdhError
 
 
 def known_errors() -> tuple[type[BaseException], ...]:
-    """Errors printed as one line (``Error: ...``), not a traceback: HDH's error vocabulary."""
-    return (HdhError,)
+    """Errors printed as one line (``Error: ...``), not a traceback: HDH's error vocabulary,
+    and the notebook library's (``hdh.HDHError``, ``hdh.airlock.AirlockError``) for the
+    commands that run in a sandbox."""
+    from hdh.airlock import AirlockError
+    from hdh.errors import HDHError
+
+    return (HdhError, HDHError, AirlockError)
 
 
 class HdhGroup(click.Group):
