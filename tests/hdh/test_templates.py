@@ -112,7 +112,7 @@ def test_parameters_change_the_run(env: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["nope"], "no template 'nope'; templates: mi-pathway"),
+        (["nope"], "no template 'nope'; templates: "),
         (["mi-pathway", "-p", "colour", "red"], "has no parameter 'colour' (it has: dataset,"),
         (["mi-pathway", "-p", "window_days", "ninety"], "window_days takes an int (default 90)"),
         (["mi-pathway", "-p", "dataset", "absent"], "template mi-pathway failed in cell"),
