@@ -11,8 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import importlib.util
-import os
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 from hdh import _filters
@@ -213,24 +213,16 @@ def _cudf_mask(df: Any, clauses: Any) -> Any:
     return _filters._combine(clauses, lambda n: df[n], compare)
 
 
-def spark() -> Any:
-    """A Spark session for this sandbox: the master from ``HDH_SPARK_MASTER`` (Kubernetes
-    sets it), else ``local[*]`` on the sandbox's loopback, with no web UI."""
+def spark(config: Mapping[str, str] | None = None) -> Any:
+    """The kernel's Spark session, configured for the sandbox (see ``hdh._spark``): the
+    master from ``HDH_SPARK_MASTER`` (a cluster), else ``local[*]`` bound to the sandbox's
+    loopback, no web UI, scratch in the temporary folder, the heap sized from the sandbox's
+    memory limit. ``config``: Spark settings to add or override (static ones, such as
+    ``spark.driver.memory``, only before the first session of the kernel)."""
     _need("spark")
-    from pyspark.sql import SparkSession
+    from hdh import _spark
 
-    master = os.environ.get("HDH_SPARK_MASTER", "local[*]")
-    builder = (
-        SparkSession.builder.master(master)
-        .appName(f"hdh-{os.environ.get('HDH_PROJECT', 'notebook')}")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-    )
-    if master.startswith("local"):
-        builder = builder.config("spark.driver.host", "127.0.0.1").config(
-            "spark.driver.bindAddress", "127.0.0.1"
-        )
-    return builder.getOrCreate()
+    return _spark.session(config)
 
 
 def _read_spark(pyspark: Any, ref: TableRef, cols: list[str] | None, clauses: Any) -> Any:

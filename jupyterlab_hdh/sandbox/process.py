@@ -34,6 +34,8 @@ from jupyterlab_hdh.sandbox.errors import (
 from jupyterlab_hdh.sandbox.limits import AppliedLimits, prepare_limits
 from jupyterlab_hdh.sandbox.ownership import give_tree, share_with_group
 from jupyterlab_hdh.sandbox.spec import (
+    HOSTS_TEXT,
+    NSSWITCH_TEXT,
     SandboxSpec,
     bwrap_argv,
     group_text,
@@ -273,6 +275,8 @@ class Sandbox:
             ("passwd", passwd_text(spec)),
             ("group", group_text(spec)),
             ("page_config.json", page_config_text()),
+            ("hosts", HOSTS_TEXT),
+            ("nsswitch.conf", NSSWITCH_TEXT),
         ):
             (etc / name).write_text(text)
             os.chmod(etc / name, 0o644)  # bound read-only; the folder itself stays 0700

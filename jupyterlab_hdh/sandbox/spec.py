@@ -17,6 +17,11 @@ path in the sandbox        mode        what / why
 ``/etc/ld.so.*``           ro          the dynamic loader's cache/config (pyenv builds
                                        link system libraries)
 ``/etc/localtime``         ro          time zone, harmless
+``/etc/java-*-openjdk``    ro          Java's configuration (``jvm.cfg``, security), for
+                                       Spark's JVM (the runtime: ``/usr/lib/jvm``)
+``/etc/hosts``             ro          synthetic: ``localhost`` and the host name are
+``/etc/nsswitch.conf``                 127.0.0.1, names from files only (no DNS; PySpark
+                                       and Spark's JVM resolve them)
 ``/etc/passwd|group``      ro          synthetic: uid/gid 1000 = ``jovyan``, written by
                                        :class:`~jupyterlab_hdh.sandbox.process.Sandbox`
                                        into ``<runtime>/etc`` (outside ``/sock``)
@@ -63,6 +68,7 @@ Who the sandbox is on the host depends on who supervises it:
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import sys
@@ -123,6 +129,9 @@ FORBIDDEN_HOST_TREES = ("/run", "/var/run", "/proc", "/sys", "/dev")
 # The OS userland: bound read-only (or recreated as a symlink when the host's is one).
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 SYSTEM_ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime")
+#: Host configuration folders bound read-only where present: Java's (Debian links the
+#: JRE's ``lib/jvm.cfg`` and ``conf/security`` into it), for Spark's JVM (``hdh.spark()``).
+SYSTEM_ETC_GLOBS = ("/etc/java-*-openjdk",)
 
 
 #: Host ids of sandboxes under a root supervisor: project ``<id>`` runs as uid/gid
@@ -414,6 +423,14 @@ def page_config_text() -> str:
     return json.dumps({"disabledExtensions": disabled, "lockedExtensions": locked}, indent=1) + "\n"
 
 
+SANDBOX_HOSTNAME = "hdh-sandbox"
+#: ``/etc/hosts``: the sandbox's names on its loopback (there is no DNS; PySpark and
+#: Spark's JVM resolve ``localhost`` and the host name)
+HOSTS_TEXT = f"127.0.0.1\tlocalhost {SANDBOX_HOSTNAME}\n::1\tlocalhost ip6-localhost\n"
+#: ``/etc/nsswitch.conf``: names from the files above only (never a DNS query)
+NSSWITCH_TEXT = "passwd: files\ngroup: files\nhosts: files\n"
+
+
 def group_text(spec: SandboxSpec) -> str:
     _, gid = sandbox_ids(spec)
     data = f"hdh-data:x:{spec.host.data_gid}:{SANDBOX_USER}\n" if spec.host is not None else ""
@@ -430,6 +447,9 @@ def _system_binds() -> list[str]:
     for f in SYSTEM_ETC_FILES:
         if os.path.exists(f):
             args += ["--ro-bind", f, f]
+    for pattern in SYSTEM_ETC_GLOBS:
+        for found in sorted(glob.glob(pattern)):
+            args += ["--ro-bind", found, found]
     return args
 
 
@@ -473,6 +493,8 @@ def sandbox_env(spec: SandboxSpec) -> dict[str, str]:
         "HDH_USER": spec.user,
     }
     env.update(spec.extra_env)
+    if spec.memory_limit is not None:  # hdh.spark() sizes the JVM's heap from it
+        env["HDH_MEMORY_LIMIT"] = str(spec.memory_limit)
     return env
 
 
@@ -548,7 +570,7 @@ def bwrap_argv(
         "--clearenv",  # nothing of the host environment leaks in
         *(["--seccomp", str(seccomp_fd)] if seccomp_fd is not None else []),
         "--hostname",
-        "hdh-sandbox",
+        SANDBOX_HOSTNAME,
         "--proc",
         "/proc",
         "--dev",
@@ -609,6 +631,12 @@ def bwrap_argv(
         "--ro-bind",
         str(spec.host_etc_dir / "group"),
         "/etc/group",
+        "--ro-bind",
+        str(spec.host_etc_dir / "hosts"),
+        "/etc/hosts",
+        "--ro-bind",
+        str(spec.host_etc_dir / "nsswitch.conf"),
+        "/etc/nsswitch.conf",
         "--ro-bind",
         str(spec.host_etc_dir / "page_config.json"),
         LAB_PAGE_CONFIG,
