@@ -37,8 +37,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 DATASET, VERSION = "bench", "v1"
 
-from bench.mi_pathway_sql import connect as sql_connection  # noqa: E402
-from bench.mi_pathway_sql import headline as sql_headline  # noqa: E402
+from bench.study_sql import connect as sql_connection  # noqa: E402
+from bench.study_sql import headline as sql_headline  # noqa: E402
 
 COUNTS = ("beta_blocker", "antiplatelet", "statin", "acei_arb", "any", "all_four")
 

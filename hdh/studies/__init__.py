@@ -5,11 +5,12 @@ Each module computes one study's headline numbers from native frames of one libr
 notebooks in ``notebooks/templates/`` call them, and the tests check them against an
 independent DuckDB SQL computation and the effects the synthetic generator planted.
 
-Modules: ``mi_pathway`` (care after a myocardial infarction).
+Modules: ``mi_pathway`` (care after a myocardial infarction), ``breast_screening``
+(mammography coverage by age band and area).
 """
 
 from __future__ import annotations
 
-from . import mi_pathway
+from . import breast_screening, mi_pathway
 
-__all__ = ["mi_pathway"]
+__all__ = ["breast_screening", "mi_pathway"]

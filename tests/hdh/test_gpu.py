@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 
 import hdh
-from bench.mi_pathway_sql import connect as sql_connection
-from bench.mi_pathway_sql import headline as sql_headline
+from bench.study_sql import connect as sql_connection
+from bench.study_sql import headline as sql_headline
 from hdh.studies import mi_pathway
 
 from .gpu import cudf_or_skip

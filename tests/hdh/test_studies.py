@@ -1,6 +1,7 @@
-"""``hdh.studies.mi_pathway`` on a synthetic extract: the same headline on every engine, equal
-to the independent DuckDB SQL computation (``bench/mi_pathway.sql``), and within sampling
-error of the secondary prevention the generator planted."""
+"""``hdh.studies`` on a synthetic extract: for each study the same headline on every engine,
+equal to the independent DuckDB SQL computation (``bench/<study>.sql``), and within sampling
+error of the effects the generator planted (secondary prevention after an infarction,
+breast-screening behaviour)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from typing import Any
 
 import pytest
 
-from bench.mi_pathway_sql import connect as sql_connection
-from bench.mi_pathway_sql import headline as sql_headline
-from hdh.studies import mi_pathway
+from bench.study_sql import connect as sql_connection
+from bench.study_sql import headline as sql_headline
+from bench.study_sql import run as run_sql
+from hdh import BadArgument
+from hdh.studies import breast_screening, mi_pathway
 from jupyterlab_hdh.data.synth import generate
 from jupyterlab_hdh.data.synth.pathways import SECONDARY_PREVENTION
 
@@ -71,3 +74,50 @@ def test_mi_pathway_finds_the_planted_secondary_prevention(mounted: Path) -> Non
         assert abs(h["within_90d"][name] - p) <= error, (name, h["within_90d"][name], p, n)
     # a larger window cannot count fewer persons
     assert h["counts"]["any"] >= max(h["counts"][c] for c in mi_pathway.CLASSES)
+
+
+# --------------------------------------------------------------------------- breast-screening
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_breast_screening_gives_the_numbers_of_independent_sql(mounted: Path, engine: str) -> None:
+    params = {"period_start": "2022-01-01", "period_end": "2023-12-31"}
+    got = breast_screening.headline(breast_screening.read_tables("synth", engine=engine), **params)
+    con = sql_connection(mounted)
+    want = run_sql(con, "breast_screening", **params, age_min=50, age_max=74)
+    assert (got["n"], got["screened"]) == (want["n"], want["screened"]) and got["n"] > 1000
+    assert got["organised_share"] == want["organised"] / want["screened"]
+    for band, numbers in got["by_age_band"].items():
+        lo = int(band)
+        one = run_sql(con, "breast_screening", **params, age_min=lo, age_max=lo + 4)
+        assert (numbers["n"], numbers["screened"]) == (one["n"], one["screened"]), band
+    assert sorted(got["by_age_band"]) == ["50", "55", "60", "65", "70"]
+    assert sum(b["n"] for b in got["by_age_band"].values()) == got["n"]
+
+
+def test_breast_screening_finds_the_planted_behaviour(mounted: Path) -> None:
+    # the generator (pathways.breast_screening): 52 % of women take the organised programme
+    # (QEQK004 every ~2 years), 12 % opportunistic screening (QEQK001), the first screen
+    # within two years of the window's start; over the whole window, women already over 50
+    h = breast_screening.headline(
+        breast_screening.read_tables("synth"),
+        period_start="2019-01-01",
+        period_end="2023-12-31",
+        age_min=51,
+        age_max=70,
+    )
+    n = h["n"]
+    for got, p, of in (
+        (h["coverage"], 0.64, n),
+        (h["organised_share"], 0.52 / 0.64, h["screened"]),
+    ):
+        error = 3 * math.sqrt(p * (1 - p) / of) + 0.02  # sampling, deaths before a first screen
+        assert abs(got - p) <= error, (got, p, of)
+
+
+def test_breast_screening_refuses_a_bad_period(mounted: Path) -> None:
+    tables = breast_screening.read_tables("synth", engine="arrow")
+    with pytest.raises(BadArgument, match="period_end 2021-01-01 is before period_start"):
+        breast_screening.headline(tables, period_start="2022-01-01", period_end="2021-01-01")
+    with pytest.raises(BadArgument, match="period_start must be a date such as 2022-01-01"):
+        breast_screening.headline(tables, period_start="last year")

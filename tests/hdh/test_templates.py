@@ -14,8 +14,8 @@ import nbformat
 import pytest
 from click.testing import CliRunner
 
-from bench.mi_pathway_sql import connect as sql_connection
-from bench.mi_pathway_sql import headline as sql_headline
+from bench.study_sql import connect as sql_connection
+from bench.study_sql import headline as sql_headline
 from hdh import airlock, templates
 from jupyterlab_hdh.cli import main
 from jupyterlab_hdh.data.synth import generate
@@ -100,6 +100,20 @@ def test_run_writes_the_notebook_report_headline_and_checked_tables(
     assert int(statin.split(",")[2]) == headline["counts"]["statin"]
     sidecar = json.loads((out / "within_window.csv.sdc.json").read_text())
     assert sidecar["table"] == "within_window.csv" and sidecar["format"] == "hdh-sdc/1"
+
+
+def test_breast_screening_runs_with_its_parameters(env: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bs"
+    done = hdh(
+        "template", "run", "breast-screening", "--output", str(out), "-p", "dataset", "synth",
+        "-p", "age_min", "55", "-p", "period_start", "2021-01-01",
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    headline = json.loads((out / "headline.json").read_text())
+    assert headline["parameters"]["age_min"] == 55
+    assert sorted(headline["by_age_band"]) == ["55", "60", "65", "70"]
+    assert (out / "coverage_by_area.csv.sdc.json").is_file()
+    assert (out / "coverage_by_age_band.csv").read_text().startswith("age_band,no,yes")
 
 
 def test_parameters_change_the_run(env: Path, tmp_path: Path) -> None:
