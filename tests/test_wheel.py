@@ -71,6 +71,7 @@ def test_the_wheel_carries_the_built_extension_and_no_sources_of_node(wheel: Pat
     assert any("/static/remoteEntry." in n for n in data)
     assert not [n for n in names if "node_modules" in n or n.endswith(".ts")]
     assert "jupyterlab_hdh/cli/__init__.py" in names and "hdh/__init__.py" in names
+    assert "hdh/R/hdh.R" in names  # the R helper the sandbox's R kernel loads
     assert "hdh/templates/notebooks/mi-pathway.ipynb" in names  # the template studies
 
 

@@ -19,6 +19,9 @@ path in the sandbox        mode        what / why
 ``/etc/localtime``         ro          time zone, harmless
 ``/etc/java-*-openjdk``    ro          Java's configuration (``jvm.cfg``, security), for
                                        Spark's JVM (the runtime: ``/usr/lib/jvm``)
+``/etc/R``                 ro          R's configuration, for the R kernel (R, its
+                                       libraries, the ``ir`` kernelspec: ``/usr``)
+``/etc/alternatives``      ro          Debian's links into ``/usr`` (R's BLAS, LAPACK)
 ``/etc/hosts``             ro          synthetic: ``localhost`` and the host name are
 ``/etc/nsswitch.conf``                 127.0.0.1, names from files only (no DNS; PySpark
                                        and Spark's JVM resolve them)
@@ -132,6 +135,10 @@ SYSTEM_ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", 
 #: Host configuration folders bound read-only where present: Java's (Debian links the
 #: JRE's ``lib/jvm.cfg`` and ``conf/security`` into it), for Spark's JVM (``hdh.spark()``).
 SYSTEM_ETC_GLOBS = ("/etc/java-*-openjdk",)
+#: R's configuration (``/usr/lib/R/etc/*`` are links into it), for the R kernel (IRkernel);
+#: R itself, its libraries and the ``ir`` kernelspec are under ``/usr``. Debian's
+#: alternatives: links into ``/usr`` such as ``libblas.so.3``, which R loads.
+SYSTEM_ETC_DIRS = ("/etc/R", "/etc/alternatives")
 
 
 #: Host ids of sandboxes under a root supervisor: project ``<id>`` runs as uid/gid
@@ -444,7 +451,7 @@ def _system_binds() -> list[str]:
             args += ["--symlink", os.readlink(d), d]
         elif os.path.isdir(d):
             args += ["--ro-bind", d, d]
-    for f in SYSTEM_ETC_FILES:
+    for f in (*SYSTEM_ETC_FILES, *SYSTEM_ETC_DIRS):
         if os.path.exists(f):
             args += ["--ro-bind", f, f]
     for pattern in SYSTEM_ETC_GLOBS:
@@ -489,13 +496,30 @@ def sandbox_env(spec: SandboxSpec) -> dict[str, str]:
         "IPYTHONDIR": IPYTHON_DIR,
         "MPLCONFIGDIR": f"{SANDBOX_TMP}/matplotlib",
         "PYTHONNOUSERSITE": "1",
+        # the R kernel: reticulate uses the venv's python, and R loads HDH's R helper
+        "RETICULATE_PYTHON": spec.python,
         "HDH_PROJECT": spec.project,
         "HDH_USER": spec.user,
     }
+    helper = r_helper()
+    if helper is not None:
+        env["R_PROFILE_USER"] = helper
     env.update(spec.extra_env)
     if spec.memory_limit is not None:  # hdh.spark() sizes the JVM's heap from it
         env["HDH_MEMORY_LIMIT"] = str(spec.memory_limit)
     return env
+
+
+def r_helper() -> str | None:
+    """``hdh/R/hdh.R`` (``hdh_read`` & co.), which R in the sandbox sources at start-up: it
+    lies in the venv or in a package source, both bound read-only at the same path."""
+    import importlib.util
+
+    found = importlib.util.find_spec("hdh")
+    if found is None or not found.submodule_search_locations:
+        return None
+    path = Path(next(iter(found.submodule_search_locations))).resolve() / "R" / "hdh.R"
+    return str(path) if path.is_file() else None
 
 
 def server_argv(spec: SandboxSpec, extra: Sequence[str] = ()) -> list[str]:

@@ -262,3 +262,21 @@ def test_check_paths_refuses_missing_and_protected(site: Site, tmp_path: Path) -
     assert ("--ro-bind", str(site.dataset("ds_a", "v1")), "/data/ds_a/v1") in binds(
         bwrap_argv(spec)
     )
+
+
+def test_r_sees_its_configuration_read_only_and_loads_the_hdh_helper(site: Site) -> None:
+    """The R kernel needs /etc/R (R's etc/ links there) and Debian's alternatives (R's BLAS
+    and LAPACK are links through /etc/alternatives); nothing else of /etc is bound whole."""
+    spec = site.spec("p1", "alice", [])
+    bound = {dst: (op, src) for op, src, dst in binds(bwrap_argv(spec))}
+    for folder in ("/etc/R", "/etc/alternatives"):
+        if Path(folder).is_dir():
+            assert bound[folder] == ("--ro-bind", folder)
+    assert "/etc" not in bound
+    env = sandbox_env(spec)
+    helper = Path(env["R_PROFILE_USER"])
+    assert helper.name == "hdh.R" and helper.parent.parent.name == "hdh"
+    assert any(
+        helper.is_relative_to(src) for op, src, _ in binds(bwrap_argv(spec)) if op == "--ro-bind"
+    )
+    assert env["RETICULATE_PYTHON"] == spec.python
