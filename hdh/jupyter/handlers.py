@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
-from jupyter_server.utils import url_path_join
+from jupyter_server.utils import ensure_async, url_path_join
 from tornado import web
 
 from hdh.jupyter.bridge import (
@@ -17,6 +18,7 @@ from hdh.jupyter.bridge import (
     bridge_request,
 )
 from hdh.jupyter.mounts import list_mounts
+from hdh.templates import Template, templates
 
 AUTH_RESOURCE = "hdh"
 
@@ -176,6 +178,72 @@ class EgressActionHandler(_EgressHandler):
         )
 
 
+#: the workspace folder templates are copied into (``templates/<name>.ipynb``)
+TEMPLATE_FOLDER = "templates"
+#: one copy at a time: two clicks never pick the same free name
+_copy_lock = asyncio.Lock()
+
+
+def _template_view(template: Template) -> dict[str, Any]:
+    return {
+        "name": template.name,
+        "title": template.title,
+        "description": template.description,
+        "parameters": [
+            {"name": p.name, "type": p.type, "default": p.default, "help": p.help}
+            for p in template.parameters.values()
+        ],
+    }
+
+
+class TemplatesHandler(APIHandler):
+    """``GET /hdh/templates``: the template studies (``hdh template list``): name, title,
+    description and parameters (name, type, default as written, help)."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.finish({"results": [_template_view(t) for t in templates()]})
+
+
+class TemplateCopyHandler(APIHandler):
+    """``POST /hdh/templates/<name>/copy``: a copy of the template's notebook in the
+    workspace, ``templates/<name>.ipynb`` (``<name>-1.ipynb``, ``-2``… when taken: never
+    overwritten), saved through the contents manager like any save; answers ``{path}``."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        import nbformat
+
+        template = {t.name: t for t in templates()}.get(name)
+        if template is None:
+            self.set_status(404)
+            self.finish({"detail": f"no template {name!r}"})
+            return
+        notebook = nbformat.read(template.path, as_version=4)
+        cm = self.contents_manager
+        async with _copy_lock:
+            if not await ensure_async(cm.dir_exists(TEMPLATE_FOLDER)):
+                if await ensure_async(cm.file_exists(TEMPLATE_FOLDER)):
+                    self.set_status(409)
+                    self.finish({"detail": f"{TEMPLATE_FOLDER} is a file: rename it"})
+                    return
+                await ensure_async(cm.save({"type": "directory"}, TEMPLATE_FOLDER))
+            path, n = f"{TEMPLATE_FOLDER}/{name}.ipynb", 0
+            while await ensure_async(cm.exists(path)):
+                n += 1
+                path = f"{TEMPLATE_FOLDER}/{name}-{n}.ipynb"
+            model = {"type": "notebook", "format": "json", "content": notebook}
+            saved = await ensure_async(cm.save(model, path))
+        self.set_status(201)
+        self.finish({"path": saved["path"]})
+
+
 def route_table(base_url: str) -> list[tuple[str, Any]]:
     egress = url_path_join(base_url, "hdh", "egress", "requests")
     return [
@@ -185,4 +253,9 @@ def route_table(base_url: str) -> list[tuple[str, Any]]:
         (egress, EgressRequestsHandler),
         (egress + r"/([0-9]{1,9})", EgressRequestHandler),
         (egress + r"/([0-9]{1,9})/(files|submit|withdraw)", EgressActionHandler),
+        (url_path_join(base_url, "hdh", "templates"), TemplatesHandler),
+        (
+            url_path_join(base_url, "hdh", "templates", r"([^/]{1,100})", "copy"),
+            TemplateCopyHandler,
+        ),
     ]
