@@ -156,6 +156,8 @@ def test_datasets_readable_in_the_sandbox(client: SandboxClient, kernel: str) ->
         "os.chmod('/data/ds_a/v1/part-0.parquet', 0o777)",
         "open('/usr/evil', 'w')",
         "open('/etc/passwd', 'a')",
+        "open('/etc/hosts', 'a')",
+        "open('/etc/nsswitch.conf', 'a')",
     ],
 )
 def test_read_only_everywhere_but_workspace(client: SandboxClient, kernel: str, expr: str) -> None:

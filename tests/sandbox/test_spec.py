@@ -138,6 +138,8 @@ def test_never_binds_run_home_root_or_the_data_dir(site: Site) -> None:
             str(spec.host_bridge_dir),
             str(spec.host_etc_dir / "passwd"),
             str(spec.host_etc_dir / "group"),
+            str(spec.host_etc_dir / "hosts"),
+            str(spec.host_etc_dir / "nsswitch.conf"),
             str(spec.host_etc_dir / "page_config.json"),
         ]
     )
