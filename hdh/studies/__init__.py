@@ -6,11 +6,12 @@ notebooks in ``notebooks/templates/`` call them, and the tests check them agains
 independent DuckDB SQL computation and the effects the synthetic generator planted.
 
 Modules: ``mi_pathway`` (care after a myocardial infarction), ``breast_screening``
-(mammography coverage by age band and area).
+(mammography coverage by age band and area), ``parkinson_trajectories`` (the first
+treatment line of new antiparkinsonian users).
 """
 
 from __future__ import annotations
 
-from . import breast_screening, mi_pathway
+from . import breast_screening, mi_pathway, parkinson_trajectories
 
-__all__ = ["breast_screening", "mi_pathway"]
+__all__ = ["breast_screening", "mi_pathway", "parkinson_trajectories"]

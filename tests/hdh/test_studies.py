@@ -15,7 +15,7 @@ from bench.study_sql import connect as sql_connection
 from bench.study_sql import headline as sql_headline
 from bench.study_sql import run as run_sql
 from hdh import BadArgument
-from hdh.studies import breast_screening, mi_pathway
+from hdh.studies import breast_screening, mi_pathway, parkinson_trajectories
 from jupyterlab_hdh.data.synth import generate
 from jupyterlab_hdh.data.synth.pathways import SECONDARY_PREVENTION
 
@@ -121,3 +121,35 @@ def test_breast_screening_refuses_a_bad_period(mounted: Path) -> None:
         breast_screening.headline(tables, period_start="2022-01-01", period_end="2021-01-01")
     with pytest.raises(BadArgument, match="period_start must be a date such as 2022-01-01"):
         breast_screening.headline(tables, period_start="last year")
+
+
+# --------------------------------------------------------------------- parkinson-trajectories
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_parkinson_trajectories_gives_the_numbers_of_independent_sql(
+    mounted: Path, engine: str
+) -> None:
+    got = parkinson_trajectories.headline(
+        parkinson_trajectories.read_tables("synth", engine=engine)
+    )
+    want = run_sql(
+        sql_connection(mounted), "parkinson_trajectories", washout_start="2019-01-01",
+        washout_days=365,
+    )  # fmt: skip
+    assert got["n"] == want["n"] > 20
+    for group, prefix in (("<70", "young"), ("70+", "old")):
+        counts = got["by_age_group"][group]["counts"]
+        assert counts == {line: want[f"{prefix}_{line}"] for line in counts}, group
+
+
+def test_parkinson_trajectories_finds_the_planted_first_lines(mounted: Path) -> None:
+    # the generator (pathways.parkinson): onset before 70 starts on an agonist (60 %) or a
+    # MAO-B inhibitor (40 %), levodopa one to four years later; from 70, levodopa first
+    h = parkinson_trajectories.headline(parkinson_trajectories.read_tables("synth"))
+    young, old = h["by_age_group"]["<70"], h["by_age_group"]["70+"]
+    assert young["counts"]["levodopa"] == 0 and young["n"] > 0
+    p, n = 0.6, young["n"]
+    assert abs(young["first_line"]["agonist"] - p) <= 3 * math.sqrt(p * (1 - p) / n) + 0.05
+    # an age counted by years puts a few young onsets (69.x) in 70+
+    assert old["first_line"]["levodopa"] >= 0.85

@@ -116,6 +116,14 @@ def test_breast_screening_runs_with_its_parameters(env: Path, tmp_path: Path) ->
     assert (out / "coverage_by_age_band.csv").read_text().startswith("age_band,no,yes")
 
 
+def test_parkinson_trajectories_runs_and_counts_first_lines(env: Path, tmp_path: Path) -> None:
+    result = templates.run(
+        "parkinson-trajectories", tmp_path / "pk", {"dataset": "synth", "engine": "arrow"}
+    )
+    assert result.headline["n"] == sum(result.headline["counts"].values())
+    assert [t.name for t in result.tables] == ["first_line_by_age.csv"]
+
+
 def test_parameters_change_the_run(env: Path, tmp_path: Path) -> None:
     wide = templates.run("mi-pathway", tmp_path / "a", {"dataset": "synth", "window_days": "365"})
     narrow = templates.run("mi-pathway", tmp_path / "b", {"dataset": "synth", "window_days": "0"})
