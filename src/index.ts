@@ -1,6 +1,7 @@
 /**
  * The HDH JupyterLab extension: registers the left-sidebar panel (my data, catalogue,
- * export requests) and the file browser's "Add to export request…" command.
+ * export requests), the file browser's "Add to export request…" command and the template
+ * studies' launcher cards (`templates.ts`).
  */
 
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
@@ -10,6 +11,7 @@ import { LabIcon } from '@jupyterlab/ui-components';
 
 import { addFilesInteractively } from './egress';
 import { HdhPanel } from './panel';
+import templatesPlugin from './templates';
 
 export const PLUGIN_ID = 'jupyterlab-hdh:panel';
 
@@ -94,4 +96,4 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default plugin;
+export default [plugin, templatesPlugin];

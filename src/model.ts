@@ -338,3 +338,59 @@ export function contextFrom(fields: {
   }
   return out;
 }
+
+/** A template study (`GET /hdh/templates`): what its launcher card shows. */
+export interface ITemplateParameter {
+  name: string;
+  type: string;
+  /** As written in the notebook's parameters cell, e.g. `"demo-snds"` or `90`. */
+  default: string;
+  help: string;
+}
+
+export interface ITemplate {
+  name: string;
+  title: string;
+  description: string;
+  parameters: ITemplateParameter[];
+}
+
+/** A safe template name: it goes into a URL path and a workspace file name. */
+const TEMPLATE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
+
+export function parseTemplates(body: unknown): ITemplate[] {
+  const out: ITemplate[] = [];
+  for (const t of arr(isObj(body) ? body.results : body)) {
+    if (!isObj(t) || !TEMPLATE_NAME.test(str(t.name))) {
+      continue;
+    }
+    const parameters: ITemplateParameter[] = [];
+    for (const p of arr(t.parameters)) {
+      if (isObj(p) && str(p.name)) {
+        parameters.push({
+          name: str(p.name),
+          type: str(p.type),
+          default: str(p.default),
+          help: str(p.help)
+        });
+      }
+    }
+    const name = str(t.name);
+    out.push({ name, title: str(t.title) || name, description: str(t.description), parameters });
+  }
+  return out;
+}
+
+/** The card's tooltip: the description, then one line per parameter. */
+export function templateCaption(t: ITemplate): string {
+  const lines = t.description ? [t.description] : [];
+  if (t.parameters.length > 0) {
+    lines.push('', 'Parameters (change them in the notebook, then run all):');
+    for (const p of t.parameters) {
+      const type = p.type && p.type !== 'None' ? `: ${p.type}` : '';
+      const help = p.help ? ` (${p.help})` : '';
+      lines.push(`• ${p.name}${type} = ${p.default}${help}`);
+    }
+  }
+  return lines.join('\n');
+}

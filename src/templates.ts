@@ -1,0 +1,103 @@
+/**
+ * Template studies in the launcher: one card per template (`GET /hdh/templates`). A click
+ * copies the template into the workspace (`POST /hdh/templates/<name>/copy`), opens the
+ * copy and runs all its cells in the project's kernel, like any cell the member runs
+ * (the guard audits each one).
+ */
+
+import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { SemanticCommand, showErrorMessage } from '@jupyterlab/apputils';
+import { IDocumentManager } from '@jupyterlab/docmanager';
+import { ILauncher } from '@jupyterlab/launcher';
+import { LabIcon } from '@jupyterlab/ui-components';
+
+import { HdhApiError, hdhPath, postJSON, requestAPI } from './api';
+import { ITemplate, parseTemplates, templateCaption } from './model';
+
+export const TEMPLATES_PLUGIN_ID = 'jupyterlab-hdh:templates';
+export const RUN_TEMPLATE = 'hdh:run-template';
+export const TEMPLATE_CATEGORY = 'HDH templates';
+
+// A notebook page with a play mark; no style attribute (Content-Security-Policy).
+export const templateIcon = new LabIcon({
+  name: 'jupyterlab-hdh:template',
+  svgstr:
+    '<svg xmlns="http://www.w3.org/2000/svg" width="16" viewBox="0 0 24 24">' +
+    '<g class="jp-icon3" fill="#616161">' +
+    '<path d="M6 2h9l5 5v15H6zm8 1.5V8h4.5zM10 11v8l6-4z"/>' +
+    '</g></svg>'
+});
+
+/** Copies template `name` into the workspace, opens it and runs all its cells. */
+export async function runTemplate(
+  app: JupyterFrontEnd,
+  docManager: IDocumentManager,
+  name: string
+): Promise<string> {
+  const { path } = await postJSON<{ path: string }>(hdhPath('templates', name, 'copy'));
+  const widget = docManager.openOrReveal(path);
+  if (!widget) {
+    throw new Error(`${path} could not be opened`);
+  }
+  await widget.context.ready;
+  await widget.context.sessionContext.ready;
+  app.shell.activateById(widget.id);
+  await app.commands.execute('notebook:run-all-cells', { [SemanticCommand.WIDGET]: widget.id });
+  return path;
+}
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: TEMPLATES_PLUGIN_ID,
+  description: 'HDH template studies in the launcher: copy one into the workspace and run it.',
+  autoStart: true,
+  requires: [IDocumentManager],
+  optional: [ILauncher],
+  activate: (app: JupyterFrontEnd, docManager: IDocumentManager, launcher: ILauncher | null) => {
+    const byName = new Map<string, ITemplate>();
+    const of = (args: { name?: unknown }) => byName.get(String(args.name ?? ''));
+
+    app.commands.addCommand(RUN_TEMPLATE, {
+      label: args => of(args)?.title ?? 'Run a template study',
+      caption: args => {
+        const t = of(args);
+        return t ? templateCaption(t) : 'Copy a template study into the workspace and run it';
+      },
+      icon: templateIcon,
+      execute: async args => {
+        const t = of(args);
+        if (!t) {
+          return;
+        }
+        try {
+          await runTemplate(app, docManager, t.name);
+        } catch (error) {
+          const why = error instanceof HdhApiError ? error.detail : String(error);
+          await showErrorMessage(`The template "${t.title}" could not be run`, why);
+        }
+      }
+    });
+    if (!launcher) {
+      return;
+    }
+    requestAPI('templates')
+      .then(body => {
+        parseTemplates(body).forEach((t, rank) => {
+          byName.set(t.name, t);
+          launcher.add({
+            command: RUN_TEMPLATE,
+            args: { name: t.name },
+            category: TEMPLATE_CATEGORY,
+            rank
+          });
+        });
+      })
+      .catch((error: unknown) => {
+        // an older sandbox without the route: no cards, the rest of the extension works
+        if (!(error instanceof HdhApiError && error.notAvailable)) {
+          console.warn('HDH: the template studies could not be listed', error);
+        }
+      });
+  }
+};
+
+export default plugin;
