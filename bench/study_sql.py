@@ -3,7 +3,8 @@
 The independent computations that the tests compare :mod:`hdh.studies` with, and the
 hand-written peers of ``bench_cohort.py``. :func:`connect` makes a view (or, ``resident``,
 an in-memory table) per table of an extract folder, the yearly PMSI tables as one each
-over their years (``MCO_A``, ``MCO_B``…); :func:`run` runs ``bench/<study>.sql`` with its
+over their years (``MCO_A``, ``MCO_B``…), and the clean DCIR lines the studies share
+(``DISPENSED``, ``CAM_ACTS``: ``clean_dcir.sql``); :func:`run` runs ``bench/<study>.sql`` with its
 named parameters (``$name``) and returns its one row.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 _YEARLY = re.compile(r"T_MCO\d\d([A-Z]+)")
+_DCIR = ("ER_PRS_F", "ER_PHA_F", "ER_CAM_F", "IR_PHA_R", "IR_BEN_R")
 
 
 def connect(folder: Path, resident: bool = False) -> Any:
@@ -35,6 +37,8 @@ def connect(folder: Path, resident: bool = False) -> Any:
         if not _YEARLY.fullmatch(path.stem):
             source = f"read_parquet('{path}')"
             con.execute(f"CREATE {kind} {path.stem} AS SELECT * FROM {source}")
+    if all((folder / f"{t}.parquet").exists() for t in _DCIR):
+        con.execute((HERE / "clean_dcir.sql").read_text())  # DISPENSED, CAM_ACTS
     return con
 
 

@@ -27,44 +27,22 @@ from hdh import cohort
 from hdh.cohort._frames import as_date, collect, wrap
 from hdh.errors import BadArgument
 
+from ._common import CAM_COLUMNS, LINK_COLUMNS, PERSON, PRS_COLUMNS, clean_lines, read
+
 #: CCAM codes of a mammography: screening (organised programme), bilateral (opportunistic).
 SCREENING, BILATERAL = "QEQK004", "QEQK001"
-PERSON = "BEN_IDT_ANO"
 BAND_YEARS = 5
 
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "ER_PRS_F": (
-        *cohort.DCIR_KEYS,
-        "BEN_NIR_PSA",
-        "BEN_RNG_GEM",
-        "EXE_SOI_DTD",
-        "DPN_QLF",
-        "BSE_REM_SGN",
-        "PRS_ACT_QTE",
-        "PRS_PAI_MNT",
-        "PRS_NAT_REF",
-    ),
-    "ER_CAM_F": (*cohort.DCIR_KEYS, "CAM_PRS_IDE"),
-    "IR_BEN_R": (
-        "BEN_NIR_PSA",
-        "BEN_RNG_GEM",
-        PERSON,
-        "BEN_SEX_COD",
-        "BEN_NAI_ANN",
-        "BEN_RES_DPT",
-        "BEN_DCD_DTE",
-    ),
+    "ER_PRS_F": PRS_COLUMNS,
+    "ER_CAM_F": CAM_COLUMNS,
+    "IR_BEN_R": (*LINK_COLUMNS, "BEN_SEX_COD", "BEN_NAI_ANN", "BEN_RES_DPT", "BEN_DCD_DTE"),
 }
 
 
 def read_tables(dataset: str, engine: str = "pandas", version: str | None = None) -> dict:
     """The study's tables of ``dataset`` as native frames of ``engine``."""
-    import hdh
-
-    return {
-        table: hdh.read(f"{dataset}.{table}", engine=engine, columns=list(cols), version=version)
-        for table, cols in COLUMNS.items()
-    }
+    return read(COLUMNS, dataset, engine, version)
 
 
 def _day(value: Any, what: str) -> dt.date:
@@ -118,9 +96,7 @@ def person_flags(
     if age_max < age_min:
         raise BadArgument(f"age_max {age_max} is below age_min {age_min}")
     population = wrap(women(tables["IR_BEN_R"], start, age_min, age_max))
-    lines = cohort.drop_regularisations(
-        cohort.drop_information_lines(cohort.dcir_lines(tables["ER_PRS_F"], tables["ER_CAM_F"]))
-    )
+    lines = clean_lines(tables["ER_PRS_F"], tables["ER_CAM_F"])
     acts = wrap(cohort.link_persons(lines, tables["IR_BEN_R"]))
     day = as_date(nw.col("EXE_SOI_DTD"), acts)
     code = nw.col("CAM_PRS_IDE").cast(nw.String)

@@ -26,6 +26,16 @@ from hdh import cohort
 from hdh.cohort._frames import as_date, collect, day_number, wrap
 from hdh.errors import BadArgument
 
+from ._common import (
+    DRUG_COLUMNS,
+    LINK_COLUMNS,
+    PERSON,
+    PHA_COLUMNS,
+    PRS_COLUMNS,
+    dispensings,
+    read,
+)
+
 #: The drug classes counted, as ATC prefixes.
 CLASSES: dict[str, tuple[str, ...]] = {
     "beta_blocker": ("C07",),
@@ -37,27 +47,14 @@ CLASSES: dict[str, tuple[str, ...]] = {
 MI_CODES = ("I21", "I22")
 #: Days after the index stay's discharge in which a dispensing counts.
 WINDOW_DAYS = 90
-#: The person identifier the study counts.
-PERSON = "BEN_IDT_ANO"
-
 #: The columns read from each table (``T_MCOaaC``'s return codes as far as present).
 COLUMNS: dict[str, tuple[str, ...]] = {
     "T_MCOaaB": ("ETA_NUM", "RSA_NUM", "DGN_PAL", "GRG_GHM"),
     "T_MCOaaC": ("ETA_NUM", "RSA_NUM", "NIR_ANO_17", "EXE_SOI_DTD", "EXE_SOI_DTF"),
-    "ER_PRS_F": (
-        *cohort.DCIR_KEYS,
-        "BEN_NIR_PSA",
-        "BEN_RNG_GEM",
-        "EXE_SOI_DTD",
-        "DPN_QLF",
-        "BSE_REM_SGN",
-        "PRS_ACT_QTE",
-        "PRS_PAI_MNT",
-        "PRS_NAT_REF",
-    ),
-    "ER_PHA_F": (*cohort.DCIR_KEYS, "PHA_PRS_C13", "PHA_ACT_QSN"),
-    "IR_PHA_R": ("PHA_CIP_C13", "PHA_ATC_C07"),
-    "IR_BEN_R": ("BEN_NIR_PSA", "BEN_RNG_GEM", PERSON),
+    "ER_PRS_F": PRS_COLUMNS,
+    "ER_PHA_F": PHA_COLUMNS,
+    "IR_PHA_R": DRUG_COLUMNS,
+    "IR_BEN_R": LINK_COLUMNS,
 }
 
 
@@ -65,19 +62,14 @@ def read_tables(dataset: str, engine: str = "pandas", version: str | None = None
     """The study's tables of ``dataset`` as native frames of ``engine`` (every MCO year)."""
     import pyarrow.parquet as pq
 
-    import hdh
     from hdh._mounts import resolve
     from hdh.cohort.cleaning import RETURN_CODES
 
-    out = {}
-    for table, columns in COLUMNS.items():
-        wanted = list(columns)
-        if table == "T_MCOaaC":
-            files = resolve(f"{dataset}.{table}", version).files
-            present = {n for f in files for n in pq.read_schema(f).names}
-            wanted += [c for c in RETURN_CODES if c in present]
-        out[table] = hdh.read(f"{dataset}.{table}", engine=engine, columns=wanted, version=version)
-    return out
+    columns = dict(COLUMNS)
+    files = resolve(f"{dataset}.T_MCOaaC", version).files
+    present = {n for f in files for n in pq.read_schema(f).names}
+    columns["T_MCOaaC"] += tuple(c for c in RETURN_CODES if c in present)
+    return read(columns, dataset, engine, version)
 
 
 def index_stays(b: Any, c: Any, ir_ben_r: Any) -> Any:
@@ -100,13 +92,6 @@ def index_stays(b: Any, c: Any, ir_ben_r: Any) -> Any:
     )
 
 
-def dispensings(prs: Any, pha: Any, ir_pha_r: Any, ir_ben_r: Any) -> Any:
-    """Clean dispensing events (``patient`` = ``BEN_IDT_ANO``, ``group`` = ATC, ``start``)."""
-    lines = cohort.drop_regularisations(cohort.drop_information_lines(cohort.dcir_lines(prs, pha)))
-    lines = cohort.link_persons(lines, ir_ben_r)
-    return cohort.dispensing_events(lines, ir_pha_r, patient=PERSON)
-
-
 def person_flags(tables: Mapping[str, Any], window_days: int = WINDOW_DAYS) -> Any:
     """One row per person of the cohort: ``BEN_IDT_ANO``, ``index_start``, ``index_end`` and a
     0/1 column per class of :data:`CLASSES` (dispensed within ``window_days`` after the index
@@ -114,9 +99,7 @@ def person_flags(tables: Mapping[str, Any], window_days: int = WINDOW_DAYS) -> A
     if not isinstance(window_days, int) or isinstance(window_days, bool) or window_days < 0:
         raise BadArgument(f"window_days must be a whole number >= 0, got {window_days!r}")
     index = wrap(index_stays(tables["T_MCOaaB"], tables["T_MCOaaC"], tables["IR_BEN_R"]))
-    events = wrap(
-        dispensings(tables["ER_PRS_F"], tables["ER_PHA_F"], tables["IR_PHA_R"], tables["IR_BEN_R"])
-    )
+    events = wrap(dispensings(tables))
     delay = day_number(nw.col("start")) - day_number(nw.col("index_end"))
     dispensed = (
         events.select(nw.col("patient").alias(PERSON), "group", "start")

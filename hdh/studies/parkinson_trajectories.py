@@ -26,7 +26,16 @@ from hdh import cohort
 from hdh.cohort._frames import collect, wrap
 from hdh.errors import BadArgument
 
-PERSON = "BEN_IDT_ANO"
+from ._common import (
+    DRUG_COLUMNS,
+    LINK_COLUMNS,
+    PERSON,
+    PHA_COLUMNS,
+    PRS_COLUMNS,
+    dispensings,
+    read,
+)
+
 #: First lines in order of precedence (a first day with several classes counts the first).
 LINES: dict[str, tuple[str, ...]] = {
     "levodopa": ("N04BA",),
@@ -37,31 +46,16 @@ LINES: dict[str, tuple[str, ...]] = {
 YOUNG_BEFORE = 70
 
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "ER_PRS_F": (
-        *cohort.DCIR_KEYS,
-        "BEN_NIR_PSA",
-        "BEN_RNG_GEM",
-        "EXE_SOI_DTD",
-        "DPN_QLF",
-        "BSE_REM_SGN",
-        "PRS_ACT_QTE",
-        "PRS_PAI_MNT",
-        "PRS_NAT_REF",
-    ),
-    "ER_PHA_F": (*cohort.DCIR_KEYS, "PHA_PRS_C13", "PHA_ACT_QSN"),
-    "IR_PHA_R": ("PHA_CIP_C13", "PHA_ATC_C07"),
-    "IR_BEN_R": ("BEN_NIR_PSA", "BEN_RNG_GEM", PERSON, "BEN_NAI_ANN"),
+    "ER_PRS_F": PRS_COLUMNS,
+    "ER_PHA_F": PHA_COLUMNS,
+    "IR_PHA_R": DRUG_COLUMNS,
+    "IR_BEN_R": (*LINK_COLUMNS, "BEN_NAI_ANN"),
 }
 
 
 def read_tables(dataset: str, engine: str = "pandas", version: str | None = None) -> dict:
     """The study's tables of ``dataset`` as native frames of ``engine``."""
-    import hdh
-
-    return {
-        table: hdh.read(f"{dataset}.{table}", engine=engine, columns=list(cols), version=version)
-        for table, cols in COLUMNS.items()
-    }
+    return read(COLUMNS, dataset, engine, version)
 
 
 def _line_rank() -> nw.Expr:
@@ -87,13 +81,7 @@ def person_lines(
     if not isinstance(washout_days, int) or isinstance(washout_days, bool) or washout_days < 0:
         raise BadArgument(f"washout_days must be a whole number >= 0, got {washout_days!r}")
     incident_from = start + dt.timedelta(days=washout_days)
-    lines = cohort.drop_regularisations(
-        cohort.drop_information_lines(cohort.dcir_lines(tables["ER_PRS_F"], tables["ER_PHA_F"]))
-    )
-    events = cohort.dispensing_events(
-        cohort.link_persons(lines, tables["IR_BEN_R"]), tables["IR_PHA_R"], patient=PERSON
-    )
-    drugs = wrap(cohort.match_codes(events, "group", ["N04B"])).select(
+    drugs = wrap(cohort.match_codes(dispensings(tables), "group", ["N04B"])).select(
         nw.col("patient").alias(PERSON), "start", _line_rank().alias("rank")
     )
     first = drugs.group_by(PERSON).agg(nw.col("start").min().alias("first_day"))
