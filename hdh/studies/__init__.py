@@ -12,6 +12,6 @@ treatment line of new antiparkinsonian users).
 
 from __future__ import annotations
 
-from . import breast_screening, mi_pathway, parkinson_trajectories
+from . import adr_reporting, breast_screening, mi_pathway, parkinson_trajectories
 
-__all__ = ["breast_screening", "mi_pathway", "parkinson_trajectories"]
+__all__ = ["adr_reporting", "breast_screening", "mi_pathway", "parkinson_trajectories"]
