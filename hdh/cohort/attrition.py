@@ -129,8 +129,9 @@ class Attrition:
 
     def to_native(self, backend: str | None = None) -> Any:
         """The table as a native frame: ``backend`` ``"pandas"`` (Arrow dtypes), ``"polars"``,
-        ``"pyarrow"``, ``"duckdb"`` or ``"cudf"``; by default the library of the first frame
-        recorded (Polars eager for Polars lazy), pandas when steps were only added by count."""
+        ``"pyarrow"``, ``"duckdb"``, ``"cudf"`` or ``"pyspark"``; by default the library of the
+        first frame recorded (Polars eager for Polars lazy), pandas when steps were only added
+        by count."""
         schema = {
             "step": nw.Int64(),
             "label": nw.String(),
@@ -145,7 +146,7 @@ class Attrition:
             backend = next(
                 (
                     name
-                    for name in ("polars", "duckdb", "pyarrow", "cudf")
+                    for name in ("polars", "duckdb", "pyarrow", "cudf", "pyspark")
                     if impl is not None and getattr(impl, f"is_{name}")()
                 ),
                 "pandas",
@@ -164,8 +165,14 @@ class Attrition:
             import cudf
 
             return cudf.DataFrame.from_arrow(table.to_native())
+        if backend == "pyspark":
+            from pyspark.sql import SparkSession
+
+            session = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
+            return session.createDataFrame(table.to_native())
         raise BadArgument(
-            f"backend must be 'pandas', 'polars', 'pyarrow', 'duckdb' or 'cudf', got {backend!r}"
+            "backend must be 'pandas', 'polars', 'pyarrow', 'duckdb', 'cudf' or 'pyspark',"
+            f" got {backend!r}"
         )
 
     def _text(self, n: int | None, hidden: bool) -> str:

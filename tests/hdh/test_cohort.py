@@ -32,9 +32,9 @@ ENGINES = [
 
 def _spark() -> Any:
     pytest.importorskip("pyspark", reason="pyspark is not installed in this environment")
-    from pyspark.sql import SparkSession
+    import hdh
 
-    return SparkSession.builder.master("local[1]").getOrCreate()
+    return hdh.spark()  # the sandbox's session: local, UTC, Arrow transfers
 
 
 def native(table: pa.Table, engine: str) -> Any:
@@ -58,7 +58,7 @@ def native(table: pa.Table, engine: str) -> Any:
         from .gpu import cudf_or_skip
 
         return cudf_or_skip().DataFrame.from_arrow(table)
-    return _spark().createDataFrame(table.to_pandas())
+    return _spark().createDataFrame(table)  # from Arrow: integer columns keep their nulls
 
 
 def library(obj: Any) -> str:
@@ -72,6 +72,8 @@ def expected_library(engine: str) -> str:
 def _plain(value: Any) -> Any:
     if isinstance(value, decimal.Decimal):
         return float(value)
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:  # Spark's timestamps
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
     return value
 
 
