@@ -7,7 +7,8 @@ independent DuckDB SQL computation and the effects the synthetic generator plant
 
 Modules: ``mi_pathway`` (care after a myocardial infarction), ``breast_screening``
 (mammography coverage by age band and area), ``parkinson_trajectories`` (the first
-treatment line of new antiparkinsonian users).
+treatment line of new antiparkinsonian users), ``adr_reporting`` (adverse-drug-reaction
+reports per 1 000 new users).
 """
 
 from __future__ import annotations

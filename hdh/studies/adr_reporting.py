@@ -33,6 +33,16 @@ from hdh import cohort
 from hdh.cohort._frames import as_date, collect, day_number, wrap
 from hdh.errors import BadArgument
 
+from ._common import (
+    DRUG_COLUMNS,
+    LINK_COLUMNS,
+    PERSON,
+    PHA_COLUMNS,
+    PRS_COLUMNS,
+    dispensings,
+    read,
+)
+
 #: The drug classes, as ATC prefixes (a code counts in the first class it matches).
 DRUGS: dict[str, tuple[str, ...]] = {
     "antiplatelet": ("B01AC",),
@@ -55,25 +65,12 @@ START = "2020-01-01"
 END = "2022-12-31"
 #: Days after the first dispensing in which a reaction's onset counts.
 WINDOW_DAYS = 365
-#: The person identifier the study counts.
-PERSON = "BEN_IDT_ANO"
-
 #: The columns read from each table.
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "ER_PRS_F": (
-        *cohort.DCIR_KEYS,
-        "BEN_NIR_PSA",
-        "BEN_RNG_GEM",
-        "EXE_SOI_DTD",
-        "DPN_QLF",
-        "BSE_REM_SGN",
-        "PRS_ACT_QTE",
-        "PRS_PAI_MNT",
-        "PRS_NAT_REF",
-    ),
-    "ER_PHA_F": (*cohort.DCIR_KEYS, "PHA_PRS_C13", "PHA_ACT_QSN"),
-    "IR_PHA_R": ("PHA_CIP_C13", "PHA_ATC_C07"),
-    "IR_BEN_R": ("BEN_NIR_PSA", "BEN_RNG_GEM", PERSON),
+    "ER_PRS_F": PRS_COLUMNS,
+    "ER_PHA_F": PHA_COLUMNS,
+    "IR_PHA_R": DRUG_COLUMNS,
+    "IR_BEN_R": LINK_COLUMNS,
     "HDH_PV_CAS": (PERSON, "PHA_ATC_C07", "PV_EFF_DTD", "PV_GRA_TOP", "PV_DCL_TYP"),
 }
 _COUNTS = ("reports", "serious", *REPORTERS)
@@ -81,12 +78,7 @@ _COUNTS = ("reports", "serious", *REPORTERS)
 
 def read_tables(dataset: str, engine: str = "pandas", version: str | None = None) -> dict:
     """The study's tables of ``dataset`` as native frames of ``engine``."""
-    import hdh
-
-    return {
-        table: hdh.read(f"{dataset}.{table}", engine=engine, columns=list(cols), version=version)
-        for table, cols in COLUMNS.items()
-    }
+    return read(COLUMNS, dataset, engine, version)
 
 
 def _day(value: Any, name: str) -> int:
@@ -111,13 +103,6 @@ def _classified(frame: Any, atc: str) -> Any:
     return frame.with_columns(_drug(atc).alias("drug")).filter(~nw.col("drug").is_null())
 
 
-def dispensings(prs: Any, pha: Any, ir_pha_r: Any, ir_ben_r: Any) -> Any:
-    """Clean dispensing events (``patient`` = ``BEN_IDT_ANO``, ``group`` = ATC, ``start``)."""
-    lines = cohort.drop_regularisations(cohort.drop_information_lines(cohort.dcir_lines(prs, pha)))
-    lines = cohort.link_persons(lines, ir_ben_r)
-    return cohort.dispensing_events(lines, ir_pha_r, patient=PERSON)
-
-
 def new_uses(
     tables: Mapping[str, Any],
     start: str | dt.date = START,
@@ -132,9 +117,7 @@ def new_uses(
     first_day, last_day = _day(start, "start"), _day(end, "end")
     if last_day < first_day:
         raise BadArgument(f"the period ends ({end}) before it starts ({start})")
-    events = wrap(
-        dispensings(tables["ER_PRS_F"], tables["ER_PHA_F"], tables["IR_PHA_R"], tables["IR_BEN_R"])
-    )
+    events = wrap(dispensings(tables))
     events = events.select(
         nw.col("patient").cast(nw.String).alias(PERSON), "group", as_date(nw.col("start"), events)
     )

@@ -108,3 +108,22 @@ def bridge(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     yield state
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="session")
+def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 20 000-patient synthetic extract (seed 11) as dataset ``synth`` version ``v1``, shared
+    by the studies' tests: a few hundred infarctions, new users and reports."""
+    from jupyterlab_hdh.data.synth import generate
+
+    root = tmp_path_factory.mktemp("synth") / "data"
+    generate(root / "synth" / "v1", 20_000, 11, progress=False)
+    return root
+
+
+@pytest.fixture
+def synth_mounted(synth_root: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """``synth_root`` as the sandbox's ``/data``; returns the extract's folder."""
+    monkeypatch.setenv("HDH_DATA_ROOT", str(synth_root))
+    monkeypatch.setenv("HDH_BRIDGE_SOCKET", str(tmp_path / "no-bridge.sock"))
+    return synth_root / "synth" / "v1"

@@ -16,35 +16,19 @@ from bench.study_sql import headline as sql_headline
 from bench.study_sql import run as run_sql
 from hdh import BadArgument
 from hdh.studies import breast_screening, mi_pathway, parkinson_trajectories
-from jupyterlab_hdh.data.synth import generate
 from jupyterlab_hdh.data.synth.pathways import SECONDARY_PREVENTION
 
 ENGINES = ["pandas", "polars", "duckdb", "arrow"]
 
 
 @pytest.fixture(scope="module")
-def extract(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """20 000 patients (a few hundred infarctions) under ``<root>/synth/v1``."""
-    root = tmp_path_factory.mktemp("studies") / "data"
-    generate(root / "synth" / "v1", 20_000, 11, progress=False)
-    return root
-
-
-@pytest.fixture
-def mounted(extract: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    monkeypatch.setenv("HDH_DATA_ROOT", str(extract))
-    monkeypatch.setenv("HDH_BRIDGE_SOCKET", str(tmp_path / "no-bridge.sock"))
-    return extract / "synth" / "v1"
-
-
-@pytest.fixture(scope="module")
-def by_sql(extract: Path) -> dict[str, int]:
-    return sql_headline(sql_connection(extract / "synth" / "v1"))
+def by_sql(synth_root: Path) -> dict[str, int]:
+    return sql_headline(sql_connection(synth_root / "synth" / "v1"))
 
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_mi_pathway_gives_the_numbers_of_independent_sql(
-    mounted: Path, by_sql: dict[str, int], engine: str
+    synth_mounted: Path, by_sql: dict[str, int], engine: str
 ) -> None:
     got = mi_pathway.headline(mi_pathway.read_tables("synth", engine=engine))
     want = dict(by_sql)
@@ -53,7 +37,7 @@ def test_mi_pathway_gives_the_numbers_of_independent_sql(
     assert got["within_90d"] == {k: v / got["n"] for k, v in got["counts"].items()}
 
 
-def test_mi_pathway_finds_the_planted_secondary_prevention(mounted: Path) -> None:
+def test_mi_pathway_finds_the_planted_secondary_prevention(synth_mounted: Path) -> None:
     # the generator (pathways.myocardial_infarction): 6 % die in hospital; 88 % of the
     # survivors start each drug of SECONDARY_PREVENTION with its share, 1 to 61 days after
     # discharge, the others later than 120 days or never
@@ -80,10 +64,12 @@ def test_mi_pathway_finds_the_planted_secondary_prevention(mounted: Path) -> Non
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_breast_screening_gives_the_numbers_of_independent_sql(mounted: Path, engine: str) -> None:
+def test_breast_screening_gives_the_numbers_of_independent_sql(
+    synth_mounted: Path, engine: str
+) -> None:
     params = {"period_start": "2022-01-01", "period_end": "2023-12-31"}
     got = breast_screening.headline(breast_screening.read_tables("synth", engine=engine), **params)
-    con = sql_connection(mounted)
+    con = sql_connection(synth_mounted)
     want = run_sql(con, "breast_screening", **params, age_min=50, age_max=74)
     assert (got["n"], got["screened"]) == (want["n"], want["screened"]) and got["n"] > 1000
     assert got["organised_share"] == want["organised"] / want["screened"]
@@ -95,7 +81,7 @@ def test_breast_screening_gives_the_numbers_of_independent_sql(mounted: Path, en
     assert sum(b["n"] for b in got["by_age_band"].values()) == got["n"]
 
 
-def test_breast_screening_finds_the_planted_behaviour(mounted: Path) -> None:
+def test_breast_screening_finds_the_planted_behaviour(synth_mounted: Path) -> None:
     # the generator (pathways.breast_screening): 52 % of women take the organised programme
     # (QEQK004 every ~2 years), 12 % opportunistic screening (QEQK001), the first screen
     # within two years of the window's start; over the whole window, women already over 50
@@ -115,7 +101,7 @@ def test_breast_screening_finds_the_planted_behaviour(mounted: Path) -> None:
         assert abs(got - p) <= error, (got, p, of)
 
 
-def test_breast_screening_refuses_a_bad_period(mounted: Path) -> None:
+def test_breast_screening_refuses_a_bad_period(synth_mounted: Path) -> None:
     tables = breast_screening.read_tables("synth", engine="arrow")
     with pytest.raises(BadArgument, match="period_end 2021-01-01 is before period_start"):
         breast_screening.headline(tables, period_start="2022-01-01", period_end="2021-01-01")
@@ -128,13 +114,13 @@ def test_breast_screening_refuses_a_bad_period(mounted: Path) -> None:
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_parkinson_trajectories_gives_the_numbers_of_independent_sql(
-    mounted: Path, engine: str
+    synth_mounted: Path, engine: str
 ) -> None:
     got = parkinson_trajectories.headline(
         parkinson_trajectories.read_tables("synth", engine=engine)
     )
     want = run_sql(
-        sql_connection(mounted), "parkinson_trajectories", washout_start="2019-01-01",
+        sql_connection(synth_mounted), "parkinson_trajectories", washout_start="2019-01-01",
         washout_days=365,
     )  # fmt: skip
     assert got["n"] == want["n"] > 20
@@ -143,7 +129,7 @@ def test_parkinson_trajectories_gives_the_numbers_of_independent_sql(
         assert counts == {line: want[f"{prefix}_{line}"] for line in counts}, group
 
 
-def test_parkinson_trajectories_finds_the_planted_first_lines(mounted: Path) -> None:
+def test_parkinson_trajectories_finds_the_planted_first_lines(synth_mounted: Path) -> None:
     # the generator (pathways.parkinson): onset before 70 starts on an agonist (60 %) or a
     # MAO-B inhibitor (40 %), levodopa one to four years later; from 70, levodopa first
     h = parkinson_trajectories.headline(parkinson_trajectories.read_tables("synth"))

@@ -13,29 +13,16 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from bench.study_sql import connect as sql_connection
 from hdh.errors import BadArgument
 from hdh.studies import adr_reporting
 from jupyterlab_hdh.cli import main
-from jupyterlab_hdh.data.synth import generate
 from jupyterlab_hdh.data.synth.reference import PV_PROFILES
 
 ENGINES = ["pandas", "polars", "duckdb", "arrow"]
 SQL = (Path(__file__).resolve().parents[2] / "bench" / "adr_reporting.sql").read_text()
-TABLES = ("ER_PRS_F", "ER_PHA_F", "IR_PHA_R", "IR_BEN_R", "HDH_PV_CAS")
 #: The generator's last day (``generate``'s default years, 2019 to 2023).
 DATA_END = "2023-12-31"
-
-
-def sql_connection(folder: Path) -> Any:
-    """A DuckDB connection with a view per table the SQL reads."""
-    import duckdb
-
-    con = duckdb.connect()
-    for table in TABLES:
-        con.execute(
-            f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{folder}/{table}.parquet')"
-        )
-    return con
 
 
 def sql_headline(
@@ -45,7 +32,7 @@ def sql_headline(
     window_days: int = adr_reporting.WINDOW_DAYS,
 ) -> dict[str, Any]:
     """The SQL's rows in the shape of :func:`adr_reporting.headline`."""
-    cur = con.execute(SQL, {"start": start, "end": end, "window_days": window_days})
+    cur = con.execute(SQL, {"start": start, "end": end, "window_days": window_days})  # rows
     names = [c[0] for c in cur.description]
     rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
@@ -74,28 +61,13 @@ def sql_headline(
 
 
 @pytest.fixture(scope="module")
-def extract(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """20 000 patients (a few hundred pharmacovigilance cases) under ``<root>/synth/v1``."""
-    root = tmp_path_factory.mktemp("adr") / "data"
-    generate(root / "synth" / "v1", 20_000, 11, progress=False)
-    return root
-
-
-@pytest.fixture
-def mounted(extract: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    monkeypatch.setenv("HDH_DATA_ROOT", str(extract))
-    monkeypatch.setenv("HDH_BRIDGE_SOCKET", str(tmp_path / "no-bridge.sock"))
-    return extract / "synth" / "v1"
-
-
-@pytest.fixture(scope="module")
-def by_sql(extract: Path) -> dict[str, Any]:
-    return sql_headline(sql_connection(extract / "synth" / "v1"))
+def by_sql(synth_root: Path) -> dict[str, Any]:
+    return sql_headline(sql_connection(synth_root / "synth" / "v1"))
 
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_adr_reporting_gives_the_numbers_of_independent_sql(
-    mounted: Path, by_sql: dict[str, Any], engine: str
+    synth_mounted: Path, by_sql: dict[str, Any], engine: str
 ) -> None:
     got = adr_reporting.headline(adr_reporting.read_tables("synth", engine=engine))
     assert got == by_sql
@@ -158,9 +130,11 @@ def expected_reports(con: Any, window_days: int) -> dict[str, float]:
     return expected
 
 
-def test_adr_reporting_finds_the_planted_reporting(mounted: Path, by_sql: dict[str, Any]) -> None:
+def test_adr_reporting_finds_the_planted_reporting(
+    synth_mounted: Path, by_sql: dict[str, Any]
+) -> None:
     h: dict[str, Any] = adr_reporting.headline(adr_reporting.read_tables("synth", engine="polars"))
-    expected = expected_reports(sql_connection(mounted), h["window_days"])
+    expected = expected_reports(sql_connection(synth_mounted), h["window_days"])
     for drug, want in expected.items():
         got = h["drugs"][drug]["reports"]
         # sampling (Poisson), and the persons who die before their reaction begins
@@ -192,7 +166,7 @@ def test_adr_reporting_finds_the_planted_reporting(mounted: Path, by_sql: dict[s
     assert sum(h["reporters"].values()) == n
 
 
-def test_a_longer_window_counts_more_reports(mounted: Path) -> None:
+def test_a_longer_window_counts_more_reports(synth_mounted: Path) -> None:
     tables = adr_reporting.read_tables("synth", engine="polars")
     short = adr_reporting.headline(tables, window_days=30)
     long = adr_reporting.headline(tables, window_days=365)
@@ -203,7 +177,7 @@ def test_a_longer_window_counts_more_reports(mounted: Path) -> None:
 
 
 def test_template_run_writes_the_headline_and_a_checked_table(
-    mounted: Path, tmp_path: Path
+    synth_mounted: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "adr"
     done = CliRunner().invoke(
