@@ -46,3 +46,25 @@ def test_an_in_sandbox_entry_point_loads_nothing_of_the_host_side(entry: str) ->
     bad += [m for m in loaded if m == "jupyterlab_hdh" or m.startswith(HOST)]
     bad = [m for m in bad if m not in ALLOWED_HOST]
     assert bad == [], f"{entry} loads host-side modules: {bad}"
+
+
+def test_the_writer_the_template_notebooks_import_loads_no_host_service() -> None:
+    # the templates write their tables with the airlock's disclosure-aware writer: pure
+    # numpy/pandas code beside the automated checks, which must stay free of the services
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, "jupyterlab_hdh.egress.checks"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    loaded = json.loads(out.stdout)
+    pure = ("jupyterlab_hdh.egress.checks", "jupyterlab_hdh.data.snds_schemas")
+    bad = [m for m in loaded if m.split(".")[0] in FORBIDDEN]
+    bad += [
+        m
+        for m in loaded
+        if m.startswith(HOST) and not m.startswith(pure) and m not in ALLOWED_HOST
+        and m not in ("jupyterlab_hdh.data", "jupyterlab_hdh.data.schemas")
+    ]  # fmt: skip
+    assert bad == [], f"the template notebooks' writer loads host-side modules: {bad}"
