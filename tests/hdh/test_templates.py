@@ -196,3 +196,9 @@ def test_in_a_sandbox_a_run_opens_a_draft_request_with_its_tables(
         "mi/within_window.csv.sdc.json": "supporting",
         "mi/mi-pathway.ipynb": "code",
     }
+    # submitted, the table gets its disclosure results (its evidence from the sidecar)
+    submitted = air.request(request_id).submit().view
+    assert submitted["state"] != "draft"
+    table = next(f for f in submitted["files"] if f["path"] == "mi/within_window.csv")
+    assert table["check_status"] in ("pass", "fail", "review")
+    assert table["check_report"]["summary"]
