@@ -202,6 +202,8 @@ def run(
                 progress_bar=progress,
                 cwd=str(work),
                 report_mode=False,
+                # quiet kernel: its transport warning is noise on a researcher's terminal
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
             )
         except PapermillExecutionError as exc:
             raise TemplateFailed(
