@@ -8,11 +8,18 @@ independent DuckDB SQL computation and the effects the synthetic generator plant
 Modules: ``mi_pathway`` (care after a myocardial infarction), ``breast_screening``
 (mammography coverage by age band and area), ``parkinson_trajectories`` (the first
 treatment line of new antiparkinsonian users), ``adr_reporting`` (adverse-drug-reaction
-reports per 1 000 new users).
+reports per 1 000 new users), ``hf_readmission`` (heart-failure rehospitalisation within
+30 days: the index stays and features of its model).
 """
 
 from __future__ import annotations
 
-from . import adr_reporting, breast_screening, mi_pathway, parkinson_trajectories
+from . import adr_reporting, breast_screening, hf_readmission, mi_pathway, parkinson_trajectories
 
-__all__ = ["adr_reporting", "breast_screening", "mi_pathway", "parkinson_trajectories"]
+__all__ = [
+    "adr_reporting",
+    "breast_screening",
+    "hf_readmission",
+    "mi_pathway",
+    "parkinson_trajectories",
+]
