@@ -1,11 +1,14 @@
-"""What the studies share: the DCIR columns they read, reading them, the clean DCIR lines."""
+"""What the studies share: the columns they read, reading them, dates as parameters, the
+clean DCIR lines and the clean MCO stays of a diagnosis."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
 from hdh import cohort
+from hdh.errors import BadArgument
 
 #: The person the studies count (stable across a person's several ``BEN_NIR_PSA``).
 PERSON = "BEN_IDT_ANO"
@@ -30,13 +33,46 @@ LINK_COLUMNS = ("BEN_NIR_PSA", "BEN_RNG_GEM", PERSON)
 def read(
     columns: Mapping[str, tuple[str, ...]], dataset: str, engine: str, version: str | None
 ) -> dict[str, Any]:
-    """``{table: frame}`` read with :func:`hdh.read`, each projected on its ``columns``."""
-    import hdh
+    """``{table: frame}`` read with :func:`hdh.read`, each projected on its ``columns``;
+    ``T_MCOaaC`` also with the return codes its files have (for ``drop_failed_linkage``)."""
+    import pyarrow.parquet as pq
 
-    return {
-        table: hdh.read(f"{dataset}.{table}", engine=engine, columns=list(cols), version=version)
-        for table, cols in columns.items()
-    }
+    import hdh
+    from hdh._mounts import resolve
+    from hdh.cohort.cleaning import RETURN_CODES
+
+    out = {}
+    for table, cols in columns.items():
+        wanted = list(cols)
+        if table == "T_MCOaaC":
+            files = resolve(f"{dataset}.{table}", version).files
+            present = {n for f in files for n in pq.read_schema(f).names}
+            wanted += [c for c in RETURN_CODES if c in present and c not in wanted]
+        out[table] = hdh.read(f"{dataset}.{table}", engine=engine, columns=wanted, version=version)
+    return out
+
+
+def parse_date(value: Any, what: str) -> dt.date:
+    """A date from a :class:`datetime.date` or ISO text, or a one-line :class:`BadArgument`."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise BadArgument(f"{what} must be a date such as 2022-01-01, not {value!r}") from None
+
+
+def diagnosed_stays(tables: Mapping[str, Any], codes: tuple[str, ...]) -> Any:
+    """Clean MCO stays (failed links, error GHMs, duplicates dropped) whose principal
+    diagnosis starts with one of ``codes``, with their person ``BEN_IDT_ANO``."""
+    c = cohort.drop_failed_linkage(tables["T_MCOaaC"])
+    stays = cohort.drop_duplicate_stays(
+        cohort.drop_error_stays(cohort.mco_stays(tables["T_MCOaaB"], c))
+    )
+    matched = cohort.match_codes(stays, "DGN_PAL", codes)
+    return cohort.link_persons(matched, tables["IR_BEN_R"], psa="NIR_ANO_17")
 
 
 def clean_lines(prs: Any, detail: Any) -> Any:

@@ -40,6 +40,7 @@ from ._common import (
     PHA_COLUMNS,
     PRS_COLUMNS,
     dispensings,
+    parse_date,
     read,
 )
 
@@ -83,11 +84,7 @@ def read_tables(dataset: str, engine: str = "pandas", version: str | None = None
 
 def _day(value: Any, name: str) -> int:
     """Days since 1970-01-01 of an ISO date (text or :class:`datetime.date`)."""
-    try:
-        day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise BadArgument(f"{name} must be a date YYYY-MM-DD, got {value!r}") from None
-    return (day - dt.date(1970, 1, 1)).days
+    return (parse_date(value, name) - dt.date(1970, 1, 1)).days
 
 
 def _drug(atc: str) -> nw.Expr:

@@ -27,7 +27,15 @@ from hdh import cohort
 from hdh.cohort._frames import as_date, collect, wrap
 from hdh.errors import BadArgument
 
-from ._common import CAM_COLUMNS, LINK_COLUMNS, PERSON, PRS_COLUMNS, clean_lines, read
+from ._common import (
+    CAM_COLUMNS,
+    LINK_COLUMNS,
+    PERSON,
+    PRS_COLUMNS,
+    clean_lines,
+    parse_date,
+    read,
+)
 
 #: CCAM codes of a mammography: screening (organised programme), bilateral (opportunistic).
 SCREENING, BILATERAL = "QEQK004", "QEQK001"
@@ -43,17 +51,6 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 def read_tables(dataset: str, engine: str = "pandas", version: str | None = None) -> dict:
     """The study's tables of ``dataset`` as native frames of ``engine``."""
     return read(COLUMNS, dataset, engine, version)
-
-
-def _day(value: Any, what: str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise BadArgument(f"{what} must be a date such as 2022-01-01, not {value!r}") from None
 
 
 def women(ir_ben_r: Any, start: dt.date, age_min: int, age_max: int) -> Any:
@@ -87,7 +84,7 @@ def person_flags(
     age_max: int = 74,
 ) -> Any:
     """One row per woman of the population with ``screened`` and ``organised`` (0/1)."""
-    start, end = _day(period_start, "period_start"), _day(period_end, "period_end")
+    start, end = parse_date(period_start, "period_start"), parse_date(period_end, "period_end")
     if end < start:
         raise BadArgument(f"period_end {end} is before period_start {start}")
     for name, value in (("age_min", age_min), ("age_max", age_max)):
@@ -155,6 +152,6 @@ def headline(tables: Mapping[str, Any], **parameters: Any) -> dict[str, Any]:
     defaults = {"period_start": "2022-01-01", "period_end": "2023-12-31"}
     chosen = {**defaults, "age_min": 50, "age_max": 74, **parameters}
     out["parameters"] = {
-        k: str(_day(v, k)) if k.startswith("period") else v for k, v in chosen.items()
+        k: str(parse_date(v, k)) if k.startswith("period") else v for k, v in chosen.items()
     }
     return out

@@ -30,6 +30,8 @@ from hdh import cohort
 from hdh.cohort._frames import as_date, collect, day_number, wrap
 from hdh.errors import BadArgument
 
+from ._common import LINK_COLUMNS, PERSON, diagnosed_stays, parse_date, read
+
 #: Principal diagnoses of heart failure (ICD-10 prefixes).
 HF_CODES = ("I50",)
 #: CCAM acts implanting a cardiac device (defibrillator, resynchronisation).
@@ -38,8 +40,6 @@ DEVICE_ACTS = ("DELF013", "DELF014", "DELF016")
 WINDOW_DAYS = 30
 #: The last day of follow-up of the synthetic extracts (their window ends 2023-12-31).
 FOLLOWUP_END = "2023-12-31"
-#: The person identifier the study counts.
-PERSON = "BEN_IDT_ANO"
 #: The model's features, columns of :func:`index_stays`.
 FEATURES = ("age", "sex", "los", "device", "previous")
 
@@ -48,50 +48,19 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "T_MCOaaA": ("ETA_NUM", "RSA_NUM", "CDC_ACT"),
     "T_MCOaaB": ("ETA_NUM", "RSA_NUM", "DGN_PAL", "GRG_GHM", "AGE_ANN", "COD_SEX", "SOR_MOD"),
     "T_MCOaaC": ("ETA_NUM", "RSA_NUM", "NIR_ANO_17", "EXE_SOI_DTD", "EXE_SOI_DTF"),
-    "IR_BEN_R": ("BEN_NIR_PSA", "BEN_RNG_GEM", PERSON),
+    "IR_BEN_R": LINK_COLUMNS,
 }
 
 
 def read_tables(dataset: str, engine: str = "pandas", version: str | None = None) -> dict:
     """The study's tables of ``dataset`` as native frames of ``engine`` (every MCO year)."""
-    import pyarrow.parquet as pq
-
-    import hdh
-    from hdh._mounts import resolve
-    from hdh.cohort.cleaning import RETURN_CODES
-
-    out = {}
-    for table, columns in COLUMNS.items():
-        wanted = list(columns)
-        if table == "T_MCOaaC":
-            files = resolve(f"{dataset}.{table}", version).files
-            present = {n for f in files for n in pq.read_schema(f).names}
-            wanted += [c for c in RETURN_CODES if c in present]
-        out[table] = hdh.read(f"{dataset}.{table}", engine=engine, columns=wanted, version=version)
-    return out
+    return read(COLUMNS, dataset, engine, version)
 
 
-def _day(value: Any, what: str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise BadArgument(f"{what} must be a date such as 2023-12-31, not {value!r}") from None
-
-
-def hf_stays(b: Any, c: Any, ir_ben_r: Any) -> Any:
+def hf_stays(tables: Mapping[str, Any]) -> Any:
     """Every clean heart-failure stay: ``BEN_IDT_ANO``, ``ETA_NUM``, ``RSA_NUM``, ``adm`` and
     ``dis`` (dates), ``age``, ``sex``, ``dead`` (0/1: discharged dead)."""
-    c = cohort.drop_failed_linkage(c)
-    stays = cohort.drop_duplicate_stays(cohort.drop_error_stays(cohort.mco_stays(b, c)))
-    hf = wrap(
-        cohort.link_persons(
-            cohort.match_codes(stays, "DGN_PAL", HF_CODES), ir_ben_r, psa="NIR_ANO_17"
-        )
-    )
+    hf = wrap(diagnosed_stays(tables, HF_CODES))
     return hf.select(
         nw.col(PERSON).cast(nw.String),
         nw.col("ETA_NUM").cast(nw.String),
@@ -123,9 +92,9 @@ def index_stays(
     the :data:`FEATURES` and ``readmitted`` (0/1); a native frame of the tables' library."""
     if not isinstance(window_days, int) or isinstance(window_days, bool) or window_days < 1:
         raise BadArgument(f"window_days must be a whole number >= 1, got {window_days!r}")
-    end = _day(followup_end, "followup_end")
+    end = parse_date(followup_end, "followup_end")
     last_discharge = end - dt.timedelta(days=window_days)
-    stays = wrap(hf_stays(tables["T_MCOaaB"], tables["T_MCOaaC"], tables["IR_BEN_R"]))
+    stays = wrap(hf_stays(tables))
     keys = [PERSON, "ETA_NUM", "RSA_NUM"]
     index = stays.filter((nw.col("dead") == 0) & (nw.col("dis") <= nw.lit(last_discharge)))
     others = stays.select(
@@ -211,5 +180,5 @@ def summarise(
         "readmitted": readmitted,
         "rate": readmitted / n if n else None,
         "window_days": window_days,
-        "followup_end": _day(followup_end, "followup_end").isoformat(),
+        "followup_end": parse_date(followup_end, "followup_end").isoformat(),
     }

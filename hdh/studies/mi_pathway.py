@@ -32,6 +32,7 @@ from ._common import (
     PERSON,
     PHA_COLUMNS,
     PRS_COLUMNS,
+    diagnosed_stays,
     dispensings,
     read,
 )
@@ -60,24 +61,12 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 
 def read_tables(dataset: str, engine: str = "pandas", version: str | None = None) -> dict:
     """The study's tables of ``dataset`` as native frames of ``engine`` (every MCO year)."""
-    import pyarrow.parquet as pq
-
-    from hdh._mounts import resolve
-    from hdh.cohort.cleaning import RETURN_CODES
-
-    columns = dict(COLUMNS)
-    files = resolve(f"{dataset}.T_MCOaaC", version).files
-    present = {n for f in files for n in pq.read_schema(f).names}
-    columns["T_MCOaaC"] += tuple(c for c in RETURN_CODES if c in present)
-    return read(columns, dataset, engine, version)
+    return read(COLUMNS, dataset, engine, version)
 
 
-def index_stays(b: Any, c: Any, ir_ben_r: Any) -> Any:
+def index_stays(tables: Mapping[str, Any]) -> Any:
     """One row per person: ``BEN_IDT_ANO``, ``index_start`` and ``index_end`` (dates)."""
-    c = cohort.drop_failed_linkage(c)
-    stays = cohort.drop_duplicate_stays(cohort.drop_error_stays(cohort.mco_stays(b, c)))
-    mi = cohort.match_codes(stays, "DGN_PAL", MI_CODES)
-    mi = wrap(cohort.link_persons(mi, ir_ben_r, psa="NIR_ANO_17"))
+    mi = wrap(diagnosed_stays(tables, MI_CODES))
     mi = mi.select(
         nw.col(PERSON).cast(nw.String),
         as_date(nw.col("EXE_SOI_DTD"), mi).alias("index_start"),
@@ -98,7 +87,7 @@ def person_flags(tables: Mapping[str, Any], window_days: int = WINDOW_DAYS) -> A
     discharge), ``any`` and ``all_four``; a native frame of the tables' library."""
     if not isinstance(window_days, int) or isinstance(window_days, bool) or window_days < 0:
         raise BadArgument(f"window_days must be a whole number >= 0, got {window_days!r}")
-    index = wrap(index_stays(tables["T_MCOaaB"], tables["T_MCOaaC"], tables["IR_BEN_R"]))
+    index = wrap(index_stays(tables))
     events = wrap(dispensings(tables))
     delay = day_number(nw.col("start")) - day_number(nw.col("index_end"))
     dispensed = (

@@ -33,6 +33,7 @@ from ._common import (
     PHA_COLUMNS,
     PRS_COLUMNS,
     dispensings,
+    parse_date,
     read,
 )
 
@@ -72,12 +73,7 @@ def person_lines(
     tables: Mapping[str, Any], washout_start: Any = "2019-01-01", washout_days: int = 365
 ) -> Any:
     """One row per new user: ``BEN_IDT_ANO``, ``first_day``, ``line``, ``age``, ``age_group``."""
-    try:
-        start = dt.date.fromisoformat(str(washout_start))
-    except ValueError:
-        raise BadArgument(
-            f"washout_start must be a date such as 2019-01-01, not {washout_start!r}"
-        ) from None
+    start = parse_date(washout_start, "washout_start")
     if not isinstance(washout_days, int) or isinstance(washout_days, bool) or washout_days < 0:
         raise BadArgument(f"washout_days must be a whole number >= 0, got {washout_days!r}")
     incident_from = start + dt.timedelta(days=washout_days)

@@ -20,34 +20,20 @@ from hdh import BadArgument
 from hdh.cohort._frames import collect, wrap
 from hdh.studies import hf_readmission
 from jupyterlab_hdh.cli import main
-from jupyterlab_hdh.data.synth import generate
 
 ENGINES = ["pandas", "polars", "duckdb", "arrow"]
 #: pathways.heart_failure: gaps between a discharge and the next admission
 MEAN_GAP, MIN_GAP, SPACER = 420, 15, 7
 
 
-@pytest.fixture(scope="module")
-def extract(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """20 000 patients (a few hundred heart-failure stays) under ``<root>/synth/v1``."""
-    root = tmp_path_factory.mktemp("hf") / "data"
-    generate(root / "synth" / "v1", 20_000, 11, progress=False)
-    return root
-
-
-@pytest.fixture
-def mounted(extract: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    monkeypatch.setenv("HDH_DATA_ROOT", str(extract))
-    monkeypatch.setenv("HDH_BRIDGE_SOCKET", str(tmp_path / "no-bridge.sock"))
-    return extract / "synth" / "v1"
-
-
 @pytest.mark.parametrize("engine", ENGINES)
-def test_hf_readmission_gives_the_numbers_of_independent_sql(mounted: Path, engine: str) -> None:
+def test_hf_readmission_gives_the_numbers_of_independent_sql(
+    synth_mounted: Path, engine: str
+) -> None:
     stays = hf_readmission.index_stays(hf_readmission.read_tables("synth", engine=engine))
     got = hf_readmission.summarise(stays)
     want = run_sql(
-        sql_connection(mounted), "hf_readmission", window_days=30, followup_end="2023-12-31"
+        sql_connection(synth_mounted), "hf_readmission", window_days=30, followup_end="2023-12-31"
     )
     for key in ("n_stays", "n_persons", "first_stays", "readmitted"):
         assert got[key] == want[key], key
@@ -59,7 +45,7 @@ def test_hf_readmission_gives_the_numbers_of_independent_sql(mounted: Path, engi
     )
 
 
-def test_hf_readmission_finds_the_planted_rate(mounted: Path) -> None:
+def test_hf_readmission_finds_the_planted_rate(synth_mounted: Path) -> None:
     # the generator (pathways.heart_failure): the k-th rehospitalisation is admitted
     # floor(Exp(420)) + 15 + 7 days after the previous admission (k = 1: after the first
     # discharge); so the first stay is readmitted within 30 days when Exp(420) < 9, a later
@@ -80,7 +66,7 @@ def test_hf_readmission_finds_the_planted_rate(mounted: Path) -> None:
     assert abs(observed - expected) <= error, (observed, expected, n)
 
 
-def test_hf_readmission_refuses_bad_parameters(mounted: Path) -> None:
+def test_hf_readmission_refuses_bad_parameters(synth_mounted: Path) -> None:
     tables = hf_readmission.read_tables("synth", engine="arrow")
     with pytest.raises(BadArgument, match="window_days must be a whole number >= 1"):
         hf_readmission.headline(tables, window_days=0)
@@ -89,7 +75,7 @@ def test_hf_readmission_refuses_bad_parameters(mounted: Path) -> None:
 
 
 def test_template_run_writes_the_model_metrics_tables_and_sacroml_report(
-    mounted: Path, tmp_path: Path
+    synth_mounted: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "hf"
     done = CliRunner().invoke(
@@ -106,7 +92,7 @@ def test_template_run_writes_the_model_metrics_tables_and_sacroml_report(
     } <= names  # fmt: skip
     headline = json.loads((out / "headline.json").read_text())
     want = run_sql(
-        sql_connection(mounted), "hf_readmission", window_days=30, followup_end="2023-12-31"
+        sql_connection(synth_mounted), "hf_readmission", window_days=30, followup_end="2023-12-31"
     )
     assert (headline["n_stays"], headline["readmitted"]) == (want["n_stays"], want["readmitted"])
     model = headline["model"]
