@@ -256,6 +256,10 @@ ROUTES: tuple[Route, ...] = (
     _r("hdh-egress", r"hdh/egress/requests", _GET | {"POST"}),
     _r("hdh-egress-request", r"hdh/egress/requests/[0-9]{1,9}", _GET, request_cap=None),
     _r("hdh-egress-action", r"hdh/egress/requests/[0-9]{1,9}/(?:files|submit|withdraw)", {"POST"}),
+    # the template studies of the launcher: the list, and a copy into the workspace (the
+    # packaged notebook, saved by the contents manager; its cells are audited when they run)
+    _r("hdh-templates", r"hdh/templates", _GET, request_cap=None),
+    _r("hdh-template-copy", r"hdh/templates/[A-Za-z0-9][A-Za-z0-9_.-]{0,99}/copy", {"POST"}),
 )
 
 _WRITES = frozenset({"PUT", "POST", "PATCH", "DELETE"})

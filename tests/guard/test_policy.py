@@ -242,6 +242,8 @@ SAMPLES = {
     "hdh-egress": "hdh/egress/requests",
     "hdh-egress-request": "hdh/egress/requests/12",
     "hdh-egress-action": "hdh/egress/requests/12/submit",
+    "hdh-templates": "hdh/templates",
+    "hdh-template-copy": "hdh/templates/mi-pathway/copy",
 }
 ALL_METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
 WS = {"Upgrade": "websocket"}

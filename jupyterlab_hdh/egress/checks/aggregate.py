@@ -105,6 +105,10 @@ def crosstab(
     keep = np.ones(len(df), dtype=bool)
     for c in codes:
         keep &= c >= 0
+    if not keep.any():
+        raise CheckError(
+            f"crosstab: no row has a value for every one of {', '.join(keys)}: nothing to tabulate"
+        )
     sizes = tuple(max(len(u), 1) for u in levels)
     n_r = int(np.prod(sizes[: len(row_keys)]))
     n_c = int(np.prod(sizes[len(row_keys) :])) if col_keys else 1
