@@ -45,6 +45,8 @@ CANNOT_RUN = {
     "hdh egress reject …": "likewise (tests/egress/test_workflow.py rejects one)",
     "hdh egress withdraw …": "likewise (tests/egress/test_cli.py withdraws one)",
     "hdh egress release 12": "request 12 is already released (by raj, above)",
+    "hdh template run …": "runs where the data is mounted (a sandbox, or HDH_DATA_ROOT):"
+    " tests/hdh/test_templates.py runs it, also in a real sandbox",
 }
 
 #: Rewrites applied to every command before it runs: sizes that take minutes made small
