@@ -17,10 +17,12 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 _YEARLY = re.compile(r"T_MCO\d\d([A-Z]+)")
 _DCIR = ("ER_PRS_F", "ER_PHA_F", "ER_CAM_F", "IR_PHA_R", "IR_BEN_R")
+_READ = {*_DCIR, "HDH_PV_CAS"}  # besides the yearly PMSI tables
 
 
 def connect(folder: Path, resident: bool = False) -> Any:
-    """A DuckDB connection over the extract in ``folder``."""
+    """A DuckDB connection over the extract in ``folder``. ``resident`` loads into memory only
+    the tables the studies read (the whole extract of 1 M patients does not fit)."""
     import duckdb
 
     con = duckdb.connect()
@@ -28,12 +30,14 @@ def connect(folder: Path, resident: bool = False) -> Any:
     parts = sorted(
         {m[1] for p in folder.glob("T_MCO*.parquet") if (m := _YEARLY.fullmatch(p.stem))}
     )
-    for part in parts:
+    for part in parts if not resident else [p for p in parts if p in ("A", "B", "C")]:
         con.execute(
             f"CREATE {kind} MCO_{part} AS SELECT * FROM read_parquet("
             f"'{folder}/T_MCO??{part}.parquet', union_by_name = true)"
         )
     for path in sorted(folder.glob("*.parquet")):
+        if resident and path.stem not in _READ:
+            continue
         if not _YEARLY.fullmatch(path.stem):
             source = f"read_parquet('{path}')"
             con.execute(f"CREATE {kind} {path.stem} AS SELECT * FROM {source}")
