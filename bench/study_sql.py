@@ -11,6 +11,7 @@ named parameters (``$name``) and returns its one row.
 from __future__ import annotations
 
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ def connect(folder: Path, resident: bool = False) -> Any:
     import duckdb
 
     con = duckdb.connect()
+    # spill into the system's temporary folder, not a .tmp/ in the current one (the checkout)
+    con.execute(f"SET temp_directory = '{tempfile.gettempdir()}/hdh-duckdb-spill'")
     kind = "TABLE" if resident else "VIEW"
     parts = sorted(
         {m[1] for p in folder.glob("T_MCO*.parquet") if (m := _YEARLY.fullmatch(p.stem))}
