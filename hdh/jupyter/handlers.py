@@ -12,13 +12,14 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import ensure_async, url_path_join
 from tornado import web
 
+from hdh.errors import BadArgument
 from hdh.jupyter.bridge import (
     BridgeUnavailable,
     bridge_get,
     bridge_request,
 )
 from hdh.jupyter.mounts import list_mounts
-from hdh.templates import Template, templates
+from hdh.templates import Template, template_path, templates
 
 AUTH_RESOURCE = "hdh"
 
@@ -205,7 +206,9 @@ class TemplatesHandler(APIHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.finish({"results": [_template_view(t) for t in templates()]})
+        # the first listing imports papermill and parses the notebooks: off the event loop
+        found = await asyncio.get_running_loop().run_in_executor(None, templates)
+        self.finish({"results": [_template_view(t) for t in found]})
 
 
 class TemplateCopyHandler(APIHandler):
@@ -220,12 +223,13 @@ class TemplateCopyHandler(APIHandler):
     async def post(self, name: str) -> None:
         import nbformat
 
-        template = {t.name: t for t in templates()}.get(name)
-        if template is None:
+        try:
+            path = template_path(name)
+        except BadArgument:
             self.set_status(404)
             self.finish({"detail": f"no template {name!r}"})
             return
-        notebook = nbformat.read(template.path, as_version=4)
+        notebook = nbformat.read(path, as_version=4)
         cm = self.contents_manager
         async with _copy_lock:
             if not await ensure_async(cm.dir_exists(TEMPLATE_FOLDER)):
@@ -234,12 +238,12 @@ class TemplateCopyHandler(APIHandler):
                     self.finish({"detail": f"{TEMPLATE_FOLDER} is a file: rename it"})
                     return
                 await ensure_async(cm.save({"type": "directory"}, TEMPLATE_FOLDER))
-            path, n = f"{TEMPLATE_FOLDER}/{name}.ipynb", 0
-            while await ensure_async(cm.exists(path)):
+            target, n = f"{TEMPLATE_FOLDER}/{name}.ipynb", 0
+            while await ensure_async(cm.exists(target)):
                 n += 1
-                path = f"{TEMPLATE_FOLDER}/{name}-{n}.ipynb"
+                target = f"{TEMPLATE_FOLDER}/{name}-{n}.ipynb"
             model = {"type": "notebook", "format": "json", "content": notebook}
-            saved = await ensure_async(cm.save(model, path))
+            saved = await ensure_async(cm.save(model, target))
         self.set_status(201)
         self.finish({"path": saved["path"]})
 

@@ -18,6 +18,7 @@ are the command line.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import re
@@ -57,6 +58,13 @@ class Template:
 
 
 def _load(path: Path) -> Template:
+    """The template at ``path``, read once per version of the file (papermill's import and
+    the notebook's parsing cost about two seconds the first time)."""
+    return _parse(path, path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse(path: Path, mtime_ns: int) -> Template:
     import nbformat
     import papermill
 
@@ -84,13 +92,18 @@ def templates() -> list[Template]:
     return [_load(p) for p in sorted(TEMPLATE_DIR.glob("*.ipynb"))]
 
 
-def get(name: str) -> Template:
-    """The template ``name``, or :class:`hdh.BadArgument` listing the templates there are."""
+def template_path(name: str) -> Path:
+    """The notebook of template ``name``, or :class:`hdh.BadArgument` listing the templates."""
     path = TEMPLATE_DIR / f"{name}.ipynb"
     if not isinstance(name, str) or "/" in name or not path.is_file():
         names = ", ".join(p.stem for p in sorted(TEMPLATE_DIR.glob("*.ipynb")))
         raise BadArgument(f"no template {name!r}; templates: {names}")
-    return _load(path)
+    return path
+
+
+def get(name: str) -> Template:
+    """The template ``name``, or :class:`hdh.BadArgument` listing the templates there are."""
+    return _load(template_path(name))
 
 
 def _convert(param: Parameter, text: Any) -> Any:
