@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import importlib.util
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -166,29 +165,21 @@ def _read_polars(pl: Any, ref: TableRef, cols: list[str] | None, clauses: Any) -
 
 
 def _read_cudf(cudf: Any, ref: TableRef, cols: list[str] | None, clauses: Any) -> Any:
+    """Each file decoded on the GPU (a yearly table's with its ``year``), then the rows
+    filtered here: cuDF's own ``filters`` returned unfiltered rows when one held a date."""
     import pyarrow.parquet as pq
 
-    if not ref.yearly:
-        names = None if cols is None else list(dict.fromkeys([*cols, *_filter_cols(clauses)]))
-        dnf = [[tuple(c) for c in clause] for clause in clauses] or None
-        try:  # the filters prune row groups; cuDF warns when it cannot also filter rows
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                df = cudf.read_parquet(str(ref.files[0]), columns=names, filters=dnf)
-        except Exception:  # a filter cuDF cannot push down: read, then filter below
-            df = cudf.read_parquet(str(ref.files[0]), columns=names)
-        if clauses:  # rows filtered here whatever cuDF did (it returned unfiltered rows once)
-            df = df[_cudf_mask(df, clauses)].reset_index(drop=True)
-        return df[cols] if cols is not None else df
     needed = None if cols is None else set(cols) | set(_filter_cols(clauses))
     frames = []
-    for year, path in zip(ref.years, ref.files, strict=True):
+    for i, path in enumerate(ref.files):
         present = pq.read_schema(path).names
-        names = [c for c in present if needed is None or c in needed]
-        df = cudf.read_parquet(str(path), columns=names)
-        df[YEAR_COLUMN] = cudf.Series([year] * len(df), dtype="int16")
+        df = cudf.read_parquet(
+            str(path), columns=[c for c in present if needed is None or c in needed]
+        )
+        if ref.yearly:
+            df[YEAR_COLUMN] = cudf.Series([ref.years[i]] * len(df), dtype="int16")
         frames.append(df)
-    df = cudf.concat(frames, ignore_index=True)
+    df = frames[0] if len(frames) == 1 else cudf.concat(frames, ignore_index=True)
     if clauses:
         df = df[_cudf_mask(df, clauses)].reset_index(drop=True)
     return df[cols] if cols is not None else df
