@@ -1,24 +1,13 @@
 -- hf-readmission's headline written by hand in DuckDB SQL, apart from
 -- hdh.studies.hf_readmission: the independent computation the tests compare the study with.
--- Expects the views MCO_A, MCO_B and MCO_C (every year of T_MCOaaA, T_MCOaaB, T_MCOaaC) and
+-- Expects the views MCO_A, MCO_B and MCO_C_LINKED (bench/clean_pmsi.sql) besides MCO_C (every year of T_MCOaaA, T_MCOaaB, T_MCOaaC) and
 -- IR_BEN_R over a synthetic extract of `hdh data synth`; parameters $window_days and
 -- $followup_end (a date). Index stays: clean I50 stays discharged alive at least
 -- $window_days before $followup_end; readmitted when another I50 stay of the person is
 -- admitted 0 to $window_days days after the discharge. Returns one row: n_stays, n_persons,
 -- first_stays, readmitted, device (index stays with a device implant act on or before them)
 -- and previous (their previous I50 stays, summed).
-WITH c AS (
-    SELECT CAST(ETA_NUM AS VARCHAR) AS ETA_NUM, CAST(RSA_NUM AS VARCHAR) AS RSA_NUM,
-           NIR_ANO_17, CAST(EXE_SOI_DTD AS DATE) AS adm, CAST(EXE_SOI_DTF AS DATE) AS dis
-    FROM MCO_C
-    WHERE NIR_ANO_17 IS NOT NULL
-      AND NIR_ANO_17 NOT IN ('xxxxxxxxxxxxxxxxx', 'XXXXXXXXXXXXXXXXS')
-      AND coalesce(NOT NIR_RET, false) AND coalesce(NAI_RET = '0', false)
-      AND coalesce(NOT SEX_RET, false) AND coalesce(SEJ_RET, false)
-      AND coalesce(NOT FHO_RET, false) AND coalesce(NOT PMS_RET, false)
-      AND coalesce(DAT_RET = '0', false) AND coalesce(NOT COH_NAI_RET, false)
-      AND coalesce(NOT COH_SEX_RET, false)
-),
+WITH c AS (SELECT * FROM MCO_C_LINKED),
 persons AS (SELECT DISTINCT BEN_NIR_PSA, BEN_IDT_ANO FROM IR_BEN_R),
 hf AS (
     SELECT p.BEN_IDT_ANO AS person, s.ETA_NUM, s.RSA_NUM, s.adm, s.dis,

@@ -1,22 +1,11 @@
 -- mi-pathway's headline written by hand in DuckDB SQL, apart from hdh.studies.mi_pathway:
 -- the independent computation the tests compare the study with, and the hand-written peer
--- of bench/bench_cohort.py. Expects the views MCO_B and MCO_C (every year of T_MCOaaB and
+-- of bench/bench_cohort.py. Expects the views MCO_B and MCO_C_LINKED (bench/clean_pmsi.sql) besides MCO_C (every year of T_MCOaaB and
 -- T_MCOaaC), ER_PRS_F, ER_PHA_F, IR_PHA_R and IR_BEN_R over a synthetic extract of
 -- `hdh data synth` (its return codes: booleans OK when false except SEJ_RET, strings OK
 -- when '0'), and DISPENSED (bench/clean_dcir.sql). Returns one row: n, then the persons per
 -- class, any and all_four.
-WITH c AS (
-    SELECT CAST(ETA_NUM AS VARCHAR) AS ETA_NUM, CAST(RSA_NUM AS VARCHAR) AS RSA_NUM,
-           NIR_ANO_17, CAST(EXE_SOI_DTD AS DATE) AS adm, CAST(EXE_SOI_DTF AS DATE) AS dis
-    FROM MCO_C
-    WHERE NIR_ANO_17 IS NOT NULL
-      AND NIR_ANO_17 NOT IN ('xxxxxxxxxxxxxxxxx', 'XXXXXXXXXXXXXXXXS')
-      AND coalesce(NOT NIR_RET, false) AND coalesce(NAI_RET = '0', false)
-      AND coalesce(NOT SEX_RET, false) AND coalesce(SEJ_RET, false)
-      AND coalesce(NOT FHO_RET, false) AND coalesce(NOT PMS_RET, false)
-      AND coalesce(DAT_RET = '0', false) AND coalesce(NOT COH_NAI_RET, false)
-      AND coalesce(NOT COH_SEX_RET, false)
-),
+WITH c AS (SELECT * FROM MCO_C_LINKED),
 b AS (
     SELECT CAST(ETA_NUM AS VARCHAR) AS ETA_NUM, CAST(RSA_NUM AS VARCHAR) AS RSA_NUM, DGN_PAL
     FROM MCO_B

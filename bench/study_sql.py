@@ -4,7 +4,8 @@ The independent computations that the tests compare :mod:`hdh.studies` with, and
 hand-written peers of ``bench_cohort.py``. :func:`connect` makes a view (or, ``resident``,
 an in-memory table) per table of an extract folder, the yearly PMSI tables as one each
 over their years (``MCO_A``, ``MCO_B``…), and the clean DCIR lines the studies share
-(``DISPENSED``, ``CAM_ACTS``: ``clean_dcir.sql``); :func:`run` runs ``bench/<study>.sql`` with its
+(``DISPENSED``, ``CAM_ACTS``: ``clean_dcir.sql``) and linked MCO stays (``MCO_C_LINKED``:
+``clean_pmsi.sql``); :func:`run` runs ``bench/<study>.sql`` with its
 named parameters (``$name``) and returns its one row.
 """
 
@@ -44,6 +45,8 @@ def connect(folder: Path, resident: bool = False) -> Any:
         if not _YEARLY.fullmatch(path.stem):
             source = f"read_parquet('{path}')"
             con.execute(f"CREATE {kind} {path.stem} AS SELECT * FROM {source}")
+    if "C" in parts:
+        con.execute((HERE / "clean_pmsi.sql").read_text())  # MCO_C_LINKED
     if all((folder / f"{t}.parquet").exists() for t in _DCIR):
         con.execute((HERE / "clean_dcir.sql").read_text())  # DISPENSED, CAM_ACTS
     return con
