@@ -10,13 +10,19 @@ Modules: ``mi_pathway`` (care after a myocardial infarction), ``breast_screening
 treatment line of new antiparkinsonian users), ``adr_reporting`` (adverse-drug-reaction
 reports per 1 000 new users), ``hf_readmission`` (heart-failure rehospitalisation within
 30 days: the index stays and features of its model).
+
+Each module's ``read_tables`` reads on :data:`STUDY_ENGINE` unless told otherwise: DuckDB,
+whose relations stay lazy, so a whole study is one query plan (the eager engines
+materialise every step; ``docs/benchmarks.md`` has the figures).
 """
 
 from __future__ import annotations
 
 from . import adr_reporting, breast_screening, hf_readmission, mi_pathway, parkinson_trajectories
+from ._common import STUDY_ENGINE
 
 __all__ = [
+    "STUDY_ENGINE",
     "adr_reporting",
     "breast_screening",
     "hf_readmission",

@@ -10,6 +10,9 @@ from typing import Any
 from hdh import cohort
 from hdh.errors import BadArgument
 
+#: The engine the studies read on by default (a template's ``engine`` parameter too): its
+#: relations stay lazy, so a whole study runs as one query plan.
+STUDY_ENGINE = "duckdb"
 #: The person the studies count (stable across a person's several ``BEN_NIR_PSA``).
 PERSON = "BEN_IDT_ANO"
 #: ``ER_PRS_F`` columns the cleaning needs (keys, patient, date, the sign columns).
@@ -31,16 +34,21 @@ LINK_COLUMNS = ("BEN_NIR_PSA", "BEN_RNG_GEM", PERSON)
 
 
 def read(
-    columns: Mapping[str, tuple[str, ...]], dataset: str, engine: str, version: str | None
+    columns: Mapping[str, tuple[str, ...]],
+    dataset: str,
+    engine: str | None,
+    version: str | None,
 ) -> dict[str, Any]:
-    """``{table: frame}`` read with :func:`hdh.read`, each projected on its ``columns``;
-    ``T_MCOaaC`` also with the return codes its files have (for ``drop_failed_linkage``)."""
+    """``{table: frame}`` read with :func:`hdh.read` on ``engine`` (:data:`STUDY_ENGINE` by
+    default), each projected on its ``columns``; ``T_MCOaaC`` also with the return codes
+    its files have (for ``drop_failed_linkage``)."""
     import pyarrow.parquet as pq
 
     import hdh
     from hdh._mounts import resolve
     from hdh.cohort.cleaning import RETURN_CODES
 
+    engine = engine or STUDY_ENGINE
     out = {}
     for table, cols in columns.items():
         wanted = list(cols)

@@ -52,7 +52,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-def read_tables(dataset: str, engine: str = "pandas", version: str | None = None) -> dict:
+def read_tables(dataset: str, engine: str | None = None, version: str | None = None) -> dict:
     """The study's tables of ``dataset`` as native frames of ``engine`` (every MCO year)."""
     return read(COLUMNS, dataset, engine, version)
 
