@@ -4,19 +4,34 @@ On a synthetic extract of ``hdh data synth`` (generated once into ``--data``, la
 sandbox's ``/data``), times in one run:
 
 * ``hdh/<engine>``: :func:`hdh.studies.mi_pathway.read_tables` then ``headline`` through
-  the cohort toolkit, from Parquet, for each engine asked for (``pandas`` is hdh's default);
+  the cohort toolkit, from Parquet, for each engine asked for; the variant of
+  :data:`hdh.studies.STUDY_ENGINE` (``duckdb``) is hdh's default, always timed and marked
+  ``(default)`` (``"default"`` in ``--json``);
 * ``duckdb-sql``: the same numbers written by hand in DuckDB SQL (``bench/mi_pathway.sql``)
-  over the Parquet files: the peer the default engine is held against;
+  over the Parquet files: the peer the default is held against (target ≤ 1.1×);
+* ``pandas-tuned``: the same numbers written by hand in tuned pandas
+  (``bench/mi_pathway_pandas.py``: projected PyArrow reads, filters in the read, integer
+  days and keys, the DCIR lines cut to the cohort's patients, windows and drug classes
+  before the netting of regularisations): target, hdh's default ≥ 5× faster than it;
+  ``pandas-tuned/full-clean`` is the same code cleaning the whole DCIR first, as the SQL
+  and the toolkit do (the engines' gap without the study-specific shortcut);
+* ``hdh/spark`` with ``--spark`` (or ``spark`` among ``--engines``): the toolkit on
+  :func:`hdh.spark`'s local session (``local[*]``), run last; its heap is a third of
+  ``--spark-memory`` (given to ``hdh.spark()`` as a sandbox's ``HDH_MEMORY_LIMIT``), timed
+  ``--spark-repeat`` times. Off by default: the session's start and the toolkit's plans on
+  Spark take tens of seconds at 50 000 patients and many minutes at 1 M;
 * ``floor``: a bare scan of the referenced columns (PyArrow, all threads) and nothing else;
 * with ``--resident``: the data already in memory, for ``duckdb-sql`` (DuckDB tables) and
   each engine that keeps it (``cudf`` on the GPU, ``polars``, ``pandas``, ``arrow``):
   the aggregation alone, the target for a GPU being cuDF ≥ 5× DuckDB on the same machine.
 
 Each variant runs once to warm up, then ``--repeat`` times; the best time is kept. Every
-variant's headline is checked against DuckDB SQL's before it is timed; ratios are printed
-against ``duckdb-sql`` (and its resident variant). Usage::
+variant's headline is checked against DuckDB SQL's before it is timed. Printed at the end:
+each variant's ratio to ``duckdb-sql`` (and its resident variant), and the speed-up of
+hdh's default over ``pandas-tuned``. Usage::
 
-    python bench/bench_cohort.py --patients 1000000 --engines pandas duckdb polars
+    python bench/bench_cohort.py --patients 1000000 --engines duckdb pandas polars
+    python bench/bench_cohort.py --patients 50000 --spark
     python bench/bench_cohort.py --patients 1000000 --engines duckdb cudf --resident
 """
 
@@ -37,10 +52,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 DATASET, VERSION = "bench", "v1"
 
+from bench import mi_pathway_pandas  # noqa: E402
 from bench.study_sql import connect as sql_connection  # noqa: E402
 from bench.study_sql import headline as sql_headline  # noqa: E402
 
 COUNTS = ("beta_blocker", "antiplatelet", "statin", "acei_arb", "any", "all_four")
+GiB = 2**30
 
 
 def ensure_extract(root: Path, patients: int, seed: int) -> Path:
@@ -97,16 +114,44 @@ def best_of(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     return min(times), result
 
 
+def start_spark(memory_gib: float) -> Any:
+    """:func:`hdh.spark`'s local session, its heap sized by ``hdh._spark`` from a memory
+    limit of ``memory_gib`` (a third of it), as in a sandbox with that limit."""
+    import hdh
+
+    os.environ["HDH_MEMORY_LIMIT"] = str(int(memory_gib * GiB))
+    return hdh.spark()
+
+
 def main() -> int:
+    from hdh.studies import STUDY_ENGINE
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--patients", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "hdh-bench-cohort")
-    ap.add_argument("--engines", nargs="+", default=["pandas", "duckdb", "polars", "arrow"])
+    ap.add_argument(
+        "--engines",
+        nargs="+",
+        default=[STUDY_ENGINE, "pandas", "polars", "arrow"],
+        help=f"hdh's engines to time ({STUDY_ENGINE!r}, the default, always; 'spark' = --spark)",
+    )
+    ap.add_argument("--spark", action="store_true", help="also time hdh/spark (slow, see above)")
+    ap.add_argument(
+        "--spark-memory",
+        type=float,
+        default=12.0,
+        help="GiB: the memory limit hdh.spark() sizes its heap from (a third of it; default 12)",
+    )
+    ap.add_argument("--spark-repeat", type=int, default=1, help="timed runs of hdh/spark")
     ap.add_argument("--resident", action="store_true", help="also time on in-memory data")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", type=Path, help="write the results here too")
     args = ap.parse_args()
+    engines = list(dict.fromkeys([STUDY_ENGINE, *args.engines]))
+    spark = args.spark or "spark" in engines
+    engines = [e for e in engines if e != "spark"]
+    default = f"hdh/{STUDY_ENGINE}"
 
     root = args.data / str(args.patients)
     folder = ensure_extract(root, args.patients, args.seed)
@@ -115,27 +160,41 @@ def main() -> int:
 
     results: dict[str, dict[str, Any]] = {}
 
-    def run(name: str, fn: Callable[[], Any], expected: dict[str, int] | None) -> None:
+    def label(name: str) -> str:
+        return f"{name} (default)" if name == default else name
+
+    def run(
+        name: str, fn: Callable[[], Any], expected: dict[str, int] | None, repeat: int = 0
+    ) -> None:
         try:
-            seconds, answer = best_of(fn, args.repeat)
+            seconds, answer = best_of(fn, repeat or args.repeat)
         except Exception as exc:  # one variant failing must not hide the others
             traceback.print_exc()
             results[name] = {"error": f"{type(exc).__name__}: {exc}"}
-            print(f"{name:<22} FAILED: {type(exc).__name__}: {exc}", flush=True)
+            print(f"{label(name):<26} FAILED: {type(exc).__name__}: {exc}", flush=True)
             return
         ok = expected is None or answer == expected
         results[name] = {"seconds": seconds, "matches_sql": ok}
-        print(f"{name:<22} {seconds:8.3f} s  {'' if ok else 'DIFFERS: ' + str(answer)}", flush=True)
+        if name == default:
+            results[name]["default"] = True
+        shown = "" if ok else "DIFFERS: " + str(answer)
+        print(f"{label(name):<26} {seconds:8.3f} s  {shown}", flush=True)
 
     con = sql_connection(folder, resident=False)
     expected = sql_headline(con)
     print("headline (duckdb-sql):", json.dumps(expected), flush=True)
     run("duckdb-sql", lambda: sql_headline(con), expected)
     run("floor", lambda: floor(folder), None)
+    run("pandas-tuned", lambda: mi_pathway_pandas.headline(folder), expected)
+    run(
+        "pandas-tuned/full-clean",
+        lambda: mi_pathway_pandas.headline(folder, early=False),
+        expected,
+    )
 
     from hdh.studies import mi_pathway
 
-    for engine in args.engines:
+    for engine in engines:
         run(
             f"hdh/{engine}",
             lambda e=engine: hdh_counts(mi_pathway.read_tables(DATASET, engine=e)),
@@ -145,7 +204,7 @@ def main() -> int:
     if args.resident:
         mem = sql_connection(folder, resident=True)
         run("duckdb-sql resident", lambda: sql_headline(mem), expected)
-        for engine in args.engines:
+        for engine in engines:
             if engine == "duckdb":
                 continue  # a DuckDB relation over Parquet is not resident data
             try:
@@ -155,6 +214,30 @@ def main() -> int:
                 print(f"hdh/{engine} resident FAILED to load: {exc}", flush=True)
                 continue
             run(f"hdh/{engine} resident", lambda t=tables: hdh_counts(t), expected)
+        del mem
+
+    if spark:  # last: its JVM then holds its heap next to nothing else
+        start = time.perf_counter()
+        try:
+            session = start_spark(args.spark_memory)
+        except Exception as exc:
+            results["hdh/spark"] = {"error": f"{type(exc).__name__}: {exc}"}
+            print(f"hdh/spark FAILED to start: {type(exc).__name__}: {exc}", flush=True)
+        else:
+            heap = session.conf.get("spark.driver.memory", "?")
+            master = session.conf.get("spark.master", "?")
+            print(
+                f"spark: {master}, heap {heap}, started in {time.perf_counter() - start:.1f} s",
+                flush=True,
+            )
+            run(
+                "hdh/spark",
+                lambda: hdh_counts(mi_pathway.read_tables(DATASET, engine="spark")),
+                expected,
+                repeat=args.spark_repeat,
+            )
+            if "seconds" in results["hdh/spark"]:
+                results["hdh/spark"] |= {"heap": heap, "master": master}
 
     print(f"\nratios (time / peer), {args.patients:,} patients, best of {args.repeat}:")
     for name, r in results.items():
@@ -163,9 +246,24 @@ def main() -> int:
         peer = "duckdb-sql resident" if name.endswith("resident") else "duckdb-sql"
         if peer in results and "seconds" in results[peer]:
             ratio = r["seconds"] / results[peer]["seconds"]
-            print(f"  {name:<22} {ratio:6.2f}x {peer}")
+            target = "  (target <= 1.1x)" if name == default else ""
+            print(f"  {label(name):<26} {ratio:6.2f}x {peer}{target}")
+    speedups = {}
+    if "seconds" in results.get(default, {}):
+        print(f"speed-up of hdh's default ({default}):")
+        for peer in ("pandas-tuned", "pandas-tuned/full-clean"):
+            if "seconds" in results.get(peer, {}):
+                speedups[peer] = results[peer]["seconds"] / results[default]["seconds"]
+                target = "  (target >= 5x)" if peer == "pandas-tuned" else ""
+                print(f"  over {peer:<23} {speedups[peer]:6.2f}x{target}")
     if args.json:
-        args.json.write_text(json.dumps({"patients": args.patients, "results": results}, indent=2))
+        report = {
+            "patients": args.patients,
+            "default": default,
+            "speedup_of_default": speedups,
+            "results": results,
+        }
+        args.json.write_text(json.dumps(report, indent=2))
     return 0 if all(r.get("matches_sql", True) for r in results.values()) else 1
 
 
