@@ -18,6 +18,8 @@ from jupyterlab_hdh.errors import HdhError
 
 #: domain packages whose public exceptions reach a person through the API or the CLI
 DOMAIN = ("audit", "catalogue", "data", "egress", "governance", "ingestion", "store")
+# (the disclosure checks' own errors, hdh.disclosure's CheckError and TableReadError, belong to
+# the in-sandbox package: the offline check turns them into exit code 3 and a JSON line)
 #: exceptions that never leave their module's caller (each with why)
 INTERNAL = {
     # raised by the schema registry's lookups; callers turn it into an IngestError
@@ -26,9 +28,6 @@ INTERNAL = {
     "jupyterlab_hdh.data.validate.ValidationError",
     # a quality rule that cannot run; reported inside the quality report
     "jupyterlab_hdh.data.quality.QualityControlError",
-    # the offline check's own errors: exit code 3 and a JSON line (cli/egress_check.py)
-    "jupyterlab_hdh.egress.checks.config.CheckError",
-    "jupyterlab_hdh.egress.checks.tables.TableReadError",
 }
 
 

@@ -1,5 +1,9 @@
 """Automated disclosure checks of the airlock: a pure library (no store, no web framework).
 
+Part of the in-sandbox package, as the template notebooks write their tables with it
+(``from hdh.disclosure import crosstab, write_table``); the host's airlock gate re-checks every
+file of an export request with the same code (``check_files``).
+
 ``check_files`` gives a pass / fail / review verdict per file of a request with the flags
 (rule, message, location) that explain it; ``strip_metadata`` re-encodes a figure without its
 metadata; ``aggregate.crosstab`` / ``write_table`` let a notebook produce tables with the

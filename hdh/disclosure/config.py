@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jupyterlab_hdh.data.snds_schemas import IDENTIFIER_FIELDS
+from hdh._identifiers import IDENTIFIER_FIELDS
 
 
 class CheckError(Exception):

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import click
 
-from jupyterlab_hdh.egress.checks.config import CheckConfig, CheckError
-from jupyterlab_hdh.egress.checks.gate import check_files
-from jupyterlab_hdh.egress.checks.report import CheckInput
+from hdh.disclosure.config import CheckConfig, CheckError
+from hdh.disclosure.gate import check_files
+from hdh.disclosure.report import CheckInput
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_BAD_INPUT, EXIT_REVIEW = 0, 1, 2, 3, 4
 EXIT_CODES = {

@@ -20,6 +20,9 @@ from typing import Any
 
 import pyarrow as pa
 
+# defined in the in-sandbox package: the disclosure checks (hdh.disclosure) read them too
+from hdh._identifiers import IDENTIFIER_FIELDS as IDENTIFIER_FIELDS
+
 SCHEMA_PACKAGE = "jupyterlab_hdh.data.schemas"
 
 #: Tables of an SNDS-shaped extract, in generation/ingestion order. Yearly PMSI
@@ -36,18 +39,6 @@ STATIC_TABLES = (
     "HDH_DEV_TLM",
 )
 PMSI_TABLE_RE = re.compile(r"^T_MCO(?P<yy>\d{2})(?P<part>[ABCD])$")
-
-#: Columns holding person identifiers. In a raw extract they hold direct
-#: identifiers; ingestion replaces every value by its keyed pseudonym.
-IDENTIFIER_FIELDS: dict[str, tuple[str, ...]] = {
-    "IR_BEN_R": ("BEN_NIR_PSA", "BEN_NIR_ANO", "BEN_IDT_ANO", "ASS_NIR_ANO"),
-    "ER_PRS_F": ("BEN_NIR_PSA",),
-    "IR_IMB_R": ("BEN_NIR_PSA",),
-    "KI_CCI_R": ("BEN_IDT_ANO", "BEN_NIR_ANO", "DCD_IDT_ENC"),
-    "T_MCOaaC": ("NIR_ANO_17", "NIR_ANO_MAM"),
-    "HDH_PV_CAS": ("BEN_IDT_ANO",),
-    "HDH_DEV_TLM": ("BEN_IDT_ANO", "DEV_IDT"),  # a device serial number identifies its wearer
-}
 
 #: Direct identifiers present only in raw extracts, dropped at ingestion
 #: (the pseudonymised tables keep the birth year and month already present).

@@ -586,7 +586,7 @@ def remove_file(session: Session, request_id: int, path: str, *, actor: Actor) -
 
 
 def _earlier_releases(session: Session, data_dir: DataDir, req: EgressRequest) -> list[Any]:
-    from jupyterlab_hdh.egress.checks import CheckInput
+    from hdh.disclosure import CheckInput
 
     rows = session.execute(
         select(EgressOutbox, EgressFile.role)
@@ -618,7 +618,7 @@ def check_reports(
     reviewer's exception, as for any failing file.
     """
     try:
-        from jupyterlab_hdh.egress.checks import CheckInput, check_files
+        from hdh.disclosure import CheckInput, check_files
 
         inputs = [
             CheckInput(blob_path(data_dir.egress_blobs, f.sha256), f.path, f.role)

@@ -1,7 +1,7 @@
 """The airlock's configuration of one installation: ``<data dir>/airlock.toml``.
 
 Owns reading the thresholds of the automated checks (table ``[checks]``, the
-keys of :class:`~jupyterlab_hdh.egress.checks.CheckConfig`: ``safe_threshold``,
+keys of :class:`~hdh.disclosure.CheckConfig`: ``safe_threshold``,
 ``safe_nk_n``, ``safe_nk_k``, ``safe_pratio_p``, …) and the snapshot limits
 (table ``[limits]``: ``max_file_bytes``, ``max_request_bytes``, ``max_files``)
 and the daily quotas of a project (also in ``[limits]``: ``max_requests_per_day``,
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jupyterlab_hdh.egress.checks import CheckConfig, CheckError
+from hdh.disclosure import CheckConfig, CheckError
 from jupyterlab_hdh.egress.snapshot import DEFAULT_LIMITS, Limits
 from jupyterlab_hdh.errors import HdhError
 from jupyterlab_hdh.paths import DataDir

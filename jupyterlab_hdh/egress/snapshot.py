@@ -246,7 +246,7 @@ def strip_figure(snap: Snapshot, blobs: Path) -> tuple[Snapshot, list[str]]:
     strip. The workspace file is never changed."""
     if PurePosixPath(snap.path).suffix.lower() not in FIGURE_SUFFIXES:
         return snap, []
-    from jupyterlab_hdh.egress.checks import CheckError, strip_metadata
+    from hdh.disclosure import CheckError, strip_metadata
 
     with tempfile.TemporaryDirectory(dir=blobs, prefix=".strip-") as tmp:
         clean = Path(tmp) / "clean"

@@ -472,7 +472,7 @@ def test_attrition_never_lets_a_small_count_be_recovered_by_subtraction(counts: 
 
 
 def test_attrition_default_threshold_is_the_airlocks() -> None:
-    from jupyterlab_hdh.egress.checks.config import CheckConfig
+    from hdh.disclosure.config import CheckConfig
 
     assert CheckConfig().safe_threshold == cohort.DISCLOSURE_THRESHOLD
 
@@ -556,3 +556,36 @@ def test_first_row_per_stay_holds_on_tables_larger_than_arrow_join_batches(engin
         ((e, r, d) for (e, r), d in first.items()),
         key=lambda row: tuple((v is not None, str(v)) for v in row),
     )
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_group_sums_total_and_run_per_group_and_leave_null_keys_out(engine: str) -> None:
+    # the window every engine shares (one pass where the library has partitioned windows,
+    # sorted running sums less each group's start on PyArrow and cuDF): rows of a group
+    # interleaved with other groups, zeros that must not advance the run, null keys
+    from hdh.cohort._frames import group_sums, wrap
+
+    table = pa.table(
+        {
+            "k": ["a", "b", "a", "a", None, "b", "a", None],
+            "o": [4, 1, 1, 3, 1, 2, 2, 2],
+            "v": pa.array([1, 1, 0, 1, 1, 1, 1, 1], pa.int64()),
+        }
+    )
+
+    def sums(frame: Any) -> Any:
+        out = group_sums(wrap(frame), ["k"], totals={"t": "v"}, running={"r": "v"}, order_by=["o"])
+        return out.with_columns(nw.col("t").cast(nw.Int64)).select("k", "o", "t", "r").to_native()
+
+    result = sums(native(table, engine))
+    got = {(k, o): (t, r) for k, o, t, r in rows(result)}
+    # totals: a = 3, b = 2, null keys none; runs in the order of ``o`` within the group
+    assert {key: got[key] for key in got if key[0] is not None} == {
+        ("a", 1): (3, 0),
+        ("a", 2): (3, 1),
+        ("a", 3): (3, 2),
+        ("a", 4): (3, 3),
+        ("b", 1): (2, 1),
+        ("b", 2): (2, 2),
+    }
+    assert [got[(None, 1)][0], got[(None, 2)][0]] == [None, None]

@@ -5,6 +5,7 @@ draft export request through the real API bridge."""
 
 from __future__ import annotations
 
+import ast
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from click.testing import CliRunner
 from bench.study_sql import connect as sql_connection
 from bench.study_sql import headline as sql_headline
 from hdh import airlock, templates
+from hdh.studies import STUDY_ENGINE
 from jupyterlab_hdh.cli import main
 from jupyterlab_hdh.data.synth import generate
 from tests.egress.test_client import sandbox  # noqa: F401 - the real bridge and API
@@ -213,12 +215,21 @@ def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("name", [t.name for t in templates.templates()])
+def test_every_template_reads_on_the_studies_engine_by_default(name: str) -> None:
+    default = templates.get(name).parameters["engine"].default  # as written in the cell
+    assert ast.literal_eval(default) == STUDY_ENGINE
+
+
+# None: the template's default engine (DuckDB); Arrow: eager tables, the narwhals fallbacks
+@pytest.mark.parametrize("engine", [None, "arrow"])
+@pytest.mark.parametrize("name", [t.name for t in templates.templates()])
 def test_every_template_runs_on_a_tiny_extract(
-    name: str, tiny_root: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    name: str, engine: str | None, tiny_root: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # what a demo user meets: nearly empty cohorts give a report saying so, never a traceback
     monkeypatch.setenv("HDH_DATA_ROOT", str(tiny_root))
     monkeypatch.setenv("HDH_BRIDGE_SOCKET", str(tmp_path / "no-bridge.sock"))
-    result = templates.run(name, tmp_path / "out", {"dataset": "synth", "engine": "arrow"})
+    params = {"dataset": "synth"} | ({"engine": engine} if engine else {})
+    result = templates.run(name, tmp_path / "out", params)
     assert result.headline and result.report.is_file()
     assert "Traceback" not in result.report.read_text()

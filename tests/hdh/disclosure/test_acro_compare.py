@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jupyterlab_hdh.egress.checks import CheckConfig, crosstab
+from hdh.disclosure import CheckConfig, crosstab
 
 acro = pytest.importorskip("acro")
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyterlab_hdh.egress.checks import CheckInput, FileReport, check_files
+from hdh.disclosure import CheckInput, FileReport, check_files
 
 
 def _check(tmp_path: Path, text: str | bytes, name: str = "t.csv") -> FileReport:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from hdh.disclosure import CheckConfig, CheckError, CheckInput, check_files
 from jupyterlab_hdh.cli.egress_check import check_command
-from jupyterlab_hdh.egress.checks import CheckConfig, CheckError, CheckInput, check_files
 
 ALL = "dept,count\n59,120\n62,45\n80,300\n"
 UNDER_65 = "dept,count\n59,117\n62,45\n80,290\n"  # nested: 59 differs by 3
@@ -101,7 +101,7 @@ def test_cli_config_changes_the_verdict(tmp_path: Path) -> None:
 
 
 def test_default_config_file_matches_the_defaults() -> None:
-    path = Path(__file__).parents[3] / "jupyterlab_hdh/egress/checks/default_config.toml"
+    path = Path(__file__).parents[3] / "hdh/disclosure/default_config.toml"
     assert CheckConfig.load(path) == CheckConfig()
     assert CheckConfig.load(None).to_dict()["safe_threshold"] == 10
 
@@ -127,7 +127,7 @@ def test_bad_config_is_a_clear_error(tmp_path: Path, text: str, needle: str) -> 
 def test_cli_reads_evidence_given_as_supporting(tmp_path: Path) -> None:
     import pandas as pd
 
-    from jupyterlab_hdh.egress.checks import crosstab, write_table
+    from hdh.disclosure import crosstab, write_table
 
     df = pd.DataFrame(
         {"g": ["a"] * 30 + ["b"] * 30, "h": ["x", "y"] * 30, "v": [10.0] * 59 + [1e6]}

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jupyterlab_hdh.egress.checks import (
+from hdh.disclosure import (
     CheckConfig,
     CheckError,
     CheckInput,

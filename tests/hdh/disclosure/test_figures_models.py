@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, PngImagePlugin
 
-from jupyterlab_hdh.egress.checks import (
+from hdh.disclosure import (
     CheckConfig,
     CheckError,
     CheckInput,

@@ -12,7 +12,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from jupyterlab_hdh.egress.checks import CheckConfig, CheckInput, FileReport, check_files
+from hdh.disclosure import CheckConfig, CheckInput, FileReport, check_files
 
 
 def _one(path: Path, name: str, config: CheckConfig | None = None) -> FileReport:
@@ -227,7 +227,7 @@ def test_mutated_files_never_raise(tmp_path: Path) -> None:
 
     from PIL import Image
 
-    from jupyterlab_hdh.egress.checks import crosstab, write_table
+    from hdh.disclosure import crosstab, write_table
 
     seeds: dict[str, bytes] = {}
     (tmp_path / "s.csv").write_text("region,count\nA,40\nB,3\nTotal,43\n")

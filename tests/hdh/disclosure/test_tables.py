@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from jupyterlab_hdh.egress.checks import CheckConfig, CheckInput, FileReport, check_files
+from hdh.disclosure import CheckConfig, CheckInput, FileReport, check_files
 
 
 def _check(tmp_path: Path, name: str, text: str, **kw: object) -> FileReport:
