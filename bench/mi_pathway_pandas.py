@@ -8,13 +8,20 @@ them for speed, over the Parquet files of an extract folder:
   read (``filters=``) wherever the rule allows it: the linked MCO stays, the non-error
   GHMs, the DCIR lines of the cohort's patients that are not information-only lines, the
   dispensings of the four classes' products;
-* dates become day numbers (``int32``) and the drug classes 0/1 columns per product, so
-  the per-person flags are integer group-bys with no Python loop;
+* dates become day numbers (``int32``), text PyArrow strings, and the drug classes 0/1
+  columns per product, so the per-person flags are integer group-bys with no Python loop;
+* composite keys (the 9 DCIR keys, the netting's pairing key) are packed into one exact
+  ``int64`` (a mixed radix over the columns' ranges or sorted codes) when they fit: the
+  DCIR join is then a hash look-up, the feed order one integer to sort on;
 * the DCIR lines are cut to each cohort person's 90-day window *before* the regularisation
   netting: every line a regularisation can cancel shares its patient and care date, so
   a filter on (patient, care date) keeps or drops a line together with its cancellations;
   likewise the product filter (the product is part of the pairing key);
 * the netting ranks only the positive lines that a regularisation pairs with.
+
+``early=False`` (``pandas-tuned/full-clean`` in the benchmark) skips the cuts of the DCIR
+lines: the whole DCIR is cleaned first, then linked to the cohort, as the SQL and hdh's
+cohort toolkit do.
 
 The rules are the SQL's: ``ER_PRS_F`` ⋈ ``ER_PHA_F`` on the 9 DCIR keys without
 ``DPN_QLF = 71``; a line is a regularisation when ``BSE_REM_SGN``, ``PRS_ACT_QTE``,
@@ -25,13 +32,19 @@ product and absolute quantity; MCO stays ``T_MCOaaB`` ⋈ ``T_MCOaaC`` on ``ETA_
 OK), error GHMs ``90*`` and duplicate stays; the person (``BEN_IDT_ANO``) from
 ``IR_BEN_R``; the index stay a person's first I21/I22 stay (earliest admission, then
 earliest discharge); a class counted when dispensed from the index discharge day to 90
-days after, both included. Null join keys match nothing, as in SQL.
+days after, both included. Null join keys match nothing, as in SQL. Two liberties, with
+the same answer: the I21/I22 filter comes before the duplicate stays are dropped (the rows
+of one stay key are one stay; SQL keeps any one of them), and ``PHA_PRS_C13`` meets
+``IR_PHA_R.PHA_CIP_C13`` as stored (integers on both sides in the synthetic extracts; the
+SQL compares them as text).
 
 :func:`headline` returns ``n``, the persons per class, ``any`` and ``all_four``.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -179,9 +192,13 @@ def product_classes(folder: Path) -> pd.DataFrame:
     return frame.groupby("PHA_CIP_C13", as_index=False)[list(CLASSES)].max()
 
 
-def _to_pandas(table: pa.Table) -> pd.DataFrame:
+def _to_pandas(table: pa.Table, not_null: Sequence[str] = ()) -> pd.DataFrame:
     """NumPy columns, dates as day numbers (``int32``), text as PyArrow strings (hashed by
-    Arrow in merges and group-bys)."""
+    Arrow in merges and group-bys); without the rows with a null in ``not_null`` (join
+    keys: a null matches nothing in SQL, and everything in pandas)."""
+    if any(table.column(name).null_count for name in not_null):
+        valid = [pc.is_valid(table.column(name)) for name in not_null]
+        table = table.filter(functools.reduce(pc.and_, valid))
     for i, field in enumerate(table.schema):
         if pa.types.is_date32(field.type):
             table = table.set_column(i, field.name, pc.cast(table.column(i), pa.int32()))
@@ -193,18 +210,79 @@ def _in_window(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[(delay >= 0) & (delay <= WINDOW_DAYS)]
 
 
-def _net(lines: pd.DataFrame, key: list[str]) -> pd.DataFrame:
+def _pack(frames: list[pd.DataFrame], keys: list[str]) -> list[np.ndarray] | None:
+    """One exact ``int64`` per row of each frame for its composite ``keys``, -1 where one is
+    null, or None when the keys' space passes 63 bits: a mixed radix over the columns, an
+    integer column by its range, any other (or a sparse one) by its sorted codes over all
+    the frames, so that the numbers sort as the keys do. Merges, look-ups and sorts on one
+    integer instead of each key column."""
+    packed = [np.zeros(len(f), dtype=np.int64) for f in frames]
+    null = [np.zeros(len(f), dtype=bool) for f in frames]
+    span = 1
+    for key in keys:
+        columns = [f[key] for f in frames]
+        total = sum(len(c) for c in columns)
+        codes = None
+        if total and all(c.dtype.kind in "iu" for c in columns):
+            lo = min(int(c.min()) for c in columns if len(c))
+            size = max(int(c.max()) for c in columns if len(c)) - lo + 1
+            if size <= 2 * total:
+                codes = [c.to_numpy(np.int64) - lo for c in columns]
+        if codes is None:
+            joint, uniques = pd.factorize(pd.concat(columns, ignore_index=True), sort=True)
+            size = max(len(uniques), 1)
+            bounds = np.cumsum([0, *(len(c) for c in columns)])
+            codes = [joint[i:j] for i, j in zip(bounds[:-1], bounds[1:], strict=True)]
+        span *= size
+        if span >= 2**63:
+            return None
+        for i, code in enumerate(codes):
+            null[i] |= code < 0
+            packed[i] = packed[i] * size + code
+    for values, missing in zip(packed, null, strict=True):
+        values[missing] = -1
+    return packed
+
+
+def _join(left: pd.DataFrame, right: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """``left`` ⋈ ``right`` on the 9 DCIR keys (not null), and the columns that give the
+    lines' feed order: the keys packed in that order when they fit in one integer (the
+    only one of them then carried), else the keys themselves."""
+    packed = _pack([left, right], FEED_ORDER)
+    if packed is None:
+        return left.merge(right, on=DCIR_KEYS), FEED_ORDER
+    right_keys = pd.Index(packed[1])
+    if not right_keys.is_unique:
+        left = left.drop(columns=DCIR_KEYS).assign(feed=packed[0])
+        right = right.drop(columns=DCIR_KEYS).assign(feed=packed[1])
+        return left.merge(right, on="feed"), ["feed"]
+    # one detail line per key (the usual case): a hash look-up, no merge
+    at = right_keys.get_indexer(packed[0])
+    found = at >= 0
+    out = left.drop(columns=DCIR_KEYS)[found].reset_index(drop=True)
+    detail = right.drop(columns=DCIR_KEYS).iloc[at[found]].reset_index(drop=True)
+    out[detail.columns] = detail
+    out["feed"] = packed[0][found]
+    return out, ["feed"]
+
+
+def _net(lines: pd.DataFrame, key: list[str], order: list[str]) -> pd.DataFrame:
     """The positive lines less those the regularisations cancel: each ``negative`` line of a
-    ``key`` cancels the earliest-fed positive one (only paired keys are ranked)."""
+    ``key`` cancels the earliest positive one by ``order`` (only paired keys are ranked)."""
     negative = lines["negative"].to_numpy()
+    positive = lines.loc[~negative, [*key, *order]]
     # a null key pairs with nothing, as in the SQL's join (group-bys drop null keys)
     cancels = lines.loc[negative, key].groupby(key).size().rename("cancel").reset_index()
-    positive = lines.loc[~negative, [*key, *FEED_ORDER]]
     if cancels.empty:
         return positive
-    paired = positive.merge(cancels, on=key, how="left", indicator=True)["_merge"].to_numpy()
-    keep = paired == "left_only"
-    hit = positive[~keep].merge(cancels, on=key).sort_values([*key, *FEED_ORDER])
+    packed = _pack([positive, cancels], key)
+    if packed is None:
+        merged = positive.merge(cancels, on=key, how="left", indicator=True)
+        keep = merged["_merge"].to_numpy() == "left_only"
+    else:
+        keep = ~pd.Series(packed[0]).isin(packed[1][packed[1] >= 0]).to_numpy()
+        keep |= packed[0] < 0
+    hit = positive[~keep].merge(cancels, on=key).sort_values([*key, *order])
     rank = hit.groupby(key, sort=False).cumcount() + 1
     return pd.concat([positive[keep], hit.loc[rank > hit["cancel"], positive.columns]])
 
@@ -239,10 +317,9 @@ def flags(folder: Path, early: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]
     if early:
         wanted &= pc.field("BEN_NIR_PSA").isin(pa.array(pairs["BEN_NIR_PSA"].unique()))
     prs_table = pq.read_table(folder / "ER_PRS_F.parquet", columns=prs_columns, filters=wanted)
-    prs = _to_pandas(prs_table.drop_columns(["EXE_SOI_DTD"]))
-    prs["day"] = _days(prs_table["EXE_SOI_DTD"]).to_numpy(zero_copy_only=False)
+    prs_table = prs_table.append_column("day", _days(prs_table["EXE_SOI_DTD"]))
+    prs = _to_pandas(prs_table.drop_columns(["EXE_SOI_DTD"]), [*DCIR_KEYS, *PATIENT])
     del prs_table
-    prs = prs.dropna(subset=[*DCIR_KEYS, *PATIENT])
     prs["negative"] = _negative(prs, PRS_SIGNS)
     prs = prs.drop(columns=PRS_SIGNS)
     pha_filter = None
@@ -256,18 +333,18 @@ def flags(folder: Path, early: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]
         columns=[*DCIR_KEYS, "PHA_PRS_C13", "PHA_ACT_QSN"],
         filters=pha_filter,
     )
-    pha = _to_pandas(pha).dropna(subset=DCIR_KEYS)
+    pha = _to_pandas(pha, DCIR_KEYS)
     pha["qty"] = pha.pop("PHA_ACT_QSN")
     pha["negative_pha"] = _negative(pha, ["qty"])
     pha["qty"] = pha["qty"].abs()
-    lines = prs.merge(pha, on=DCIR_KEYS)
+    lines, order = _join(prs, pha)
     del prs, pha
     lines["negative"] |= lines.pop("negative_pha")
 
     # a patient's lines are repeated for each of its persons when early: the person is part
     # of the key then
     key = [*PATIENT, "day", "PRS_NAT_REF", "PHA_PRS_C13", "qty"]
-    kept = _net(lines, [PERSON, *key] if early else key)
+    kept = _net(lines, [PERSON, *key] if early else key, order)
     del lines
     columns = [*PATIENT, "day", "PHA_PRS_C13", *([PERSON] if early else [])]
     dispensed = kept[columns].merge(products, left_on="PHA_PRS_C13", right_on="PHA_CIP_C13")

@@ -55,7 +55,7 @@ def test_netting_cancels_the_earliest_fed_positive_line_of_the_same_key() -> Non
             line("c", fed=1, qty=3),  # no regularisation of its key
         ]
     )
-    kept = mi_pathway_pandas._net(lines, key)
+    kept = mi_pathway_pandas._net(lines, key, mi_pathway_pandas.FEED_ORDER)
     got = sorted((r.BEN_NIR_PSA or "-", r.FLX_DIS_DTD) for r in kept.itertuples())
     assert got == [("-", 1), ("a", 0), ("a", 3), ("c", 1)]
 
@@ -70,3 +70,44 @@ def test_a_regularisation_is_any_negative_sign_quantity_or_amount() -> None:
     )
     got = mi_pathway_pandas._negative(frame, mi_pathway_pandas.PRS_SIGNS)
     assert got.tolist() == [False, True, True, False, True]
+
+
+def _dcir(rows: list[tuple], **more: list) -> pd.DataFrame:
+    """Lines with the 9 DCIR keys from (DCT_ORD_NUM, FLX_DIS_DTD, ORG_CLE_NUM) triples."""
+    frame = pd.DataFrame(rows, columns=["DCT_ORD_NUM", "FLX_DIS_DTD", "ORG_CLE_NUM"])
+    for name in mi_pathway_pandas.DCIR_KEYS:
+        if name not in frame:
+            frame[name] = 1
+    return frame.assign(**more)
+
+
+def test_packed_keys_are_exact_sort_as_the_keys_and_mark_nulls() -> None:
+    left = pd.DataFrame({"a": [5, 1, 5, 2], "b": ["z", "b", "a", None]})
+    right = pd.DataFrame({"a": [1, 10**15], "b": ["b", "a"]})
+    packed = mi_pathway_pandas._pack([left, right], ["a", "b"])
+    assert packed is not None
+    got, other = packed
+    assert got[3] == -1 and got[1] == other[0] and len(set(got[:3])) == 3
+    assert list(got[:3].argsort()) == [1, 2, 0]  # (1, b) < (5, a) < (5, z)
+    assert other[1] > got.max()
+
+
+@pytest.mark.parametrize("packs", [True, False], ids=["packed", "merge"])
+@pytest.mark.parametrize("unique", [True, False], ids=["one-detail", "several-details"])
+def test_the_dcir_join_is_a_plain_inner_join_on_the_9_keys(
+    packs: bool, unique: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not packs:
+        monkeypatch.setattr(mi_pathway_pandas, "_pack", lambda frames, keys: None)
+    prs = _dcir([(1, 100, "x"), (1, 100, "y"), (2, 101, "x"), (3, 90, "x")], day=[1, 2, 3, 4])
+    details = [(1, 100, "y"), (2, 101, "x"), (4, 100, "x")] + ([] if unique else [(2, 101, "x")])
+    pha = _dcir(details, qty=list(range(len(details))))
+    lines, order = mi_pathway_pandas._join(prs, pha)
+    want = prs.merge(pha, on=mi_pathway_pandas.DCIR_KEYS)
+    pairs = sorted(zip(lines["day"], lines["qty"], strict=True))
+    assert (
+        pairs
+        == sorted(zip(want["day"], want["qty"], strict=True))
+        == [(2, 0), (3, 1)] + ([] if unique else [(3, 3)])
+    )
+    assert order == (["feed"] if packs else mi_pathway_pandas.FEED_ORDER)
