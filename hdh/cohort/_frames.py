@@ -14,7 +14,7 @@ and ``&`` non-null (``fill_null``): cuDF's ``|`` does not read a null as "unknow
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import narwhals as nw
@@ -50,11 +50,97 @@ def require(frame: Frame, columns: Iterable[str], what: str = "frame") -> None:
             raise UnknownColumn(f"{what} has no column {column!r} (it has: {', '.join(have)})")
 
 
+def _windows_in_parallel(frame: Frame) -> bool:
+    """Whether narwhals computes a partitioned window on ``frame``'s library correctly and
+    in one pass (not on PyArrow: row-position join-back; not cuDF: untested there)."""
+    impl = frame.implementation
+    return not (impl.is_pyarrow() or impl.is_cudf())
+
+
 def with_group_value(frame: Frame, value: nw.Expr, by: Sequence[str], alias: str) -> Frame:
     """``frame`` with a column ``alias``: the aggregate ``value`` (e.g. ``nw.col("x").min()``)
-    of the row's group ``by``, joined back on the keys (rows with a null key get null)."""
+    of the row's group ``by`` (rows with a null key get null).
+
+    A partitioned window where the library has a correct one; else the groups' values are
+    joined back on the keys.
+    """
+    if _windows_in_parallel(frame):
+        keyed = nw.all_horizontal(*(~nw.col(c).is_null() for c in by), ignore_nulls=False)
+        return frame.with_columns(nw.when(keyed).then(value.over(*by)).otherwise(None).alias(alias))
     groups = frame.group_by(list(by)).agg(value.alias(alias))
     return frame.join(groups, on=list(by), how="left")
+
+
+def group_sums(
+    frame: Frame,
+    by: Sequence[str],
+    *,
+    totals: Mapping[str, str] | None = None,
+    running: Mapping[str, str] | None = None,
+    order_by: Sequence[str] = (),
+) -> Frame:
+    """``frame`` with sums over the row's group ``by``, of columns of whole numbers >= 0.
+
+    ``totals`` maps a new column to the column it sums over the whole group; ``running``
+    maps a new column to the running sum, in the order ``order_by`` (list enough columns to
+    break every tie), of the column it names from the group's first row to this one (with
+    a column of ones, the row's number). Both are null on a row with a null key.
+
+    One partitioned window (every sum at once) where the library has a correct one; on
+    PyArrow and cuDF, running sums over the frame sorted by ``by`` + ``order_by`` less the
+    sum before the group's first row, and totals joined back (:func:`with_group_value`).
+    """
+    totals, running = dict(totals or {}), dict(running or {})
+    if _windows_in_parallel(frame):
+        keyed = nw.all_horizontal(*(~nw.col(c).is_null() for c in by), ignore_nulls=False)
+        return frame.with_columns(
+            *(
+                nw.when(keyed).then(nw.col(c).sum().over(*by)).otherwise(None).alias(a)
+                for a, c in totals.items()
+            ),
+            *(
+                nw.when(keyed)
+                .then(nw.col(c).cum_sum().over(*by, order_by=list(order_by)))
+                .otherwise(None)
+                .cast(nw.Int64)
+                .alias(a)
+                for a, c in running.items()
+            ),
+        )
+    for alias, column in totals.items():
+        frame = with_group_value(frame, nw.col(column).sum(), by, alias)
+    order = list(dict.fromkeys([*by, *order_by]))  # names once: cuDF sorts no repeated column
+    for alias, column in running.items():
+        before = f"{alias}__before"
+        frame = frame.with_columns(
+            nw.col(column).cum_sum().over(order_by=order).cast(nw.Int64).alias(alias)
+        ).with_columns((nw.col(alias) - nw.col(column)).alias(before))
+        first = f"{alias}__first"
+        frame = (
+            with_group_value(frame, nw.col(before).min(), by, first)
+            .with_columns((nw.col(alias) - nw.col(first)).alias(alias))
+            .drop(before, first)
+        )
+    return frame
+
+
+def first_rows(frame: Frame, by: Sequence[str], order_by: Sequence[str]) -> Frame:
+    """The first row of each group ``by`` in the order ``order_by`` (ties broken by the
+    library: list enough columns to break them), in one pass (no self-join). Rows with a
+    null key are dropped."""
+    one, row = "__hdh_one", "__hdh_row"
+    numbered = group_sums(
+        frame.with_columns(nw.lit(1, nw.Int64).alias(one)),
+        by,
+        running={row: one},
+        order_by=order_by,
+    )
+    return numbered.filter(nw.col(row) == 1).drop(one, row)
+
+
+def distinct(frame: Frame) -> Frame:
+    """The distinct rows of ``frame`` (a grouping, which every library does in parallel)."""
+    return frame.group_by(names(frame)).agg()
 
 
 def collect(frame: Frame) -> nw.DataFrame[Any]:

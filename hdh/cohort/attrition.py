@@ -27,9 +27,9 @@ from hdh.errors import BadArgument
 
 from ._frames import names, scalar, wrap
 
-#: Smallest count shown: a copy of ``CheckConfig.safe_threshold`` in
-#: ``jupyterlab_hdh/egress/checks/config.py`` (the airlock's default, ACRO's threshold 10).
-#: Copied, not imported: the in-sandbox package never imports the host side.
+#: Smallest count shown: the default ``CheckConfig.safe_threshold`` of
+#: ``hdh/disclosure/config.py`` (the airlock's default, ACRO's threshold 10), written out
+#: so that the toolkit does not load pandas with the disclosure package (a test compares).
 DISCLOSURE_THRESHOLD = 10
 
 

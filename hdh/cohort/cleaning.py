@@ -34,7 +34,7 @@ import narwhals as nw
 
 from hdh.errors import BadArgument
 
-from ._frames import names, require, same_library, with_group_value, wrap
+from ._frames import distinct, first_rows, group_sums, names, require, same_library, wrap
 
 #: The 9 keys that join ``ER_PRS_F`` to its detail tables (``ER_PHA_F``, ``ER_CAM_F``...).
 DCIR_KEYS = (
@@ -121,32 +121,18 @@ def drop_regularisations(
     quantity = next((c for c in ("PHA_ACT_QSN", "PRS_ACT_QTE") if c in have), None)
     if quantity is not None:
         extra[f"{_TMP}qty"] = nw.col(quantity).abs()
-    marked = nwf.with_columns(negative.alias(f"{_TMP}neg"), **extra)
+    neg, pos, cancel, rank = (f"{_TMP}{x}" for x in ("neg", "pos", "cancel", "rank"))
+    marked = nwf.with_columns(
+        negative.cast(nw.Int64).alias(neg), (~negative).cast(nw.Int64).alias(pos), **extra
+    )
     key += list(extra)
-    cancels = (
-        marked.filter(nw.col(f"{_TMP}neg"))
-        .group_by(key)
-        .agg(nw.len().alias(f"{_TMP}cancel"))
-        .with_columns(nw.col(f"{_TMP}cancel").cast(nw.Int64))
-    )
-    # the feed date first: the earliest-fed line is cancelled (names once: cuDF sorts no
-    # repeated column)
-    order = list(dict.fromkeys([*key, *(c for c in ("FLX_DIS_DTD", *DCIR_KEYS) if c in have)]))
-    row = f"{_TMP}row"
-    numbered = (
-        marked.filter(~nw.col(f"{_TMP}neg"))
-        .with_columns(nw.lit(1).alias(row))
-        .with_columns(nw.col(row).cum_sum().over(order_by=order).cast(nw.Int64))
-    )
-    first = f"{_TMP}first"
-    kept = (
-        with_group_value(numbered, nw.col(row).min(), key, first)
-        .with_columns((nw.col(row) - nw.col(first) + 1).alias(f"{_TMP}rank"))
-        .join(cancels, on=key, how="left")
-        .filter(
-            nw.col(f"{_TMP}cancel").is_null()
-            | (nw.col(f"{_TMP}rank") > nw.col(f"{_TMP}cancel")).fill_null(False)
-        )
+    # cancel: how many regularisations the line's group has; rank: the positive lines of
+    # the group numbered earliest-fed first. The first ``cancel`` of them are dropped.
+    feed = [c for c in ("FLX_DIS_DTD", *DCIR_KEYS) if c in have]
+    counted = group_sums(marked, key, totals={cancel: neg}, running={rank: pos}, order_by=feed)
+    kept = counted.filter(
+        (nw.col(pos) == 1)
+        & (nw.col(cancel).is_null() | (nw.col(rank) > nw.col(cancel)).fill_null(False))
     )
     return kept.select(have).to_native()
 
@@ -167,13 +153,7 @@ def drop_duplicate_stays(
     require(nwf, [*key, *order_by])
     if not order_by:
         return nwf.unique(subset=list(key), keep="any").to_native()
-    row, first = f"{_TMP}row", f"{_TMP}first"
-    numbered = nwf.with_columns(nw.lit(1).alias(row)).with_columns(
-        nw.col(row).cum_sum().over(order_by=list(dict.fromkeys([*key, *order_by]))).cast(nw.Int64)
-    )
-    out = with_group_value(numbered, nw.col(row).min(), key, first).filter(
-        nw.col(row) == nw.col(first)
-    )
+    out = first_rows(nwf, key, order_by)
     return out.select(names(nwf)).to_native()
 
 
@@ -267,7 +247,7 @@ def link_persons(
     use_rank = rank is not None and rank in names(left)
     ref_keys = ["BEN_NIR_PSA", *([rank] if use_rank and rank else [])]
     require(ref, [*ref_keys, person], "ir_ben_r")
-    pairs = ref.select([*ref_keys, person]).unique()
+    pairs = distinct(ref.select([*ref_keys, person]))
     if psa != "BEN_NIR_PSA":
         pairs = pairs.rename({"BEN_NIR_PSA": psa})
     on = [psa, *([rank] if use_rank and rank else [])]

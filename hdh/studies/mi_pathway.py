@@ -23,7 +23,7 @@ from typing import Any
 import narwhals as nw
 
 from hdh import cohort
-from hdh.cohort._frames import as_date, collect, day_number, wrap
+from hdh.cohort._frames import as_date, collect, day_number, first_rows, wrap
 from hdh.errors import BadArgument
 
 from ._common import (
@@ -72,13 +72,7 @@ def index_stays(tables: Mapping[str, Any]) -> Any:
         as_date(nw.col("EXE_SOI_DTD"), mi).alias("index_start"),
         as_date(nw.col("EXE_SOI_DTF"), mi).alias("index_end"),
     )
-    first = mi.group_by(PERSON).agg(nw.col("index_start").min())
-    return (
-        mi.join(first, on=[PERSON, "index_start"], how="inner")
-        .group_by(PERSON, "index_start")
-        .agg(nw.col("index_end").min())
-        .to_native()
-    )
+    return first_rows(mi, [PERSON], ["index_start", "index_end"]).to_native()
 
 
 def person_flags(tables: Mapping[str, Any], window_days: int = WINDOW_DAYS) -> Any:
@@ -88,25 +82,22 @@ def person_flags(tables: Mapping[str, Any], window_days: int = WINDOW_DAYS) -> A
     if not isinstance(window_days, int) or isinstance(window_days, bool) or window_days < 0:
         raise BadArgument(f"window_days must be a whole number >= 0, got {window_days!r}")
     index = wrap(index_stays(tables))
-    events = wrap(dispensings(tables))
+    events = wrap(dispensings(tables)).select(nw.col("patient").alias(PERSON), "group", "start")
     delay = day_number(nw.col("start")) - day_number(nw.col("index_end"))
-    dispensed = (
-        events.select(nw.col("patient").alias(PERSON), "group", "start")
-        .join(index.select(PERSON, "index_end"), on=PERSON, how="inner")
-        .filter((delay >= 0) & (delay <= window_days))
-        .with_columns(
-            *(
-                cohort.code_matches("group", prefixes).cast(nw.Int64).alias(name)
-                for name, prefixes in CLASSES.items()
-            )
+    within = ((delay >= 0) & (delay <= window_days)).fill_null(False)
+    # one pass: every dispensing of the cohort's persons (none: one row of nulls), each
+    # class flagged when it falls in the window, then the flags' maximum per person
+    flagged = index.join(events, on=PERSON, how="left").with_columns(
+        *(
+            (within & cohort.code_matches("group", prefixes)).cast(nw.Int64).alias(name)
+            for name, prefixes in CLASSES.items()
         )
-        .group_by(PERSON)
-        .agg(*(nw.col(name).max() for name in CLASSES))
     )
     n_classes = sum((nw.col(name) for name in CLASSES), nw.lit(0, nw.Int64))
     return (
-        index.join(dispensed, on=PERSON, how="left")
-        .with_columns(*(nw.col(name).fill_null(0).cast(nw.Int64) for name in CLASSES))
+        flagged.group_by(PERSON, "index_start", "index_end")
+        .agg(*(nw.col(name).max() for name in CLASSES))
+        .with_columns(*(nw.col(name).cast(nw.Int64) for name in CLASSES))
         .with_columns(
             (n_classes > 0).cast(nw.Int64).alias("any"),
             (n_classes == len(CLASSES)).cast(nw.Int64).alias("all_four"),

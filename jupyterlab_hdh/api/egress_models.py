@@ -179,7 +179,7 @@ class FileOut(BaseModel):
     controls: str
     check_status: str | None
     check_report: dict[str, Any] | None = Field(
-        description="the automated checks' report (``egress.checks``): open, its keys vary with"
+        description="the automated checks' report (``hdh.disclosure``): open, its keys vary with"
         " the kind of file; for project members, the redacted form (``redacted: true``)"
     )
     vote_count: int
@@ -266,5 +266,5 @@ class MarkedOut(BaseModel):
 class ChecksOut(BaseModel):
     checks: dict[str, Any] = Field(
         description="every setting of the disclosure checks (``airlock.toml``'s [checks],"
-        " ``egress.checks.config.CheckConfig``) by name: thresholds, lists, switches"
+        " ``hdh.disclosure.config.CheckConfig``) by name: thresholds, lists, switches"
     )
