@@ -239,7 +239,8 @@ def main() -> int:
             if "seconds" in results["hdh/spark"]:
                 results["hdh/spark"] |= {"heap": heap, "master": master}
 
-    print(f"\nratios (time / peer), {args.patients:,} patients, best of {args.repeat}:")
+    runs = f"best of {args.repeat}" + (f", hdh/spark of {args.spark_repeat}" if spark else "")
+    print(f"\nratios (time / peer), {args.patients:,} patients, {runs}:")
     for name, r in results.items():
         if "seconds" not in r:
             continue
