@@ -16,10 +16,13 @@ sandbox's ``/data``), times in one run:
   ``pandas-tuned/full-clean`` is the same code cleaning the whole DCIR first, as the SQL
   and the toolkit do (the engines' gap without the study-specific shortcut);
 * ``hdh/spark`` with ``--spark`` (or ``spark`` among ``--engines``): the toolkit on
-  :func:`hdh.spark`'s local session (``local[*]``), run last; its heap is a third of
-  ``--spark-memory`` (given to ``hdh.spark()`` as a sandbox's ``HDH_MEMORY_LIMIT``), timed
-  ``--spark-repeat`` times. Off by default: the session's start and the toolkit's plans on
-  Spark take tens of seconds at 50 000 patients and many minutes at 1 M;
+  :func:`hdh.spark`'s local session (``local[*]``), run last with the SQL connections
+  closed; its heap is a third of ``--spark-memory`` (given to ``hdh.spark()`` as a
+  sandbox's ``HDH_MEMORY_LIMIT``; 12 GiB, so a 4 GiB heap that spills to the temporary
+  folder rather than let the JVM grow past it: meant to keep 1 M under 24 GB), timed
+  ``--spark-repeat`` times (1 by default) after its warm-up. Off by default, it is slow:
+  one run took 15 to 27 s at 50 000 patients and 44 s at 200 000 (warm, on 2 shared
+  cores), so about 3 min a run at 1 M by that slope, 6 to 8 min with the warm-up;
 * ``floor``: a bare scan of the referenced columns (PyArrow, all threads) and nothing else;
 * with ``--resident``: the data already in memory, for ``duckdb-sql`` (DuckDB tables) and
   each engine that keeps it (``cudf`` on the GPU, ``polars``, ``pandas``, ``arrow``):
@@ -38,6 +41,7 @@ hdh's default over ``pandas-tuned``. Usage::
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -214,9 +218,12 @@ def main() -> int:
                 print(f"hdh/{engine} resident FAILED to load: {exc}", flush=True)
                 continue
             run(f"hdh/{engine} resident", lambda t=tables: hdh_counts(t), expected)
-        del mem
+            del tables
+        mem.close()
 
-    if spark:  # last: its JVM then holds its heap next to nothing else
+    if spark:  # last, the SQL's memory given back: its JVM's heap next to little else
+        con.close()
+        gc.collect()
         start = time.perf_counter()
         try:
             session = start_spark(args.spark_memory)
