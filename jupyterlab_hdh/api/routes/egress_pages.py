@@ -3,12 +3,17 @@
 The list of requests, and each request's page (the reviewer page plus the forms the viewer
 may use now: votes, decisions, release, comments; for members the same page without any
 file rendered, and the download links once released). Forms carry a per-session
-anti-forgery token. Thin: the workflow is :mod:`jupyterlab_hdh.egress`.
+anti-forgery token. Every page, refusals included, is in the control plane's one layout
+(``templates/base.html``, :func:`pages.page_context`); a request page is the body of
+:func:`egress.render.review_page` in that layout, served with the layout's same-origin
+stylesheet (no inline style) and images only from ``data:`` URLs. Thin: the workflow is
+:mod:`jupyterlab_hdh.egress`.
 """
 
 from __future__ import annotations
 
 import asyncio
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -25,20 +30,25 @@ from jupyterlab_hdh.api.routes.egress import (
     no_blob,
     send_mail,
 )
-from jupyterlab_hdh.api.templating import TEMPLATES
+from jupyterlab_hdh.api.routes.pages import page_context
+from jupyterlab_hdh.api.templating import REVIEW_ROLES, TEMPLATES
 from jupyterlab_hdh.egress import manager, release
+from jupyterlab_hdh.egress import states as st
 from jupyterlab_hdh.egress.errors import EgressError, NotFound
-from jupyterlab_hdh.egress.render import PAGE_CSP, PAGE_STYLE, RENDERED_FOR, review_page
+from jupyterlab_hdh.egress.render import RENDERED_FOR, review_page
+from jupyterlab_hdh.governance import projects
 from jupyterlab_hdh.governance.projects import Actor
 from jupyterlab_hdh.store.models import User
 
 router = APIRouter(include_in_schema=False)
 
-#: The browser pages' CSP: as the reviewer page's, but their own forms may post back.
-UI_HEADERS = {
-    **PAGE_HEADERS,
-    "Content-Security-Policy": PAGE_CSP.replace("form-action 'none'", "form-action 'self'"),
-}
+#: The browser pages' CSP: no script, the layout's same-origin stylesheet only, images only
+#: as ``data:`` URLs (a reviewed figure), nothing else fetched; their own forms post back.
+UI_CSP = (
+    "default-src 'none'; style-src 'self'; img-src data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+UI_HEADERS = {**PAGE_HEADERS, "Content-Security-Policy": UI_CSP}
 MAX_FORM_BYTES = 64 * 2**10
 #: The steps a form of the request page may ask for (the workflow authorises each).
 UI_ACTIONS = (
@@ -73,11 +83,28 @@ def actor_of(cfg: ApiConfig, name: str) -> Actor:
         return Actor.of(user)
 
 
-def page(status: int, title: str, message: str) -> HTMLResponse:
-    html = TEMPLATES.get_template("egress_page.html").render(
-        title=title, message=message, style=PAGE_STYLE
+def page(
+    status: int, title: str, message: str, ctx: dict[str, Any], *, back: str = ""
+) -> HTMLResponse:
+    """A refusal or an error in the layout, with a link back to the list of requests."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = ""
+    html = TEMPLATES.get_template("message.html").render(
+        title=title,
+        text=message,
+        code=status,
+        status_phrase=phrase,
+        back_href=back or f"{ctx['prefix']}ui/egress/",
+        back_label=f"Back to {_list_label(ctx.get('role')).lower()}",
+        **ctx,
     )
     return HTMLResponse(html, status_code=status, headers=UI_HEADERS)
+
+
+def _list_label(role: str | None) -> str:
+    return "Review" if role in REVIEW_ROLES else "Export requests"
 
 
 def _actions(view: dict[str, Any], me: str, url: str, token: str, error: str) -> str:
@@ -115,25 +142,43 @@ def _actions(view: dict[str, Any], me: str, url: str, token: str, error: str) ->
 async def ui_list(request: Request) -> Response:
     me = await browser_user(request)
     cfg = config(request)
+    ctx = await page_context(cfg, me, "egress")
 
-    def load() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def load() -> tuple[list[dict[str, Any]], list[dict[str, Any]], set[str]]:
         who = actor_of(cfg, me.name)
         with cfg.opened().sessions() as s:
             return (
                 manager.list_requests(s, actor=who),
                 manager.notifications(s, me.name, unread_only=True),
+                {p.slug for p in projects.projects_of(s, me.name)},
             )
 
     try:
-        rows, notes = await asyncio.to_thread(load)
+        rows, notes, mine = await asyncio.to_thread(load)
     except EgressError as exc:
-        return page(exc.http_status, "Export requests", str(exc))
+        return page(exc.http_status, "Export requests", str(exc), ctx, back=f"{_prefix(cfg)}ui/")
+    role = ctx["role"]
+    others = [r for r in rows if r["project"] not in mine]
+    members = [r for r in rows if r["project"] in mine]
+    # which lists this person gets: a reviewer's queue, an administrator's view of every
+    # project, the requests of one's own projects (always for researchers, else when any)
+    open_states = st.UNDER_REVIEW - st.FINAL - {st.RETURNED}  # a vote, a decision, a release
+    review_rows = [r for r in others if r["state"] in open_states] if role in REVIEW_ROLES else None
+    decided_rows = (
+        [r for r in others if r["state"] not in open_states] if review_rows is not None else None
+    )
+    operator_rows = others if role == "admin" else None
+    member_rows = members if (mine or role not in REVIEW_ROLES | {"admin"}) else None
+    title = "Review" if role in REVIEW_ROLES else "Export requests"
     body = TEMPLATES.get_template("egress_list.html").render(
-        title=f"Export requests visible to {me.name}",
-        style=PAGE_STYLE,
-        prefix=_prefix(cfg),
-        rows=rows,
+        title=title,
+        heading="Export requests to review" if role in REVIEW_ROLES else "Export requests",
+        review_rows=review_rows,
+        decided_rows=decided_rows,
+        operator_rows=operator_rows,
+        member_rows=member_rows,
         notes=notes,
+        **ctx,
     )
     return HTMLResponse(body, status_code=200, headers=UI_HEADERS)
 
@@ -142,6 +187,7 @@ async def request_page(
     cfg: ApiConfig, me: Any, request_id: int, error: str = "", status: int = 200
 ) -> Response:
     url = f"{_prefix(cfg)}ui/egress/requests/{request_id}"
+    ctx = await page_context(cfg, me, "egress")
 
     def load() -> dict[str, Any]:
         with cfg.opened().sessions() as s:
@@ -150,7 +196,7 @@ async def request_page(
     try:
         view = await asyncio.to_thread(load)
     except EgressError as exc:
-        return page(exc.http_status, f"Export request #{request_id}", str(exc))
+        return page(exc.http_status, f"Export request #{request_id}", str(exc), ctx)
     assert cfg.browser_auth is not None
     actions = _actions(view, me.name, url, me.form_token(cfg.browser_auth.form_secret), error)
     # members (the requester) get no rendering: their page never reads a snapshot
@@ -159,7 +205,18 @@ async def request_page(
         if view.get("viewer") in RENDERED_FOR
         else no_blob
     )
-    html_page = review_page(view, read, actions_html=actions)
+    whole = review_page(view, read, actions_html=actions)
+    # its body (the page's <h1> onwards) goes into the layout: review_page starts with a fixed
+    # head whose first "<body>" is its own, and ends with "</body></html>"
+    start = whole.index("<body>") + len("<body>")
+    end = whole.rindex("</body></html>")
+    html_page = TEMPLATES.get_template("egress_request.html").render(
+        title=f"Export request #{request_id}",
+        request_id=request_id,
+        list_label=_list_label(ctx["role"]),
+        content=whole[start:end],
+        **ctx,
+    )
     return HTMLResponse(html_page, status_code=status, headers=UI_HEADERS)
 
 
@@ -176,12 +233,14 @@ async def ui_action(request: Request, request_id: int) -> Response:
     body = await request.body()
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if len(body) > MAX_FORM_BYTES or ctype != "application/x-www-form-urlencoded":
-        return page(400, "Export request", "expected a small form post")
+        ctx = await page_context(cfg, me, "egress")
+        return page(400, "Export request", "expected a small form post", ctx)
     try:
         fields = parse_qs(body.decode(), keep_blank_values=True, max_num_fields=20)
         form = {k: v[0] for k, v in fields.items()}
     except (UnicodeDecodeError, ValueError):
-        return page(400, "Export request", "malformed form")
+        ctx = await page_context(cfg, me, "egress")
+        return page(400, "Export request", "malformed form", ctx)
     if not cfg.browser_auth.check_form(me, form.get("_form", "")):
         return await request_page(
             cfg, me, request_id, "this form expired or came from another site: try again", 403
@@ -249,5 +308,6 @@ async def ui_download(request: Request, request_id: int, name: str) -> Response:
     try:
         path, filename = await asyncio.to_thread(locate)
     except EgressError as exc:
-        return page(exc.http_status, "Download", str(exc))
+        ctx = await page_context(cfg, me, "egress")
+        return page(exc.http_status, "Download", str(exc), ctx)
     return attachment(path, filename)

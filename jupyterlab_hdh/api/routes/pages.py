@@ -6,14 +6,16 @@ mounts; saving restarts the sandbox (the page says so first): the selection
 is stored (audited), the running server is stopped through the hub's REST
 API, and the browser is sent to the hub's spawn page, which starts it again
 with the new mounts. Pages are Jinja2 templates with autoescaping, no script,
-and a strict Content-Security-Policy. Thin: the domain is
-:mod:`jupyterlab_hdh.governance.projects`.
+and a strict Content-Security-Policy, in the one layout of ``templates/base.html``
+(:func:`page_context`: the person's name, role and the navigation that role may
+follow). Thin: the domain is :mod:`jupyterlab_hdh.governance.projects`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -25,9 +27,9 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from jupyterlab_hdh.api.browser import BrowserAuthError, BrowserUser, HubBrowserAuth, NotLoggedIn
 from jupyterlab_hdh.api.deps import ApiConfig, config
 from jupyterlab_hdh.api.hub_client import HubRefused, HubUnavailable
-from jupyterlab_hdh.api.templating import TEMPLATES
+from jupyterlab_hdh.api.templating import TEMPLATES, layout
 from jupyterlab_hdh.governance import projects
-from jupyterlab_hdh.governance.accounts import get_user
+from jupyterlab_hdh.governance.accounts import AccountError, get_user
 
 HERE = Path(__file__).resolve().parent.parent  # api/: static/ and templates/
 PAGE_CSP = (
@@ -51,7 +53,14 @@ def _page(name: str, status: int = 200, **ns: Any) -> HTMLResponse:
 
 
 def _message(title: str, text: str, status: int, **ns: Any) -> HTMLResponse:
-    return _page("message.html", status, title=title, text=text, **ns)
+    """A refusal or an error in the layout: the one line, its status, a link back."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = ""
+    return _page(
+        "message.html", status, title=title, text=text, code=status, status_phrase=phrase, **ns
+    )
 
 
 router = APIRouter(include_in_schema=False)
@@ -61,9 +70,26 @@ def _hub_prefix() -> str:
     return os.environ.get("JUPYTERHUB_BASE_URL", "/")
 
 
-def _common(cfg: ApiConfig, user: str = "") -> dict[str, Any]:
+def _common(
+    cfg: ApiConfig, user: str = "", role: str | None = None, current: str = ""
+) -> dict[str, Any]:
     prefix = cfg.browser_auth.prefix if cfg.browser_auth else "/"
-    return {"prefix": prefix, "hub_prefix": _hub_prefix(), "user": user}
+    return layout(user=user, role=role, prefix=prefix, hub_prefix=_hub_prefix(), current=current)
+
+
+def role_of(cfg: ApiConfig, name: str) -> str | None:
+    """``name``'s platform role in the store (None: a hub account the store does not know)."""
+    with cfg.opened().sessions() as s:
+        try:
+            return str(get_user(s, name).role)
+        except AccountError:
+            return None
+
+
+async def page_context(cfg: ApiConfig, me: BrowserUser, current: str = "") -> dict[str, Any]:
+    """The layout's namespace for the signed-in ``me``: name, role and navigation."""
+    role = await asyncio.to_thread(role_of, cfg, me.name)
+    return _common(cfg, me.name, role, current)
 
 
 def _auth(cfg: ApiConfig) -> HubBrowserAuth:
@@ -119,7 +145,13 @@ async def my_projects(request: Request) -> Response:
         out = []
         with inst.sessions() as s:
             for p in projects.projects_of(s, me.name):
-                row: dict[str, Any] = {"slug": p.slug, "title": p.title, "access": False}
+                member = projects.membership(s, p, me.name)
+                row: dict[str, Any] = {
+                    "slug": p.slug,
+                    "title": p.title,
+                    "access": False,
+                    "member_role": member.role if member is not None else "",
+                }
                 try:
                     permit = projects.active_permit(s, me.name, p.slug)
                 except projects.PermitError as exc:
@@ -131,7 +163,8 @@ async def my_projects(request: Request) -> Response:
         return out
 
     rows = await asyncio.to_thread(load)
-    return _page("projects.html", title="Your projects", projects=rows, **_common(cfg, me.name))
+    ctx = await page_context(cfg, me, "projects")
+    return _page("projects.html", title="Your projects", projects=rows, **ctx)
 
 
 async def datasets_page(
@@ -144,10 +177,11 @@ async def datasets_page(
             permit = projects.active_permit(s, me.name, slug)
             return projects.mount_plan(s, permit, me.name, inst.data_dir)
 
+    ctx = await page_context(cfg, me, "projects")
     try:
         plan = await asyncio.to_thread(plan_of)
     except projects.PermitError as exc:
-        return _message(f"Project {slug}", str(exc), 403, **_common(cfg, me.name))
+        return _message(f"Project {slug}", str(exc), 403, **ctx)
     servers = cfg.hub_servers
     running = servers is not None and await servers.running(me.name, slug)
     return _page(
@@ -159,7 +193,7 @@ async def datasets_page(
         running=running,
         error=error,
         form_token=me.form_token(_auth(cfg).form_secret),
-        **_common(cfg, me.name),
+        **ctx,
     )
 
 
@@ -174,7 +208,7 @@ async def choose_datasets(request: Request, slug: str) -> Response:
     me = await browser_user(request)
     cfg = config(request)
     auth = _auth(cfg)
-    common = _common(cfg, me.name)
+    common = await page_context(cfg, me, "projects")
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
         return _message("Dataset versions", "form too large", 413, **common)
