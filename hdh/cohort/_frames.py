@@ -143,6 +143,19 @@ def distinct(frame: Frame) -> Frame:
     return frame.group_by(names(frame)).agg()
 
 
+def computed_once(native: Any) -> Any:
+    """A small intermediate result (a cohort, its index dates) computed now, once, so that
+    the plans built on it do not repeat it: a DuckDB relation is materialised (its rows
+    held in memory, on the same connection), a Polars LazyFrame collected and made lazy
+    again; eager frames and other libraries are returned as they are."""
+    module = type(native).__module__.split(".")[0]
+    if module == "duckdb" and hasattr(native, "materialize"):
+        return native.materialize()
+    if module == "polars" and hasattr(native, "collect") and not hasattr(native, "to_numpy"):
+        return native.collect().lazy()
+    return native
+
+
 def collect(frame: Frame) -> nw.DataFrame[Any]:
     return frame.collect() if isinstance(frame, nw.LazyFrame) else frame
 

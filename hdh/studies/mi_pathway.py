@@ -23,7 +23,15 @@ from typing import Any
 import narwhals as nw
 
 from hdh import cohort
-from hdh.cohort._frames import as_date, collect, day_number, first_rows, wrap
+from hdh.cohort._frames import (
+    as_date,
+    collect,
+    computed_once,
+    day_number,
+    distinct,
+    first_rows,
+    wrap,
+)
 from hdh.errors import BadArgument
 
 from ._common import (
@@ -75,13 +83,38 @@ def index_stays(tables: Mapping[str, Any]) -> Any:
     return first_rows(mi, [PERSON], ["index_start", "index_end"]).to_native()
 
 
-def person_flags(tables: Mapping[str, Any], window_days: int = WINDOW_DAYS) -> Any:
+def cohort_lines(tables: Mapping[str, Any], index: Any) -> Any:
+    """``ER_PRS_F`` cut to the lines of the persons of ``index`` (a semi-join on their
+    pseudonyms ``BEN_NIR_PSA`` + ``BEN_RNG_GEM`` in ``IR_BEN_R``).
+
+    Cleaning these lines gives the cohort's clean lines exactly: a regularisation only
+    cancels a line of the same patient, and the lines of a pseudonym with no person are
+    dropped when persons are linked anyway.
+    """
+    ben, prs = wrap(tables["IR_BEN_R"], "IR_BEN_R"), wrap(tables["ER_PRS_F"], "ER_PRS_F")
+    persons = wrap(index).select(PERSON)
+    pseudonyms = ben.with_columns(nw.col(PERSON).cast(nw.String)).join(
+        persons, on=PERSON, how="semi"
+    )
+    keys = ["BEN_NIR_PSA", "BEN_RNG_GEM"]
+    return prs.join(distinct(pseudonyms.select(keys)), on=keys, how="semi").to_native()
+
+
+def person_flags(
+    tables: Mapping[str, Any], window_days: int = WINDOW_DAYS, *, whole_dcir: bool = False
+) -> Any:
     """One row per person of the cohort: ``BEN_IDT_ANO``, ``index_start``, ``index_end`` and a
     0/1 column per class of :data:`CLASSES` (dispensed within ``window_days`` after the index
-    discharge), ``any`` and ``all_four``; a native frame of the tables' library."""
+    discharge), ``any`` and ``all_four``; a native frame of the tables' library.
+
+    Only the cohort's DCIR lines are cleaned (:func:`cohort_lines`); ``whole_dcir=True``
+    cleans every line first, as the reference SQL does (the same answer, much slower).
+    """
     if not isinstance(window_days, int) or isinstance(window_days, bool) or window_days < 0:
         raise BadArgument(f"window_days must be a whole number >= 0, got {window_days!r}")
-    index = wrap(index_stays(tables))
+    index = wrap(computed_once(index_stays(tables)))
+    if not whole_dcir:
+        tables = {**tables, "ER_PRS_F": cohort_lines(tables, index)}
     events = wrap(dispensings(tables)).select(nw.col("patient").alias(PERSON), "group", "start")
     delay = day_number(nw.col("start")) - day_number(nw.col("index_end"))
     within = ((delay >= 0) & (delay <= window_days)).fill_null(False)
@@ -106,9 +139,11 @@ def person_flags(tables: Mapping[str, Any], window_days: int = WINDOW_DAYS) -> A
     )
 
 
-def headline(tables: Mapping[str, Any], window_days: int = WINDOW_DAYS) -> dict[str, Any]:
+def headline(
+    tables: Mapping[str, Any], window_days: int = WINDOW_DAYS, *, whole_dcir: bool = False
+) -> dict[str, Any]:
     """The study's headline numbers from the tables of :data:`COLUMNS` (native frames)."""
-    return summarise(person_flags(tables, window_days), window_days)
+    return summarise(person_flags(tables, window_days, whole_dcir=whole_dcir), window_days)
 
 
 def summarise(flags: Any, window_days: int = WINDOW_DAYS) -> dict[str, Any]:

@@ -9,12 +9,14 @@ import math
 from pathlib import Path
 from typing import Any
 
+import narwhals as nw
 import pytest
 
 from bench.study_sql import connect as sql_connection
 from bench.study_sql import headline as sql_headline
 from bench.study_sql import run as run_sql
 from hdh import BadArgument
+from hdh.cohort._frames import collect
 from hdh.studies import breast_screening, mi_pathway, parkinson_trajectories
 from jupyterlab_hdh.data.synth.pathways import SECONDARY_PREVENTION
 
@@ -35,6 +37,35 @@ def test_mi_pathway_gives_the_numbers_of_independent_sql(
     assert got["n"] == want.pop("n") > 100
     assert got["counts"] == want
     assert got["within_90d"] == {k: v / got["n"] for k, v in got["counts"].items()}
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "arrow"])
+def test_mi_pathway_cleans_only_the_cohorts_lines_with_the_same_answer(
+    synth_mounted: Path, by_sql: dict[str, int], engine: str
+) -> None:
+    # the study cleans the DCIR lines of the cohort's persons only (a regularisation
+    # cancels a line of the same patient); cleaning every line first, as the reference SQL
+    # does, must give the same numbers, on a lazy engine and an eager one
+    tables = mi_pathway.read_tables("synth", engine=engine)
+    cut, whole = (mi_pathway.headline(tables, whole_dcir=w) for w in (False, True))
+    assert cut == whole
+    assert {"n": cut["n"], **cut["counts"]} == by_sql
+    # and the cut keeps every line of a cohort person, none of anyone else
+    index = mi_pathway.index_stays(tables)
+    lines = nw.from_native(mi_pathway.cohort_lines(tables, index))
+    prs = nw.from_native(tables["ER_PRS_F"])
+    persons = (
+        nw.from_native(tables["IR_BEN_R"])
+        .with_columns(nw.col("BEN_IDT_ANO").cast(nw.String))
+        .join(
+            nw.from_native(index).select(nw.col("BEN_IDT_ANO")),
+            on="BEN_IDT_ANO",
+            how="semi",
+        )
+    )
+    keys = ["BEN_NIR_PSA", "BEN_RNG_GEM"]
+    expected = prs.join(persons.select(keys).unique(), on=keys, how="inner")
+    assert len(collect(lines)) == len(collect(expected)) < len(collect(prs)) / 10
 
 
 def test_mi_pathway_finds_the_planted_secondary_prevention(synth_mounted: Path) -> None:
