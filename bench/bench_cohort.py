@@ -23,6 +23,9 @@ sandbox's ``/data``), times in one run:
   ``--spark-repeat`` times (1 by default) after its warm-up. Off by default, it is slow:
   one run took 15 to 27 s at 50 000 patients and 44 s at 200 000 (warm, on 2 shared
   cores), so about 3 min a run at 1 M by that slope, 6 to 8 min with the warm-up;
+* ``hdh/duckdb/whole-dcir``: the default with ``whole_dcir=True``: the toolkit cleaning
+  every DCIR line first, as the SQL does, where the study cleans only its cohort's lines:
+  the same algorithm as the SQL's, so the toolkit's own overhead;
 * ``floor``: a bare scan of the referenced columns (PyArrow, all threads) and nothing else;
 * with ``--resident``: the data already in memory, for ``duckdb-sql`` (DuckDB tables) and
   each engine that keeps it (``cudf`` on the GPU, ``polars``, ``pandas``, ``arrow``):
@@ -77,10 +80,10 @@ def ensure_extract(root: Path, patients: int, seed: int) -> Path:
     return folder
 
 
-def hdh_counts(tables: dict[str, Any]) -> dict[str, int]:
+def hdh_counts(tables: dict[str, Any], whole_dcir: bool = False) -> dict[str, int]:
     from hdh.studies import mi_pathway
 
-    h = mi_pathway.headline(tables)
+    h = mi_pathway.headline(tables, whole_dcir=whole_dcir)
     return {"n": h["n"], **h["counts"]}
 
 
@@ -204,6 +207,12 @@ def main() -> int:
             lambda e=engine: hdh_counts(mi_pathway.read_tables(DATASET, engine=e)),
             expected,
         )
+    default = f"hdh/{STUDY_ENGINE}"
+    run(
+        f"{default}/whole-dcir",
+        lambda: hdh_counts(mi_pathway.read_tables(DATASET, engine=STUDY_ENGINE), True),
+        expected,
+    )
 
     if args.resident:
         mem = sql_connection(folder, resident=True)
