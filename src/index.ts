@@ -1,14 +1,17 @@
 /**
  * The HDH JupyterLab extension: registers the left-sidebar panel (my data, catalogue,
  * export requests), the file browser's "Add to export request…" command and the template
- * studies' launcher cards (`templates.ts`).
+ * studies' launcher cards (`templates.ts`) and the catalogue browser (`catalogue.ts`, command
+ * "HDH: Browse the catalogue").
  */
 
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { LabIcon } from '@jupyterlab/ui-components';
+import { Widget } from '@lumino/widgets';
 
+import { BROWSE_CATALOGUE, CatalogueBrowser, INotebookLike, isNotebook } from './catalogue';
 import { addFilesInteractively } from './egress';
 import { HdhPanel } from './panel';
 import templatesPlugin from './templates';
@@ -42,7 +45,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
     restorer: ILayoutRestorer | null,
     palette: ICommandPalette | null
   ) => {
-    const panel = new HdhPanel();
+    const panel = new HdhPanel(
+      (dataset?: string, table?: string) =>
+        void app.commands.execute(BROWSE_CATALOGUE, { dataset: dataset ?? '', table: table ?? '' })
+    );
     panel.title.icon = hdhIcon;
     panel.title.caption = 'HDH: my data, catalogue, export requests';
     panel.title.label = 'HDH';
@@ -57,6 +63,45 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
     if (palette) {
       palette.addItem({ command: CommandIDs.open, category: 'HDH' });
+    }
+
+    // the catalogue browser inserts cells into the last notebook the member used
+    let lastNotebook: INotebookLike | null = null;
+    let browser: CatalogueBrowser | null = null;
+    const noteCurrent = (w: Widget | null) => {
+      if (isNotebook(w)) {
+        lastNotebook = w;
+      }
+      browser?.updateInsertState();
+    };
+    noteCurrent(app.shell.currentWidget);
+    app.shell.currentChanged?.connect((_, args) => noteCurrent(args.newValue));
+    app.commands.addCommand(BROWSE_CATALOGUE, {
+      label: 'HDH: Browse the catalogue',
+      caption: "Search the catalogue, read a dataset's page and insert hdh.read cells",
+      icon: hdhIcon,
+      execute: args => {
+        if (!browser || browser.isDisposed) {
+          browser = new CatalogueBrowser(
+            () => (isNotebook(lastNotebook) ? lastNotebook : null),
+            w => app.shell.activateById(w.id)
+          );
+          browser.title.icon = hdhIcon;
+        }
+        if (!browser.isAttached) {
+          app.shell.add(browser, 'main');
+        }
+        app.shell.activateById(browser.id);
+        const dataset = typeof args.dataset === 'string' ? args.dataset : '';
+        if (dataset) {
+          const table = typeof args.table === 'string' && args.table ? args.table : undefined;
+          void browser.openDataset(dataset, table);
+        }
+        return browser;
+      }
+    });
+    if (palette) {
+      palette.addItem({ command: BROWSE_CATALOGUE, category: 'HDH' });
     }
 
     app.commands.addCommand(CommandIDs.addToExport, {

@@ -179,8 +179,16 @@ export class MyDataSection extends Section {
 }
 
 export class CatalogueSection extends Section {
-  constructor() {
+  constructor(private readonly browse?: (dataset?: string, table?: string) => void) {
     super('catalogue', 'Catalogue');
+    if (browse) {
+      this.header.append(
+        button('Browse the catalogue', () => browse(), {
+          class: 'jp-hdh-button jp-hdh-browse',
+          title: 'Open the catalogue browser: filters, dataset pages, data dictionaries'
+        })
+      );
+    }
     this._input = h('input', {
       type: 'search',
       class: 'jp-hdh-search',
@@ -239,6 +247,21 @@ export class CatalogueSection extends Section {
           hit.description && h('div', { class: 'jp-hdh-muted' }, hit.description)
         )
       );
+      const browse = this.browse;
+      const item = list.lastElementChild as HTMLElement;
+      if (browse && hit.dataset) {
+        // a hit opens its dataset's page (and its table's dictionary) in the browser
+        item.classList.add('jp-hdh-openable');
+        item.tabIndex = 0;
+        item.title = 'Open in the catalogue browser';
+        const open = () => browse(hit.dataset, hit.table || undefined);
+        item.addEventListener('click', open);
+        item.addEventListener('keydown', e => {
+          if (e.key === 'Enter') {
+            open();
+          }
+        });
+      }
     }
     this.body.append(list);
   }
@@ -419,12 +442,13 @@ export class ExportSection extends Section {
 
 /** The left-sidebar panel; refreshes its sections each time it is shown. */
 export class HdhPanel extends Panel {
-  constructor() {
+  /** `browse` opens the catalogue browser (the catalogue section's button and its hits). */
+  constructor(browse?: (dataset?: string, table?: string) => void) {
     super();
     this.id = 'jp-hdh-panel';
     this.addClass('jp-hdh-panel');
     this.myData = new MyDataSection();
-    this.catalogue = new CatalogueSection();
+    this.catalogue = new CatalogueSection(browse);
     this.exports = new ExportSection();
     this.addWidget(this.myData);
     this.addWidget(this.catalogue);

@@ -128,6 +128,280 @@ class CatalogueHandler(_BridgedHandler):
             await self.relay("/api/catalogue/datasets")
 
 
+#: path segments of catalogue names, as the catalogue validates them (``catalogue/records.py``)
+DATASET_RE = r"[a-z0-9][a-z0-9_-]{0,62}"
+VERSION_RE = r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}"
+TABLE_RE = r"[A-Za-z][A-Za-z0-9_]{0,62}"
+#: the filters of ``/hdh/catalogue/search`` (query arguments) and their allowed values
+ACCESS_RIGHTS = ("public", "restricted", "non-public")
+#: how many search hits are asked of the control plane (before the filters)
+SEARCH_LIMIT = 100
+#: the dataset fields the search answer carries for each dataset (no tables, no publisher)
+SUMMARY_FIELDS = (
+    "name",
+    "version",
+    "title",
+    "description",
+    "theme",
+    "coding_systems",
+    "access_rights",
+    "synthetic",
+    "temporal_start",
+    "temporal_end",
+    "records",
+    "individuals",
+)
+
+
+def _year(value: str, name: str) -> int | None:
+    value = value.strip()
+    if not value:
+        return None
+    if not (len(value) == 4 and value.isdigit()):
+        raise BadArgument(f"{name} is a year (four digits), not {value[:20]!r}")
+    return int(value)
+
+
+def catalogue_filters(args: dict[str, str]) -> dict[str, Any]:
+    """The search filters of a request's query arguments, checked (``BadArgument``: why)."""
+    out: dict[str, Any] = {}
+    if theme := args.get("theme", "").strip():
+        out["theme"] = theme[:40]
+    if coding := args.get("coding_system", "").strip():
+        out["coding_system"] = coding[:100]
+    if rights := args.get("access_rights", "").strip():
+        if rights not in ACCESS_RIGHTS:
+            raise BadArgument(f"access_rights is one of {', '.join(ACCESS_RIGHTS)}")
+        out["access_rights"] = rights
+    if synthetic := args.get("synthetic", "").strip():
+        if synthetic not in ("yes", "no"):
+            raise BadArgument("synthetic is yes or no")
+        out["synthetic"] = synthetic == "yes"
+    start, end = _year(args.get("from", ""), "from"), _year(args.get("to", ""), "to")
+    if start is not None and end is not None and start > end:
+        raise BadArgument("from is after to")
+    if start is not None:
+        out["from"] = start
+    if end is not None:
+        out["to"] = end
+    return out
+
+
+def _years(dataset: dict[str, Any]) -> tuple[int | None, int | None]:
+    def year(v: Any) -> int | None:
+        return int(v[:4]) if isinstance(v, str) and v[:4].isdigit() else None
+
+    return year(dataset.get("temporal_start")), year(dataset.get("temporal_end"))
+
+
+def dataset_matches(dataset: dict[str, Any], filters: dict[str, Any]) -> bool:
+    """Whether a dataset summary passes the filters; time coverage: the dataset's years
+    overlap ``[from, to]`` (a dataset without coverage passes no time filter)."""
+    if "theme" in filters and filters["theme"] not in (dataset.get("theme") or []):
+        return False
+    if "coding_system" in filters and filters["coding_system"] not in (
+        dataset.get("coding_systems") or []
+    ):
+        return False
+    if "access_rights" in filters and dataset.get("access_rights") != filters["access_rights"]:
+        return False
+    if "synthetic" in filters and bool(dataset.get("synthetic")) != filters["synthetic"]:
+        return False
+    if "from" in filters or "to" in filters:
+        first, last = _years(dataset)
+        if first is None and last is None:
+            return False
+        first, last = first or last, last or first
+        assert first is not None and last is not None
+        if "from" in filters and last < filters["from"]:
+            return False
+        if "to" in filters and first > filters["to"]:
+            return False
+    return True
+
+
+def catalogue_facets(datasets: list[dict[str, Any]]) -> dict[str, Any]:
+    """The values each filter can take over the whole catalogue (the filter controls)."""
+    years = [y for d in datasets for y in _years(d) if y is not None]
+    return {
+        "theme": sorted({t for d in datasets for t in d.get("theme") or []}),
+        "coding_system": sorted({c for d in datasets for c in d.get("coding_systems") or []}),
+        "access_rights": sorted({str(d.get("access_rights")) for d in datasets} - {"None"}),
+        "synthetic": sorted({bool(d.get("synthetic")) for d in datasets}),
+        "years": [min(years), max(years)] if years else None,
+    }
+
+
+def _summary(dataset: dict[str, Any]) -> dict[str, Any]:
+    out = {k: dataset.get(k) for k in SUMMARY_FIELDS}
+    if isinstance(out["description"], str) and len(out["description"]) > 400:
+        out["description"] = out["description"][:399] + "…"
+    return out
+
+
+def _detail(status: int, body: Any) -> str:
+    detail = body.get("detail") if isinstance(body, dict) else None
+    return detail if isinstance(detail, str) else f"the control plane answered {status}"
+
+
+class CatalogueSearchHandler(APIHandler):
+    """``GET /hdh/catalogue/search?q=&theme=&coding_system=&access_rights=&synthetic=&from=&to=``:
+    the catalogue browser's search. ``results``: the control plane's hits for ``q`` (datasets,
+    tables, variables) in the datasets that pass the filters, or those datasets themselves
+    without ``q``; ``datasets``: their summaries; ``facets``: every filter's values over the
+    whole catalogue. Read-only; both calls go through the API bridge."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        q = self.get_query_argument("q", "").strip()[:200]
+        try:
+            filters = catalogue_filters({k: self.get_query_argument(k, "") for k in _FILTER_ARGS})
+        except BadArgument as exc:
+            self.set_status(400)
+            self.finish({"detail": str(exc)})
+            return
+        try:
+            calls = [bridge_get("/api/catalogue/datasets")]
+            if q:
+                calls.append(
+                    bridge_get("/api/catalogue/search", {"q": q, "limit": str(SEARCH_LIMIT)})
+                )
+            answers = await asyncio.gather(*calls)
+        except BridgeUnavailable as exc:
+            self.set_status(503)
+            self.finish({"detail": str(exc)})
+            return
+        for status, body in answers:
+            if status >= 400 or not isinstance(body, list):
+                self.set_status(status if status >= 400 else 502)
+                self.finish({"detail": _detail(status, body)})
+                return
+        every = [d for d in answers[0][1] if isinstance(d, dict)]
+        chosen = [d for d in every if dataset_matches(d, filters)]
+        titles = {d.get("name"): d.get("title") for d in chosen}
+        if q:
+            results = [
+                {**h, "title": titles[h.get("dataset")]}
+                for h in answers[1][1]
+                if isinstance(h, dict) and h.get("dataset") in titles
+            ]
+        else:
+            results = [
+                {
+                    "kind": "dataset",
+                    "dataset": d.get("name"),
+                    "version": d.get("version"),
+                    "table": None,
+                    "variable": None,
+                    "snippet": _summary(d)["description"],
+                    "field": "description",
+                    "title": d.get("title"),
+                }
+                for d in chosen
+            ]
+        self.finish(
+            {
+                "query": q,
+                "filters": filters,
+                "facets": catalogue_facets(every),
+                "datasets": [_summary(d) for d in chosen],
+                "results": results,
+            }
+        )
+
+
+_FILTER_ARGS = ("theme", "coding_system", "access_rights", "synthetic", "from", "to")
+
+
+def local_access(dataset: str, bridged: dict[str, Any] | None) -> dict[str, Any]:
+    """The access badge: what this sandbox mounts (read from ``/data``, the truth here) and
+    what the control plane says the permit grants, with how to obtain access."""
+    mounted = [m["version"] for m in list_mounts() if m["dataset"] == dataset]
+    out: dict[str, Any] = dict(bridged or {})
+    out["dataset"] = dataset
+    out["mounted"] = mounted
+    out.setdefault("permitted", [])
+    out.setdefault("leads", [])
+    if mounted:
+        if out.get("state") != "mounted":
+            out["how"] = f"{dataset} is mounted read-only in this sandbox under /data/{dataset}/."
+        out["state"] = "mounted"
+    elif bridged is None:
+        out["state"] = "unknown"
+    elif out.get("state") == "mounted":  # the permit's choice, not mounted yet: restart
+        out["state"] = "permitted"
+        out["how"] = (
+            f"{dataset} is chosen for this sandbox but not mounted yet: restart the sandbox"
+            " from the project's datasets page."
+        )
+    return out
+
+
+class CatalogueDatasetHandler(APIHandler):
+    """``GET /hdh/catalogue/datasets/<name>``: a dataset's page: its current record (description,
+    coverage, counts, tables with their column counts, quality summary) and every version
+    (``dataset``), the current version's quality report (``quality``, null when it has none)
+    and this member's access in this project (``access``: mounted / permitted /
+    not_permitted, leads, how to obtain it), with ``change_url`` (the project's datasets
+    page). Read-only; every call goes through the API bridge."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        try:
+            status, record = await bridge_get(f"/api/catalogue/datasets/{name}")
+            if status >= 400 or not isinstance(record, dict):
+                self.set_status(status if status >= 400 else 502)
+                self.finish({"detail": _detail(status, record)})
+                return
+            version = str(record.get("version", ""))
+            (q_status, quality), (a_status, access) = await asyncio.gather(
+                bridge_get(f"/api/catalogue/datasets/{name}/versions/{version}/quality"),
+                bridge_get(f"/api/bridge/access/{name}"),
+            )
+        except BridgeUnavailable as exc:
+            self.set_status(503)
+            self.finish({"detail": str(exc)})
+            return
+        # the page lists tables; their columns come with each dictionary (the answer stays
+        # small for catalogues of hundreds of wide tables: the guard caps API reads)
+        for table in record.get("tables") or []:
+            if isinstance(table, dict):
+                table["column_count"] = len(table.pop("columns", None) or [])
+        out: dict[str, Any] = {"dataset": record, "quality": None}
+        if q_status == 200 and isinstance(quality, dict):
+            out["quality"] = quality
+        elif q_status != 404:
+            out["quality_error"] = _detail(q_status, quality)
+        ok = a_status == 200 and isinstance(access, dict)
+        out["access"] = local_access(name, access if ok else None)
+        if not ok:
+            out["access"]["error"] = _detail(a_status, access)
+            out["access"].setdefault(
+                "how", "Your access could not be checked now: " + out["access"]["error"]
+            )
+        user, project = os.environ.get("HDH_USER", ""), os.environ.get("HDH_PROJECT", "")
+        if project:
+            root = hub_root(self.base_url, user, project)
+            out["change_url"] = f"{root}services/hdh/ui/projects/{project}/datasets"
+        self.finish(out)
+
+
+class CatalogueTableHandler(_BridgedHandler):
+    """``GET /hdh/catalogue/datasets/<name>/versions/<version>/tables/<table>``: the table's
+    data dictionary (its columns: name, type, description, code list, constraints, keys)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, name: str, version: str, table: str) -> None:
+        await self.relay(f"/api/catalogue/datasets/{name}/versions/{version}/tables/{table}")
+
+
 class _EgressHandler(_BridgedHandler):
     def decorate(self, body: dict[str, Any]) -> None:
         """Each request gets ``ui_url``: its page on the control plane (same origin), where
@@ -250,10 +524,17 @@ class TemplateCopyHandler(APIHandler):
 
 def route_table(base_url: str) -> list[tuple[str, Any]]:
     egress = url_path_join(base_url, "hdh", "egress", "requests")
+    catalogue = url_path_join(base_url, "hdh", "catalogue")
     return [
         (url_path_join(base_url, "hdh", "mounts"), MountsHandler),
         (url_path_join(base_url, "hdh", "whoami"), WhoamiHandler),
         (url_path_join(base_url, "hdh", "catalogue"), CatalogueHandler),
+        (catalogue + "/search", CatalogueSearchHandler),
+        (catalogue + f"/datasets/({DATASET_RE})", CatalogueDatasetHandler),
+        (
+            catalogue + f"/datasets/({DATASET_RE})/versions/({VERSION_RE})/tables/({TABLE_RE})",
+            CatalogueTableHandler,
+        ),
         (egress, EgressRequestsHandler),
         (egress + r"/([0-9]{1,9})", EgressRequestHandler),
         (egress + r"/([0-9]{1,9})/(files|submit|withdraw)", EgressActionHandler),

@@ -116,6 +116,11 @@ def _r(
     return Route(name, re.compile(pattern), frozenset(methods), kind, **kw)  # type: ignore[arg-type]
 
 
+#: Catalogue names in ``/hdh/catalogue/...`` paths (``catalogue/records.py``'s patterns).
+_DATASET = r"[a-z0-9][a-z0-9_-]{0,62}"
+_VERSION = r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}"
+_TABLE = r"[A-Za-z][A-Za-z0-9_]{0,62}"
+
 #: Everything the guard forwards: what JupyterLab 4 and HDH's ``/hdh/*`` extension use
 #: (jupyter_server's, jupyter_server_terminals', jupyterlab_server's and jupyterlab's
 #: handler tables, checked against what a real browser session asks). First match wins.
@@ -260,6 +265,16 @@ ROUTES: tuple[Route, ...] = (
     # packaged notebook, saved by the contents manager; its cells are audited when they run)
     _r("hdh-templates", r"hdh/templates", _GET, request_cap=None),
     _r("hdh-template-copy", r"hdh/templates/[A-Za-z0-9][A-Za-z0-9_.-]{0,99}/copy", {"POST"}),
+    # the catalogue browser (read-only): search with filters, a dataset's page (record,
+    # versions, quality report, the member's access) and a table's data dictionary
+    _r("hdh-catalogue-search", r"hdh/catalogue/search", _GET, request_cap=None),
+    _r("hdh-catalogue-dataset", rf"hdh/catalogue/datasets/{_DATASET}", _GET, request_cap=None),
+    _r(
+        "hdh-catalogue-table",
+        rf"hdh/catalogue/datasets/{_DATASET}/versions/{_VERSION}/tables/{_TABLE}",
+        _GET,
+        request_cap=None,
+    ),
 )
 
 _WRITES = frozenset({"PUT", "POST", "PATCH", "DELETE"})

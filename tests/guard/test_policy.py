@@ -244,6 +244,9 @@ SAMPLES = {
     "hdh-egress-action": "hdh/egress/requests/12/submit",
     "hdh-templates": "hdh/templates",
     "hdh-template-copy": "hdh/templates/mi-pathway/copy",
+    "hdh-catalogue-search": "hdh/catalogue/search",
+    "hdh-catalogue-dataset": "hdh/catalogue/datasets/demo-snds",
+    "hdh-catalogue-table": "hdh/catalogue/datasets/demo-snds/versions/v1/tables/ER_PRS_F",
 }
 ALL_METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
 WS = {"Upgrade": "websocket"}
@@ -353,6 +356,17 @@ UNKNOWN = [
     "hdh/other",
     "hdh/egress/requests/x",
     "hdh/egress/requests/1/approve",
+    # the catalogue browser reads exactly its three routes, nothing around them
+    "hdh/catalogue/other",
+    "hdh/catalogue/datasets",
+    "hdh/catalogue/datasets/Demo",
+    "hdh/catalogue/datasets/demo-snds/versions",
+    "hdh/catalogue/datasets/demo-snds/versions/v1",
+    "hdh/catalogue/datasets/demo-snds/versions/v1/quality",
+    "hdh/catalogue/datasets/demo-snds/versions/v1/tables",
+    "hdh/catalogue/datasets/demo-snds/versions/v1/tables/ER_PRS_F/x",
+    "hdh/catalogue/datasets/demo-snds/access",
+    "hdh/catalogue/search/x",
     "proxy/8888",
     "edit/x.py",
 ]
@@ -437,3 +451,20 @@ def test_websocket_kind_mismatches() -> None:
 )
 def test_media_type_allowed(content_type: str, allowed: tuple[str, ...], ok: bool) -> None:
     assert media_type_allowed(content_type, allowed) is ok
+
+
+@pytest.mark.parametrize(
+    ("method", "rest"),
+    [
+        ("POST", "hdh/catalogue/search"),
+        ("PUT", "hdh/catalogue/datasets/demo-snds"),
+        ("DELETE", "hdh/catalogue/datasets/demo-snds/versions/v1/tables/ER_PRS_F"),
+        ("GET", "hdh/catalogue/datasets/demo-snds/versions/../tables/ER_PRS_F"),
+        ("GET", "hdh/catalogue/datasets/demo-snds/versions/v1/tables/ER_PRS_F%2F..%2Fx"),
+        ("GET", "hdh/catalogue/datasets/a" + "b" * 63),
+        ("GET", "hdh/catalogue/datasets/demo-snds/versions/v1/tables/1ER"),
+    ],
+)
+def test_the_catalogue_browser_reaches_only_its_reads(method: str, rest: str) -> None:
+    """Writes, dot segments, encoded slashes and names the catalogue never has: refused."""
+    assert not decide(method, P + rest, "", {}).allowed

@@ -32,6 +32,7 @@ TOKEN = "t" * 64
 ALLOWED = [
     "/api/bridge/whoami",
     "/api/bridge/egress/checks",
+    "/api/bridge/access/demo-snds",
     "/api/catalogue/datasets",
     "/api/catalogue/datasets/demo-snds",
     "/api/catalogue/datasets/demo-snds/versions/v1",
@@ -87,6 +88,12 @@ REFUSED = [
     ("GET", "/api/bridge/egress/requests/7/files/../../../../audit/events"),
     ("GET", "/api/bridge/egress/requests/7/download"),
     ("GET", "/api/bridge/mounts"),
+    # the catalogue browser's access badge: one dataset of the caller's own project, read only
+    ("POST", "/api/bridge/access/demo-snds"),
+    ("GET", "/api/bridge/access"),
+    ("GET", "/api/bridge/access/Demo"),
+    ("GET", "/api/bridge/access/demo-snds/other-project"),
+    ("GET", "/api/bridge/access/.."),
 ]
 
 

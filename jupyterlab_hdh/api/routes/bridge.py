@@ -12,7 +12,8 @@ are reachable (others are 404).
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, HTTPException, Query
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Path, Query
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,12 +21,13 @@ from jupyterlab_hdh.api import egress_models as em
 from jupyterlab_hdh.api import models
 from jupyterlab_hdh.api.deps import BRIDGE_RESPONSES, Bridged, Config, Db, Inst
 from jupyterlab_hdh.api.routes import egress
+from jupyterlab_hdh.catalogue.records import SLUG_PATTERN
 from jupyterlab_hdh.egress import manager
 from jupyterlab_hdh.egress.errors import NotFound
 from jupyterlab_hdh.egress.settings import load_settings
 from jupyterlab_hdh.governance.projects import Actor
 from jupyterlab_hdh.sandbox.spec import DATA_ROOT
-from jupyterlab_hdh.store.models import EgressRequest, User
+from jupyterlab_hdh.store.models import EgressRequest, Project, ProjectMember, User
 
 router = APIRouter(tags=["bridge"])
 
@@ -62,6 +64,77 @@ def bridge_whoami(me: Bridged) -> models.AccessOut:
         p.model_copy(update={"path": in_sandbox(p) if p.mounted else ""}) for p in me.permitted
     ]
     return me.model_copy(update={"mounts": mounts, "permitted": permitted})
+
+
+class LeadOut(BaseModel):
+    name: str
+    email: str | None = None
+
+
+class DatasetAccessOut(BaseModel):
+    """A dataset as the calling sandbox's project may use it (the catalogue's access badge)."""
+
+    dataset: str
+    project: str
+    #: ``mounted`` (a version is mounted in the sandbox), ``permitted`` (the permit grants a
+    #: version, none is mounted) or ``not_permitted``
+    state: str
+    mounted: list[str]
+    permitted: list[str]
+    leads: list[LeadOut]
+    #: what to do to get (or use) access, in a sentence
+    how: str
+
+
+def _leads(s: Session, project: str) -> list[LeadOut]:
+    rows = s.execute(
+        select(User.name, User.email)
+        .join(ProjectMember, ProjectMember.user_id == User.id)
+        .join(Project, Project.id == ProjectMember.project_id)
+        .where(Project.slug == project, ProjectMember.role == "lead")
+        .order_by(User.name)
+    ).all()
+    return [LeadOut(name=name, email=email) for name, email in rows]
+
+
+def access_sentence(state: str, dataset: str, project: str, leads: list[LeadOut]) -> str:
+    """What a member reads next to the access badge."""
+    if state == "mounted":
+        return f"{dataset} is mounted read-only in this sandbox under {DATA_ROOT}/{dataset}/."
+    if state == "permitted":
+        return (
+            f"The permit of project {project} covers {dataset}, but this sandbox does not mount"
+            " it: choose it on the project's datasets page (the sandbox restarts)."
+        )
+    who = ", ".join(f"{lead.name} <{lead.email}>" if lead.email else lead.name for lead in leads)
+    lead = f"the project lead ({who})" if who else "the project lead"
+    return (
+        f"The permit of project {project} does not cover {dataset}. Ask {lead} to request"
+        f" access: the data controller adds {dataset} to the project's permit once the"
+        " access request is approved."
+    )
+
+
+@router.get("/api/bridge/access/{dataset}", responses=BRIDGE_RESPONSES)
+def bridge_access(
+    dataset: Annotated[str, Path(pattern=SLUG_PATTERN)], s: Db, me: Bridged
+) -> DatasetAccessOut:
+    """Whether the calling sandbox's project may use ``dataset``: what the sandbox mounts and
+    what the permit grants (versions), the project's leads and how to obtain access. Only the
+    caller's own project is ever described."""
+    mounted = [m.version for m in me.mounts if m.dataset == dataset]
+    permitted = [p.version for p in me.permitted if p.dataset == dataset]
+    state = "mounted" if mounted else "permitted" if permitted else "not_permitted"
+    leads = _leads(s, me.project)
+    return DatasetAccessOut(
+        dataset=dataset,
+        project=me.project,
+        state=state,
+        mounted=mounted,
+        permitted=permitted,
+        leads=leads,
+        how=access_sentence(state, dataset, me.project, leads),
+    )
 
 
 @router.get("/api/bridge/egress/checks")

@@ -1,0 +1,338 @@
+/**
+ * The catalogue browser's data (`catalogue.ts`): what `/hdh/catalogue/search`,
+ * `/hdh/catalogue/datasets/<name>` and `.../tables/<table>` answer, read defensively (pure
+ * functions, no DOM, no network, unit-tested in `test/catalogue.test.mjs`), the search
+ * query, the `hdh.read` cell, and the translator seam every user string goes through.
+ */
+
+/** JupyterLab's `TranslationBundle.__` shape: `%1`, `%2`… are replaced by the arguments. */
+export interface ITrans {
+  __(msgid: string, ...args: (string | number)[]): string;
+}
+
+/** Until the extension loads a translation domain: the English text, arguments filled in. */
+export const englishTrans: ITrans = {
+  __: (msgid, ...args) => msgid.replace(/%(\d+)/g, (m, n) => String(args[Number(n) - 1] ?? m))
+};
+
+/** The engines `hdh.read` offers in every sandbox (cuDF needs a GPU profile: not offered). */
+export const ENGINES = ['pandas', 'duckdb', 'polars', 'arrow', 'spark'] as const;
+export type Engine = (typeof ENGINES)[number];
+
+export interface ICatalogueFilters {
+  theme?: string;
+  coding_system?: string;
+  access_rights?: string;
+  /** `yes` or `no` */
+  synthetic?: string;
+  /** years, four digits */
+  from?: string;
+  to?: string;
+}
+
+export interface IFacets {
+  theme: string[];
+  codingSystem: string[];
+  accessRights: string[];
+  synthetic: boolean[];
+  years: [number, number] | null;
+}
+
+export interface ISearchHit {
+  kind: string;
+  dataset: string;
+  version: string;
+  title: string;
+  table: string;
+  variable: string;
+  snippet: string;
+}
+
+export interface ISearchResult {
+  query: string;
+  hits: ISearchHit[];
+  facets: IFacets;
+}
+
+export interface IColumn {
+  name: string;
+  type: string;
+  description: string;
+  nomenclature: string;
+  primaryKey: boolean;
+  foreignKey: string;
+  required: boolean;
+}
+
+export interface ITable {
+  name: string;
+  title: string;
+  description: string;
+  rows: number | null;
+  /** the dataset page's count (its answer has no columns), else the dictionary's */
+  columnCount: number;
+  columns: IColumn[];
+}
+
+export interface IVersion {
+  version: string;
+  status: string;
+  createdAt: string;
+}
+
+export interface IQualityCheck {
+  id: string;
+  status: string;
+  detail: string;
+}
+
+export interface IAccess {
+  project: string;
+  /** `mounted`, `permitted`, `not_permitted` or `unknown` */
+  state: string;
+  mounted: string[];
+  permitted: string[];
+  leads: string[];
+  how: string;
+}
+
+export interface IDatasetPage {
+  name: string;
+  version: string;
+  title: string;
+  description: string;
+  publisher: string;
+  population: string;
+  temporalStart: string;
+  temporalEnd: string;
+  records: number | null;
+  individuals: number | null;
+  codingSystems: string[];
+  themes: string[];
+  keywords: string[];
+  accessRights: string;
+  legalBasis: string;
+  synthetic: boolean;
+  qualityPassed: number | null;
+  qualityFailed: number | null;
+  qualitySummary: string;
+  qualityChecks: IQualityCheck[];
+  qualityError: string;
+  tables: ITable[];
+  versions: IVersion[];
+  access: IAccess;
+  changeUrl: string;
+}
+
+type Obj = Record<string, unknown>;
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function arr(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [];
+}
+
+function str(v: unknown): string {
+  return typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '';
+}
+
+function strs(v: unknown): string[] {
+  return arr(v)
+    .map(str)
+    .filter(s => s);
+}
+
+function num(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
+/** The query arguments of a search: the words (trimmed) and the filters that are set. */
+export function searchQuery(q: string, filters: ICatalogueFilters): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (q.trim()) {
+    out.q = q.trim().slice(0, 200);
+  }
+  for (const [k, v] of Object.entries(filters)) {
+    if (typeof v === 'string' && v.trim()) {
+      out[k] = v.trim();
+    }
+  }
+  return out;
+}
+
+export function parseSearch(body: unknown): ISearchResult {
+  const b = isObj(body) ? body : {};
+  const f = isObj(b.facets) ? b.facets : {};
+  const years = arr(f.years).map(num);
+  const hits: ISearchHit[] = [];
+  for (const r of arr(b.results)) {
+    if (!isObj(r) || !str(r.dataset)) {
+      continue;
+    }
+    hits.push({
+      kind: str(r.kind) || 'dataset',
+      dataset: str(r.dataset),
+      version: str(r.version),
+      title: str(r.title),
+      table: str(r.table),
+      variable: str(r.variable),
+      snippet: str(r.snippet)
+    });
+  }
+  return {
+    query: str(b.query),
+    hits,
+    facets: {
+      theme: strs(f.theme),
+      codingSystem: strs(f.coding_system),
+      accessRights: strs(f.access_rights),
+      synthetic: arr(f.synthetic).filter((x): x is boolean => typeof x === 'boolean'),
+      years:
+        years.length === 2 && years[0] !== null && years[1] !== null ? [years[0], years[1]] : null
+    }
+  };
+}
+
+export function parseTable(body: unknown): ITable {
+  const t = isObj(body) ? body : {};
+  const columns = arr(t.columns)
+    .filter(isObj)
+    .map(c => {
+      const constraints = isObj(c.constraints) ? c.constraints : {};
+      return {
+        name: str(c.name),
+        type: str(c.type) || 'string',
+        description: str(c.description),
+        nomenclature: str(c.nomenclature),
+        primaryKey: c.primary_key === true,
+        foreignKey: str(c.foreign_key),
+        required: constraints.required === true
+      };
+    })
+    .filter(c => c.name);
+  return {
+    name: str(t.name),
+    title: str(t.title),
+    description: str(t.description),
+    rows: num(t.rows),
+    columnCount: num(t.column_count) ?? columns.length,
+    columns
+  };
+}
+
+function parseAccess(v: unknown): IAccess {
+  const a = isObj(v) ? v : {};
+  return {
+    project: str(a.project),
+    state: str(a.state) || 'unknown',
+    mounted: strs(a.mounted),
+    permitted: strs(a.permitted),
+    leads: arr(a.leads)
+      .filter(isObj)
+      .map(l => str(l.name))
+      .filter(n => n),
+    how: str(a.how)
+  };
+}
+
+function qualityDetail(c: Obj): string {
+  const parts: string[] = [];
+  for (const k of ['table', 'column', 'violated', 'pct', 'message', 'detail']) {
+    const v = c[k];
+    if (typeof v === 'string' || typeof v === 'number') {
+      parts.push(k === 'pct' ? `${v}%` : k === 'violated' ? `${v} rows` : String(v));
+    }
+  }
+  return parts.join(' · ');
+}
+
+export function parseDatasetPage(body: unknown): IDatasetPage {
+  const b = isObj(body) ? body : {};
+  const d = isObj(b.dataset) ? b.dataset : {};
+  const q = isObj(d.quality) ? d.quality : {};
+  const report = isObj(b.quality) ? b.quality : {};
+  const summary = isObj(report.summary) ? report.summary : {};
+  const publisher = isObj(d.publisher) ? d.publisher : {};
+  return {
+    name: str(d.name),
+    version: str(d.version),
+    title: str(d.title) || str(d.name),
+    description: str(d.description),
+    publisher: str(publisher.name),
+    population: str(d.population),
+    temporalStart: str(d.temporal_start),
+    temporalEnd: str(d.temporal_end),
+    records: num(d.records),
+    individuals: num(d.individuals),
+    codingSystems: strs(d.coding_systems),
+    themes: strs(d.theme),
+    keywords: strs(d.keywords),
+    accessRights: str(d.access_rights),
+    legalBasis: str(d.legal_basis),
+    synthetic: d.synthetic === true,
+    qualityPassed: num(q.passed) ?? num(summary.passed),
+    qualityFailed: num(q.failed) ?? num(summary.failed),
+    qualitySummary: str(q.summary),
+    qualityChecks: arr(report.checks)
+      .filter(isObj)
+      .map(c => ({
+        id: str(c.check_id) || str(c.id) || str(c.name),
+        status: str(c.status),
+        detail: qualityDetail(c)
+      }))
+      .filter(c => c.id),
+    qualityError: str(b.quality_error),
+    tables: arr(d.tables)
+      .map(parseTable)
+      .filter(t => t.name),
+    versions: arr(d.versions)
+      .filter(isObj)
+      .map(v => ({
+        version: str(v.version),
+        status: str(v.status),
+        createdAt: str(v.created_at).slice(0, 10)
+      }))
+      .filter(v => v.version),
+    access: parseAccess(b.access),
+    changeUrl: str(b.change_url)
+  };
+}
+
+/** A Python string literal (JSON's escapes are Python's for these names). */
+function pyStr(s: string): string {
+  return JSON.stringify(s);
+}
+
+/**
+ * The cell that reads a table: `import hdh` then
+ * `df = hdh.read("<dataset>.<TABLE>", engine="<engine>", columns=[...])` (no `columns`
+ * when none is chosen: every column).
+ */
+export function readCellSource(
+  dataset: string,
+  table: string,
+  engine: Engine,
+  columns: string[]
+): string {
+  const args = [pyStr(`${dataset}.${table}`), `engine=${pyStr(engine)}`];
+  if (columns.length > 0) {
+    args.push(`columns=[${columns.map(pyStr).join(', ')}]`);
+  }
+  const call = `df = hdh.read(${args.join(', ')})`;
+  if (call.length <= 99) {
+    return `import hdh\n\n${call}`;
+  }
+  const cols = columns.map(c => `        ${pyStr(c)},`).join('\n');
+  const lines = [`    ${args[0]},`, `    ${args[1]},`];
+  if (columns.length > 0) {
+    lines.push(`    columns=[\n${cols}\n    ],`);
+  }
+  return `import hdh\n\ndf = hdh.read(\n${lines.join('\n')}\n)`;
+}
+
+/** A count for people: `12 345`-style grouping is locale's; here plain thousands commas. */
+export function formatCount(n: number | null): string {
+  return n === null ? '—' : n.toLocaleString('en-GB');
+}
