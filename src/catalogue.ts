@@ -390,7 +390,9 @@ export class CatalogueBrowser extends Widget {
           where || hit.title || hit.dataset
         ),
         h('div', { class: 'jp-hdh-muted' }, `${hit.dataset} ${hit.version}`),
-        hit.snippet && h('div', { class: 'jp-hdh-cat-snippet' }, hit.snippet)
+        hit.snippet &&
+          hit.snippet !== hit.title &&
+          h('div', { class: 'jp-hdh-cat-snippet' }, hit.snippet)
       );
       item.addEventListener('click', open);
       item.addEventListener('keydown', e => {

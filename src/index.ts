@@ -6,7 +6,7 @@
  */
 
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { ICommandPalette } from '@jupyterlab/apputils';
+import { ICommandPalette, WidgetTracker } from '@jupyterlab/apputils';
 import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { LabIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
@@ -76,6 +76,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
     };
     noteCurrent(app.shell.currentWidget);
     app.shell.currentChanged?.connect((_, args) => noteCurrent(args.newValue));
+    // reopened where it was after a reload (the layout restorer)
+    const tracker = new WidgetTracker<CatalogueBrowser>({ namespace: 'jupyterlab-hdh-catalogue' });
+    if (restorer) {
+      void restorer.restore(tracker, { command: BROWSE_CATALOGUE, name: () => 'catalogue' });
+    }
     app.commands.addCommand(BROWSE_CATALOGUE, {
       label: 'HDH: Browse the catalogue',
       caption: "Search the catalogue, read a dataset's page and insert hdh.read cells",
@@ -87,6 +92,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
             w => app.shell.activateById(w.id)
           );
           browser.title.icon = hdhIcon;
+          void tracker.add(browser);
         }
         if (!browser.isAttached) {
           app.shell.add(browser, 'main');

@@ -203,6 +203,54 @@ def test_search_filters_page_dictionary_and_read_cell(up: Up, lab: Lab) -> None:
         time.sleep(0.5)
 
 
+def test_a_dataset_outside_the_permit_says_how_to_obtain_access(
+    up: Up,  # noqa: F811
+    lab: Lab,  # noqa: F811
+) -> None:
+    raw = up.data_dir.parent / "registry-extract"
+    r = up.hdh(
+        "data", "synth", "--patients", "30", "--seed", "5", "--raw", "--quiet", "--out", str(raw)
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    r = up.hdh(
+        "data", "ingest", str(raw), "--dataset", "registre-test",
+        "--title", "Registre de test (hors permis)",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    page = lab.page
+    page.keyboard.press("Control+Shift+C")
+    palette = page.locator("#command-palette input")
+    palette.fill("Browse the catalogue")
+    page.locator(".lm-CommandPalette-item", has_text="HDH: Browse the catalogue").first.click()
+    widget = page.locator("#jp-hdh-catalogue")
+    widget.wait_for(state="visible")
+    widget.locator(".jp-hdh-cat-query").fill("registre hors permis")
+    hit = widget.locator('.jp-hdh-cat-hit[data-dataset="registre-test"][data-table=""]')
+    hit.wait_for(state="visible")
+    assert widget.locator('.jp-hdh-cat-hit[data-dataset="demo-snds"]').count() == 0
+    hit.click()
+    detail = widget.locator(".jp-hdh-cat-detail")
+    detail.get_by_text("Registre de test (hors permis)").first.wait_for()
+    badge = detail.locator(".jp-hdh-cat-access").first
+    assert badge.get_attribute("data-access") == "not_permitted"
+    assert badge.inner_text() == "Not permitted"
+    how = detail.locator(".jp-hdh-cat-accessBox").inner_text()
+    assert "does not cover registre-test" in how and "Ask the project lead" in how, how
+    widget.screenshot(path=str(SHOTS / "catalogue-not-permitted.png"))
+    assert (SHOTS / "catalogue-not-permitted.png").stat().st_size < MAX_SHOT_BYTES
+    # its dictionary still reads, and says that a read cell would fail here
+    detail.locator('tr[data-table="IR_BEN_R"] .jp-hdh-cat-openTable').click()
+    widget.locator(".jp-hdh-cat-dictionary").wait_for(state="visible")
+    warn = widget.locator(".jp-hdh-cat-warn").inner_text()
+    assert "This sandbox does not mount registre-test" in warn, warn
+
+    # a reload reopens the browser where it was (the layout restorer)
+    page.reload()
+    page.locator("#jp-main-dock-panel").wait_for(state="visible")
+    widget.wait_for(state="visible")
+    widget.locator(".jp-hdh-cat-hit").first.wait_for(state="visible")
+
+
 def test_the_browser_asked_for_nothing_refused(lab: Lab) -> None:  # noqa: F811
     assert lab.http_errors == [], lab.http_errors
     assert not [m for m in lab.console if m.startswith("[pageerror]")], lab.console
