@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -102,10 +103,20 @@ def test_search_filters_page_dictionary_and_read_cell(up: Up, lab: Lab) -> None:
 
     # search as you type: a variable of IR_BEN_R
     query = widget.locator(".jp-hdh-cat-query")
+    sent: list[str] = []
+
+    def record(request: Any) -> None:
+        if "/hdh/catalogue/search" in request.url and "q=" in request.url:
+            sent.append(request.url)
+
+    page.on("request", record)
     query.click()
     query.press_sequentially("BEN_NAI", delay=30)
     hits = widget.locator(".jp-hdh-cat-hit")
     widget.locator('.jp-hdh-cat-hit[data-variable="BEN_NAI_ANN"]').first.wait_for(state="visible")
+    page.remove_listener("request", record)
+    # debounced: one search for seven keys typed quickly, not one a key
+    assert len(sent) == 1 and "q=BEN_NAI" in sent[0], sent
     assert all(d == "demo-snds" for d in hits.evaluate_all("hs => hs.map(h => h.dataset.dataset)"))
     # a filter no dataset passes, then back
     widget.locator('select[data-filter="synthetic"]').select_option("no")

@@ -25,7 +25,12 @@ import httpx
 import pytest
 
 from hdh.errors import BadArgument
-from hdh.jupyter.handlers import catalogue_facets, catalogue_filters, dataset_matches
+from hdh.jupyter.handlers import (
+    catalogue_facets,
+    catalogue_filters,
+    dataset_matches,
+    local_access,
+)
 
 TOKEN = "t0ken-for-the-catalogue"
 
@@ -329,3 +334,23 @@ def test_the_filter_functions() -> None:
     open_ended = _dataset("y", temporal_end=None)
     assert dataset_matches(open_ended, {"from": 2019, "to": 2019})
     assert catalogue_facets([])["years"] is None
+
+
+def test_the_access_badge_trusts_the_sandboxs_own_mounts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``/data`` says what is mounted; the control plane says what the permit grants."""
+    monkeypatch.setenv("HDH_DATA_ROOT", str(tmp_path))
+    (tmp_path / "snds" / "v2").mkdir(parents=True)
+    chosen = {"state": "mounted", "mounted": ["v3"], "permitted": ["v2", "v3"], "how": "x"}
+    # chosen on the control plane, not mounted here yet (the sandbox has not restarted)
+    other = local_access("other", {**chosen, "dataset": "other"})
+    assert other["state"] == "permitted" and other["mounted"] == []
+    assert "restart the sandbox" in other["how"]
+    # mounted here: mounted, whatever the control plane thought
+    here = local_access("snds", {"state": "permitted", "permitted": ["v2"], "how": "y"})
+    assert here["state"] == "mounted" and here["mounted"] == ["v2"]
+    assert "/data/snds/" in here["how"]
+    # no answer from the control plane: only what is mounted is known
+    assert local_access("snds", None)["state"] == "mounted"
+    assert local_access("other", None)["state"] == "unknown"
