@@ -128,6 +128,23 @@ class CatalogueHandler(_BridgedHandler):
             await self.relay("/api/catalogue/datasets")
 
 
+#: the filters of ``/hdh/audit/code``, passed through to the control plane (which checks them)
+AUDIT_ARGS = ("user", "kind", "since", "until", "notebook", "limit", "cursor")
+
+
+class AuditCodeHandler(_BridgedHandler):
+    """``GET /hdh/audit/code?user=&kind=&since=&until=&notebook=&limit=&cursor=``: the audited
+    code of this sandbox's project (the code audit view), newest first, with the chain's state.
+    The control plane decides who may see it (the project's leads; 403 with the reason
+    otherwise) and only ever answers for this sandbox's project."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        params = {k: self.get_query_argument(k, "")[:500] for k in AUDIT_ARGS}
+        await self.relay("/api/bridge/audit/code", {k: v for k, v in params.items() if v})
+
+
 #: path segments of catalogue names, as the catalogue validates them (``catalogue/records.py``)
 DATASET_RE = r"[a-z0-9][a-z0-9_-]{0,62}"
 VERSION_RE = r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}"
@@ -538,6 +555,7 @@ def route_table(base_url: str) -> list[tuple[str, Any]]:
         (egress, EgressRequestsHandler),
         (egress + r"/([0-9]{1,9})", EgressRequestHandler),
         (egress + r"/([0-9]{1,9})/(files|submit|withdraw)", EgressActionHandler),
+        (url_path_join(base_url, "hdh", "audit", "code"), AuditCodeHandler),
         (url_path_join(base_url, "hdh", "templates"), TemplatesHandler),
         (
             url_path_join(base_url, "hdh", "templates", r"([^/]{1,100})", "copy"),

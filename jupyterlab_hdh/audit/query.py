@@ -61,11 +61,17 @@ class AuditFilter:
     since: str | None = None  # timestamps as parse_moment gives them
     until: str | None = None
     after: int = 0  # only events with a higher sequence number
+    before: int = 0  # only events with a lower sequence number (0: no bound)
+    path: str | None = None  # a ``"path"`` or ``"notebook"`` detail (a saved file, a notebook)
 
     def conditions(self) -> list[ColumnElement[bool]]:
         where: list[ColumnElement[bool]] = []
         if self.after:
             where.append(AuditEvent.seq > self.after)
+        if self.before:
+            where.append(AuditEvent.seq < self.before)
+        if self.path is not None:
+            where.append(or_(_detail("path", self.path), _detail("notebook", self.path)))
         if self.user is not None:
             target = f"user:{self.user}"
             where.append(
@@ -105,6 +111,21 @@ class AuditFilter:
         if self.until is not None:
             where.append(AuditEvent.ts <= self.until)
         return where
+
+
+#: the audited code, by kind: the action each kind is recorded as (the guard's
+#: ``code.execute``, ``terminal.input``, ``file.save``; template runs as ``template.run``)
+CODE_KINDS: dict[str, str] = {
+    "cell": "code.execute",
+    "terminal": "terminal.input",
+    "save": "file.save",
+    "template": "template.run",
+}
+
+
+def code_kind(action: str) -> str | None:
+    """The code kind of an action (None: not audited code)."""
+    return next((k for k, a in CODE_KINDS.items() if a == action), None)
 
 
 def events(

@@ -261,6 +261,9 @@ ROUTES: tuple[Route, ...] = (
     _r("hdh-egress", r"hdh/egress/requests", _GET | {"POST"}),
     _r("hdh-egress-request", r"hdh/egress/requests/[0-9]{1,9}", _GET, request_cap=None),
     _r("hdh-egress-action", r"hdh/egress/requests/[0-9]{1,9}/(?:files|submit|withdraw)", {"POST"}),
+    # the code audit view (read-only): the project's audited code, for its leads (the
+    # control plane decides who may see it)
+    _r("hdh-audit-code", r"hdh/audit/code", _GET, request_cap=None),
     # the template studies of the launcher: the list, and a copy into the workspace (the
     # packaged notebook, saved by the contents manager; its cells are audited when they run)
     _r("hdh-templates", r"hdh/templates", _GET, request_cap=None),

@@ -43,6 +43,7 @@ PROJECT_HEADER = "X-HDH-Project"
 ALLOWED_PATHS = re.compile(
     r"/api/bridge/whoami"
     r"|/api/bridge/egress/checks"
+    r"|/api/bridge/audit/code"
     r"|/api/bridge/access/[a-z0-9][a-z0-9_-]{0,62}"
     r"|/api/bridge/egress/requests(?:/[0-9]{1,9})?"
     r"|/api/catalogue/datasets(?:/[A-Za-z0-9._-]+(?:/versions/[A-Za-z0-9._-]+"

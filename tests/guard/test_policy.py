@@ -242,6 +242,7 @@ SAMPLES = {
     "hdh-egress": "hdh/egress/requests",
     "hdh-egress-request": "hdh/egress/requests/12",
     "hdh-egress-action": "hdh/egress/requests/12/submit",
+    "hdh-audit-code": "hdh/audit/code",
     "hdh-templates": "hdh/templates",
     "hdh-template-copy": "hdh/templates/mi-pathway/copy",
     "hdh-catalogue-search": "hdh/catalogue/search",
