@@ -738,21 +738,110 @@ PAGE_CSP = (
 )
 
 
-def _kv_table(rows: Iterable[tuple[str, Any]]) -> str:
+def N_(message: str) -> str:  # noqa: N802  (the gettext convention)
+    """Mark a label of the review page for the control plane's message catalogue
+    (``api/locale/``): :func:`review_page` translates it through its ``gettext``."""
+    return message
+
+
+def _same(message: str) -> str:
+    return message
+
+
+#: The review page's labels of a request's and a file's fields (English: the msgids).
+FIELD_LABELS = {
+    "project": N_("project"),
+    "author": N_("author"),
+    "state": N_("state"),
+    "round": N_("round"),
+    "created_at": N_("created at"),
+    "updated_at": N_("updated at"),
+    "decided_by": N_("decided by"),
+    "viewer": N_("viewer"),
+    "role": N_("role"),
+    "sha256": "sha256",
+    "size": N_("size"),
+    "mtime": N_("modified at"),
+    "snapshot_at": N_("snapshot at"),
+    "added_by": N_("added by"),
+    "controls": N_("controls"),
+    "vote_count": N_("votes"),
+}
+#: The values of a request's state, a file's role and checks, a vote, as the pages name them.
+VALUE_LABELS = {
+    "draft": N_("draft"),
+    "submitted": N_("submitted"),
+    "partially_reviewed": N_("partially reviewed"),
+    "reviewed": N_("reviewed"),
+    "approved": N_("approved"),
+    "returned": N_("returned"),
+    "rejected": N_("rejected"),
+    "releasing": N_("releasing"),
+    "released": N_("released"),
+    "withdrawn": N_("withdrawn"),
+    "pass": N_("pass"),
+    "fail": N_("fail"),
+    "review": N_("review"),
+    "not checked": N_("not checked"),
+    "approve": N_("approve"),
+    "changes": N_("changes"),
+    "reject": N_("reject"),
+    "output": N_("output"),
+    "supporting": N_("supporting"),
+    "code": N_("code"),
+    "reviewer": N_("reviewer"),
+    "operator": N_("operator"),
+    "member": N_("member"),
+    "public": N_("public"),
+    "private": N_("private"),
+}
+#: The fields whose values :data:`VALUE_LABELS` names, and those that are times.
+_LABELLED_VALUES = frozenset({"state", "viewer", "role"})
+_TIMES = frozenset({"created_at", "updated_at", "mtime", "snapshot_at"})
+
+
+def _kv_table(
+    rows: Iterable[tuple[str, Any]],
+    _: Callable[[str], str] = _same,
+    *,
+    fields: bool = False,
+    when: Callable[[Any], str] | None = None,
+) -> str:
+    """A key-value table; with ``fields``, the keys are fields of :data:`FIELD_LABELS`, labelled
+    in the page's language (their values too, for :data:`_LABELLED_VALUES`; times written by
+    ``when``, if given)."""
+
+    def key(k: str) -> str:
+        return _(FIELD_LABELS[k]) if fields and k in FIELD_LABELS else k
+
+    def value(k: str, v: Any) -> str:
+        if fields and k in _LABELLED_VALUES and isinstance(v, str) and v in VALUE_LABELS:
+            return _(VALUE_LABELS[v])
+        if fields and when is not None and k in _TIMES:
+            return when(v)
+        return v if isinstance(v, str) else json.dumps(v)
+
     body = "".join(
-        f"<tr><th>{_esc(k)}</th><td>{_esc(v if isinstance(v, str) else json.dumps(v))}</td></tr>"
+        f"<tr><th>{_esc(key(k))}</th><td>{_esc(value(k, v))}</td></tr>"
         for k, v in rows
         if v not in (None, "", [], {})
     )
     return f'<table class="hdh-kv">{body}</table>'
 
 
-def _checks_block(f: dict[str, Any], limits: RenderLimits) -> str:
+def _checks_block(f: dict[str, Any], limits: RenderLimits, _: Callable[[str], str] = _same) -> str:
     status = str(f.get("check_status") or "not checked")
     report = f.get("check_report") or {}
-    parts = [f'<p>Automated checks: <strong class="status-{_esc(status)}">{_esc(status)}</strong>']
+    shown = _(VALUE_LABELS[status]) if status in VALUE_LABELS else status
+    parts = [
+        f"<p>{_esc(_('Automated checks:'))}"
+        f' <strong class="status-{_esc(status)}">{_esc(shown)}</strong>'
+    ]
     if report.get("summary"):
-        parts.append(f" — {_esc(str(report['summary']))}")
+        # as the checks wrote it (English): marked so, like every value the workflow stored
+        parts.append(
+            f' — <span class="hdh-summary" lang="en">{_esc(str(report["summary"]))}</span>'
+        )
     parts.append("</p>")
     if report.get("error"):
         parts.append(_warn(str(report["error"])))
@@ -765,31 +854,39 @@ def _checks_block(f: dict[str, Any], limits: RenderLimits) -> str:
             for fl in flags
             if isinstance(fl, dict)
         )
+        heads = "".join(
+            f"<th>{_esc(_(h))}</th>"
+            for h in (N_("severity"), N_("rule"), N_("message"), N_("where"))
+        )
         parts.append(
-            '<table class="hdh-flags"><thead><tr><th>severity</th><th>rule</th><th>message</th>'
-            f"<th>where</th></tr></thead><tbody>{rows}</tbody></table>"
+            f'<table class="hdh-flags"><thead><tr>{heads}</tr></thead><tbody>{rows}</tbody></table>'
         )
     extra = {k: v for k, v in report.items() if k not in ("status", "summary", "flags", "error")}
     if extra:
-        parts.append("<details><summary>full check report</summary>")
+        parts.append(f"<details><summary>{_esc(_('full check report'))}</summary>")
         parts.append(_json(extra, limits) + "</details>")
     return "".join(parts)
 
 
-def _provenance_block(items: list[dict[str, Any]], limits: RenderLimits) -> str:
+def _provenance_block(
+    items: list[dict[str, Any]], limits: RenderLimits, _: Callable[[str], str] = _same
+) -> str:
     if not items:
         return ""
-    parts = [f"<details><summary>Provenance ({len(items)} entries)</summary>"]
+    summary = _("Provenance (%(count)s entries)") % {"count": len(items)}
+    parts = [f"<details><summary>{_esc(summary)}</summary>"]
     for item in items:
         kind = str(item.get("kind", "?"))
         if kind == "execution":
-            parts.append(
-                f'<p class="hdh-label">execution #{_esc(str(item.get("seq")))} by'
-                f" {_esc(str(item.get('user')))} at {_esc(str(item.get('time')))}</p>"
-            )
+            label = _("execution #%(seq)s by %(user)s at %(time)s") % {
+                "seq": item.get("seq"),
+                "user": item.get("user"),
+                "time": item.get("time"),
+            }
+            parts.append(f'<p class="hdh-label">{_esc(label)}</p>')
             parts.append(_pre(str(item.get("code", "")), limits, "hdh-source"))
             if item.get("truncated"):
-                parts.append(_note("code truncated"))
+                parts.append(_note(_("code truncated")))
         else:
             shown = {k: v for k, v in item.items() if k != "kind"}
             parts.append(f'<p class="hdh-label">{_esc(kind)}</p>{_kv_table(shown.items())}')
@@ -803,6 +900,9 @@ def review_page(
     limits: RenderLimits = DEFAULT_LIMITS,
     *,
     actions_html: str = "",
+    gettext: Callable[[str], str] | None = None,
+    lang: str = "en",
+    when: Callable[[Any], str] | None = None,
 ) -> str:
     """A whole HTML page for reviewers: a request view (``manager.get_request``), each file
     rendered inertly from its snapshot (``read_blob(sha256)``), checks, provenance, votes
@@ -813,34 +913,49 @@ def review_page(
     checks and votes only.
 
     ``actions_html`` (trusted: built by the caller, everything in it escaped) is placed
-    after the summary: the browser UI's forms (votes, decisions) and links."""
-    title = f"Egress request #{view.get('id')}: {view.get('title')}"
+    after the summary: the browser UI's forms (votes, decisions) and links.
+
+    ``gettext`` translates the page's own labels (the control plane's catalogue for ``lang``;
+    English without it), ``when`` writes its times for that language (ISO 8601 without it);
+    what the files, the checks and the people wrote stays as written."""
+    _ = gettext or _same
+    title = _("Egress request #%(id)s: %(title)s") % {
+        "id": view.get("id"),
+        "title": view.get("title"),
+    }
     rendered = view.get("viewer") in RENDERED_FOR
     parts = [
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
+        f'<!DOCTYPE html><html lang="{_esc(lang)}"><head><meta charset="utf-8">',
         f"<title>{_esc(title)}</title><style>{PAGE_STYLE}</style></head><body>",
         f"<h1>{_esc(title)}</h1>",
         _kv_table(
-            (k, view.get(k))
-            for k in (
-                "project",
-                "author",
-                "state",
-                "round",
-                "created_at",
-                "updated_at",
-                "decided_by",
-                "viewer",
-            )
+            (
+                (k, view.get(k))
+                for k in (
+                    "project",
+                    "author",
+                    "state",
+                    "round",
+                    "created_at",
+                    "updated_at",
+                    "decided_by",
+                    "viewer",
+                )
+            ),
+            _,
+            fields=True,
+            when=when,
         ),  # fmt: skip
         actions_html,
     ]
     if not rendered and view.get("files"):
         parts.append(
             _note(
-                "The files themselves are shown to the reviewers only: this page gives the"
-                " request's state, the automated check results (without the flagged values)"
-                " and the comments."
+                _(
+                    "The files themselves are shown to the reviewers only: this page gives the"
+                    " request's state, the automated check results (without the flagged values)"
+                    " and the comments."
+                )
             )
         )
     for f in view.get("files") or []:
@@ -848,47 +963,81 @@ def review_page(
         parts.append(f'<section class="hdh-request-file"><h2>{_esc(path)}</h2>')
         parts.append(
             _kv_table(
-                (k, f.get(k))
-                for k in (
-                    "role",
-                    "sha256",
-                    "size",
-                    "mtime",
-                    "snapshot_at",
-                    "added_by",
-                    "controls",
-                    "vote_count",
-                )
+                (
+                    (k, f.get(k))
+                    for k in (
+                        "role",
+                        "sha256",
+                        "size",
+                        "mtime",
+                        "snapshot_at",
+                        "added_by",
+                        "controls",
+                        "vote_count",
+                    )
+                ),
+                _,
+                fields=True,
+                when=when,
             )  # fmt: skip
         )
         if f.get("context"):
-            parts.append(f"<h3>Context</h3>{_kv_table((f.get('context') or {}).items())}")
-        parts.append(_checks_block(f, limits))
+            parts.append(
+                f"<h3>{_esc(_('Context'))}</h3>{_kv_table((f.get('context') or {}).items())}"
+            )
+        parts.append(_checks_block(f, limits, _))
         votes = f.get("votes") or []
         if votes:
-            parts.append("<h3>Votes</h3>")
-            parts.append(_kv_table((str(v.get("reviewer")), v.get("decision")) for v in votes))
+            parts.append(f"<h3>{_esc(_('Votes'))}</h3>")
+            parts.append(
+                _kv_table(
+                    (str(v.get("reviewer")), _(VALUE_LABELS.get(str(v.get("decision")), "?")))
+                    if str(v.get("decision")) in VALUE_LABELS
+                    else (str(v.get("reviewer")), v.get("decision"))
+                    for v in votes
+                )
+            )
         elif f.get("vote_count"):
-            parts.append(_note(f"{f['vote_count']} vote(s), hidden until both reviewers voted"))
+            parts.append(
+                _note(
+                    _("%(count)s vote(s), hidden until both reviewers voted")
+                    % {"count": f["vote_count"]}
+                )
+            )
         for e in f.get("exceptions") or []:
-            parts.append(_warn(f"exception by {e.get('reviewer')}: {e.get('reason')}"))
+            parts.append(
+                _warn(
+                    _("exception by %(reviewer)s: %(reason)s")
+                    % {"reviewer": e.get("reviewer"), "reason": e.get("reason")}
+                )
+            )
         if not rendered:
             parts.append("</section>")
             continue
-        parts.append(_provenance_block(f.get("provenance") or [], limits))
+        parts.append(_provenance_block(f.get("provenance") or [], limits, _))
         data = read_blob(str(f.get("sha256")))
         if data is None:
-            parts.append(_warn("the snapshot of this file is missing"))
+            parts.append(_warn(_("the snapshot of this file is missing")))
         else:
             parts.append(render_file(path, data, limits))
         parts.append("</section>")
     comments = view.get("comments") or []
     if comments:
-        parts.append("<h2>Comments</h2>")
+        parts.append(f"<h2>{_esc(_('Comments'))}</h2>")
         for c in comments:
-            head = f"{c.get('author')} ({c.get('visibility')}, round {c.get('round')})"
+            visibility = str(c.get("visibility"))
+            values = {
+                "author": c.get("author"),
+                "visibility": _(VALUE_LABELS[visibility])
+                if visibility in VALUE_LABELS
+                else visibility,
+                "round": c.get("round"),
+                "path": c.get("path"),
+            }
             if c.get("path"):
-                head += f" on {c.get('path')}"
+                head = _("%(author)s (%(visibility)s, round %(round)s) on %(path)s") % values
+            else:
+                head = _("%(author)s (%(visibility)s, round %(round)s)") % values
             parts.append(f'<p class="hdh-label">{_esc(head)}</p>{_pre(str(c.get("body")), limits)}')
     parts.append("</body></html>")
     return "".join(parts)

@@ -312,7 +312,9 @@ def test_a_permit_granting_no_published_version_says_what_to_do() -> None:
     page = parse(html)
     assert "No dataset version to choose" in page.text and "Save and restart" not in page.text
     assert "hdh permit grant study --member alice --dataset DATASET/VERSION" in page.text
-    assert page.headings == [1, 2] and "form" not in page.tags
+    # no form but the header's language switch (its one form, posting to ui/language)
+    assert page.headings == [1, 2] and page.tags.count("form") == 1
+    assert f'action="{PREFIX}ui/language"' in html
 
 
 def test_lists_with_requests_and_the_request_page(busy: Site) -> None:

@@ -13,7 +13,7 @@ stylesheet (no inline style) and images only from ``data:`` URLs. Thin: the work
 from __future__ import annotations
 
 import asyncio
-from http import HTTPStatus
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -30,12 +30,20 @@ from jupyterlab_hdh.api.routes.egress import (
     no_blob,
     send_mail,
 )
-from jupyterlab_hdh.api.routes.pages import page_context
-from jupyterlab_hdh.api.templating import REVIEW_ROLES, TEMPLATES
+from jupyterlab_hdh.api.routes.pages import language_of, page_context
+from jupyterlab_hdh.api.templating import (
+    DEFAULT_LANGUAGE,
+    N_,
+    REVIEW_ROLES,
+    format_when,
+    status_phrase,
+    templates,
+    translator,
+)
 from jupyterlab_hdh.egress import manager, release
 from jupyterlab_hdh.egress import states as st
 from jupyterlab_hdh.egress.errors import EgressError, NotFound
-from jupyterlab_hdh.egress.render import RENDERED_FOR, review_page
+from jupyterlab_hdh.egress.render import RENDERED_FOR, VALUE_LABELS, review_page
 from jupyterlab_hdh.governance import projects
 from jupyterlab_hdh.governance.projects import Actor
 from jupyterlab_hdh.store.models import User
@@ -87,27 +95,46 @@ def page(
     status: int, title: str, message: str, ctx: dict[str, Any], *, back: str = ""
 ) -> HTMLResponse:
     """A refusal or an error in the layout, with a link back to the list of requests."""
-    try:
-        phrase = HTTPStatus(status).phrase
-    except ValueError:
-        phrase = ""
-    html = TEMPLATES.get_template("message.html").render(
-        title=title,
-        text=message,
-        code=status,
-        status_phrase=phrase,
-        back_href=back or f"{ctx['prefix']}ui/egress/",
-        back_label=f"Back to {_list_label(ctx.get('role')).lower()}",
-        **ctx,
+    lang = ctx.get("lang", DEFAULT_LANGUAGE)
+    _ = translator(lang)
+    back_label = (
+        _("Back to review") if ctx.get("role") in REVIEW_ROLES else _("Back to export requests")
+    )
+    html = (
+        templates(lang)
+        .get_template("message.html")
+        .render(
+            title=title,
+            text=message,
+            code=status,
+            status_phrase=status_phrase(status, lang),
+            back_href=back or f"{ctx['prefix']}ui/egress/",
+            back_label=back_label,
+            **ctx,
+        )
     )
     return HTMLResponse(html, status_code=status, headers=UI_HEADERS)
 
 
 def _list_label(role: str | None) -> str:
-    return "Review" if role in REVIEW_ROLES else "Export requests"
+    """The list's name for ``role`` (a msgid: translate it)."""
+    return N_("Review") if role in REVIEW_ROLES else N_("Export requests")
 
 
-def _actions(view: dict[str, Any], me: str, url: str, token: str, error: str) -> str:
+def value_labels(lang: str) -> dict[str, str]:
+    """A request's states, a file's checks (...) as the pages name them in ``lang``."""
+    _ = translator(lang)
+    return {k: _(v) for k, v in VALUE_LABELS.items()}
+
+
+def _actions(
+    view: dict[str, Any],
+    me: str,
+    url: str,
+    token: str,
+    error: str,
+    lang: str = DEFAULT_LANGUAGE,
+) -> str:
     """The forms this viewer may use now (the workflow still checks every step)."""
     state, viewer = view.get("state"), view.get("viewer")
     voting = viewer == "reviewer" and state in ("submitted", "partially_reviewed")
@@ -122,19 +149,24 @@ def _actions(view: dict[str, Any], me: str, url: str, token: str, error: str) ->
         {**r, "href": f"{url}/released/{quote(r['name'], safe='')}"}
         for r in (view.get("released") or [])
     ]
-    return TEMPLATES.get_template("egress_actions.html").render(
-        url=url,
-        token=token,
-        error=error,
-        vote_on=vote_on,
-        decide=viewer == "reviewer" and state == "reviewed",
-        release=viewer in ("reviewer", "operator") and state == "approved",
-        submit=mine and state in ("draft", "returned"),
-        withdraw=mine
-        and state not in ("rejected", "released", "withdrawn", "approved", "releasing"),
-        comment=state not in ("rejected", "released", "withdrawn"),
-        private=viewer == "reviewer",
-        released=released if viewer == "member" and state == "released" else [],
+    return (
+        templates(lang)
+        .get_template("egress_actions.html")
+        .render(
+            check_labels=value_labels(lang),
+            url=url,
+            token=token,
+            error=error,
+            vote_on=vote_on,
+            decide=viewer == "reviewer" and state == "reviewed",
+            release=viewer in ("reviewer", "operator") and state == "approved",
+            submit=mine and state in ("draft", "returned"),
+            withdraw=mine
+            and state not in ("rejected", "released", "withdrawn", "approved", "releasing"),
+            comment=state not in ("rejected", "released", "withdrawn"),
+            private=viewer == "reviewer",
+            released=released if viewer == "member" and state == "released" else [],
+        )
     )
 
 
@@ -142,7 +174,9 @@ def _actions(view: dict[str, Any], me: str, url: str, token: str, error: str) ->
 async def ui_list(request: Request) -> Response:
     me = await browser_user(request)
     cfg = config(request)
-    ctx = await page_context(cfg, me, "egress")
+    ctx = await page_context(cfg, me, "egress", request)
+    lang = ctx["lang"]
+    _ = translator(lang)
 
     def load() -> tuple[list[dict[str, Any]], list[dict[str, Any]], set[str]]:
         who = actor_of(cfg, me.name)
@@ -156,7 +190,7 @@ async def ui_list(request: Request) -> Response:
     try:
         rows, notes, mine = await asyncio.to_thread(load)
     except EgressError as exc:
-        return page(exc.http_status, "Export requests", str(exc), ctx, back=f"{_prefix(cfg)}ui/")
+        return page(exc.http_status, _("Export requests"), str(exc), ctx, back=f"{_prefix(cfg)}ui/")
     role = ctx["role"]
     others = [r for r in rows if r["project"] not in mine]
     members = [r for r in rows if r["project"] in mine]
@@ -169,25 +203,38 @@ async def ui_list(request: Request) -> Response:
     )
     operator_rows = others if role == "admin" else None
     member_rows = members if (mine or role not in REVIEW_ROLES | {"admin"}) else None
-    title = "Review" if role in REVIEW_ROLES else "Export requests"
-    body = TEMPLATES.get_template("egress_list.html").render(
-        title=title,
-        heading="Export requests to review" if role in REVIEW_ROLES else "Export requests",
-        review_rows=review_rows,
-        decided_rows=decided_rows,
-        operator_rows=operator_rows,
-        member_rows=member_rows,
-        notes=notes,
-        **ctx,
+    body = (
+        templates(lang)
+        .get_template("egress_list.html")
+        .render(
+            title=_(_list_label(role)),
+            heading=_("Export requests to review")
+            if role in REVIEW_ROLES
+            else _("Export requests"),
+            state_labels=value_labels(lang),
+            review_rows=review_rows,
+            decided_rows=decided_rows,
+            operator_rows=operator_rows,
+            member_rows=member_rows,
+            notes=notes,
+            **ctx,
+        )
     )
     return HTMLResponse(body, status_code=200, headers=UI_HEADERS)
 
 
 async def request_page(
-    cfg: ApiConfig, me: Any, request_id: int, error: str = "", status: int = 200
+    cfg: ApiConfig,
+    me: Any,
+    request_id: int,
+    error: str = "",
+    status: int = 200,
+    request: Request | None = None,
 ) -> Response:
     url = f"{_prefix(cfg)}ui/egress/requests/{request_id}"
-    ctx = await page_context(cfg, me, "egress")
+    ctx = await page_context(cfg, me, "egress", request)
+    lang = ctx["lang"]
+    _ = translator(lang)
 
     def load() -> dict[str, Any]:
         with cfg.opened().sessions() as s:
@@ -196,33 +243,44 @@ async def request_page(
     try:
         view = await asyncio.to_thread(load)
     except EgressError as exc:
-        return page(exc.http_status, f"Export request #{request_id}", str(exc), ctx)
+        return page(
+            exc.http_status, _("Export request #%(id)s") % {"id": request_id}, str(exc), ctx
+        )
     assert cfg.browser_auth is not None
-    actions = _actions(view, me.name, url, me.form_token(cfg.browser_auth.form_secret), error)
+    token = me.form_token(cfg.browser_auth.form_secret)
+    actions = _actions(view, me.name, url, token, error, lang)
     # members (the requester) get no rendering: their page never reads a snapshot
     read = (
         blob_reader(cfg.opened().data_dir.egress_blobs)
         if view.get("viewer") in RENDERED_FOR
         else no_blob
     )
-    whole = review_page(view, read, actions_html=actions)
+    whole = review_page(
+        view, read, actions_html=actions, gettext=_, lang=lang, when=partial(format_when, lang=lang)
+    )
     # its body (the page's <h1> onwards) goes into the layout: review_page starts with a fixed
     # head whose first "<body>" is its own, and ends with "</body></html>"
     start = whole.index("<body>") + len("<body>")
     end = whole.rindex("</body></html>")
-    html_page = TEMPLATES.get_template("egress_request.html").render(
-        title=f"Export request #{request_id}",
-        request_id=request_id,
-        list_label=_list_label(ctx["role"]),
-        content=whole[start:end],
-        **ctx,
+    html_page = (
+        templates(lang)
+        .get_template("egress_request.html")
+        .render(
+            title=_("Export request #%(id)s") % {"id": request_id},
+            request_id=request_id,
+            list_label=_(_list_label(ctx["role"])),
+            content=whole[start:end],
+            **ctx,
+        )
     )
     return HTMLResponse(html_page, status_code=status, headers=UI_HEADERS)
 
 
 @router.get("/ui/egress/requests/{request_id}", response_class=HTMLResponse)
 async def ui_request(request: Request, request_id: int) -> Response:
-    return await request_page(config(request), await browser_user(request), request_id)
+    return await request_page(
+        config(request), await browser_user(request), request_id, request=request
+    )
 
 
 @router.post("/ui/egress/requests/{request_id}", response_class=HTMLResponse)
@@ -232,22 +290,30 @@ async def ui_action(request: Request, request_id: int) -> Response:
     assert cfg.browser_auth is not None
     body = await request.body()
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    _ = translator(language_of(request))
     if len(body) > MAX_FORM_BYTES or ctype != "application/x-www-form-urlencoded":
-        ctx = await page_context(cfg, me, "egress")
-        return page(400, "Export request", "expected a small form post", ctx)
+        ctx = await page_context(cfg, me, "egress", request)
+        return page(400, _("Export request"), _("expected a small form post"), ctx)
     try:
         fields = parse_qs(body.decode(), keep_blank_values=True, max_num_fields=20)
         form = {k: v[0] for k, v in fields.items()}
     except (UnicodeDecodeError, ValueError):
-        ctx = await page_context(cfg, me, "egress")
-        return page(400, "Export request", "malformed form", ctx)
+        ctx = await page_context(cfg, me, "egress", request)
+        return page(400, _("Export request"), _("malformed form"), ctx)
     if not cfg.browser_auth.check_form(me, form.get("_form", "")):
         return await request_page(
-            cfg, me, request_id, "this form expired or came from another site: try again", 403
+            cfg,
+            me,
+            request_id,
+            _("this form expired or came from another site: try again"),
+            403,
+            request,
         )
     action = form.get("action", "")
     if action not in UI_ACTIONS:
-        return await request_page(cfg, me, request_id, f"unknown action {action!r}", 400)
+        return await request_page(
+            cfg, me, request_id, _("unknown action %(action)r") % {"action": action}, 400, request
+        )
     inst = cfg.opened()
 
     def step() -> None:
@@ -287,7 +353,7 @@ async def ui_action(request: Request, request_id: int) -> Response:
     try:
         await asyncio.to_thread(step)
     except EgressError as exc:
-        return await request_page(cfg, me, request_id, str(exc), exc.http_status)
+        return await request_page(cfg, me, request_id, str(exc), exc.http_status, request)
     await asyncio.to_thread(send_mail, cfg)
     return RedirectResponse(
         f"{_prefix(cfg)}ui/egress/requests/{request_id}", status_code=303, headers=UI_HEADERS
@@ -308,6 +374,7 @@ async def ui_download(request: Request, request_id: int, name: str) -> Response:
     try:
         path, filename = await asyncio.to_thread(locate)
     except EgressError as exc:
-        ctx = await page_context(cfg, me, "egress")
-        return page(exc.http_status, "Download", str(exc), ctx)
+        ctx = await page_context(cfg, me, "egress", request)
+        _ = translator(ctx["lang"])
+        return page(exc.http_status, _("Download"), str(exc), ctx)
     return attachment(path, filename)

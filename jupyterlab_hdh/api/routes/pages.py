@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -27,7 +26,19 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from jupyterlab_hdh.api.browser import BrowserAuthError, BrowserUser, HubBrowserAuth, NotLoggedIn
 from jupyterlab_hdh.api.deps import ApiConfig, config
 from jupyterlab_hdh.api.hub_client import HubRefused, HubUnavailable
-from jupyterlab_hdh.api.templating import TEMPLATES, layout
+from jupyterlab_hdh.api.templating import (
+    DEFAULT_LANGUAGE,
+    LANG_COOKIE,
+    LANG_COOKIE_MAX_AGE,
+    N_,
+    layout,
+    negotiate,
+    safe_next,
+    status_phrase,
+    supported,
+    templates,
+    translator,
+)
 from jupyterlab_hdh.governance import projects
 from jupyterlab_hdh.governance.accounts import AccountError, get_user
 
@@ -44,20 +55,19 @@ PAGE_HEADERS = {
 }
 MAX_FORM_BYTES = 64 * 2**10
 
-_templates = TEMPLATES
+#: How a member's role in a project is named on the pages (English: the msgids).
+MEMBER_ROLES = {"lead": N_("lead"), "member": N_("member")}
 
 
 def _page(name: str, status: int = 200, **ns: Any) -> HTMLResponse:
-    html = _templates.get_template(name).render(**ns)
+    """``name`` rendered in the page's language (``ns["lang"]``, from :func:`layout`)."""
+    html = templates(ns.get("lang", DEFAULT_LANGUAGE)).get_template(name).render(**ns)
     return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
 
 
 def _message(title: str, text: str, status: int, **ns: Any) -> HTMLResponse:
     """A refusal or an error in the layout: the one line, its status, a link back."""
-    try:
-        phrase = HTTPStatus(status).phrase
-    except ValueError:
-        phrase = ""
+    phrase = status_phrase(status, ns.get("lang", DEFAULT_LANGUAGE))
     return _page(
         "message.html", status, title=title, text=text, code=status, status_phrase=phrase, **ns
     )
@@ -70,11 +80,36 @@ def _hub_prefix() -> str:
     return os.environ.get("JUPYTERHUB_BASE_URL", "/")
 
 
+def language_of(request: Request | None) -> str:
+    """The page's language for this browser: its choice (the cookie of the header's switch),
+    else its ``Accept-Language``, else English."""
+    if request is None:
+        return DEFAULT_LANGUAGE
+    return negotiate(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+
+
+def _prefix(cfg: ApiConfig) -> str:
+    return cfg.browser_auth.prefix if cfg.browser_auth else "/"
+
+
 def _common(
-    cfg: ApiConfig, user: str = "", role: str | None = None, current: str = ""
+    cfg: ApiConfig,
+    user: str = "",
+    role: str | None = None,
+    current: str = "",
+    request: Request | None = None,
 ) -> dict[str, Any]:
-    prefix = cfg.browser_auth.prefix if cfg.browser_auth else "/"
-    return layout(user=user, role=role, prefix=prefix, hub_prefix=_hub_prefix(), current=current)
+    prefix = _prefix(cfg)
+    here = prefix + request.url.path.lstrip("/") if request is not None else ""
+    return layout(
+        user=user,
+        role=role,
+        prefix=prefix,
+        hub_prefix=_hub_prefix(),
+        current=current,
+        lang=language_of(request),
+        here=here,
+    )
 
 
 def role_of(cfg: ApiConfig, name: str) -> str | None:
@@ -86,10 +121,13 @@ def role_of(cfg: ApiConfig, name: str) -> str | None:
             return None
 
 
-async def page_context(cfg: ApiConfig, me: BrowserUser, current: str = "") -> dict[str, Any]:
-    """The layout's namespace for the signed-in ``me``: name, role and navigation."""
+async def page_context(
+    cfg: ApiConfig, me: BrowserUser, current: str = "", request: Request | None = None
+) -> dict[str, Any]:
+    """The layout's namespace for the signed-in ``me``: name, role and navigation, in the
+    language of ``request``'s browser (English without one)."""
     role = await asyncio.to_thread(role_of, cfg, me.name)
-    return _common(cfg, me.name, role, current)
+    return _common(cfg, me.name, role, current, request)
 
 
 def _auth(cfg: ApiConfig) -> HubBrowserAuth:
@@ -117,12 +155,37 @@ async def auth_error(request: Request, exc: Exception) -> Response:
     """The handler of :class:`BrowserAuthError`: a page saying why one cannot log in."""
     cfg = config(request)
     status = 503 if cfg.browser_auth is None else 400
-    return _message("Cannot log in", str(exc), status, **_common(cfg))
+    common = _common(cfg, request=request)
+    _ = translator(common["lang"])
+    return _message(_("Cannot log in"), str(exc), status, **common)
 
 
 @router.get("/ui/static/hdh.css", response_class=FileResponse)
 def stylesheet() -> Response:
     return FileResponse(HERE / "static" / "hdh.css", media_type="text/css")
+
+
+@router.post("/ui/language")
+async def choose_language(request: Request) -> Response:
+    """The header's FR | EN switch: remember the choice (a cookie, for a year) and go back to
+    the page it was on. Anyone may use it, signed in or not: a language is not a secret, and
+    a forged post could only change the language of the pages."""
+    cfg = config(request)
+    prefix = _prefix(cfg)
+    body = await request.body()
+    form: dict[str, list[str]] = {}
+    if len(body) <= 4096:
+        try:
+            form = parse_qs(body.decode("utf-8"), max_num_fields=5)
+        except (UnicodeDecodeError, ValueError):
+            form = {}
+    lang = supported((form.get("lang") or [""])[0])
+    r = RedirectResponse(
+        safe_next((form.get("next") or [""])[0], prefix), status_code=303, headers=PAGE_HEADERS
+    )
+    if lang is not None:
+        r.set_cookie(LANG_COOKIE, lang, max_age=LANG_COOKIE_MAX_AGE, path=prefix, samesite="lax")
+    return r
 
 
 @router.get("/oauth_callback")
@@ -163,12 +226,25 @@ async def my_projects(request: Request) -> Response:
         return out
 
     rows = await asyncio.to_thread(load)
-    ctx = await page_context(cfg, me, "projects")
-    return _page("projects.html", title="Your projects", projects=rows, **ctx)
+    ctx = await page_context(cfg, me, "projects", request)
+    _ = translator(ctx["lang"])
+    return _page(
+        "projects.html",
+        title=_("Your projects"),
+        projects=rows,
+        member_roles={k: _(v) for k, v in MEMBER_ROLES.items()},
+        **ctx,
+    )
 
 
 async def datasets_page(
-    cfg: ApiConfig, me: BrowserUser, slug: str, *, error: str = "", status: int = 200
+    cfg: ApiConfig,
+    me: BrowserUser,
+    slug: str,
+    *,
+    error: str = "",
+    status: int = 200,
+    request: Request | None = None,
 ) -> Response:
     inst = cfg.opened()
 
@@ -177,17 +253,18 @@ async def datasets_page(
             permit = projects.active_permit(s, me.name, slug)
             return projects.mount_plan(s, permit, me.name, inst.data_dir)
 
-    ctx = await page_context(cfg, me, "projects")
+    ctx = await page_context(cfg, me, "projects", request)
+    _ = translator(ctx["lang"])
     try:
         plan = await asyncio.to_thread(plan_of)
     except projects.PermitError as exc:
-        return _message(f"Project {slug}", str(exc), 403, **ctx)
+        return _message(_("Project %(slug)s") % {"slug": slug}, str(exc), 403, **ctx)
     servers = cfg.hub_servers
     running = servers is not None and await servers.running(me.name, slug)
     return _page(
         "datasets.html",
         status=status,
-        title=f"Dataset versions of {slug}",
+        title=_("Dataset versions of %(slug)s") % {"slug": slug},
         slug=slug,
         plan=plan,
         running=running,
@@ -200,7 +277,7 @@ async def datasets_page(
 @router.get("/ui/projects/{slug}/datasets", response_class=HTMLResponse)
 async def datasets(request: Request, slug: str) -> Response:
     me = await browser_user(request)
-    return await datasets_page(config(request), me, slug)
+    return await datasets_page(config(request), me, slug, request=request)
 
 
 @router.post("/ui/projects/{slug}/datasets", response_class=HTMLResponse)
@@ -208,21 +285,23 @@ async def choose_datasets(request: Request, slug: str) -> Response:
     me = await browser_user(request)
     cfg = config(request)
     auth = _auth(cfg)
-    common = await page_context(cfg, me, "projects")
+    common = await page_context(cfg, me, "projects", request)
+    _ = translator(common["lang"])
+    heading = _("Dataset versions")
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
-        return _message("Dataset versions", "form too large", 413, **common)
+        return _message(heading, _("form too large"), 413, **common)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "application/x-www-form-urlencoded":
-        return _message("Dataset versions", "expected a form post", 415, **common)
+        return _message(heading, _("expected a form post"), 415, **common)
     try:
         form = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200)
     except (UnicodeDecodeError, ValueError):
-        return _message("Dataset versions", "malformed form", 400, **common)
+        return _message(heading, _("malformed form"), 400, **common)
     if not auth.check_form(me, (form.get("_form") or [""])[0]):
         return _message(
-            "Dataset versions",
-            "this form expired or came from another site: reload the page and try again",
+            heading,
+            _("this form expired or came from another site: reload the page and try again"),
             403,
             **common,
         )
@@ -239,15 +318,20 @@ async def choose_datasets(request: Request, slug: str) -> Response:
     try:
         await asyncio.to_thread(save)
     except (projects.ProjectError, projects.NotAuthorised) as exc:
-        return await datasets_page(cfg, me, slug, error=str(exc), status=422)
+        return await datasets_page(cfg, me, slug, error=str(exc), status=422, request=request)
     except projects.PermitError as exc:
-        return _message(f"Project {slug}", str(exc), 403, **common)
+        return _message(_("Project %(slug)s") % {"slug": slug}, str(exc), 403, **common)
     if cfg.hub_servers is not None:
         try:
             await cfg.hub_servers.stop(me.name, slug)
         except (HubRefused, HubUnavailable, httpx.HTTPError) as exc:
             return await datasets_page(
-                cfg, me, slug, error=f"saved, but the sandbox was not restarted: {exc}", status=502
+                cfg,
+                me,
+                slug,
+                error=_("saved, but the sandbox was not restarted: %(error)s") % {"error": exc},
+                status=502,
+                request=request,
             )
     spawn = f"{_hub_prefix()}hub/spawn/{quote(me.name)}/{quote(slug)}"
     return RedirectResponse(spawn, status_code=303, headers=PAGE_HEADERS)
