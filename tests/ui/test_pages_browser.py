@@ -6,7 +6,8 @@ alice, a researcher, opens her projects and her (empty) export requests. Each pa
 layout: the product's header with the person's name and role, the navigation that role may
 follow (bob: "Review"; alice: "Export requests", no "Review"), the skip link on the first Tab,
 the empty state saying what to do next, the stylesheet applied with no CSP violation, and
-nothing fetched from another host. The screenshots go to ``docs/screenshots/pages-*.png``.
+nothing fetched from another host. bob also switches the pages to French (the header's FR | EN
+switch) and the next visit stays French. The screenshots go to ``docs/screenshots/pages-*.png``.
 """
 
 from __future__ import annotations
@@ -145,6 +146,53 @@ def test_a_reviewer_with_nothing_to_review(bob: Session) -> None:
     assert "Nothing to review. Requests submitted by project members appear here." in text
     assert main.locator("table").count() == 0  # no bare table header
     shoot(page, "pages-review-empty.png")
+
+
+def test_a_reviewer_switches_to_french_and_it_is_remembered(
+    browser: Any,
+    up: Up,  # noqa: F811
+) -> None:
+    """The header's FR | EN switch (a form post, no script): the review list's empty state in
+    French, <html lang="fr">, no English string of the catalogue left, and the next visit in
+    French too (the cookie). A context of its own: bob's other pages stay in English."""
+    from tests.api.test_pages_i18n import english_left
+
+    s = Session(browser, up, "bob")
+    try:
+        page = s.open("ui/egress/")
+        assert page.locator("html").get_attribute("lang") == "en"
+        with page.expect_navigation():
+            page.get_by_role("banner").get_by_role("button", name="FR").click()
+        page.wait_for_load_state("networkidle")
+        assert page.url.endswith("/services/hdh/ui/egress/"), page.url
+        assert page.locator("html").get_attribute("lang") == "fr"
+        [cookie] = [c for c in s.context.cookies() if c["name"] == "hdh-lang"]
+        assert cookie["value"] == "fr" and cookie["path"] == "/services/hdh/", cookie
+        header = page.get_by_role("banner")
+        who = header.inner_text()
+        assert "Connecté en tant que bob" in who and "relecteur (contrôle des sorties)" in who
+        menu = page.get_by_role("navigation", name="Principale")
+        labels = [" ".join(t.split()) for t in menu.get_by_role("link").all_inner_texts()]
+        assert labels == ["Projets", "Relecture"], labels
+        main = page.get_by_role("main")
+        assert main.get_by_role("heading", level=1).inner_text() == "Demandes d’export à relire"
+        text = " ".join(main.inner_text().split())
+        assert (
+            "Rien à relire. Les demandes soumises par les membres des projets apparaissent ici."
+        ) in text
+        assert main.locator("table").count() == 0
+        assert english_left(page.content()) == []
+        # the post went through the CSP (form-action 'self'), nothing ran, nothing else fetched
+        assert page.evaluate("window.__hdhCsp") == []
+        assert page.evaluate("document.querySelectorAll('script').length") == 0
+        assert set(s.hosts) <= {"127.0.0.1"}, sorted(set(s.hosts))
+        shoot(page, "pages-review-empty-fr.png")
+        # remembered: the next page comes in French without asking again
+        projects = s.open("ui/")
+        assert projects.locator("html").get_attribute("lang") == "fr"
+        assert projects.get_by_role("heading", level=1).inner_text() == "Vos projets"
+    finally:
+        s.close()
 
 
 def test_a_reviewers_projects_say_where_the_reviews_are(bob: Session) -> None:
