@@ -47,6 +47,7 @@ import json
 import re
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -95,6 +96,20 @@ _INVISIBLE = re.compile(
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 
 
+#: The page's gettext while :func:`review_page` renders (English outside it): the notes and
+#: labels around a rendered file (``_t``) are translated with the page's own labels.
+_GETTEXT: ContextVar[Callable[[str], str]] = ContextVar("hdh_render_gettext", default=str)
+
+
+def _t(message: str) -> str:
+    """``message`` (a msgid of the control plane's catalogue) in the page's language."""
+    return _GETTEXT.get()(message)
+
+
+def _n(number: int) -> str:
+    return f"{number:,}"
+
+
 def _esc(text: str) -> str:
     """Escape for HTML text or attribute, showing invisible characters as ``⟦U+XXXX⟧``."""
     escaped = html.escape(text, quote=True)
@@ -106,7 +121,10 @@ def _esc(text: str) -> str:
 def _pre(text: str, limits: RenderLimits, cls: str = "hdh-text") -> str:
     note = ""
     if len(text) > limits.max_text_chars:
-        note = _note(f"showing the first {limits.max_text_chars:,} of {len(text):,} characters")
+        note = _note(
+            _t("showing the first %(shown)s of %(total)s characters")
+            % {"shown": _n(limits.max_text_chars), "total": _n(len(text))}
+        )
         text = text[: limits.max_text_chars]
     return f'<pre class="{cls}">{_esc(text)}</pre>{note}'
 
@@ -175,7 +193,8 @@ def _html_block(source: str, limits: RenderLimits) -> str:
     return (
         '<div class="hdh-html">'
         f'<div class="hdh-sanitised">{sanitise_html(source)}</div>'
-        '<details open class="hdh-source"><summary>HTML source (as written)</summary>'
+        '<details open class="hdh-source"><summary>'
+        f"{_esc(_t('HTML source (as written)'))}</summary>"
         f"{_pre(source, limits)}</details></div>"
     )
 
@@ -201,17 +220,24 @@ def _image_block(data: bytes, limits: RenderLimits, declared: str | None = None)
             exif = {str(k): v for k, v in full.getexif().items()}
             applist = list(getattr(full, "applist", []))  # JPEG APPn/COM segments
     except Exception as exc:  # Pillow raises many types for hostile input
-        return _warn(f"not a valid PNG/JPEG image ({type(exc).__name__}: {exc})") + _hex(
-            data, limits
-        )
+        return _warn(
+            _t("not a valid PNG/JPEG image (%(error)s)") % {"error": f"{type(exc).__name__}: {exc}"}
+        ) + _hex(data, limits)
     mime = _IMAGE_FORMATS.get(fmt or "")
     if mime is None or (declared is not None and declared != mime):
-        return _warn(f"image format {fmt} (declared {declared or 'by extension'}) is not shown")
+        return _warn(
+            _t("image format %(format)s (declared %(declared)s) is not shown")
+            % {"format": fmt, "declared": declared or _t("by extension")}
+        )
     meta = ""
     shown: dict[str, Any] = {str(k): v for k, v in info.items()}
     shown.update({f"exif:{k}": v for k, v in exif.items()})
     if shown:
-        meta = '<div class="hdh-meta"><p>Image metadata</p>' + _json(shown, limits) + "</div>"
+        meta = (
+            f'<div class="hdh-meta"><p>{_esc(_t("Image metadata"))}</p>'
+            + _json(shown, limits)
+            + "</div>"
+        )
     hidden = (
         _png_structure(data, limits) if fmt == "PNG" else _jpeg_structure(data, applist, limits)
     )
@@ -219,7 +245,8 @@ def _image_block(data: bytes, limits: RenderLimits, declared: str | None = None)
     return (
         f'<figure class="hdh-image"><img src="data:{mime};base64,{b64}" alt="image"'
         f' width="{size[0]}" height="{size[1]}">'
-        f"<figcaption>{_esc(fmt or '?')} {size[0]}×{size[1]} px, {len(data):,} bytes"
+        f"<figcaption>{_esc(fmt or '?')} {size[0]}×{size[1]} px, "
+        f"{_esc(_t('%(size)s bytes') % {'size': _n(len(data))})}"
         f"</figcaption></figure>{meta}{hidden}"
     )
 
@@ -236,9 +263,10 @@ def _trailer(data: bytes, end: int, what: str, limits: RenderLimits) -> str:
     if end >= len(data):
         return ""
     extra = data[end:]
-    return _warn(f"{len(extra):,} bytes after the end of the {what}: shown below") + _hex(
-        extra, limits
-    )
+    return _warn(
+        _t("%(size)s bytes after the end of the %(what)s: shown below")
+        % {"size": _n(len(extra)), "what": _t(what)}
+    ) + _hex(extra, limits)
 
 
 def _png_structure(data: bytes, limits: RenderLimits) -> str:
@@ -251,12 +279,17 @@ def _png_structure(data: bytes, limits: RenderLimits) -> str:
         body = data[pos + 8 : pos + 8 + length]
         if kind not in _PNG_KNOWN:
             name = kind.decode("latin-1")
-            parts.append(_warn(f"non-standard PNG chunk {name!r} of {length:,} bytes:"))
+            parts.append(
+                _warn(
+                    _t("non-standard PNG chunk %(name)r of %(size)s bytes:")
+                    % {"name": name, "size": _n(length)}
+                )
+            )
             parts.append(_hex(body, limits))
         pos += 12 + length
         if kind == b"IEND":
             break
-    parts.append(_trailer(data, pos, "PNG image (IEND)", limits))
+    parts.append(_trailer(data, pos, N_("PNG image (IEND)"), limits))
     return "".join(parts)
 
 
@@ -271,11 +304,16 @@ def _jpeg_structure(data: bytes, applist: list[Any], limits: RenderLimits) -> st
             continue
         if marker == "APP0" and raw.startswith((b"JFIF", b"JFXX")):
             continue
-        parts.append(_warn(f"JPEG {marker} segment of {len(raw):,} bytes:"))
+        parts.append(
+            _warn(
+                _t("JPEG %(marker)s segment of %(size)s bytes:")
+                % {"marker": marker, "size": _n(len(raw))}
+            )
+        )
         parts.append(_hex(raw, limits))
     eoi = data.rfind(b"\xff\xd9")
     if eoi >= 0:
-        parts.append(_trailer(data, eoi + 2, "JPEG image (EOI)", limits))
+        parts.append(_trailer(data, eoi + 2, N_("JPEG image (EOI)"), limits))
     return "".join(parts)
 
 
@@ -292,7 +330,10 @@ def _hex(data: bytes, limits: RenderLimits) -> str:
         lines.append(f"{off:08x}  {hexes:<47}  {text}")
     note = ""
     if len(data) > len(shown):
-        note = _note(f"hex preview of the first {len(shown):,} of {len(data):,} bytes")
+        note = _note(
+            _t("hex preview of the first %(shown)s of %(total)s bytes")
+            % {"shown": _n(len(shown)), "total": _n(len(data))}
+        )
     return _pre("\n".join(lines), limits, "hdh-hex") + note
 
 
@@ -313,7 +354,7 @@ def _cell(value: Any, tag: str = "td") -> str:
     text = "" if value is None else str(value)
     if is_formula(text):
         return (
-            f'<{tag} class="hdh-formula" title="would run as a spreadsheet formula">'
+            f'<{tag} class="hdh-formula" title="{_esc(_t("would run as a spreadsheet formula"))}">'
             f"⚠ {_esc(text)}</{tag}>"
         )
     return f"<{tag}>{_esc(text)}</{tag}>"
@@ -347,15 +388,28 @@ def _table(
     out.append("</tbody></table>")
     notes = []
     if total_rows is not None and total_rows > shown:
-        notes.append(_note(f"showing the first {shown:,} of {total_rows:,} rows"))
+        notes.append(
+            _note(
+                _t("showing the first %(shown)s of %(total)s rows")
+                % {"shown": _n(shown), "total": _n(total_rows)}
+            )
+        )
     if ncols > limits.max_columns:
-        notes.append(_note(f"showing the first {limits.max_columns} of {ncols} columns"))
+        notes.append(
+            _note(
+                _t("showing the first %(shown)s of %(total)s columns")
+                % {"shown": limits.max_columns, "total": ncols}
+            )
+        )
     if formulas:
         notes.insert(
             0,
             _warn(
-                f"{formulas} cell(s) shown would run as spreadsheet formulas (marked ⚠):"
-                " formula injection"
+                _t(
+                    "%(count)s cell(s) shown would run as spreadsheet formulas (marked ⚠):"
+                    " formula injection"
+                )
+                % {"count": formulas}
             ),
         )
     return "".join(notes) + "".join(out)
@@ -364,7 +418,7 @@ def _table(
 def _csv_block(data: bytes, name: str, limits: RenderLimits) -> str:
     text = _decode(data)
     if text is None:
-        return _warn("not UTF-8 text: shown as hex") + _hex(data, limits)
+        return _warn(_t("not UTF-8 text: shown as hex")) + _hex(data, limits)
     delimiter = "\t" if name.lower().endswith(".tsv") else ","
     if delimiter == ",":
         try:
@@ -374,7 +428,7 @@ def _csv_block(data: bytes, name: str, limits: RenderLimits) -> str:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header = next(reader, None)
     if header is None:
-        return _note("empty table")
+        return _note(_t("empty table"))
     body: list[list[str]] = []
     total = hidden_formulas = 0
     for row in reader:  # stream: keep the first rows, but look at every cell
@@ -383,10 +437,18 @@ def _csv_block(data: bytes, name: str, limits: RenderLimits) -> str:
             body.append(row)
         else:
             hidden_formulas += sum(is_formula(v) for v in row)
-    parts = [_note(f"{total:,} rows × {len(header)} columns, delimiter {delimiter!r}")]
+    parts = [
+        _note(
+            _t("%(rows)s rows × %(columns)s columns, delimiter %(delimiter)r")
+            % {"rows": _n(total), "columns": len(header), "delimiter": delimiter}
+        )
+    ]
     if hidden_formulas:
         parts.append(
-            _warn(f"{hidden_formulas} more formula cell(s) in the rows not shown (⚠ below)")
+            _warn(
+                _t("%(count)s more formula cell(s) in the rows not shown (⚠ below)")
+                % {"count": hidden_formulas}
+            )
         )
     parts.append(_table(header, body, total_rows=total, limits=limits))
     return "".join(parts)
@@ -408,11 +470,15 @@ def _parquet_block(data: bytes, limits: RenderLimits) -> str:
             for k, v in (pf.metadata.metadata or {}).items()
         }
     except Exception as exc:  # pyarrow raises several types on corrupt files
-        return _warn(f"not a readable Parquet file ({type(exc).__name__}: {exc})") + _hex(
-            data, limits
-        )
+        return _warn(
+            _t("not a readable Parquet file (%(error)s)")
+            % {"error": f"{type(exc).__name__}: {exc}"}
+        ) + _hex(data, limits)
     parts = [
-        _note(f"{total:,} rows × {len(schema.names)} columns"),
+        _note(
+            _t("%(rows)s rows × %(columns)s columns")
+            % {"rows": _n(total), "columns": len(schema.names)}
+        ),
         _table(schema.names, rows, total_rows=total, limits=limits),
         '<div class="hdh-meta"><p>Column types</p>',
         _json({f.name: str(f.type) for f in schema}, limits),
@@ -429,26 +495,28 @@ def _xlsx_block(data: bytes, limits: RenderLimits) -> str:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             unpacked = sum(i.file_size for i in zf.infolist())
     except zipfile.BadZipFile as exc:
-        return _warn(f"not an XLSX (zip) file: {exc}") + _hex(data, limits)
+        return _warn(_t("not an XLSX (zip) file: %(error)s") % {"error": exc}) + _hex(data, limits)
     if unpacked > limits.max_xlsx_uncompressed:
         return _warn(
-            f"XLSX unpacks to {unpacked:,} bytes (limit {limits.max_xlsx_uncompressed:,}):"
-            " not opened (zip bomb?)"
+            _t("XLSX unpacks to %(size)s bytes (limit %(limit)s): not opened (zip bomb?)")
+            % {"size": _n(unpacked), "limit": _n(limits.max_xlsx_uncompressed)}
         ) + _hex(data, limits)
     from openpyxl import load_workbook
 
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
     except Exception as exc:  # openpyxl raises many types on hostile workbooks
-        return _warn(f"not a readable XLSX file ({type(exc).__name__}: {exc})") + _hex(data, limits)
+        return _warn(
+            _t("not a readable XLSX file (%(error)s)") % {"error": f"{type(exc).__name__}: {exc}"}
+        ) + _hex(data, limits)
     parts = []
     try:
         for ws in wb.worksheets:
             state = getattr(ws, "sheet_state", "visible")
-            title = f"Sheet {ws.title!r}"
+            title = _t("Sheet %(title)r") % {"title": ws.title}
             parts.append(f"<h4>{_esc(title)}</h4>")
             if state != "visible":
-                parts.append(_warn(f"this sheet is {state} in Excel"))
+                parts.append(_warn(_t("this sheet is %(state)s in Excel") % {"state": state}))
             it = ws.iter_rows(values_only=True)
             head = next(it, None)
             body: list[tuple[Any, ...]] = []
@@ -461,7 +529,12 @@ def _xlsx_block(data: bytes, limits: RenderLimits) -> str:
                 else:
                     hidden_formulas += sum(is_formula(v) for v in row)
             if hidden_formulas:
-                parts.append(_warn(f"{hidden_formulas} more formula cell(s) in the rows not shown"))
+                parts.append(
+                    _warn(
+                        _t("%(count)s more formula cell(s) in the rows not shown")
+                        % {"count": hidden_formulas}
+                    )
+                )
             parts.append(
                 _table(list(head) if head else None, body, total_rows=count, limits=limits)
             )
@@ -495,10 +568,17 @@ def _xlsx_parts(data: bytes, limits: RenderLimits) -> str:
                 text = " | ".join(html.unescape(r) for r in runs if r.strip())
                 notes.append(f"<p>{_esc(info.filename)}</p>" + _pre(text, limits))
     flagged = sum(1 for name, _ in rows if name.startswith("⚠"))
-    head = f"<details{' open' if flagged else ''}><summary>Workbook parts ({len(rows)})</summary>"
+    summary = _t("Workbook parts (%(count)s)") % {"count": len(rows)}
+    head = f"<details{' open' if flagged else ''}><summary>{_esc(summary)}</summary>"
     out = [head, _kv_table(rows), "</details>"]
     if flagged:
-        out.insert(0, _warn(f"{flagged} workbook part(s) a spreadsheet does not show in cells"))
+        out.insert(
+            0,
+            _warn(
+                _t("%(count)s workbook part(s) a spreadsheet does not show in cells")
+                % {"count": flagged}
+            ),
+        )
     return "".join(out + notes)
 
 
@@ -527,7 +607,9 @@ def _mime_block(mime: str, value: Any, limits: RenderLimits) -> str:
         try:
             data = base64.b64decode(raw.encode("ascii"), validate=False)
         except (binascii.Error, UnicodeEncodeError) as exc:
-            body = _warn(f"undecodable base64 image: {exc}") + _pre(raw, limits)
+            body = _warn(_t("undecodable base64 image: %(error)s") % {"error": exc}) + _pre(
+                raw, limits
+            )
         else:
             body = _image_block(data, limits, declared=mime)
     elif isinstance(value, dict | list) and not (
@@ -537,9 +619,9 @@ def _mime_block(mime: str, value: Any, limits: RenderLimits) -> str:
     else:
         text = _join(value)
         if mime == "image/svg+xml":
-            body = _note("SVG is shown as its source, never rendered") + _pre(text, limits)
+            body = _note(_t("SVG is shown as its source, never rendered")) + _pre(text, limits)
         elif mime in ("application/javascript", "text/javascript"):
-            body = _warn("JavaScript output: shown as text, never run") + _pre(text, limits)
+            body = _warn(_t("JavaScript output: shown as text, never run")) + _pre(text, limits)
         else:
             body = _pre(text, limits)
     return head + body + "</div>"
@@ -549,20 +631,22 @@ def _extra(obj: dict[str, Any], known: set[str], limits: RenderLimits) -> str:
     extra = {k: v for k, v in obj.items() if k not in known}
     if not extra:
         return ""
-    return _warn("fields a notebook front-end would not show:") + _json(extra, limits)
+    return _warn(_t("fields a notebook front-end would not show:")) + _json(extra, limits)
 
 
 def _meta(value: Any, label: str, limits: RenderLimits) -> str:
     if not value:
         return ""
-    return f'<div class="hdh-meta"><p>{_esc(label)}</p>{_json(value, limits)}</div>'
+    return f'<div class="hdh-meta"><p>{_esc(_t(label))}</p>{_json(value, limits)}</div>'
 
 
 def _output_block(i: int, out: dict[str, Any], limits: RenderLimits) -> str:
     kind = str(out.get("output_type", "?"))
-    parts = [f'<div class="hdh-output"><p class="hdh-label">output {i + 1}: {_esc(kind)}</p>']
+    label = _t("output %(number)s: %(kind)s") % {"number": i + 1, "kind": kind}
+    parts = [f'<div class="hdh-output"><p class="hdh-label">{_esc(label)}</p>']
     if kind == "stream":
-        parts.append(f"<p>stream {_esc(str(out.get('name', '')))}</p>")
+        stream = _t("stream %(name)s") % {"name": out.get("name", "")}
+        parts.append(f"<p>{_esc(stream)}</p>")
         parts.append(_pre(_join(out.get("text")), limits))
     elif kind == "error":
         parts.append(_pre(f"{out.get('ename', '')}: {out.get('evalue', '')}", limits))
@@ -571,9 +655,14 @@ def _output_block(i: int, out: dict[str, Any], limits: RenderLimits) -> str:
     data = out.get("data")
     if isinstance(data, dict):
         if len(data) > 1:
-            parts.append(_note(f"{len(data)} representations, all shown: {', '.join(data)}"))
+            parts.append(
+                _note(
+                    _t("%(count)s representations, all shown: %(types)s")
+                    % {"count": len(data), "types": ", ".join(data)}
+                )
+            )
         parts.extend(_mime_block(str(m), v, limits) for m, v in data.items())
-    parts.append(_meta(out.get("metadata"), "output metadata", limits))
+    parts.append(_meta(out.get("metadata"), N_("output metadata"), limits))
     parts.append(_extra(out, _OUTPUT_KEYS, limits))
     parts.append("</div>")
     return "".join(parts)
@@ -582,16 +671,19 @@ def _output_block(i: int, out: dict[str, Any], limits: RenderLimits) -> str:
 def _cell_block(i: int, cell: dict[str, Any], limits: RenderLimits) -> str:
     kind = str(cell.get("cell_type", "?"))
     count = cell.get("execution_count")
-    label = f"cell {i + 1}: {kind}" + (f" [{count}]" if count is not None else "")
+    label = _t("cell %(number)s: %(kind)s") % {"number": i + 1, "kind": kind} + (
+        f" [{count}]" if count is not None else ""
+    )
     parts = [
         f'<section class="hdh-cell hdh-cell-{_esc(kind)}"><p class="hdh-label">{_esc(label)}</p>',
         _pre(_join(cell.get("source")), limits, "hdh-source"),
     ]
     attachments = cell.get("attachments") or {}
     if attachments:
-        parts.append(_warn(f"{len(attachments)} attachment(s), all shown"))
+        parts.append(_warn(_t("%(count)s attachment(s), all shown") % {"count": len(attachments)}))
         for name, bundle in attachments.items():
-            parts.append(f'<div class="hdh-attachment"><p>attachment {_esc(str(name))}</p>')
+            attachment = _t("attachment %(name)s") % {"name": name}
+            parts.append(f'<div class="hdh-attachment"><p>{_esc(attachment)}</p>')
             if isinstance(bundle, dict):
                 parts.extend(_mime_block(str(m), v, limits) for m, v in bundle.items())
             else:
@@ -602,7 +694,7 @@ def _cell_block(i: int, cell: dict[str, Any], limits: RenderLimits) -> str:
             parts.append(_output_block(j, out, limits))
         else:
             parts.append(_json(out, limits))
-    parts.append(_meta(cell.get("metadata"), "cell metadata", limits))
+    parts.append(_meta(cell.get("metadata"), N_("cell metadata"), limits))
     parts.append(_extra(cell, _CELL_KEYS, limits))
     parts.append("</section>")
     return "".join(parts)
@@ -613,12 +705,12 @@ def render_notebook(data: bytes, limits: RenderLimits = DEFAULT_LIMITS) -> str:
     import nbformat
 
     if len(data) > limits.max_notebook_bytes:
-        return _warn(f"notebook of {len(data):,} bytes is over the rendering limit") + _hex(
-            data, limits
-        )
+        return _warn(
+            _t("notebook of %(size)s bytes is over the rendering limit") % {"size": _n(len(data))}
+        ) + _hex(data, limits)
     text = _decode(data)
     if text is None:
-        return _warn("not UTF-8: not a notebook") + _hex(data, limits)
+        return _warn(_t("not UTF-8: not a notebook")) + _hex(data, limits)
     problems = ""
     try:
         raw = json.loads(text)
@@ -628,23 +720,31 @@ def render_notebook(data: bytes, limits: RenderLimits = DEFAULT_LIMITS) -> str:
         try:
             nbformat.validate(nb)
         except nbformat.ValidationError as exc:
-            problems = _warn(f"notebook does not validate: {exc.message}")
+            problems = _warn(_t("notebook does not validate: %(error)s") % {"error": exc.message})
     except Exception as exc:  # JSON or nbformat errors: show the raw file instead
-        return _warn(f"not a readable notebook ({type(exc).__name__}: {exc})") + _pre(text, limits)
+        return _warn(
+            _t("not a readable notebook (%(error)s)") % {"error": f"{type(exc).__name__}: {exc}"}
+        ) + _pre(text, limits)
     cells = nb.get("cells") or []
     parts = [
         '<div class="hdh-notebook">',
         problems,
-        _note(f"notebook format {nb.get('nbformat')}.{nb.get('nbformat_minor')}"),
-        _note(f"{len(cells)} cells"),
-        _meta(nb.get("metadata"), "notebook metadata", limits),
+        _note(
+            _t("notebook format %(version)s")
+            % {"version": f"{nb.get('nbformat')}.{nb.get('nbformat_minor')}"}
+        ),
+        _note(_t("%(count)s cells") % {"count": len(cells)}),
+        _meta(nb.get("metadata"), N_("notebook metadata"), limits),
         _extra(dict(nb), {"cells", "metadata", "nbformat", "nbformat_minor"}, limits),
     ]
     if len(cells) > limits.max_cells:
         parts.append(
             _warn(
-                f"only the first {limits.max_cells:,} of {len(cells):,} cells are shown:"
-                " too large to review here in full"
+                _t(
+                    "only the first %(shown)s of %(total)s cells are shown:"
+                    " too large to review here in full"
+                )
+                % {"shown": _n(limits.max_cells), "total": _n(len(cells))}
             )
         )
     parts.extend(_cell_block(i, c, limits) for i, c in enumerate(cells[: limits.max_cells]))
@@ -683,7 +783,7 @@ def render_file(name: str, data: bytes, limits: RenderLimits = DEFAULT_LIMITS) -
         body = (
             _html_block(text, limits)
             if text is not None
-            else _warn("not UTF-8 text") + _hex(data, limits)
+            else _warn(_t("not UTF-8 text")) + _hex(data, limits)
         )
     elif suffix in (".csv", ".tsv"):
         body = _csv_block(data, name, limits)
@@ -697,14 +797,15 @@ def render_file(name: str, data: bytes, limits: RenderLimits = DEFAULT_LIMITS) -
         text = _decode(data)
         if text is not None and (suffix in _TEXT_SUFFIXES or text.isprintable() or "\n" in text):
             if suffix == ".svg":
-                body = _note("SVG is shown as its source, never rendered") + _pre(text, limits)
+                body = _note(_t("SVG is shown as its source, never rendered")) + _pre(text, limits)
             else:
                 body = _pre(text, limits)
         else:
-            body = _note("binary file: hex preview") + _hex(data, limits)
+            body = _note(_t("binary file: hex preview")) + _hex(data, limits)
     return (
         f'<article class="hdh-file"><h3 class="hdh-filename">{_esc(name)}</h3>'
-        f'<p class="hdh-note">{len(data):,} bytes</p>{body}</article>'
+        f'<p class="hdh-note">{_esc(_t("%(size)s bytes") % {"size": _n(len(data))})}</p>'
+        f"{body}</article>"
     )
 
 
@@ -919,6 +1020,22 @@ def review_page(
     English without it), ``when`` writes its times for that language (ISO 8601 without it);
     what the files, the checks and the people wrote stays as written."""
     _ = gettext or _same
+    token = _GETTEXT.set(_)  # the files' notes and labels in the page's language too
+    try:
+        return _review_page(view, read_blob, limits, actions_html, _, lang, when)
+    finally:
+        _GETTEXT.reset(token)
+
+
+def _review_page(
+    view: dict[str, Any],
+    read_blob: Callable[[str], bytes | None],
+    limits: RenderLimits,
+    actions_html: str,
+    _: Callable[[str], str],
+    lang: str,
+    when: Callable[[Any], str] | None,
+) -> str:
     title = _("Egress request #%(id)s: %(title)s") % {
         "id": view.get("id"),
         "title": view.get("title"),

@@ -75,7 +75,7 @@ def marked_messages() -> dict[str, str]:
             if (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Name)
-                and node.func.id in ("_", "N_")
+                and node.func.id in ("_", "_t", "N_")
                 and node.args
                 and isinstance(node.args[0], ast.Constant)
                 and isinstance(node.args[0].value, str)
@@ -158,11 +158,13 @@ def test_dates_are_written_for_the_language() -> None:
 #: Data on a page, not its interface: code samples, refusal messages from the store, the
 #: rendered files (what the requester's kernel wrote).
 _DATA = [
+    re.compile(r"<style\b.*?</style>", re.S),  # the whole review page's own stylesheet
     re.compile(r"<pre\b.*?</pre>", re.S),
     re.compile(r"<code\b.*?</code>", re.S),
     re.compile(r'(<div class="error" role="alert">)<p>.*?</p>', re.S),
     re.compile(r'<p class="error" role="alert">.*?</p>', re.S),
-    re.compile(r'<article class="hdh-file">.*?</article>', re.S),
+    re.compile(r'<table class="hdh-table">.*?</table>', re.S),  # a file's rows
+    re.compile(r'<h3 class="hdh-filename">.*?</h3>', re.S),
     # a notification's subject, a check's summary, stored by the workflow in English (marked so)
     re.compile(r'<span class="(?:subject|hdh-summary)" lang="en">.*?</span>', re.S),
 ]
@@ -350,3 +352,74 @@ def test_accept_language_alone_chooses_french(empty: Site) -> None:  # noqa: F81
         f"{PREFIX}ui/", headers={"Cookie": "hdh-session=alice", "Accept-Language": "de-CH"}
     )
     assert_in(r, "en")
+
+
+def test_the_review_pages_file_notes_in_french() -> None:
+    """A reviewer's page with a notebook (outputs with several representations, metadata, an
+    attachment), a CSV with a formula cell, an SVG and a binary file: every note and label around
+    the files in French; the files' own content as written."""
+    import json
+
+    from jupyterlab_hdh.api.templating import translator
+    from jupyterlab_hdh.egress.render import RenderLimits, review_page
+
+    notebook = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": "python3"}},
+        "cells": [
+            {
+                "cell_type": "code",
+                "execution_count": 1,
+                "id": "a1",
+                "metadata": {"tags": ["x"]},
+                "source": "print(1)",
+                "outputs": [
+                    {"output_type": "stream", "name": "stdout", "text": "1\n"},
+                    {
+                        "output_type": "display_data",
+                        "metadata": {"isolated": True},
+                        "data": {"text/plain": "t", "text/html": "<b>t</b>"},
+                    },
+                ],
+            },
+            {
+                "cell_type": "markdown",
+                "id": "a2",
+                "metadata": {},
+                "source": "![x](attachment:x.txt)",
+                "attachments": {"x.txt": {"text/plain": "hidden"}},
+            },
+        ],
+    }
+    blobs = {
+        "nb": json.dumps(notebook).encode(),
+        "csv": b"group,count\n=1+1,120\n" + b"b,1\n" * 5,
+        "svg": b"<svg xmlns='http://www.w3.org/2000/svg'/>",
+        "bin": bytes(range(256)) * 40,
+    }
+    view = {
+        "id": 7,
+        "title": "Tableau 1",
+        "project": "study",
+        "author": "alice",
+        "state": "submitted",
+        "round": 1,
+        "viewer": "reviewer",
+        "created_at": "2026-12-04T10:00:00+00:00",
+        "files": [
+            {"path": p, "sha256": k, "role": "output", "size": len(blobs[k]), "vote_count": 1}
+            for p, k in (("a.ipynb", "nb"), ("t.csv", "csv"), ("f.svg", "svg"), ("x.bin", "bin"))
+        ],
+        "comments": [{"author": "rita", "visibility": "private", "round": 1, "body": "ok"}],
+    }
+    limits = RenderLimits(max_rows=2, max_hex_bytes=64)
+    french = review_page(
+        view, blobs.get, limits, gettext=translator("fr"), lang="fr", when=lambda v: str(v)
+    )
+    assert english_left(french) == [], english_left(french)
+    text = parse(french).text
+    for shown in ("cellule 1 : code", "sortie 1 : stream", "octets", "Contrôles automatiques"):
+        assert shown in text, shown
+    english = review_page(view, blobs.get, limits)
+    assert french_shown(english) == [] and "cell 1: code" in parse(english).text
