@@ -1,8 +1,8 @@
 /**
  * The HDH JupyterLab extension: registers the left-sidebar panel (my data, catalogue,
  * export requests), the file browser's "Add to export request…" command and the template
- * studies' launcher cards (`templates.ts`) and the catalogue browser (`catalogue.ts`, command
- * "HDH: Browse the catalogue").
+ * studies' launcher cards (`templates.ts`), the catalogue browser (`catalogue.ts`, command
+ * "HDH: Browse the catalogue") and the code audit view (`audit.ts`, "HDH: Audited code").
  */
 
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
@@ -11,6 +11,7 @@ import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { LabIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
+import { AUDIT_CODE, AuditView } from './audit';
 import { BROWSE_CATALOGUE, CatalogueBrowser, INotebookLike, isNotebook } from './catalogue';
 import { addFilesInteractively } from './egress';
 import { HdhPanel } from './panel';
@@ -47,7 +48,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
   ) => {
     const panel = new HdhPanel(
       (dataset?: string, table?: string) =>
-        void app.commands.execute(BROWSE_CATALOGUE, { dataset: dataset ?? '', table: table ?? '' })
+        void app.commands.execute(BROWSE_CATALOGUE, { dataset: dataset ?? '', table: table ?? '' }),
+      () => void app.commands.execute(AUDIT_CODE)
     );
     panel.title.icon = hdhIcon;
     panel.title.caption = 'HDH: my data, catalogue, export requests';
@@ -108,6 +110,34 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
     if (palette) {
       palette.addItem({ command: BROWSE_CATALOGUE, category: 'HDH' });
+    }
+
+    // the code audit view: the project's audited code (its leads; others read why not)
+    let audit: AuditView | null = null;
+    const auditTracker = new WidgetTracker<AuditView>({ namespace: 'jupyterlab-hdh-audit' });
+    if (restorer) {
+      void restorer.restore(auditTracker, { command: AUDIT_CODE, name: () => 'audit' });
+    }
+    app.commands.addCommand(AUDIT_CODE, {
+      label: 'HDH: Audited code',
+      caption: "The project's audited code: cells, terminal lines, saved files, template runs",
+      icon: hdhIcon,
+      execute: () => {
+        if (!audit || audit.isDisposed) {
+          audit = new AuditView();
+          audit.title.icon = hdhIcon;
+          void auditTracker.add(audit);
+        }
+        if (!audit.isAttached) {
+          app.shell.add(audit, 'main');
+        }
+        app.shell.activateById(audit.id);
+        void audit.load();
+        return audit;
+      }
+    });
+    if (palette) {
+      palette.addItem({ command: AUDIT_CODE, category: 'HDH' });
     }
 
     app.commands.addCommand(CommandIDs.addToExport, {

@@ -440,10 +440,31 @@ export class ExportSection extends Section {
   }
 }
 
+/** The audit section: one button that opens the code audit view (`audit.ts`). */
+export class AuditSection extends Widget {
+  constructor(open: () => void) {
+    super();
+    this.addClass('jp-hdh-section');
+    this.node.dataset.hdhSection = 'audit';
+    this.node.append(
+      h(
+        'div',
+        { class: 'jp-hdh-sectionHeader' },
+        h('h3', {}, 'Audit'),
+        button('Audited code', () => open(), {
+          class: 'jp-hdh-button jp-hdh-audit-open',
+          title: "The project's audited code: cells, terminal lines, saved files (project leads)"
+        })
+      )
+    );
+  }
+}
+
 /** The left-sidebar panel; refreshes its sections each time it is shown. */
 export class HdhPanel extends Panel {
-  /** `browse` opens the catalogue browser (the catalogue section's button and its hits). */
-  constructor(browse?: (dataset?: string, table?: string) => void) {
+  /** `browse` opens the catalogue browser (the catalogue section's button and its hits);
+   * `audit` the code audit view (the audit section's button). */
+  constructor(browse?: (dataset?: string, table?: string) => void, audit?: () => void) {
     super();
     this.id = 'jp-hdh-panel';
     this.addClass('jp-hdh-panel');
@@ -453,6 +474,9 @@ export class HdhPanel extends Panel {
     this.addWidget(this.myData);
     this.addWidget(this.catalogue);
     this.addWidget(this.exports);
+    if (audit) {
+      this.addWidget(new AuditSection(audit));
+    }
   }
 
   refresh(): Promise<void> {

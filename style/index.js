@@ -1,2 +1,3 @@
 import './base.css';
 import './catalogue.css';
+import './audit.css';
