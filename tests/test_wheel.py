@@ -74,6 +74,7 @@ def test_the_wheel_carries_the_built_extension_and_no_sources_of_node(wheel: Pat
     assert "hdh/R/hdh.R" in names  # the R helper the sandbox's R kernel loads
     assert "hdh/templates/notebooks/mi-pathway.ipynb" in names  # the template studies
     assert "hdh/disclosure/default_config.toml" in names  # the disclosure checks' defaults
+    assert "jupyterlab_hdh/api/locale/fr.po" in names  # the web pages in French
 
 
 def test_a_fresh_environment_without_node_finds_the_extension(wheel: Path, tmp_path: Path) -> None:

@@ -858,7 +858,7 @@ FIELD_LABELS = {
     "created_at": N_("created at"),
     "updated_at": N_("updated at"),
     "decided_by": N_("decided by"),
-    "viewer": N_("viewer"),
+    "viewer": N_("your role"),
     "role": N_("role"),
     "sha256": "sha256",
     "size": N_("size"),
@@ -1036,7 +1036,7 @@ def _review_page(
     lang: str,
     when: Callable[[Any], str] | None,
 ) -> str:
-    title = _("Egress request #%(id)s: %(title)s") % {
+    title = _("Export request #%(id)s: %(title)s") % {
         "id": view.get("id"),
         "title": view.get("title"),
     }
