@@ -13,7 +13,7 @@ may review a project's exports. Everyone else is refused with the reason.
 import json
 from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -111,33 +111,23 @@ def _code_event(e: AuditEvent, broken: int | None) -> CodeEventOut:
     )
 
 
-def code_page(
-    s: Session,
-    *,
-    project: str | None,
-    user: str | None,
-    kind: CodeKind | None,
-    since: str | None,
-    until: str | None,
-    notebook: str | None,
-    limit: int,
-    cursor: int,
-) -> CodeAuditOut:
+def code_page(s: Session, project: str | None, q: "CodeQuery") -> CodeAuditOut:
     """One page of audited code, newest first, and the chain's state (shared by the routes)."""
     try:
-        start = parse_moment(since) if since else None
-        end = parse_moment(until, end=True) if until else None
+        start = parse_moment(q.since) if q.since else None
+        end = parse_moment(q.until, end=True) if q.until else None
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
     where = AuditFilter(
-        user=user or None,
+        user=q.user or None,
         project=project,
-        actions=(CODE_KINDS[kind],) if kind else tuple(CODE_KINDS.values()),
+        actions=(CODE_KINDS[q.kind],) if q.kind else tuple(CODE_KINDS.values()),
         since=start,
         until=end,
-        before=cursor,
-        path=notebook or None,
+        before=q.cursor,
+        path=q.notebook or None,
     )
+    limit = q.limit
     rows = audit_events_query(s, where, limit=limit + 1)
     chain = verify(s)
     out = [_code_event(e, chain.broken_seq) for e in rows[:limit]]
@@ -162,60 +152,39 @@ Moment = Annotated[str | None, Query(max_length=40, description="ISO date or dat
 SLUG = Path(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
+class CodeQuery:
+    """The code audit view's filters and page as query parameters, defined once for the
+    routes that serve it (the project's, the administrators' and the bridge's)."""
+
+    def __init__(
+        self,
+        user: Text = None,
+        kind: CodeKind | None = None,
+        since: Moment = None,
+        until: Moment = None,
+        notebook: Text = None,
+        limit: Limit = 100,
+        cursor: Cursor = 0,
+    ) -> None:
+        self.user, self.kind, self.since, self.until = user, kind, since, until
+        self.notebook, self.limit, self.cursor = notebook, limit, cursor
+
+
+CodeFilters = Annotated[CodeQuery, Depends()]
+
+
 @router.get("/api/projects/{slug}/audit/code", responses=ACCESS_RESPONSES)
-def project_code(
-    slug: Annotated[str, SLUG],
-    s: Db,
-    me: Anyone,
-    user: Text = None,
-    kind: CodeKind | None = None,
-    since: Moment = None,
-    until: Moment = None,
-    notebook: Text = None,
-    limit: Limit = 100,
-    cursor: Cursor = 0,
-) -> CodeAuditOut:
+def project_code(slug: Annotated[str, SLUG], s: Db, me: Anyone, q: CodeFilters) -> CodeAuditOut:
     """A project's audited code, newest first: for its leads, the reviewers who may review
     it (not its members) and administrators; 403 with the reason for anyone else."""
     refusal = code_audit_refusal(s, slug, me.name, me.role)
     if refusal is not None:
         raise HTTPException(403, refusal)
-    return code_page(
-        s,
-        project=slug,
-        user=user,
-        kind=kind,
-        since=since,
-        until=until,
-        notebook=notebook,
-        limit=limit,
-        cursor=cursor,
-    )
+    return code_page(s, slug, q)
 
 
 @router.get("/api/audit/code")
-def all_code(
-    s: Db,
-    _user: Admin,
-    project: Text = None,
-    user: Text = None,
-    kind: CodeKind | None = None,
-    since: Moment = None,
-    until: Moment = None,
-    notebook: Text = None,
-    limit: Limit = 100,
-    cursor: Cursor = 0,
-) -> CodeAuditOut:
+def all_code(s: Db, _user: Admin, q: CodeFilters, project: Text = None) -> CodeAuditOut:
     """Administrators: every project's audited code, with filters by project, user, kind and
     time."""
-    return code_page(
-        s,
-        project=project or None,
-        user=user,
-        kind=kind,
-        since=since,
-        until=until,
-        notebook=notebook,
-        limit=limit,
-        cursor=cursor,
-    )
+    return code_page(s, project or None, q)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from jupyterlab_hdh.api import egress_models as em
 from jupyterlab_hdh.api import models
-from jupyterlab_hdh.api.audit_models import CodeAuditOut, CodeKind
+from jupyterlab_hdh.api.audit_models import CodeAuditOut
 from jupyterlab_hdh.api.deps import BRIDGE_RESPONSES, Bridged, Config, Db, Inst
 from jupyterlab_hdh.api.routes import audit, egress
 from jupyterlab_hdh.catalogue.records import SLUG_PATTERN
@@ -139,17 +139,7 @@ def bridge_access(
 
 
 @router.get("/api/bridge/audit/code", responses=BRIDGE_RESPONSES)
-def bridge_audit_code(
-    s: Db,
-    me: Bridged,
-    user: audit.Text = None,
-    kind: CodeKind | None = None,
-    since: audit.Moment = None,
-    until: audit.Moment = None,
-    notebook: audit.Text = None,
-    limit: audit.Limit = 100,
-    cursor: audit.Cursor = 0,
-) -> CodeAuditOut:
+def bridge_audit_code(s: Db, me: Bridged, q: audit.CodeFilters) -> CodeAuditOut:
     """The audited code of the calling sandbox's project (the JupyterLab code audit view), if
     the calling user may see it (a lead of the project, or an administrator: a reviewer is
     never a member, so never reaches it from a sandbox of the project); 403 with the reason
@@ -158,17 +148,7 @@ def bridge_audit_code(
     refusal = audit.code_audit_refusal(s, me.project, actor.name, actor.role)
     if refusal is not None:
         raise HTTPException(403, refusal)
-    return audit.code_page(
-        s,
-        project=me.project,
-        user=user,
-        kind=kind,
-        since=since,
-        until=until,
-        notebook=notebook,
-        limit=limit,
-        cursor=cursor,
-    )
+    return audit.code_page(s, me.project, q)
 
 
 @router.get("/api/bridge/egress/checks")
