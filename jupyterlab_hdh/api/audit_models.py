@@ -30,12 +30,13 @@ class CodeEventOut(BaseModel):
     user: str
     project: str | None
     kind: CodeKind
-    #: the notebook or file (a saved file's path, a notebook when the event names it)
+    #: the notebook or file: a saved file's path, the notebook (or console) a cell ran in as
+    #: the guard learnt it from the sessions API (None: unknown), a template copy's notebook
     notebook: str | None = None
     kernel: str | None = None
     terminal: str | None = None
-    #: the cell's code, the terminal line, or a saved file's summary (its content is not
-    #: stored in the log: its size and SHA-256 are)
+    #: the cell's code, the terminal line, a saved file's summary (its content is not
+    #: stored in the log: its size and SHA-256 are) or a template copy's
     code: str
     sha256: str | None = None
     #: the chain is intact up to this event (False: at or after the first broken link)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from jupyterlab_hdh.audit.log import canonical_json
@@ -63,6 +63,7 @@ class AuditFilter:
     after: int = 0  # only events with a higher sequence number
     before: int = 0  # only events with a lower sequence number (0: no bound)
     path: str | None = None  # a ``"path"`` or ``"notebook"`` detail (a saved file, a notebook)
+    code: str | None = None  # only audited code of this kind (a CODE_KINDS key: :func:`code_kind`)
 
     def conditions(self) -> list[ColumnElement[bool]]:
         where: list[ColumnElement[bool]] = []
@@ -106,6 +107,8 @@ class AuditFilter:
                     )
                 )
             )
+        if self.code is not None:
+            where.append(_code_kind_condition(self.code))
         if self.since is not None:
             where.append(AuditEvent.ts >= self.since)
         if self.until is not None:
@@ -114,18 +117,46 @@ class AuditFilter:
 
 
 #: the audited code, by kind: the action each kind is recorded as (the guard's
-#: ``code.execute``, ``terminal.input``, ``file.save``; template runs as ``template.run``)
+#: ``code.execute``, ``terminal.input``, ``file.save``; the launcher's template copies as
+#: ``template.run``). A terminal line starting with :data:`TEMPLATE_COMMAND` is of kind
+#: ``template`` too (:func:`code_kind`), not ``terminal``.
 CODE_KINDS: dict[str, str] = {
     "cell": "code.execute",
     "terminal": "terminal.input",
     "save": "file.save",
     "template": "template.run",
 }
+#: a template run typed in a terminal
+TEMPLATE_COMMAND = "hdh template run"
 
 
-def code_kind(action: str) -> str | None:
-    """The code kind of an action (None: not audited code)."""
-    return next((k for k, a in CODE_KINDS.items() if a == action), None)
+def code_kind(action: str, details: dict[str, Any] | None = None) -> str | None:
+    """The code kind of an event (None: not audited code); ``details`` tells a terminal's
+    ``hdh template run`` line (kind ``template``) from its other lines."""
+    kind = next((k for k, a in CODE_KINDS.items() if a == action), None)
+    if kind == "terminal" and str((details or {}).get("input", "")).startswith(TEMPLATE_COMMAND):
+        return "template"
+    return kind
+
+
+def _template_line() -> ColumnElement[bool]:
+    """A terminal line starting with ``hdh template run`` (canonical JSON: the ``input``
+    detail's value starts right after ``"input":"``; a quote inside a value is escaped)."""
+    prefix = canonical_json({"input": TEMPLATE_COMMAND})[1:-2]
+    return and_(
+        AuditEvent.action == CODE_KINDS["terminal"],
+        AuditEvent.details.contains(prefix, autoescape=True),
+    )
+
+
+def _code_kind_condition(kind: str) -> ColumnElement[bool]:
+    """The events :func:`code_kind` calls ``kind`` (``KeyError`` for an unknown kind)."""
+    action = AuditEvent.action == CODE_KINDS[kind]
+    if kind == "template":
+        return or_(action, _template_line())
+    if kind == "terminal":
+        return and_(action, not_(_template_line()))
+    return action
 
 
 def events(

@@ -19,6 +19,7 @@ import json
 import logging
 import struct
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -335,15 +336,19 @@ def _buffers(msg: KernelMessage) -> list[dict[str, Any]]:
     return [{"size": len(b), "sha256": hashlib.sha256(b).hexdigest()} for b in msg.buffers]
 
 
-def kernel_event(msg: KernelMessage, *, user: str, project: str, kernel_id: str) -> AuditEvent:
+def kernel_event(
+    msg: KernelMessage, *, user: str, project: str, kernel_id: str, path: str | None = None
+) -> AuditEvent:
     """The audit event recorded before a client message reaches a kernel.
 
     Every forwarded message is recorded with what the kernel acts on:
     ``code.execute`` for cells (the code and the ``user_expressions``, which the
-    kernel evaluates too), ``kernel.input`` for the value typed at an ``input()``
-    prompt (``exec(input())`` runs it), ``kernel.comm`` for widget and comm
-    traffic (its data and the digests of its buffers), ``kernel.request`` for the
-    rest (completion, inspection, history, interrupt…, with their content).
+    kernel evaluates too, and ``path``: the notebook or console the kernel's session
+    is for, as the server last answered it — :class:`KernelPaths` — or None),
+    ``kernel.input`` for the value typed at an ``input()`` prompt (``exec(input())``
+    runs it), ``kernel.comm`` for widget and comm traffic (its data and the digests
+    of its buffers), ``kernel.request`` for the rest (completion, inspection,
+    history, interrupt…, with their content).
     Raises :class:`RefusedMessage` for a type outside :data:`CLIENT_MESSAGES`,
     :class:`MessageError` for a malformed one.
     """
@@ -360,7 +365,7 @@ def kernel_event(msg: KernelMessage, *, user: str, project: str, kernel_id: str)
             isinstance(v, str) for v in expressions.values()
         ):
             raise MessageError("execute_request with malformed user_expressions")
-        details.update(code=code, sha256=sha256_text(code))
+        details.update(code=code, sha256=sha256_text(code), path=path)
         if expressions:
             details["user_expressions"] = expressions
         return AuditEvent(actor=user, action="code.execute", target=target, details=details)
@@ -388,6 +393,82 @@ def refused_event(msg: KernelMessage, *, user: str, project: str, kernel_id: str
         action="kernel.refused",
         target=f"project:{project}/kernel:{kernel_id}",
         details=details,
+    )
+
+
+# ----------------------------------------------------------------- sessions
+
+
+class KernelPaths:
+    """Which notebook (or console) each kernel runs for, from the sandbox server's answers.
+
+    The guard reads the answers to ``api/sessions`` (``POST``, ``GET``) and
+    ``api/sessions/<id>`` (``GET``, ``PATCH``: a rename) that pass through it: each
+    session model the *server* returns names its ``path`` and its ``kernel.id``;
+    the browser's request body is never read. The latest answer wins, so a renamed
+    notebook's cells carry the new path from the rename on. A kernel the guard saw
+    no answer for (a guard restart before JupyterLab's next sessions poll) has no
+    path (None). Kept per ``(user, project)`` sandbox, at most ``max_entries``
+    kernels (the least recently seen forgotten first). No extra request: only
+    answers JupyterLab asked for anyway.
+    """
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self.max_entries = max_entries
+        self._paths: OrderedDict[tuple[str, str, str], str | None] = OrderedDict()
+
+    def get(self, user: str, project: str, kernel_id: str) -> str | None:
+        return self._paths.get((user, project, kernel_id))
+
+    def observe(self, user: str, project: str, payload: bytes) -> None:
+        """Remember the kernels' paths from one sessions answer (ignored if malformed)."""
+        try:
+            obj = json.loads(payload)
+        except (ValueError, UnicodeDecodeError):
+            return
+        for model in obj if isinstance(obj, list) else [obj]:
+            if not isinstance(model, dict):
+                continue
+            kernel = model.get("kernel")
+            kid = kernel.get("id") if isinstance(kernel, dict) else None
+            path = model.get("path")
+            if not isinstance(kid, str) or not kid:
+                continue
+            key = (user, project, kid)
+            self._paths[key] = path if isinstance(path, str) and path else None
+            self._paths.move_to_end(key)
+        while len(self._paths) > self.max_entries:
+            self._paths.popitem(last=False)
+
+
+# ----------------------------------------------------------------- template runs
+
+
+def template_event(
+    name: str, payload: bytes, *, user: str, project: str, parameters: dict[str, Any] | None = None
+) -> AuditEvent:
+    """``template.run``: the launcher's copy of template ``name`` into the workspace
+    (``POST hdh/templates/<name>/copy``), with the copied notebook's ``path`` from the
+    server's answer (None if it has none). Its cells are audited as ``code.execute``
+    when they run."""
+    try:
+        obj = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        obj = None
+    path = obj.get("path") if isinstance(obj, dict) else None
+    return AuditEvent(
+        actor=user,
+        action="template.run",
+        target=f"project:{project}/template:{name}",
+        details={
+            "user": user,
+            "project": project,
+            "template": name,
+            "mode": "copy",
+            "parameters": parameters or {},
+            "path": path if isinstance(path, str) else None,
+            "time": datetime.now(UTC).isoformat(timespec="microseconds"),
+        },
     )
 
 

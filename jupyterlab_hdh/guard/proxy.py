@@ -163,6 +163,8 @@ class Guard:
     ledger: DisplayLedger = field(default_factory=lambda: DisplayLedger(DisplaySettings(), None))
     #: Called by :meth:`close` (the periodic display flush's stop).
     on_close: list[Callable[[], None]] = field(default_factory=list)
+    #: Each kernel's notebook path, from the sessions answers that pass through the guard.
+    kernel_paths: A.KernelPaths = field(default_factory=A.KernelPaths)
     _clients: dict[str, UpstreamPool] = field(default_factory=dict)
     _upload_totals: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
@@ -203,6 +205,10 @@ def filter_cookie_header(value: str, private: frozenset[str] = frozenset()) -> s
         if name and not name.lower().startswith(HUB_COOKIE_PREFIXES) and name not in private:
             kept.append(part.strip())
     return "; ".join(kept)
+
+
+#: The routes whose answers are session models (``guard.audit.KernelPaths``).
+SESSION_ANSWERS = frozenset({"sessions", "session"})
 
 
 @web.stream_request_body
@@ -408,6 +414,18 @@ class GuardHandler(websocket.WebSocketHandler):
             log.exception("audit of a save failed; the save is refused")
             self._deny(503, "audit unavailable: the save was not forwarded")
 
+    async def _audit_template_copy(self, payload: bytes) -> None:
+        """Record the launcher's template copy the sandbox made (``template.run``).
+
+        The copy only writes a notebook (its cells are audited when they run), so
+        a failed audit is logged and the answer still served."""
+        name = self.decision.rest.split("/")[2]  # hdh/templates/<name>/copy
+        event = A.template_event(name, payload, user=self.user, project=self.decision.project)
+        try:
+            await self.guard.audit_sink.record(event)
+        except Exception:
+            log.exception("audit of a template copy failed")
+
     async def _delete_partial_upload(self) -> None:
         """Remove what the earlier chunks of a refused chunked upload wrote."""
         req = HTTPRequest(
@@ -514,6 +532,10 @@ class GuardHandler(websocket.WebSocketHandler):
                     f" {limit}): open a smaller part, or take it out through an export request",
                 )
             payload = trimmed or b""
+        if 200 <= resp.code < 300 and d.route in SESSION_ANSWERS and payload:
+            self.guard.kernel_paths.observe(self.user, d.project, payload)
+        elif 200 <= resp.code < 300 and d.route == "hdh-template-copy":
+            await self._audit_template_copy(payload)
         self._apply_response_headers(resp.code, resp.headers)
         if payload and resp.code not in (204, 304) and method != "HEAD":
             self.write(self._show(payload))
@@ -685,7 +707,10 @@ class GuardHandler(websocket.WebSocketHandler):
         if d.kind == "kernel_ws":
             kernel_id = d.rest.split("/")[2]
             msg = A.parse_kernel_message(message, self.selected_subprotocol)
-            ev = A.kernel_event(msg, user=self.user, project=d.project, kernel_id=kernel_id)
+            path = self.guard.kernel_paths.get(self.user, d.project, kernel_id)
+            ev = A.kernel_event(
+                msg, user=self.user, project=d.project, kernel_id=kernel_id, path=path
+            )
             self._replies.remember(msg)
             return [ev]
         if d.kind == "terminal_ws":

@@ -170,6 +170,76 @@ def test_filters(api: Any) -> None:
     assert _get(client, tokens, "alice", COHORT, kind="kernel").status_code == 422
 
 
+def test_cells_by_notebook_and_template_runs(api: Any) -> None:
+    """The guard's ``path`` on a cell is its notebook (the ``notebook`` filter matches it);
+    the launcher's copies (``template.run``) and the terminal's ``hdh template run`` lines
+    are the ``template`` kind, and that line is no longer a plain terminal line."""
+    client, hub, tokens = api
+    with hub.transaction() as s:
+        for code, path in (("a = 1", "work/a.ipynb"), ("b = 1", "work/b.ipynb"), ("c = 1", None)):
+            record(
+                s,
+                actor="alice",
+                action="code.execute",
+                target="project:cohort/kernel:k5",
+                details={
+                    "user": "alice",
+                    "project": "cohort",
+                    "kernel_id": "k5",
+                    "code": code,
+                    "path": path,
+                },
+            )
+        record(
+            s,
+            actor="alice",
+            action="template.run",
+            target="project:cohort/template:mi-pathway",
+            details={
+                "user": "alice",
+                "project": "cohort",
+                "template": "mi-pathway",
+                "mode": "copy",
+                "parameters": {},
+                "path": "templates/mi-pathway.ipynb",
+            },
+        )
+        record(
+            s,
+            actor="bob",
+            action="terminal.input",
+            target="project:cohort/terminal:2",
+            details={
+                "user": "bob",
+                "project": "cohort",
+                "input": "hdh template run mi-pathway --output out\r",
+                "sha256": "x",
+            },
+        )
+    r = _get(client, tokens, "alice", COHORT, notebook="work/a.ipynb")
+    got = [(e["kind"], e["code"], e["notebook"]) for e in r.json()["events"]]
+    assert got == [("cell", "a = 1", "work/a.ipynb")]
+    r = _get(client, tokens, "alice", COHORT, kind="cell", user="alice")
+    by_code = {e["code"]: (e["notebook"], e["kernel"]) for e in r.json()["events"]}
+    assert by_code["b = 1"] == ("work/b.ipynb", "k5") and by_code["c = 1"] == (None, "k5")
+    r = _get(client, tokens, "alice", COHORT, kind="template")
+    runs = [(e["user"], e["kind"], e["code"], e["notebook"]) for e in r.json()["events"]]
+    assert runs == [
+        ("bob", "template", "hdh template run mi-pathway --output out\r", None),
+        (
+            "alice",
+            "template",
+            "template mi-pathway copied to templates/mi-pathway.ipynb",
+            "templates/mi-pathway.ipynb",
+        ),
+    ]
+    r = _get(client, tokens, "alice", COHORT, kind="terminal")
+    assert [e["code"] for e in r.json()["events"]] == ["ls /data\r"]
+    r = _get(client, tokens, "alice", COHORT, user="bob")
+    kinds = [(e["kind"], e["terminal"]) for e in r.json()["events"]]
+    assert kinds[0] == ("template", "2") and ("terminal", "1") in kinds
+
+
 def test_pages_are_bounded_and_follow_the_cursor(api: Any) -> None:
     client, _hub, tokens = api
     assert _get(client, tokens, "alice", COHORT, limit=501).status_code == 422

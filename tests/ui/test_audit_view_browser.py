@@ -1,9 +1,9 @@
 """The code audit view in a real browser (Debian ``chromium`` and Playwright) through
 ``hdh up``: alice, the lead of the ``demo`` project, runs a cell, opens "Audited code" from
-the HDH panel and reads her cell's code, under her name, with the audit chain verified; a
-kind filter with nothing to show says so. Then dave, a plain member of the project, opens
-the view from the command palette and reads why he may not see it. The view's screenshot
-goes to ``docs/screenshots/audit-code.png``.
+the HDH panel and reads her cell's code, under her name and her notebook's, with the audit
+chain verified; a kind filter with nothing to show says so. Then dave, a plain member of the
+project, opens the view from the command palette and reads why he may not see it. The view's
+screenshot goes to ``docs/screenshots/audit-code.png``.
 
 One ``hdh up`` per module (the ``up`` fixture of ``tests/hub/test_embedded_hub.py``); alice's
 browser, its recorders and the failure screenshot are ``tests/ui/test_jupyterlab_browser.py``'s.
@@ -117,9 +117,12 @@ def test_the_lead_sees_her_cell_with_the_chain_verified(up: Up, lab: Lab) -> Non
     assert entry.locator(".jp-hdh-audit-ok").inner_text() == "verified"
     person = entry.locator("xpath=ancestor::section[contains(@class, 'jp-hdh-audit-person')]")
     assert person.locator("h3").inner_text() == "alice"
+    # grouped by the notebook the cell ran in (the guard's path from the session), with
+    # the notebook's save
     place = entry.locator("xpath=ancestor::div[contains(@class, 'jp-hdh-audit-place')]")
-    assert place.locator("h4").inner_text().startswith("Kernel ")
-    # the newest first: her cell comes before the older events of the same kernel
+    assert place.locator("h4").inner_text().startswith("Untitled.ipynb")
+    assert place.locator('.jp-hdh-audit-entry[data-kind="save"]').count() >= 1
+    # the newest first: her cell comes before the older events of the same notebook
     seqs = [int(s) for s in widget.locator(".jp-hdh-audit-entry").evaluate_all(
         "es => es.map(e => e.dataset.seq)"
     )]  # fmt: skip

@@ -85,13 +85,14 @@ def code_audit_refusal(s: Session, slug: str, user_name: str, role: str) -> str 
 
 def _code_event(e: AuditEvent, broken: int | None) -> CodeEventOut:
     d: dict[str, Any] = json.loads(e.details)
-    kind = cast(CodeKind, code_kind(e.action) or "cell")
+    kind = cast(CodeKind, code_kind(e.action, d) or "cell")
     if kind == "save":
         code = f"saved {d.get('path', '?')} ({d.get('size', '?')} bytes)"
-    elif kind == "terminal":
+    elif kind == "terminal" or e.action == CODE_KINDS["terminal"]:
         code = str(d.get("input", ""))
     elif kind == "template":
-        code = str(d.get("code") or d.get("template") or "")
+        # the launcher's copy (the guard's template.run): which template, into which notebook
+        code = f"template {d.get('template', '?')} copied to {d.get('path') or '?'}"
     else:
         code = str(d.get("code", ""))
     terminal = e.target.rpartition("/terminal:")[2] if "/terminal:" in e.target else None
@@ -121,7 +122,8 @@ def code_page(s: Session, project: str | None, q: "CodeQuery") -> CodeAuditOut:
     where = AuditFilter(
         user=q.user or None,
         project=project,
-        actions=(CODE_KINDS[q.kind],) if q.kind else tuple(CODE_KINDS.values()),
+        actions=tuple(CODE_KINDS.values()),
+        code=q.kind or None,
         since=start,
         until=end,
         before=q.cursor,
