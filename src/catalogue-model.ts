@@ -8,11 +8,19 @@
 /** JupyterLab's `TranslationBundle.__` shape: `%1`, `%2`… are replaced by the arguments. */
 export interface ITrans {
   __(msgid: string, ...args: (string | number)[]): string;
+  _n(msgid: string, msgidPlural: string, n: number, ...args: (string | number)[]): string;
+  _p(msgctxt: string, msgid: string, ...args: (string | number)[]): string;
 }
 
-/** Until the extension loads a translation domain: the English text, arguments filled in. */
+const fill = (msgid: string, args: (string | number)[]) =>
+  msgid.replace(/%(\d+)/g, (m, n) => String(args[Number(n) - 1] ?? m));
+
+/** Without a translator (tests, a JupyterLab without @jupyterlab/translation): the English
+ * text, arguments filled in. The plugins pass `translator.load('jupyterlab_hdh')`. */
 export const englishTrans: ITrans = {
-  __: (msgid, ...args) => msgid.replace(/%(\d+)/g, (m, n) => String(args[Number(n) - 1] ?? m))
+  __: (msgid, ...args) => fill(msgid, args),
+  _n: (msgid, plural, n, ...args) => fill(n === 1 ? msgid : plural, args),
+  _p: (_ctx, msgid, ...args) => fill(msgid, args)
 };
 
 /** The engines `hdh.read` offers in every sandbox (cuDF needs a GPU profile: not offered). */

@@ -8,6 +8,7 @@ import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 
 import { HdhApiError, hdhPath, postJSON, requestAPI } from './api';
+import { ITrans, englishTrans } from './catalogue-model';
 import { h } from './dom';
 import {
   EDITABLE_STATES,
@@ -19,9 +20,6 @@ import {
   parseRequest,
   parseRequests
 } from './model';
-
-export const NOT_AVAILABLE =
-  'Export requests are not available yet in this sandbox (the airlock service did not answer).';
 
 /** How many requests of a list are fetched in full (files, checks, comments). */
 export const DETAILED_MAX = 20;
@@ -82,14 +80,21 @@ export async function withdrawRequest(requestId: string): Promise<void> {
 }
 
 /** Shows why a call failed: the server's `detail`, or "not available yet". */
-export async function reportError(title: string, error: unknown): Promise<void> {
+export async function reportError(
+  title: string,
+  error: unknown,
+  trans: ITrans = englishTrans
+): Promise<void> {
   let message: string;
   if (error instanceof HdhApiError) {
-    message = error.notAvailable ? `${NOT_AVAILABLE}\n\n${error.detail}` : error.detail;
+    const notAvailable = trans.__(
+      'Export requests are not available yet in this sandbox (the airlock service did not answer).'
+    );
+    message = error.notAvailable ? `${notAvailable}\n\n${error.detail}` : error.detail;
   } else {
     message = String(error);
   }
-  await showErrorMessage(title, message);
+  await showErrorMessage(title, message, [Dialog.okButton({ label: trans.__('Dismiss') })]);
 }
 
 const NEW_REQUEST = '__new__';
@@ -101,61 +106,66 @@ interface IAddChoice extends IFileChoice {
 
 /** The body of the "Add to export request" dialog: role, request, context and controls. */
 class AddFileForm extends Widget {
-  constructor(paths: string[], drafts: IExportRequest[]) {
+  constructor(paths: string[], drafts: IExportRequest[], trans: ITrans = englishTrans) {
     super({ node: h('form', { class: 'jp-hdh-addForm' }) });
-    this._role = h('select', { name: 'role', 'aria-label': 'Role' });
+    const __ = trans.__.bind(trans);
+    this._role = h('select', { name: 'role', 'aria-label': __('Role') });
     for (const role of FILE_ROLES) {
       this._role.appendChild(h('option', { value: role }, role));
     }
-    this._request = h('select', { name: 'request', 'aria-label': 'Request' });
+    this._request = h('select', { name: 'request', 'aria-label': __('Request') });
     for (const r of drafts) {
       this._request.appendChild(
-        h('option', { value: r.id }, `${r.title || '(untitled)'} — #${r.id}`)
+        h('option', { value: r.id }, `${r.title || __('(untitled)')} — #${r.id}`)
       );
     }
-    this._request.appendChild(h('option', { value: NEW_REQUEST }, 'New request…'));
+    this._request.appendChild(h('option', { value: NEW_REQUEST }, __('New request…')));
     this._title = h('input', {
       name: 'title',
       type: 'text',
       maxlength: '200',
-      placeholder: 'Title of the new request'
+      placeholder: __('Title of the new request')
     });
     this._population = h('input', {
       name: 'population',
       type: 'text',
-      placeholder: 'e.g. patients hospitalised in 2023'
+      placeholder: __('e.g. patients hospitalised in 2023')
     });
     this._variables = h('input', {
       name: 'variables',
       type: 'text',
-      placeholder: 'e.g. age_group, sex (comma-separated)'
+      placeholder: __('e.g. age_group, sex (comma-separated)')
     });
     this._dof = h('input', { name: 'degrees_of_freedom', type: 'number', min: '0', step: '1' });
     this._description = h('textarea', {
       name: 'description',
       rows: '2',
-      placeholder: 'What the file shows'
+      placeholder: __('What the file shows')
     });
     this._controls = h('textarea', {
       name: 'controls',
       rows: '2',
-      placeholder: 'Disclosure controls applied (suppression, rounding…)'
+      placeholder: __('Disclosure controls applied (suppression, rounding…)')
     });
-    const titleRow = h('label', { class: 'jp-hdh-field' }, 'New request title', this._title);
+    const titleRow = h('label', { class: 'jp-hdh-field' }, __('New request title'), this._title);
     const syncTitle = () =>
       titleRow.classList.toggle('jp-mod-hidden', this._request.value !== NEW_REQUEST);
     this._request.addEventListener('change', syncTitle);
     syncTitle();
     this.node.append(
-      h('p', { class: 'jp-hdh-muted' }, paths.length === 1 ? paths[0] : `${paths.length} files`),
-      h('label', { class: 'jp-hdh-field' }, 'Role', this._role),
-      h('label', { class: 'jp-hdh-field' }, 'Request', this._request),
+      h(
+        'p',
+        { class: 'jp-hdh-muted' },
+        paths.length === 1 ? paths[0] : trans._n('%1 file', '%1 files', paths.length, paths.length)
+      ),
+      h('label', { class: 'jp-hdh-field' }, __('Role'), this._role),
+      h('label', { class: 'jp-hdh-field' }, __('Request'), this._request),
       titleRow,
-      h('label', { class: 'jp-hdh-field' }, 'Population', this._population),
-      h('label', { class: 'jp-hdh-field' }, 'Variables', this._variables),
-      h('label', { class: 'jp-hdh-field' }, 'Degrees of freedom', this._dof),
-      h('label', { class: 'jp-hdh-field' }, 'Description', this._description),
-      h('label', { class: 'jp-hdh-field' }, 'Controls', this._controls)
+      h('label', { class: 'jp-hdh-field' }, __('Population'), this._population),
+      h('label', { class: 'jp-hdh-field' }, __('Variables'), this._variables),
+      h('label', { class: 'jp-hdh-field' }, __('Degrees of freedom'), this._dof),
+      h('label', { class: 'jp-hdh-field' }, __('Description'), this._description),
+      h('label', { class: 'jp-hdh-field' }, __('Controls'), this._controls)
     );
     this.node.addEventListener('submit', e => e.preventDefault());
   }
@@ -189,24 +199,31 @@ class AddFileForm extends Widget {
  * Asks role and request for `paths` (relative to the workspace), then adds them.
  * Returns the request id they went to, or null when cancelled or failed (already reported).
  */
-export async function addFilesInteractively(paths: string[]): Promise<string | null> {
+export async function addFilesInteractively(
+  paths: string[],
+  trans: ITrans = englishTrans
+): Promise<string | null> {
+  const __ = trans.__.bind(trans);
   let drafts: IExportRequest[];
   try {
     drafts = (await listRequests()).filter(r => EDITABLE_STATES.has(r.state));
   } catch (error) {
-    await reportError('Export requests', error);
+    await reportError(__('Export requests'), error, trans);
     return null;
   }
   let result;
   try {
     result = await showDialog({
-      title: 'Add to export request',
-      body: new AddFileForm(paths, drafts),
-      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Add' })],
+      title: __('Add to export request'),
+      body: new AddFileForm(paths, drafts, trans),
+      buttons: [
+        Dialog.cancelButton({ label: __('Cancel') }),
+        Dialog.okButton({ label: __('Add') })
+      ],
       focusNodeSelector: 'select'
     });
   } catch (error) {
-    await reportError('Add to export request', error); // e.g. degrees of freedom not a count
+    await reportError(__('Add to export request'), error, trans); // e.g. degrees of freedom not a count
     return null;
   }
   if (!result.button.accept || result.value === null) {
@@ -227,7 +244,7 @@ export async function addFilesInteractively(paths: string[]): Promise<string | n
     }
     return id;
   } catch (error) {
-    await reportError('Could not add the file to the export request', error);
+    await reportError(__('Could not add the file to the export request'), error, trans);
     return null;
   }
 }

@@ -8,16 +8,20 @@
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, WidgetTracker } from '@jupyterlab/apputils';
 import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
+import { ITranslator } from '@jupyterlab/translation';
 import { LabIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
 import { AUDIT_CODE, AuditView } from './audit';
 import { BROWSE_CATALOGUE, CatalogueBrowser, INotebookLike, isNotebook } from './catalogue';
+import { ITrans, englishTrans } from './catalogue-model';
 import { addFilesInteractively } from './egress';
 import { HdhPanel } from './panel';
 import templatesPlugin from './templates';
 
 export const PLUGIN_ID = 'jupyterlab-hdh:panel';
+/** The extension's gettext domain (the Python package's locale entry point). */
+export const TRANSLATION_DOMAIN = 'jupyterlab_hdh';
 
 export namespace CommandIDs {
   export const open = 'hdh:open-panel';
@@ -39,20 +43,25 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'HDH side panel: mounted datasets, catalogue search and export requests.',
   autoStart: true,
   requires: [IFileBrowserFactory],
-  optional: [ILayoutRestorer, ICommandPalette],
+  optional: [ILayoutRestorer, ICommandPalette, ITranslator],
   activate: (
     app: JupyterFrontEnd,
     browsers: IFileBrowserFactory,
     restorer: ILayoutRestorer | null,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    translator: ITranslator | null
   ) => {
+    // the extension's strings: domain jupyterlab_hdh (jupyterlab_hdh/locale/*/LC_MESSAGES)
+    const trans: ITrans = translator ? translator.load(TRANSLATION_DOMAIN) : englishTrans;
+    const __ = trans.__.bind(trans);
     const panel = new HdhPanel(
       (dataset?: string, table?: string) =>
         void app.commands.execute(BROWSE_CATALOGUE, { dataset: dataset ?? '', table: table ?? '' }),
-      () => void app.commands.execute(AUDIT_CODE)
+      () => void app.commands.execute(AUDIT_CODE),
+      trans
     );
     panel.title.icon = hdhIcon;
-    panel.title.caption = 'HDH: my data, catalogue, export requests';
+    panel.title.caption = __('HDH: my data, catalogue, export requests');
     panel.title.label = 'HDH';
     app.shell.add(panel, 'left', { rank: 150 });
     if (restorer) {
@@ -60,7 +69,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     }
 
     app.commands.addCommand(CommandIDs.open, {
-      label: 'HDH: My Data, Catalogue, Export Requests',
+      label: __('HDH: My Data, Catalogue, Export Requests'),
       execute: () => app.shell.activateById(panel.id)
     });
     if (palette) {
@@ -84,14 +93,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
       void restorer.restore(tracker, { command: BROWSE_CATALOGUE, name: () => 'catalogue' });
     }
     app.commands.addCommand(BROWSE_CATALOGUE, {
-      label: 'HDH: Browse the catalogue',
-      caption: "Search the catalogue, read a dataset's page and insert hdh.read cells",
+      label: __('HDH: Browse the catalogue'),
+      caption: __("Search the catalogue, read a dataset's page and insert hdh.read cells"),
       icon: hdhIcon,
       execute: args => {
         if (!browser || browser.isDisposed) {
           browser = new CatalogueBrowser(
             () => (isNotebook(lastNotebook) ? lastNotebook : null),
-            w => app.shell.activateById(w.id)
+            w => app.shell.activateById(w.id),
+            trans
           );
           browser.title.icon = hdhIcon;
           void tracker.add(browser);
@@ -119,12 +129,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
       void restorer.restore(auditTracker, { command: AUDIT_CODE, name: () => 'audit' });
     }
     app.commands.addCommand(AUDIT_CODE, {
-      label: 'HDH: Audited code',
-      caption: "The project's audited code: cells, terminal lines, saved files, template runs",
+      label: __('HDH: Audited code'),
+      caption: __("The project's audited code: cells, terminal lines, saved files, template runs"),
       icon: hdhIcon,
       execute: () => {
         if (!audit || audit.isDisposed) {
-          audit = new AuditView();
+          audit = new AuditView(trans);
           audit.title.icon = hdhIcon;
           void auditTracker.add(audit);
         }
@@ -141,8 +151,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     }
 
     app.commands.addCommand(CommandIDs.addToExport, {
-      label: 'Add to export request…',
-      caption: 'Add the selected files to an export request (the airlock)',
+      label: __('Add to export request…'),
+      caption: __('Add the selected files to an export request (the airlock)'),
       icon: hdhIcon,
       isVisible: () => selectedFiles().length > 0,
       execute: async () => {
@@ -150,7 +160,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         if (paths.length === 0) {
           return;
         }
-        const id = await addFilesInteractively(paths);
+        const id = await addFilesInteractively(paths, trans);
         if (id !== null) {
           app.shell.activateById(panel.id);
           await panel.exports.refresh();

@@ -6,6 +6,8 @@
  * and returns a complete, typed value with absent or malformed fields left out.
  */
 
+import { ITrans } from './catalogue-model'; // a type only: node's tests load lib/model.js alone
+
 export interface IMount {
   dataset: string;
   version: string;
@@ -382,10 +384,14 @@ export function parseTemplates(body: unknown): ITemplate[] {
 }
 
 /** The card's tooltip: the description, then one line per parameter. */
-export function templateCaption(t: ITemplate): string {
+export function templateCaption(t: ITemplate, trans?: ITrans): string {
   const lines = t.description ? [t.description] : [];
   if (t.parameters.length > 0) {
-    lines.push('', 'Parameters (change them in the notebook, then run all):');
+    const heading = 'Parameters (change them in the notebook, then run all):';
+    lines.push(
+      '',
+      trans ? trans.__('Parameters (change them in the notebook, then run all):') : heading
+    );
     for (const p of t.parameters) {
       const type = p.type && p.type !== 'None' ? `: ${p.type}` : '';
       const help = p.help ? ` (${p.help})` : '';

@@ -9,15 +9,9 @@ import { Message } from '@lumino/messaging';
 import { Panel, Widget } from '@lumino/widgets';
 
 import { HdhApiError, requestAPI } from './api';
+import { ITrans, englishTrans } from './catalogue-model';
 import { button, clear, h } from './dom';
-import {
-  NOT_AVAILABLE,
-  createRequest,
-  listRequests,
-  reportError,
-  submitRequest,
-  withdrawRequest
-} from './egress';
+import { createRequest, listRequests, reportError, submitRequest, withdrawRequest } from './egress';
 import {
   EDITABLE_STATES,
   IExportRequest,
@@ -27,18 +21,20 @@ import {
   readSnippet
 } from './model';
 
-export const RESTART_WARNING =
-  'Your sandbox will restart to mount the versions you choose. Running kernels stop; ' +
-  'files in your workspace are kept.';
+export function restartWarning(trans: ITrans): string {
+  return trans.__(
+    'Your sandbox will restart to mount the versions you choose. Running kernels stop; files in your workspace are kept.'
+  );
+}
 
 /** States in which the requester may still withdraw (the control plane has the last word). */
 const WITHDRAWABLE = new Set(['draft', 'submitted', 'partially_reviewed', 'reviewed', 'returned']);
 
-function describe(error: unknown, what: string): string {
+function describe(error: unknown, what: string, trans: ITrans): string {
   if (error instanceof HdhApiError && error.notAvailable) {
-    return `${what} is not available yet (${error.detail}).`;
+    return trans.__('%1 is not available yet (%2).', what, error.detail);
   }
-  return `${what} failed: ${error instanceof Error ? error.message : String(error)}`;
+  return trans.__('%1 failed: %2', what, error instanceof Error ? error.message : String(error));
 }
 
 /**
@@ -58,7 +54,11 @@ function navigateTop(url: string): void {
 }
 
 abstract class Section extends Widget {
-  constructor(id: string, heading: string) {
+  constructor(
+    id: string,
+    heading: string,
+    protected readonly trans: ITrans
+  ) {
     super();
     this.addClass('jp-hdh-section');
     this.node.dataset.hdhSection = id;
@@ -78,8 +78,8 @@ abstract class Section extends Widget {
 }
 
 export class MyDataSection extends Section {
-  constructor() {
-    super('mydata', 'My data');
+  constructor(trans: ITrans = englishTrans) {
+    super('mydata', trans.__('My data'), trans);
   }
 
   async refresh(): Promise<void> {
@@ -87,9 +87,13 @@ export class MyDataSection extends Section {
     try {
       data = parseMyData(await requestAPI('mounts'));
     } catch (error) {
+      const __ = this.trans.__.bind(this.trans);
       clear(this.body);
       this.body.append(
-        this.message(describe(error, 'The list of mounted datasets'), 'jp-hdh-error')
+        this.message(
+          describe(error, __('The list of mounted datasets'), this.trans),
+          'jp-hdh-error'
+        )
       );
       return;
     }
@@ -98,17 +102,18 @@ export class MyDataSection extends Section {
   }
 
   private render(data: IMyData): void {
+    const __ = this.trans.__.bind(this.trans);
     if (data.project || data.user) {
       this.body.append(
         this.message(
-          [data.project && `Project ${data.project}`, data.user && `as ${data.user}`]
+          [data.project && __('Project %1', data.project), data.user && __('as %1', data.user)]
             .filter(x => x)
             .join(' ')
         )
       );
     }
     if (data.mounts.length === 0) {
-      this.body.append(this.message('No dataset is mounted in this sandbox.'));
+      this.body.append(this.message(__('No dataset is mounted in this sandbox.')));
     }
     const list = h('ul', { class: 'jp-hdh-list jp-hdh-mounts' });
     for (const m of data.mounts) {
@@ -121,18 +126,22 @@ export class MyDataSection extends Section {
           h(
             'div',
             { class: 'jp-hdh-actions' },
-            button('Copy path', () => Clipboard.copyToSystem(m.path), {
-              title: `Copy ${m.path} (read-only, outside the workspace)`
+            button(__('Copy path'), () => Clipboard.copyToSystem(m.path), {
+              title: __('Copy %1 (read-only, outside the workspace)', m.path)
             }),
-            button('Copy code', () => Clipboard.copyToSystem(readSnippet(m)), {
-              title: 'Copy Python code that reads this dataset version'
+            button(__('Copy code'), () => Clipboard.copyToSystem(readSnippet(m)), {
+              title: __('Copy Python code that reads this dataset version')
             })
           ),
           m.tables.length > 0 &&
             h(
               'details',
               { class: 'jp-hdh-tables' },
-              h('summary', {}, `${m.tables.length} table${m.tables.length === 1 ? '' : 's'}`),
+              h(
+                'summary',
+                {},
+                this.trans._n('%1 table', '%1 tables', m.tables.length, m.tables.length)
+              ),
               h('div', { class: 'jp-hdh-muted' }, m.tables.join(', '))
             )
         )
@@ -142,7 +151,7 @@ export class MyDataSection extends Section {
     if (data.permitted !== null) {
       const others = data.permitted.filter(p => !p.mounted);
       if (others.length > 0) {
-        this.body.append(h('h4', {}, 'Permitted, not mounted'));
+        this.body.append(h('h4', {}, __('Permitted, not mounted')));
         const ul = h('ul', { class: 'jp-hdh-list jp-hdh-permitted' });
         for (const p of others) {
           ul.append(h('li', { 'data-dataset': p.dataset }, `${p.dataset} ${p.version}`));
@@ -152,13 +161,13 @@ export class MyDataSection extends Section {
     }
     if (data.permittedError) {
       this.body.append(
-        this.message(`Permitted versions unknown: ${data.permittedError}`, 'jp-hdh-muted')
+        this.message(__('Permitted versions unknown: %1', data.permittedError), 'jp-hdh-muted')
       );
     }
     const changeUrl = data.changeUrl;
     if (changeUrl !== null) {
       this.body.append(
-        button('Change mounted versions…', () => void this.confirmChange(changeUrl), {
+        button(__('Change mounted versions…'), () => void this.confirmChange(changeUrl), {
           class: 'jp-hdh-button jp-hdh-change'
         })
       );
@@ -167,9 +176,12 @@ export class MyDataSection extends Section {
 
   private async confirmChange(url: string): Promise<void> {
     const result = await showDialog({
-      title: 'Change mounted versions',
-      body: RESTART_WARNING,
-      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Continue' })]
+      title: this.trans.__('Change mounted versions'),
+      body: restartWarning(this.trans),
+      buttons: [
+        Dialog.cancelButton({ label: this.trans.__('Cancel') }),
+        Dialog.okButton({ label: this.trans.__('Continue') })
+      ]
     });
     if (!result.button.accept) {
       return;
@@ -179,27 +191,31 @@ export class MyDataSection extends Section {
 }
 
 export class CatalogueSection extends Section {
-  constructor(private readonly browse?: (dataset?: string, table?: string) => void) {
-    super('catalogue', 'Catalogue');
+  constructor(
+    private readonly browse?: (dataset?: string, table?: string) => void,
+    trans: ITrans = englishTrans
+  ) {
+    super('catalogue', trans.__('Catalogue'), trans);
+    const __ = trans.__.bind(trans);
     if (browse) {
       this.header.append(
-        button('Browse the catalogue', () => browse(), {
+        button(__('Browse the catalogue'), () => browse(), {
           class: 'jp-hdh-button jp-hdh-browse',
-          title: 'Open the catalogue browser: filters, dataset pages, data dictionaries'
+          title: __('Open the catalogue browser: filters, dataset pages, data dictionaries')
         })
       );
     }
     this._input = h('input', {
       type: 'search',
       class: 'jp-hdh-search',
-      placeholder: 'Search datasets, tables, variables',
-      'aria-label': 'Search the catalogue'
+      placeholder: __('Search datasets, tables, variables'),
+      'aria-label': __('Search the catalogue')
     });
     const form = h(
       'form',
       { class: 'jp-hdh-searchForm' },
       this._input,
-      h('button', { type: 'submit', class: 'jp-hdh-button' }, 'Search')
+      h('button', { type: 'submit', class: 'jp-hdh-button' }, __('Search'))
     );
     form.addEventListener('submit', e => {
       e.preventDefault();
@@ -209,6 +225,7 @@ export class CatalogueSection extends Section {
   }
 
   async refresh(): Promise<void> {
+    const __ = this.trans.__.bind(this.trans);
     const q = this._input.value.trim();
     const seq = ++this._seq;
     let body: unknown;
@@ -217,7 +234,9 @@ export class CatalogueSection extends Section {
     } catch (error) {
       if (seq === this._seq) {
         clear(this.body);
-        this.body.append(this.message(describe(error, 'The catalogue'), 'jp-hdh-error'));
+        this.body.append(
+          this.message(describe(error, __('The catalogue'), this.trans), 'jp-hdh-error')
+        );
       }
       return;
     }
@@ -227,7 +246,9 @@ export class CatalogueSection extends Section {
     clear(this.body);
     const hits = parseCatalogue(body);
     if (hits.length === 0) {
-      this.body.append(this.message(q ? `Nothing matches “${q}”.` : 'The catalogue is empty.'));
+      this.body.append(
+        this.message(q ? __('Nothing matches “%1”.', q) : __('The catalogue is empty.'))
+      );
       return;
     }
     const list = h('ul', { class: 'jp-hdh-list jp-hdh-results' });
@@ -253,7 +274,7 @@ export class CatalogueSection extends Section {
         // a hit opens its dataset's page (and its table's dictionary) in the browser
         item.classList.add('jp-hdh-openable');
         item.tabIndex = 0;
-        item.title = 'Open in the catalogue browser';
+        item.title = __('Open in the catalogue browser');
         const open = () => browse(hit.dataset, hit.table || undefined);
         item.addEventListener('click', open);
         item.addEventListener('keydown', e => {
@@ -271,19 +292,22 @@ export class CatalogueSection extends Section {
 }
 
 export class ExportSection extends Section {
-  constructor() {
-    super('export', 'Export requests');
+  constructor(trans: ITrans = englishTrans) {
+    super('export', trans.__('Export requests'), trans);
     this.header.append(
       h(
         'div',
         { class: 'jp-hdh-actions' },
-        button('New request', () => void this.newRequest(), { class: 'jp-hdh-button jp-hdh-new' }),
-        button('Refresh', () => void this.refresh())
+        button(trans.__('New request'), () => void this.newRequest(), {
+          class: 'jp-hdh-button jp-hdh-new'
+        }),
+        button(trans.__('Refresh'), () => void this.refresh())
       )
     );
   }
 
   async refresh(): Promise<void> {
+    const __ = this.trans.__.bind(this.trans);
     let requests: IExportRequest[];
     try {
       requests = await listRequests();
@@ -291,8 +315,10 @@ export class ExportSection extends Section {
       clear(this.body);
       const text =
         error instanceof HdhApiError && error.notAvailable
-          ? NOT_AVAILABLE
-          : describe(error, 'The list of export requests');
+          ? __(
+              'Export requests are not available yet in this sandbox (the airlock service did not answer).'
+            )
+          : describe(error, __('The list of export requests'), this.trans);
       this.body.append(this.message(text, 'jp-hdh-error'));
       return;
     }
@@ -300,7 +326,9 @@ export class ExportSection extends Section {
     if (requests.length === 0) {
       this.body.append(
         this.message(
-          'No export request yet. Right-click a file in the file browser: “Add to export request…”.'
+          __(
+            'No export request yet. Right-click a file in the file browser: “Add to export request…”.'
+          )
         )
       );
       return;
@@ -313,6 +341,7 @@ export class ExportSection extends Section {
   }
 
   private renderRequest(r: IExportRequest): HTMLElement {
+    const __ = this.trans.__.bind(this.trans);
     const files = h('ul', { class: 'jp-hdh-files' });
     for (const f of r.files ?? []) {
       const status = f.checkStatus;
@@ -327,7 +356,7 @@ export class ExportSection extends Section {
             h(
               'span',
               { class: `jp-hdh-check jp-hdh-check-${status.replace(/[^a-z_]/g, '')}` },
-              `check: ${status}`
+              __('check: %1', status)
             ),
           f.checkSummary && h('div', { class: 'jp-hdh-muted' }, f.checkSummary),
           f.checkError && h('div', { class: 'jp-hdh-error' }, f.checkError),
@@ -349,7 +378,13 @@ export class ExportSection extends Section {
       );
     }
     if (r.files === null) {
-      files.append(h('li', { class: 'jp-hdh-muted' }, `${r.fileCount} file(s)`));
+      files.append(
+        h(
+          'li',
+          { class: 'jp-hdh-muted' },
+          this.trans._n('%1 file', '%1 files', r.fileCount, r.fileCount)
+        )
+      );
     }
     const comments =
       r.comments.length > 0 &&
@@ -360,30 +395,32 @@ export class ExportSection extends Section {
       );
     const actions = h('div', { class: 'jp-hdh-actions' });
     if (EDITABLE_STATES.has(r.state)) {
-      const label = r.state === 'draft' ? 'Submit' : 'Resubmit';
+      const label = r.state === 'draft' ? __('Submit') : __('Resubmit');
       const submit = button(label, () => void this.act(r, 'submit'), {
         class: 'jp-hdh-button jp-hdh-submit'
       });
       if (r.fileCount === 0) {
         submit.disabled = true;
-        submit.title = 'Add files first (file browser: right-click → Add to export request…)';
+        submit.title = __('Add files first (file browser: right-click → Add to export request…)');
       }
       actions.append(submit);
     }
     if (WITHDRAWABLE.has(r.state)) {
-      actions.append(button('Withdraw', () => void this.act(r, 'withdraw')));
+      actions.append(button(__('Withdraw'), () => void this.act(r, 'withdraw')));
     }
     const uiUrl = r.uiUrl;
     if (uiUrl !== null) {
-      actions.append(button('Open in the HDH portal', () => navigateTop(uiUrl)));
+      actions.append(button(__('Open in the HDH portal'), () => navigateTop(uiUrl)));
     }
     const released =
       r.released.length > 0 &&
       h(
         'p',
         { class: 'jp-hdh-released' },
-        `Released: ${r.released.join(', ')}. Download them from the HDH portal ` +
-          '(outside this sandbox).'
+        __(
+          'Released: %1. Download them from the HDH portal (outside this sandbox).',
+          r.released.join(', ')
+        )
       );
     return h(
       'li',
@@ -391,7 +428,7 @@ export class ExportSection extends Section {
       h(
         'div',
         { class: 'jp-hdh-name' },
-        r.title || '(untitled)',
+        r.title || __('(untitled)'),
         ' ',
         h(
           'span',
@@ -408,24 +445,34 @@ export class ExportSection extends Section {
   }
 
   private async newRequest(): Promise<void> {
-    const result = await InputDialog.getText({ title: 'New export request', placeholder: 'Title' });
+    const __ = this.trans.__.bind(this.trans);
+    const result = await InputDialog.getText({
+      title: __('New export request'),
+      placeholder: __('Title'),
+      okLabel: __('OK'),
+      cancelLabel: __('Cancel')
+    });
     if (!result.button.accept || !result.value || !result.value.trim()) {
       return;
     }
     try {
       await createRequest(result.value.trim());
     } catch (error) {
-      await reportError('Could not create the export request', error);
+      await reportError(__('Could not create the export request'), error, this.trans);
     }
     await this.refresh();
   }
 
   private async act(r: IExportRequest, action: 'submit' | 'withdraw'): Promise<void> {
+    const __ = this.trans.__.bind(this.trans);
     if (action === 'withdraw') {
       const ok = await showDialog({
-        title: 'Withdraw export request',
-        body: `Withdraw “${r.title || r.id}”? It cannot be resubmitted.`,
-        buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Withdraw' })]
+        title: __('Withdraw export request'),
+        body: __('Withdraw “%1”? It cannot be resubmitted.', r.title || r.id),
+        buttons: [
+          Dialog.cancelButton({ label: __('Cancel') }),
+          Dialog.warnButton({ label: __('Withdraw') })
+        ]
       });
       if (!ok.button.accept) {
         return;
@@ -434,7 +481,13 @@ export class ExportSection extends Section {
     try {
       await (action === 'submit' ? submitRequest(r.id) : withdrawRequest(r.id));
     } catch (error) {
-      await reportError(`Could not ${action} the export request`, error);
+      await reportError(
+        action === 'submit'
+          ? __('Could not submit the export request')
+          : __('Could not withdraw the export request'),
+        error,
+        this.trans
+      );
     }
     await this.refresh();
   }
@@ -442,7 +495,7 @@ export class ExportSection extends Section {
 
 /** The audit section: one button that opens the code audit view (`audit.ts`). */
 export class AuditSection extends Widget {
-  constructor(open: () => void) {
+  constructor(open: () => void, trans: ITrans = englishTrans) {
     super();
     this.addClass('jp-hdh-section');
     this.node.dataset.hdhSection = 'audit';
@@ -450,10 +503,12 @@ export class AuditSection extends Widget {
       h(
         'div',
         { class: 'jp-hdh-sectionHeader' },
-        h('h3', {}, 'Audit'),
-        button('Audited code', () => open(), {
+        h('h3', {}, trans.__('Audit')),
+        button(trans.__('Audited code'), () => open(), {
           class: 'jp-hdh-button jp-hdh-audit-open',
-          title: "The project's audited code: cells, terminal lines, saved files (project leads)"
+          title: trans.__(
+            "The project's audited code: cells, terminal lines, saved files (project leads)"
+          )
         })
       )
     );
@@ -464,18 +519,22 @@ export class AuditSection extends Widget {
 export class HdhPanel extends Panel {
   /** `browse` opens the catalogue browser (the catalogue section's button and its hits);
    * `audit` the code audit view (the audit section's button). */
-  constructor(browse?: (dataset?: string, table?: string) => void, audit?: () => void) {
+  constructor(
+    browse?: (dataset?: string, table?: string) => void,
+    audit?: () => void,
+    trans: ITrans = englishTrans
+  ) {
     super();
     this.id = 'jp-hdh-panel';
     this.addClass('jp-hdh-panel');
-    this.myData = new MyDataSection();
-    this.catalogue = new CatalogueSection(browse);
-    this.exports = new ExportSection();
+    this.myData = new MyDataSection(trans);
+    this.catalogue = new CatalogueSection(browse, trans);
+    this.exports = new ExportSection(trans);
     this.addWidget(this.myData);
     this.addWidget(this.catalogue);
     this.addWidget(this.exports);
     if (audit) {
-      this.addWidget(new AuditSection(audit));
+      this.addWidget(new AuditSection(audit, trans));
     }
   }
 

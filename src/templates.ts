@@ -6,12 +6,14 @@
  */
 
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { SemanticCommand, showErrorMessage } from '@jupyterlab/apputils';
+import { Dialog, SemanticCommand, showErrorMessage } from '@jupyterlab/apputils';
 import { IDocumentManager } from '@jupyterlab/docmanager';
 import { ILauncher } from '@jupyterlab/launcher';
+import { ITranslator } from '@jupyterlab/translation';
 import { LabIcon } from '@jupyterlab/ui-components';
 
 import { HdhApiError, hdhPath, postJSON, requestAPI } from './api';
+import { ITrans, englishTrans } from './catalogue-model';
 import { ITemplate, parseTemplates, templateCaption } from './model';
 
 export const TEMPLATES_PLUGIN_ID = 'jupyterlab-hdh:templates';
@@ -51,16 +53,25 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'HDH template studies in the launcher: copy one into the workspace and run it.',
   autoStart: true,
   requires: [IDocumentManager],
-  optional: [ILauncher],
-  activate: (app: JupyterFrontEnd, docManager: IDocumentManager, launcher: ILauncher | null) => {
+  optional: [ILauncher, ITranslator],
+  activate: (
+    app: JupyterFrontEnd,
+    docManager: IDocumentManager,
+    launcher: ILauncher | null,
+    translator: ITranslator | null
+  ) => {
+    const trans: ITrans = translator ? translator.load('jupyterlab_hdh') : englishTrans;
+    const __ = trans.__.bind(trans);
     const byName = new Map<string, ITemplate>();
     const of = (args: { name?: unknown }) => byName.get(String(args.name ?? ''));
 
     app.commands.addCommand(RUN_TEMPLATE, {
-      label: args => of(args)?.title ?? 'Run a template study',
+      label: args => of(args)?.title ?? __('Run a template study'),
       caption: args => {
         const t = of(args);
-        return t ? templateCaption(t) : 'Copy a template study into the workspace and run it';
+        return t
+          ? templateCaption(t, trans)
+          : __('Copy a template study into the workspace and run it');
       },
       icon: templateIcon,
       execute: async args => {
@@ -72,7 +83,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
           await runTemplate(app, docManager, t.name);
         } catch (error) {
           const why = error instanceof HdhApiError ? error.detail : String(error);
-          await showErrorMessage(`The template "${t.title}" could not be run`, why);
+          await showErrorMessage(__('The template “%1” could not be run', t.title), why, [
+            Dialog.okButton({ label: __('Dismiss') })
+          ]);
         }
       }
     });
@@ -86,7 +99,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
           launcher.add({
             command: RUN_TEMPLATE,
             args: { name: t.name },
-            category: TEMPLATE_CATEGORY,
+            category: __('HDH templates'),
             rank
           });
         });
