@@ -5,21 +5,17 @@ and the code audit view lists it as the ``template`` kind."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from jupyterlab_hdh.api.routes.audit import CodeQuery, code_page
 from jupyterlab_hdh.guard.policy import GuardConfig
+from tests.hdh.jupyter.server import CONFINED, hdh_jupyter_server
 
 from .conftest import BASE, GuardServer, run_guard
 from .test_proxy import events, xsrf_client
@@ -28,48 +24,14 @@ from .test_proxy import events, xsrf_client
 @pytest.fixture(scope="module")
 def hdh_upstream() -> Iterator[str]:
     """A sandbox-like Jupyter server with HDH's extension and confined contents manager."""
-    tmp = Path(tempfile.mkdtemp(prefix="hdht", dir="/tmp"))
+    tmp = Path(tempfile.mkdtemp(prefix="hdht", dir="/tmp"))  # AF_UNIX paths are short
     root = tmp / "ws"
     root.mkdir()
     sock = str(tmp / "jupyter.sock")
-    log = tmp / "server.log"
-    cmd = [
-        sys.executable,
-        "-m",
-        "jupyter_server",
-        f"--sock={sock}",
-        "--allow-root",
-        "--no-browser",
-        f"--ServerApp.base_url={BASE}",
-        f"--ServerApp.root_dir={root}",
-        "--IdentityProvider.token=",
-        "--ServerApp.password=",
-        "--ServerApp.jpserver_extensions=hdh.jupyter=True",
-        "--ServerApp.contents_manager_class=hdh.jupyter.contents.ConfinedContentsManager",
-    ]
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp / "rt"), "JUPYTER_CONFIG_DIR": str(tmp)}
-    with log.open("wb") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=tmp)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            if os.path.exists(sock):
-                try:
-                    with httpx.Client(transport=httpx.HTTPTransport(uds=sock)) as c:
-                        if c.get(f"http://localhost{BASE}api/status").status_code == 200:
-                            break
-                except httpx.HTTPError:
-                    pass
-            time.sleep(0.2)
-        yield sock
+        with hdh_jupyter_server(tmp, root, sock=sock, base_url=BASE, args=[CONFINED]):
+            yield sock
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

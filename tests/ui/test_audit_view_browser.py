@@ -26,6 +26,7 @@ from tests.ui.test_jupyterlab_browser import (  # noqa: F401  (fixtures)
     _screenshot_on_failure,
     _ui_problem,
     lab,
+    wait_idle,
 )
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -35,22 +36,9 @@ CODE = 'rates = {"2019": 0.12, "2020": 0.15}\nprint("audited:", sorted(rates))'
 REFUSAL = "Only the project lead, its reviewers and administrators can see the audited code."
 
 
-def _guard_problem() -> str | None:
-    from jupyterlab_hdh.guard.policy import ROUTES as TABLE
-
-    if not any(r.pattern.fullmatch("hdh/audit/code") and "GET" in r.methods for r in TABLE):
-        return "the guard's route table does not allow GET /hdh/audit/code yet"
-    return None
-
-
 pytestmark = [
     pytest.mark.skipif(_ui_problem() is not None, reason=str(_ui_problem())),
-    pytest.mark.skipif(_guard_problem() is not None, reason=str(_guard_problem())),
 ]
-
-
-def _idle(lab: Lab) -> None:  # noqa: F811
-    lab.page.locator("#jp-main-statusbar").get_by_text(re.compile(r"\|\s*Idle")).first.wait_for()
 
 
 def test_the_lead_sees_her_cell_with_the_chain_verified(up: Up, lab: Lab) -> None:  # noqa: F811
@@ -62,7 +50,7 @@ def test_the_lead_sees_her_cell_with_the_chain_verified(up: Up, lab: Lab) -> Non
     page.locator('.jp-LauncherCard[data-category="Notebook"]').first.click()
     editor = page.locator(".jp-NotebookPanel .jp-Cell .cm-content").first
     editor.wait_for(state="visible")
-    _idle(lab)
+    wait_idle(lab)
     editor.click()
     page.keyboard.insert_text(CODE)
     page.keyboard.press("Shift+Enter")

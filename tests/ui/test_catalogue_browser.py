@@ -25,36 +25,17 @@ from tests.ui.test_jupyterlab_browser import (  # noqa: F401  (fixtures)
     _screenshot_on_failure,
     _ui_problem,
     lab,
+    wait_idle,
 )
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 MAX_SHOT_BYTES = 200_000
-ROUTES = (
-    "hdh/catalogue/search",
-    "hdh/catalogue/datasets/demo-snds",
-    "hdh/catalogue/datasets/demo-snds/versions/v1/tables/IR_BEN_R",
-)
 RUN_TIMEOUT_MS = 120_000
-
-
-def _guard_problem() -> str | None:
-    """The guard lets through only the routes of its table (jupyterlab_hdh/guard/policy.py)."""
-    from jupyterlab_hdh.guard.policy import ROUTES as TABLE
-
-    for path in ROUTES:
-        if not any(r.pattern.fullmatch(path) and "GET" in r.methods for r in TABLE):
-            return f"the guard's route table does not allow GET /{path} yet"
-    return None
 
 
 pytestmark = [
     pytest.mark.skipif(_ui_problem() is not None, reason=str(_ui_problem())),
-    pytest.mark.skipif(_guard_problem() is not None, reason=str(_guard_problem())),
 ]
-
-
-def _idle(lab: Lab) -> None:  # noqa: F811
-    lab.page.locator("#jp-main-statusbar").get_by_text(re.compile(r"\|\s*Idle")).first.wait_for()
 
 
 def test_before_a_notebook_the_insert_is_disabled_with_a_reason(lab: Lab) -> None:  # noqa: F811
@@ -90,7 +71,7 @@ def test_search_filters_page_dictionary_and_read_cell(up: Up, lab: Lab) -> None:
     page.locator(".jp-Launcher").first.wait_for(state="visible")
     page.locator('.jp-LauncherCard[data-category="Notebook"]').first.click()
     page.locator(".jp-NotebookPanel .jp-Cell .cm-content").first.wait_for(state="visible")
-    _idle(lab)
+    wait_idle(lab)
 
     # from the command palette this time
     page.keyboard.press("Control+Shift+C")

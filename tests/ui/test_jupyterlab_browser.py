@@ -157,14 +157,19 @@ def _screenshot_on_failure(request: pytest.FixtureRequest, tmp_path: Path) -> It
             print(f"no screenshot: {exc}")
 
 
+def wait_idle(lab: Lab) -> None:
+    """Wait until the notebook's kernel is connected and idle (earlier, Shift+Enter moves on
+    without executing)."""
+    lab.page.locator("#jp-main-statusbar").get_by_text(re.compile(r"\|\s*Idle")).first.wait_for()
+
+
 def test_notebook_reads_the_mounted_dataset(up: Up, lab: Lab) -> None:  # noqa: F811
     page = lab.page
     t0 = time.monotonic()
     page.locator('.jp-LauncherCard[data-category="Notebook"]').first.click()
     editor = page.locator(".jp-NotebookPanel .jp-Cell .cm-content").first
     editor.wait_for(state="visible")
-    # run only once the kernel is connected: earlier, Shift+Enter moves on without executing
-    page.locator("#jp-main-statusbar").get_by_text(re.compile(r"\|\s*Idle")).first.wait_for()
+    wait_idle(lab)
     editor.click()
     page.keyboard.insert_text(CELL_CODE)  # no key events: no bracket auto-closing
     assert editor.inner_text() == CELL_CODE

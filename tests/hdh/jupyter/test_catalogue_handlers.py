@@ -7,13 +7,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import socketserver
-import subprocess
-import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -31,6 +27,7 @@ from hdh.jupyter.handlers import (
     dataset_matches,
     local_access,
 )
+from tests.hdh.jupyter.server import hdh_jupyter_server
 
 TOKEN = "t0ken-for-the-catalogue"
 
@@ -61,6 +58,7 @@ REGISTRY = _dataset(
     temporal_start="2010-01-01",
     temporal_end="2012-12-31",
 )
+
 TABLE = {
     "name": "ER_PRS_F",
     "title": "Prestations",
@@ -131,12 +129,6 @@ class _UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer
     daemon_threads = True
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     base = tmp_path_factory.mktemp("catalogue-server")
@@ -166,54 +158,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     sock = os.path.join(folder, "api.sock")
     bridge = _UnixHTTPServer(sock, Bridge)
     threading.Thread(target=bridge.serve_forever, daemon=True).start()
-    port = _free_port()
     env = {
-        **os.environ,
-        "JUPYTER_CONFIG_DIR": str(base / "config"),
-        "JUPYTER_DATA_DIR": str(base / "jdata"),
-        "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
         "HDH_BRIDGE_SOCKET": sock,
         "HDH_DATA_ROOT": str(data),
         "HDH_USER": "alice",
         "HDH_PROJECT": "demo",
     }
-    argv = [
-        sys.executable,
-        "-m",
-        "jupyter_server",
-        "--no-browser",
-        "--ip=127.0.0.1",
-        f"--port={port}",
-        f"--ServerApp.root_dir={base / 'workspace'}",
-        "--ServerApp.jpserver_extensions=hdh.jupyter=True",
-        "--ServerApp.allow_unauthenticated_access=False",
-        f"--IdentityProvider.token={TOKEN}",
-        "--allow-root",
-    ]
-    log_path = base / "server.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                auth = {"Authorization": f"token {TOKEN}"}
-                if httpx.get(f"{url}/api/status", headers=auth, timeout=2).is_success:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, log_path.read_text()[-3000:]
-            assert time.monotonic() < deadline, log_path.read_text()[-3000:]
-            time.sleep(0.2)
-        yield Server(url, data, calls)
+        with hdh_jupyter_server(base, base / "workspace", token=TOKEN, env=env) as url:
+            yield Server(url, data, calls)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
         bridge.shutdown()
         bridge.server_close()
 

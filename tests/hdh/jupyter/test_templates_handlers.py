@@ -4,11 +4,6 @@ server (the sandbox's extension and confined contents manager, token authenticat
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +13,7 @@ import nbformat
 import pytest
 
 from hdh.templates import get, templates
+from tests.hdh.jupyter.server import CONFINED, hdh_jupyter_server
 
 TOKEN = "t0ken-for-the-test"
 
@@ -38,61 +34,13 @@ def _auth(token: str | None) -> dict[str, str]:
     return {"Authorization": f"token {token}"} if token else {}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     base = tmp_path_factory.mktemp("templates-server")
     root = base / "workspace"
     root.mkdir()
-    port = _free_port()
-    env = {
-        **os.environ,
-        "JUPYTER_CONFIG_DIR": str(base / "config"),
-        "JUPYTER_DATA_DIR": str(base / "data"),
-        "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
-    }
-    argv = [
-        sys.executable,
-        "-m",
-        "jupyter_server",
-        "--no-browser",
-        "--ip=127.0.0.1",
-        f"--port={port}",
-        f"--ServerApp.root_dir={root}",
-        "--ServerApp.jpserver_extensions=hdh.jupyter=True",
-        "--ServerApp.contents_manager_class=hdh.jupyter.contents.ConfinedContentsManager",
-        "--ServerApp.allow_unauthenticated_access=False",
-        f"--IdentityProvider.token={TOKEN}",
-        "--allow-root",
-    ]
-    log_path = base / "server.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/api/status", headers=_auth(TOKEN), timeout=2).is_success:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, log_path.read_text()[-3000:]
-            assert time.monotonic() < deadline, log_path.read_text()[-3000:]
-            time.sleep(0.2)
+    with hdh_jupyter_server(base, root, token=TOKEN, args=[CONFINED]) as url:
         yield Server(url, root)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_the_list_holds_every_template_with_its_parameters(server: Server) -> None:
