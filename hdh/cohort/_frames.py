@@ -148,11 +148,12 @@ def computed_once(native: Any) -> Any:
     the plans built on it do not repeat it: a DuckDB relation is materialised (its rows
     held in memory, on the same connection), a Polars LazyFrame collected and made lazy
     again; eager frames and other libraries are returned as they are."""
-    module = type(native).__module__.split(".")[0]
-    if module == "duckdb" and hasattr(native, "materialize"):
-        return native.materialize()
-    if module == "polars" and hasattr(native, "collect") and not hasattr(native, "to_numpy"):
-        return native.collect().lazy()
+    frame = wrap(native)
+    if isinstance(frame, nw.LazyFrame):
+        if frame.implementation.is_duckdb():
+            return native.materialize()
+        if frame.implementation.is_polars():
+            return native.collect().lazy()
     return native
 
 

@@ -589,3 +589,27 @@ def test_group_sums_total_and_run_per_group_and_leave_null_keys_out(engine: str)
         ("b", 2): (2, 2),
     }
     assert [got[(None, 1)], got[(None, 2)]] == [(None, None), (None, None)]
+
+
+def test_computed_once_holds_the_rows_so_plans_built_on_it_do_not_repeat_them(
+    tmp_path: Any,
+) -> None:
+    # a lazy DuckDB relation over a file, once computed, no longer reads the file (a plan
+    # that uses it twice would otherwise scan and compute it twice); Polars likewise
+    import duckdb
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    from hdh.cohort._frames import computed_once
+
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"a": [1, 2, 3]}), path)
+    rel = duckdb.connect().sql(f"SELECT a * 2 AS b FROM read_parquet('{path}')")
+    held = computed_once(rel)
+    path.unlink()  # what was computed survives its source
+    assert sorted(held.fetchall()) == [(2,), (4,), (6,)]
+    assert sorted(held.join(held.set_alias("o"), "b").fetchall()) == [(2,), (4,), (6,)]
+    lazy = pl.LazyFrame({"a": [1, 2]}).with_columns(b=pl.col("a") * 2)
+    assert computed_once(lazy).explain().startswith("DF ")  # a frame in memory, no plan
+    eager = pl.DataFrame({"a": [1]})
+    assert computed_once(eager) is eager
