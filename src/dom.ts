@@ -45,3 +45,43 @@ export function clear(node: HTMLElement): void {
     node.removeChild(node.firstChild);
   }
 }
+
+/** A same-origin absolute path (`/…`, not `//host`), or null: the only URLs set below. */
+export function sameOriginPath(url: string): string | null {
+  return url.startsWith('/') && !url.startsWith('//') && !/[\\\s]/.test(url) ? url : null;
+}
+
+/** A link to a same-origin page, opened in a new tab without an opener or referrer. */
+export function pageLink(
+  url: string,
+  label: string,
+  attrs: Record<string, string> = {}
+): HTMLAnchorElement {
+  const a = h('a', { target: '_blank', rel: 'noopener noreferrer', ...attrs }, label);
+  const path = sameOriginPath(url);
+  if (path === null) {
+    throw new Error(`pageLink(): ${url} is not a same-origin path`);
+  }
+  a.href = path;
+  return a;
+}
+
+/**
+ * A frame for a document the control plane renders inertly: `sandbox=""` (no script, no
+ * form, no same-origin access: a unique opaque origin), no referrer, same-origin `src` only.
+ * Never `srcdoc`, never `allow-scripts` or `allow-same-origin`.
+ */
+export function inertFrame(url: string, title: string, cls: string): HTMLIFrameElement {
+  const path = sameOriginPath(url);
+  if (path === null) {
+    throw new Error(`inertFrame(): ${url} is not a same-origin path`);
+  }
+  const frame = h('iframe', {
+    class: cls,
+    sandbox: '',
+    referrerpolicy: 'no-referrer',
+    title
+  });
+  frame.src = path;
+  return frame;
+}

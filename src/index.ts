@@ -2,11 +2,15 @@
  * The HDH JupyterLab extension: registers the left-sidebar panel (my data, catalogue,
  * export requests), the file browser's "Add to export request…" command and the template
  * studies' launcher cards (`templates.ts`), the catalogue browser (`catalogue.ts`, command
- * "HDH: Browse the catalogue") and the code audit view (`audit.ts`, "HDH: Audited code").
+ * "HDH: Browse the catalogue"), the code audit view (`audit.ts`, "HDH: Audited code") and
+ * the review widget (`review.ts`, "HDH: Review export requests"). In the review workspace
+ * (the `review` named server: no dataset, no bridge) the panel calls no bridge-backed route
+ * and the review widget opens on load.
  */
 
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, WidgetTracker } from '@jupyterlab/apputils';
+import { PageConfig } from '@jupyterlab/coreutils';
 import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { ITranslator } from '@jupyterlab/translation';
 import { LabIcon } from '@jupyterlab/ui-components';
@@ -17,6 +21,8 @@ import { BROWSE_CATALOGUE, CatalogueBrowser, INotebookLike, isNotebook } from '.
 import { ITrans, englishTrans } from './catalogue-model';
 import { addFilesInteractively } from './egress';
 import { HdhPanel } from './panel';
+import { REVIEW_REQUESTS, ReviewView } from './review';
+import { controlPlanePrefix, isReviewWorkspace } from './review-model';
 import templatesPlugin from './templates';
 
 export const PLUGIN_ID = 'jupyterlab-hdh:panel';
@@ -54,11 +60,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
     // the extension's strings: domain jupyterlab_hdh (jupyterlab_hdh/locale/*/LC_MESSAGES)
     const trans: ITrans = translator ? translator.load(TRANSLATION_DOMAIN) : englishTrans;
     const __ = trans.__.bind(trans);
+    const baseUrl = PageConfig.getBaseUrl();
+    const prefix = controlPlanePrefix(baseUrl);
+    const reviewWorkspace = isReviewWorkspace(baseUrl);
     const panel = new HdhPanel(
       (dataset?: string, table?: string) =>
         void app.commands.execute(BROWSE_CATALOGUE, { dataset: dataset ?? '', table: table ?? '' }),
       () => void app.commands.execute(AUDIT_CODE),
-      trans
+      trans,
+      { review: () => void app.commands.execute(REVIEW_REQUESTS), prefix, reviewWorkspace }
     );
     panel.title.icon = hdhIcon;
     panel.title.caption = __('HDH: my data, catalogue, export requests');
@@ -150,11 +160,42 @@ const plugin: JupyterFrontEndPlugin<void> = {
       palette.addItem({ command: AUDIT_CODE, category: 'HDH' });
     }
 
+    // the review widget: the browser talks to the control plane directly (never the sandbox)
+    let review: ReviewView | null = null;
+    const reviewTracker = new WidgetTracker<ReviewView>({ namespace: 'jupyterlab-hdh-review' });
+    if (restorer && !reviewWorkspace) {
+      void restorer.restore(reviewTracker, { command: REVIEW_REQUESTS, name: () => 'review' });
+    }
+    app.commands.addCommand(REVIEW_REQUESTS, {
+      label: __('HDH: Review export requests'),
+      caption: __('The queue of export requests to review: checks, safe renderings, votes'),
+      icon: hdhIcon,
+      execute: () => {
+        if (!review || review.isDisposed) {
+          review = new ReviewView(prefix, trans);
+          review.title.icon = hdhIcon;
+          void reviewTracker.add(review);
+        }
+        if (!review.isAttached) {
+          app.shell.add(review, 'main');
+        }
+        app.shell.activateById(review.id);
+        void review.load();
+        return review;
+      }
+    });
+    if (palette) {
+      palette.addItem({ command: REVIEW_REQUESTS, category: 'HDH' });
+    }
+    if (reviewWorkspace) {
+      void app.restored.then(() => app.commands.execute(REVIEW_REQUESTS));
+    }
+
     app.commands.addCommand(CommandIDs.addToExport, {
       label: __('Add to export request…'),
       caption: __('Add the selected files to an export request (the airlock)'),
       icon: hdhIcon,
-      isVisible: () => selectedFiles().length > 0,
+      isVisible: () => !reviewWorkspace && selectedFiles().length > 0,
       execute: async () => {
         const paths = selectedFiles();
         if (paths.length === 0) {
@@ -163,7 +204,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         const id = await addFilesInteractively(paths, trans);
         if (id !== null) {
           app.shell.activateById(panel.id);
-          await panel.exports.refresh();
+          await panel.exports?.refresh();
         }
       }
     });

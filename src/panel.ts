@@ -1,7 +1,10 @@
 /**
  * The HDH side panel: three sections (my data, catalogue, export requests), each a Lumino
  * widget that renders what one `/hdh/*` route answers and degrades to a message when the
- * route is absent or fails.
+ * route is absent or fails; the audit button; and a "Review export requests" button shown
+ * when the control plane's session says the person may review. In the review workspace
+ * (the `review` named server: no dataset, no bridge) the panel calls no `/hdh/*` route and
+ * says so, with the review button only.
  */
 
 import { Clipboard, Dialog, InputDialog, showDialog } from '@jupyterlab/apputils';
@@ -20,6 +23,7 @@ import {
   parseMyData,
   readSnippet
 } from './model';
+import { FetchLike, fetchSession } from './review-model';
 
 export function restartWarning(trans: ITrans): string {
   return trans.__(
@@ -515,34 +519,109 @@ export class AuditSection extends Widget {
   }
 }
 
+/**
+ * The review section: "Review export requests" (`review.ts`), shown when the control
+ * plane's session says this person may review (always in the review workspace).
+ */
+export class ReviewSection extends Widget {
+  constructor(
+    open: () => void,
+    private readonly prefix: string,
+    trans: ITrans = englishTrans,
+    private readonly fetchFn: FetchLike = (url, init) => window.fetch(url, init)
+  ) {
+    super();
+    this.addClass('jp-hdh-section');
+    this.node.dataset.hdhSection = 'review';
+    this.node.append(
+      h(
+        'div',
+        { class: 'jp-hdh-sectionHeader' },
+        h('h3', {}, trans.__('Review')),
+        button(trans.__('Review export requests'), () => open(), {
+          class: 'jp-hdh-button jp-hdh-review-launch',
+          title: trans.__('The queue of export requests to review (reviewers)')
+        })
+      )
+    );
+  }
+
+  /** Shows the section only when the session says may_review (hidden when unknown). */
+  async refresh(): Promise<void> {
+    const state = await fetchSession(this.prefix, this.fetchFn);
+    this.setHidden(!(state.kind === 'ok' && state.session.mayReview));
+  }
+}
+
+export interface IPanelOptions {
+  /** opens the review widget (the review section's button) */
+  review?: () => void;
+  /** the control plane's prefix (`/services/hdh/`), for the session */
+  prefix?: string;
+  /** the review workspace: no dataset, no bridge (no `/hdh/*` call) */
+  reviewWorkspace?: boolean;
+}
+
 /** The left-sidebar panel; refreshes its sections each time it is shown. */
 export class HdhPanel extends Panel {
   /** `browse` opens the catalogue browser (the catalogue section's button and its hits);
-   * `audit` the code audit view (the audit section's button). */
+   * `audit` the code audit view (the audit section's button); `options.review` the review
+   * widget. */
   constructor(
     browse?: (dataset?: string, table?: string) => void,
     audit?: () => void,
-    trans: ITrans = englishTrans
+    trans: ITrans = englishTrans,
+    options: IPanelOptions = {}
   ) {
     super();
     this.id = 'jp-hdh-panel';
     this.addClass('jp-hdh-panel');
-    this.myData = new MyDataSection(trans);
-    this.catalogue = new CatalogueSection(browse, trans);
-    this.exports = new ExportSection(trans);
-    this.addWidget(this.myData);
-    this.addWidget(this.catalogue);
-    this.addWidget(this.exports);
-    if (audit) {
-      this.addWidget(new AuditSection(audit, trans));
+    this.reviewWorkspace = options.reviewWorkspace === true;
+    if (this.reviewWorkspace) {
+      // no bridge here: nothing below asks a /hdh/* route
+      const note = new Widget();
+      note.addClass('jp-hdh-section');
+      note.node.dataset.hdhSection = 'review-workspace';
+      note.node.append(
+        h(
+          'p',
+          { class: 'jp-hdh-review-workspace' },
+          trans.__('Review workspace: no dataset is mounted here')
+        ),
+        h(
+          'p',
+          { class: 'jp-hdh-muted' },
+          trans.__(
+            'Export requests are reviewed from the control plane, in the review widget; their files never enter this workspace.'
+          )
+        )
+      );
+      this.addWidget(note);
+    } else {
+      this.myData = new MyDataSection(trans);
+      this.catalogue = new CatalogueSection(browse, trans);
+      this.exports = new ExportSection(trans);
+      this.addWidget(this.myData);
+      this.addWidget(this.catalogue);
+      this.addWidget(this.exports);
+      if (audit) {
+        this.addWidget(new AuditSection(audit, trans));
+      }
+    }
+    if (options.review) {
+      this.review = new ReviewSection(options.review, options.prefix ?? '/services/hdh/', trans);
+      this.review.setHidden(!this.reviewWorkspace);
+      this.addWidget(this.review);
     }
   }
 
   refresh(): Promise<void> {
+    const review = this.review && !this.reviewWorkspace ? this.review.refresh() : null;
     return Promise.all([
-      this.myData.refresh(),
-      this.catalogue.refresh(),
-      this.exports.refresh()
+      this.myData?.refresh(),
+      this.catalogue?.refresh(),
+      this.exports?.refresh(),
+      review
     ]).then(() => undefined);
   }
 
@@ -551,7 +630,9 @@ export class HdhPanel extends Panel {
     void this.refresh();
   }
 
-  readonly myData: MyDataSection;
-  readonly catalogue: CatalogueSection;
-  readonly exports: ExportSection;
+  readonly reviewWorkspace: boolean;
+  readonly myData: MyDataSection | null = null;
+  readonly catalogue: CatalogueSection | null = null;
+  readonly exports: ExportSection | null = null;
+  readonly review: ReviewSection | null = null;
 }

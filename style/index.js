@@ -1,3 +1,4 @@
 import './base.css';
 import './catalogue.css';
 import './audit.css';
+import './review.css';
