@@ -1,0 +1,247 @@
+"""A project sandbox as a Kubernetes pod: the same specification, another back end.
+
+:func:`pod_plan` turns the :class:`~jupyterlab_hdh.sandbox.SandboxSpec` the embedded spawner
+gives bubblewrap (project, person, workspace, permitted dataset versions, host identity) and
+a :class:`~jupyterlab_hdh.k8s.profiles.ComputeProfile` into the settings of one pod, which
+:class:`~jupyterlab_hdh.k8s.spawner.ProjectKubeSpawner` hands to KubeSpawner. Pure: no
+cluster, no store; the tests render the manifests offline and validate them against the
+Kubernetes schemas.
+
+What the pod keeps from the bubblewrap sandbox:
+
+* the same Jupyter server command (:func:`~jupyterlab_hdh.sandbox.spec.server_argv`:
+  no ``/files``, read-only extension manager, HDH's ``/hdh`` routes), listening on the
+  pod's port instead of a Unix socket (only the guard may reach it: NetworkPolicy), and
+  the same environment (:func:`~jupyterlab_hdh.sandbox.spec.sandbox_env`) and nothing
+  else: no JupyterHub token, no service links, no service-account token;
+* the project workspace read-write at ``/workspace`` (a ReadWriteMany claim per
+  project), each permitted dataset version read-only at ``/data/<dataset>/<version>``
+  (a read-only mount of that version's folder in the datasets claim: the pod sees no
+  other version), HOME and the temporary folders as pod-local ``emptyDir``;
+* the project's own uid/gid (``host_id_base + project id``) with the data group as its
+  only supplementary group, never root;
+* restricted Pod Security: non-root, every capability dropped, ``RuntimeDefault``
+  seccomp, no privilege escalation, a read-only root filesystem, and no DNS (the pod's
+  only resolver is its own loopback).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from jupyterlab_hdh.k8s.profiles import ComputeProfile
+from jupyterlab_hdh.sandbox.spec import (
+    DATA_ROOT,
+    IPYTHON_DIR,
+    IPYTHON_KERNELS_DIR,
+    SANDBOX_HOME,
+    SANDBOX_TMP,
+    SANDBOX_VAR_TMP,
+    WORKSPACE,
+    SandboxSpec,
+    sandbox_env,
+    server_argv,
+)
+
+#: the port the sandbox's Jupyter server listens on inside its pod
+SERVER_PORT = 8888
+#: the interpreter of the images (``images/``), where the local sandbox uses the host's venv
+IMAGE_PYTHON_PREFIX = "/opt/hdh/venv"
+#: the claim holding every dataset version as ``<dataset>/<version>/`` (read-only)
+DATASETS_CLAIM = "hdh-datasets"
+LABEL_PREFIX = "hdh.io/"
+#: arguments of the local command that name host paths or the Unix socket
+_LOCAL_ONLY_ARGS = (
+    "--ServerApp.sock=",
+    "--ServerApp.sock_mode=",
+    "--LabApp.extra_labextensions_path=",  # the images install the extension itself
+)
+_DNS_LABEL = re.compile(r"[^a-z0-9-]+")
+
+
+def k8s_name(*parts: str, limit: int = 63) -> str:
+    """A DNS-1123 label from ``parts`` (``_``, dots and capitals folded); a short hash is
+    added when folding changed a part, so two names never fold into one."""
+    raw = "-".join(parts)
+    name = _DNS_LABEL.sub("-", raw.lower()).strip("-")
+    if name != raw or len(name) > limit:
+        digest = hashlib.sha256(raw.encode()).hexdigest()[:8]
+        name = f"{name[: limit - 9].rstrip('-')}-{digest}"
+    return name
+
+
+def workspace_claim(project: str) -> str:
+    """The ReadWriteMany claim of a project's workspace."""
+    return k8s_name("hdh-workspace", project)
+
+
+@dataclass(frozen=True)
+class PodPlan:
+    """The KubeSpawner settings of one project pod (see :meth:`apply`)."""
+
+    image: str
+    cmd: list[str]
+    env: dict[str, str]
+    volumes: dict[str, dict[str, Any]]
+    volume_mounts: dict[str, dict[str, Any]]
+    uid: int
+    gid: int
+    supplemental_gids: list[int]
+    pod_security_context: dict[str, Any]
+    container_security_context: dict[str, Any]
+    labels: dict[str, str]
+    cpu_limit: float
+    cpu_guarantee: float
+    mem_limit: str
+    mem_guarantee: str
+    extra_resource_limits: dict[str, str]
+    node_selector: dict[str, str]
+    tolerations: dict[str, dict[str, str]]
+    extra_pod_config: dict[str, Any] = field(default_factory=dict)
+
+    def apply(self, spawner: Any) -> None:
+        """Set these values on a KubeSpawner (before ``get_pod_manifest``/``start``)."""
+        spawner.image = self.image
+        spawner.cmd = self.cmd
+        spawner.volumes = self.volumes
+        spawner.volume_mounts = self.volume_mounts
+        spawner.uid = self.uid
+        spawner.gid = self.gid
+        spawner.fs_gid = self.gid
+        spawner.supplemental_gids = self.supplemental_gids
+        spawner.pod_security_context = self.pod_security_context
+        spawner.container_security_context = self.container_security_context
+        spawner.extra_labels = self.labels
+        spawner.cpu_limit = self.cpu_limit
+        spawner.cpu_guarantee = self.cpu_guarantee
+        spawner.mem_limit = self.mem_limit
+        spawner.mem_guarantee = self.mem_guarantee
+        spawner.extra_resource_limits = self.extra_resource_limits
+        spawner.extra_resource_guarantees = self.extra_resource_limits
+        spawner.node_selector = self.node_selector
+        spawner.tolerations = self.tolerations
+        spawner.extra_pod_config = self.extra_pod_config
+        spawner.working_dir = WORKSPACE
+        spawner.port = SERVER_PORT
+        spawner.automount_service_account_token = False
+        spawner.service_account = None
+        spawner.privileged = False
+        spawner.allow_privilege_escalation = False
+        spawner.storage_pvc_ensure = False  # the workspace claim is the operator's, per project
+        spawner.lifecycle_hooks = {}
+        spawner.init_containers = []
+        spawner.extra_containers = []
+
+
+def pod_command(spec: SandboxSpec) -> list[str]:
+    """The local sandbox's server command, listening on the pod's port."""
+    argv = [a for a in server_argv(spec) if not a.startswith(_LOCAL_ONLY_ARGS)]
+    return [
+        *argv,
+        "--ServerApp.ip=0.0.0.0",
+        f"--ServerApp.port={SERVER_PORT}",
+        "--ServerApp.port_retries=0",
+    ]
+
+
+def _volumes(spec: SandboxSpec) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    volumes: dict[str, dict[str, Any]] = {
+        "workspace": {
+            "name": "workspace",
+            "persistentVolumeClaim": {"claimName": workspace_claim(spec.project)},
+        },
+        "home": {"name": "home", "emptyDir": {"sizeLimit": "1Gi"}},
+        "tmp": {"name": "tmp", "emptyDir": {"sizeLimit": "10Gi"}},
+        "var-tmp": {"name": "var-tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+        "ipython": {"name": "ipython", "emptyDir": {"sizeLimit": "100Mi"}},
+        # an empty folder mounted read-only over IPython's kernelspec folder (as locally)
+        "no-kernelspecs": {"name": "no-kernelspecs", "emptyDir": {"sizeLimit": "1Mi"}},
+    }
+    mounts: dict[str, dict[str, Any]] = {
+        "workspace": {"name": "workspace", "mountPath": WORKSPACE},
+        "home": {"name": "home", "mountPath": SANDBOX_HOME},
+        "tmp": {"name": "tmp", "mountPath": SANDBOX_TMP},
+        "var-tmp": {"name": "var-tmp", "mountPath": SANDBOX_VAR_TMP},
+        "ipython": {"name": "ipython", "mountPath": IPYTHON_DIR},
+        "no-kernelspecs": {
+            "name": "no-kernelspecs",
+            "mountPath": IPYTHON_KERNELS_DIR,
+            "readOnly": True,
+        },
+    }
+    if spec.mounts:
+        volumes["datasets"] = {
+            "name": "datasets",
+            "persistentVolumeClaim": {"claimName": DATASETS_CLAIM, "readOnly": True},
+        }
+    for m in spec.mounts:
+        key = k8s_name("data", m.dataset, m.version)
+        mounts[key] = {
+            "name": "datasets",
+            "mountPath": f"{DATA_ROOT}/{m.dataset}/{m.version}",
+            "subPath": f"{m.dataset}/{m.version}",
+            "readOnly": True,
+        }
+    return volumes, mounts
+
+
+def pod_plan(spec: SandboxSpec, profile: ComputeProfile) -> PodPlan:
+    """The pod of ``spec`` on ``profile``. ``spec.host`` (the project's identity) is required:
+    a pod never runs as root, nor as another project's uid."""
+    if spec.host is None:
+        raise ValueError("a project pod needs the project's host identity (SandboxSpec.host)")
+    host = spec.host
+    host.check()
+    volumes, mounts = _volumes(spec)
+    env = sandbox_env(spec)
+    env["HDH_PROFILE"] = profile.name
+    selector, tolerations = profile.scheduling()
+    seccomp = {"type": "RuntimeDefault"}
+    return PodPlan(
+        image=profile.image,
+        cmd=pod_command(spec),
+        env=env,
+        volumes=volumes,
+        volume_mounts=mounts,
+        uid=host.uid,
+        gid=host.gid,
+        supplemental_gids=[host.data_gid] if spec.mounts and host.data_gid is not None else [],
+        pod_security_context={
+            "runAsNonRoot": True,
+            "seccompProfile": seccomp,
+            "fsGroupChangePolicy": "OnRootMismatch",
+        },
+        container_security_context={
+            "runAsNonRoot": True,
+            "allowPrivilegeEscalation": False,
+            "privileged": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": seccomp,
+        },
+        labels={
+            f"{LABEL_PREFIX}role": "sandbox",
+            f"{LABEL_PREFIX}project": spec.project,
+            f"{LABEL_PREFIX}profile": profile.name,
+        },
+        cpu_limit=profile.cpu_limit,
+        cpu_guarantee=profile.cpu_guarantee,
+        mem_limit=profile.mem_limit,
+        mem_guarantee=profile.mem_guarantee,
+        extra_resource_limits=profile.resource_limits(),
+        node_selector=selector,
+        tolerations={f"{i:02d}": t for i, t in enumerate(tolerations)},
+        extra_pod_config={
+            "enableServiceLinks": False,  # no other service's address in the environment
+            "hostNetwork": False,
+            "hostPID": False,
+            "hostIPC": False,
+            "shareProcessNamespace": False,
+            "dnsPolicy": "None",  # no resolver but the pod's own loopback: no DNS
+            "dnsConfig": {"nameservers": ["127.0.0.1"], "searches": [], "options": []},
+            "hostname": "hdh-sandbox",
+        },
+    )

@@ -1,0 +1,122 @@
+"""``ProjectKubeSpawner``: a project's sandbox as a pod, for JupyterHub on Kubernetes.
+
+A KubeSpawner whose pod comes from the same plan as the embedded sandbox
+(:func:`~jupyterlab_hdh.hub.plan.project_plan`: the active permit and its dataset
+versions) through :func:`~jupyterlab_hdh.k8s.pod.pod_plan`. Named server = project slug;
+the unnamed server is refused as locally; the person chooses a compute profile among the
+configured ones (``user_options["profile"]``, default ``default_profile``). The pod's
+environment is the sandbox's and nothing of JupyterHub's (no API token enters a sandbox),
+and its command is the sandbox's server with no JupyterHub arguments. ``poll()`` re-checks
+the permit as locally, and stops the pod when it no longer lets the person in.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kubespawner import KubeSpawner
+from traitlets import Dict, Integer, List, Unicode
+
+from jupyterlab_hdh.governance import projects
+from jupyterlab_hdh.hub.plan import project_plan
+from jupyterlab_hdh.hub.spawner import SpawnRefused
+from jupyterlab_hdh.hub.store import hdh_store, in_thread
+from jupyterlab_hdh.k8s.pod import IMAGE_PYTHON_PREFIX, PodPlan, pod_plan
+from jupyterlab_hdh.k8s.profiles import (
+    DEFAULT_PROFILES,
+    ComputeProfile,
+    ProfileError,
+    parse_profiles,
+    profile_named,
+)
+from jupyterlab_hdh.sandbox.spec import HOST_ID_BASE, WORKSPACE, SandboxSpec
+
+
+class ProjectKubeSpawner(KubeSpawner):  # type: ignore[misc]
+    """Spawn the project's sandbox as a pod (named server = project slug)."""
+
+    data_dir = Unicode(help="The HDH data directory of the control plane's store").tag(config=True)
+    host_id_base = Integer(
+        HOST_ID_BASE,
+        help="Project <id>'s pods run as uid/gid base + id; the base is the data group",
+    ).tag(config=True)
+    profiles = List(
+        Dict(),
+        help="Compute profiles (name, display_name, image, cpu_limit, cpu_guarantee, mem_limit,"
+        " mem_guarantee, gpus, node_selector, tolerations, spark); empty: the defaults",
+    ).tag(config=True)
+    default_profile = Unicode("cpu", help="The profile of a spawn that names none").tag(config=True)
+
+    _hdh_env: dict[str, str] | None = None
+
+    @property
+    def project(self) -> str:
+        return str(self.name or "")
+
+    def compute_profiles(self) -> tuple[ComputeProfile, ...]:
+        return parse_profiles(self.profiles) if self.profiles else DEFAULT_PROFILES
+
+    def chosen_profile(self) -> ComputeProfile:
+        name = str((self.user_options or {}).get("profile") or self.default_profile)
+        try:
+            return profile_named(self.compute_profiles(), name)
+        except ProfileError as exc:
+            raise SpawnRefused(str(exc), 400) from None
+
+    def hdh_pod_plan(self) -> PodPlan:
+        """The pod of this user's server of this project (``SpawnRefused``: why not)."""
+        if not self.project:
+            raise SpawnRefused(
+                "HDH has no default server: each project is its own server."
+                f" Open /hub/spawn/{self.user.name}/<project> (the project's slug)"
+            )
+        profile = self.chosen_profile()
+        try:
+            plan = project_plan(hdh_store(self.data_dir), str(self.user.name), self.project)
+        except projects.PermitError as exc:
+            raise SpawnRefused(
+                f"{self.user.name} may not open project {self.project}: {exc}"
+            ) from None
+        spec = SandboxSpec(
+            project=self.project,
+            user=str(self.user.name),
+            workspace=Path(WORKSPACE),  # a claim in the pod, not a host folder
+            runtime_dir=Path("/nonexistent"),  # no supervisor folder on Kubernetes
+            mounts=plan.mounts,
+            base_url=self.server.base_url if self.server is not None else "",
+            python_prefix=Path(IMAGE_PYTHON_PREFIX),
+            python_base_prefix=Path(IMAGE_PYTHON_PREFIX),
+            host=plan.host_identity(self.host_id_base),
+        )
+        return pod_plan(spec, profile)
+
+    async def get_pod_manifest(self) -> Any:
+        plan = await in_thread(self.hdh_pod_plan)
+        plan.apply(self)
+        # hdh.spark() sizes the JVM's heap from the limit, in bytes as KubeSpawner read it
+        self._hdh_env = {**plan.env, "HDH_MEMORY_LIMIT": str(int(self.mem_limit))}
+        return await super().get_pod_manifest()
+
+    def get_env(self) -> dict[str, str]:
+        """The sandbox's environment only: no JupyterHub token or URL enters the pod."""
+        return dict(self._hdh_env or {})
+
+    def get_args(self) -> list[str]:
+        return []  # the command is the sandbox's server, whole (pod.pod_command)
+
+    async def poll(self) -> int | None:
+        status = await super().poll()
+        if status is not None or not self.project:
+            return status  # type: ignore[no-any-return]
+
+        def problem() -> str | None:
+            with hdh_store(self.data_dir).sessions() as s:
+                return projects.access_problem(s, str(self.user.name), self.project)
+
+        reason = await in_thread(problem)
+        if reason is not None:
+            self.log.warning("stopping %s's pod of %s: %s", self.user.name, self.project, reason)
+            await self.stop()
+            return 1
+        return None

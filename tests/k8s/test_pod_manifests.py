@@ -1,0 +1,318 @@
+"""Project pods on Kubernetes, rendered offline: KubeSpawner's own ``get_pod_manifest()``
+for every compute profile, validated against the Kubernetes schemas and the restricted Pod
+Security Standard, with every isolation property a sandbox has on one machine."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import kubernetes_validate
+import pytest
+from kubernetes_asyncio.client import ApiClient
+from kubernetes_asyncio.config import kube_config
+
+from jupyterlab_hdh.governance import projects as pj
+from jupyterlab_hdh.hub.spawner import SpawnRefused
+from jupyterlab_hdh.hub.store import close_stores
+from jupyterlab_hdh.k8s.pod import DATASETS_CLAIM, SERVER_PORT, k8s_name, workspace_claim
+from jupyterlab_hdh.k8s.profiles import DEFAULT_PROFILES, ProfileError, parse_profiles
+from jupyterlab_hdh.paths import STORE_URL_ENV
+from tests.governance.conftest import CONTROLLER, _world
+from tests.governance.fakes import fake_version
+from tests.k8s.pod_security import restricted_violations
+
+K8S_VERSION = "1.33"
+DUMMY_KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters:
+- cluster: {server: "https://k8s.invalid:6443", insecure-skip-tls-verify: true}
+  name: dummy
+contexts:
+- context: {cluster: dummy, user: dummy, namespace: hdh}
+  name: dummy
+current-context: dummy
+users:
+- name: dummy
+  user: {token: not-a-token}
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """KubeSpawner loads a client configuration when it is created: a dummy cluster that is
+    never contacted (nothing here reaches an API server)."""
+    path = tmp_path_factory.mktemp("kube") / "config"
+    path.write_text(DUMMY_KUBECONFIG)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KUBECONFIG", str(path))
+        # read once when kubernetes_asyncio is imported, before this fixture runs
+        mp.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(path))
+        mp.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+        yield
+
+
+class _User:
+    def __init__(self, name: str, uid: int = 7) -> None:
+        self.name = name
+        self.id = uid
+        self.url = f"/user/{name}/"
+
+
+@pytest.fixture
+def cluster_world(hub, monkeypatch: pytest.MonkeyPatch):
+    """cohort-2027 (alice leads, bob a member) with a permit granting alice snds v2 and
+    pmsi_mco v1; project notes-only (bob leads) granting bob snds v1."""
+    monkeypatch.setenv(STORE_URL_ENV, hub.data_dir.store_url)  # as the hub's config passes it
+    _world(hub, None)
+    fake_version(hub, "snds", 2)
+    fake_version(hub, "pmsi_mco", 1)
+    now = datetime.now(UTC)
+    with hub.transaction() as s:
+        pj.grant_permit(
+            s,
+            "cohort-2027",
+            members=["alice"],
+            datasets=["snds/v2", "pmsi_mco/v1"],
+            expires_at=now + timedelta(days=30),
+            actor=CONTROLLER,
+        )
+        pj.create_project(s, "notes-only", title="t", purpose="p", actor=CONTROLLER)
+        pj.add_member(s, "notes-only", "bob", role="lead", actor=CONTROLLER)
+        pj.grant_permit(
+            s,
+            "notes-only",
+            members=["bob"],
+            datasets=["snds/v1"],
+            expires_at=now + timedelta(days=30),
+            actor=CONTROLLER,
+        )
+    yield hub
+    close_stores()
+
+
+def _spawner(hub, user: str, project: str, **options: Any) -> Any:
+    from jupyterlab_hdh.k8s.spawner import ProjectKubeSpawner
+
+    sp = ProjectKubeSpawner(
+        _mock=True,
+        user=_User(user),
+        orm_spawner=SimpleNamespace(name=project, server=None),
+        data_dir=str(hub.data_dir.root),
+    )
+    sp.user_options = options
+    return sp
+
+
+def _pod(hub, user: str, project: str, **options: Any) -> Any:
+    """The pod manifest KubeSpawner would create, as the JSON sent to the API server."""
+
+    async def make() -> Any:  # KubeSpawner makes its API client in a running loop
+        pod = await _spawner(hub, user, project, **options).get_pod_manifest()
+        async with ApiClient() as client:
+            return client.sanitize_for_serialization(pod)
+
+    return asyncio.run(make())
+
+
+def render(hub, user: str, project: str, **options: Any) -> dict[str, Any]:
+    manifest: dict[str, Any] = _pod(hub, user, project, **options)
+    manifest.setdefault("apiVersion", "v1")
+    manifest.setdefault("kind", "Pod")
+    return manifest
+
+
+def _project_id(hub, slug: str) -> int:
+    with hub.sessions() as s:
+        return pj.get_project(s, slug).id
+
+
+@pytest.mark.parametrize("profile", [p.name for p in DEFAULT_PROFILES])
+def test_every_profile_renders_a_valid_restricted_pod(cluster_world, profile: str) -> None:
+    pod = render(cluster_world, "alice", "cohort-2027", profile=profile)
+    kubernetes_validate.validate(pod, K8S_VERSION, strict=True)
+    assert restricted_violations(pod) == {}
+    spec = pod["spec"]
+    (c,) = spec["containers"]
+    csc, psc = c["securityContext"], spec["securityContext"]
+    uid = 200000 + _project_id(cluster_world, "cohort-2027")
+    assert (csc["runAsUser"], csc["runAsGroup"], psc["fsGroup"]) == (uid, uid, uid)
+    assert psc["supplementalGroups"] == [200000]  # the data group, to read mounted versions
+    assert csc["readOnlyRootFilesystem"] is True
+    assert csc["capabilities"] == {"drop": ["ALL"]}
+    assert spec["automountServiceAccountToken"] is False
+    assert spec.get("serviceAccountName") in (None, "")
+    assert spec["enableServiceLinks"] is False
+    assert spec["dnsPolicy"] == "None"
+    assert spec["dnsConfig"]["nameservers"] == ["127.0.0.1"]
+    labels = pod["metadata"]["labels"]
+    assert labels["hdh.io/project"] == "cohort-2027"
+    assert labels["hdh.io/role"] == "sandbox"
+    assert labels["hdh.io/profile"] == profile
+
+
+def test_the_pod_mounts_exactly_the_permitted_versions_read_only(cluster_world) -> None:
+    spec = render(cluster_world, "alice", "cohort-2027")["spec"]
+    (c,) = spec["containers"]
+    mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+    data = {p: m for p, m in mounts.items() if p.startswith("/data/")}
+    assert set(data) == {"/data/snds/v2", "/data/pmsi_mco/v1"}  # not snds v1
+    for path, m in data.items():
+        assert m["readOnly"] is True
+        assert m["name"] == "datasets"
+        assert m["subPath"] == path.removeprefix("/data/")  # that version's folder only
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["datasets"]["persistentVolumeClaim"] == {
+        "claimName": DATASETS_CLAIM,
+        "readOnly": True,
+    }
+    assert mounts["/workspace"]["name"] == "workspace"
+    assert not mounts["/workspace"].get("readOnly")
+    assert volumes["workspace"]["persistentVolumeClaim"]["claimName"] == workspace_claim(
+        "cohort-2027"
+    )
+    # IPython's kernelspec folder is an empty read-only mount: no kernel from the kernel
+    assert mounts["/opt/jupyter/ipython/kernels"]["readOnly"] is True
+    assert {v["name"] for v in spec["volumes"] if "emptyDir" in v} >= {"home", "tmp"}
+
+
+def test_each_project_pod_runs_as_its_own_uid_with_its_own_versions(cluster_world) -> None:
+    pod = render(cluster_world, "bob", "notes-only")
+    spec = pod["spec"]
+    (c,) = spec["containers"]
+    assert [m["mountPath"] for m in c["volumeMounts"] if m["mountPath"].startswith("/data")] == [
+        "/data/snds/v1"
+    ]
+    uid = 200000 + _project_id(cluster_world, "notes-only")
+    assert c["securityContext"]["runAsUser"] == uid
+    assert uid != 200000 + _project_id(cluster_world, "cohort-2027")
+    claims = {
+        v["name"]: v["persistentVolumeClaim"]["claimName"]
+        for v in spec["volumes"]
+        if "persistentVolumeClaim" in v
+    }
+    assert claims == {"workspace": workspace_claim("notes-only"), "datasets": DATASETS_CLAIM}
+
+
+def test_no_jupyterhub_secret_or_argument_enters_the_pod(cluster_world) -> None:
+    (c,) = render(cluster_world, "alice", "cohort-2027")["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in c.get("env") or []}
+    assert not [k for k in env if k.startswith(("JUPYTERHUB_", "JPY_"))]
+    assert env["HDH_PROJECT"] == "cohort-2027"
+    assert env["HDH_USER"] == "alice"
+    assert env["HOME"] == "/home/jovyan"
+    assert not c.get("envFrom")
+    cmd = c["command"] if "command" in c else c["args"]
+    assert cmd[:3] == ["/opt/hdh/venv/bin/python", "-m", "jupyter_server"]
+    assert not [a for a in cmd if a.startswith(("--ServerApp.sock", "--LabApp.extra_lab"))]
+    assert "--ServerApp.ip=0.0.0.0" in cmd and f"--ServerApp.port={SERVER_PORT}" in cmd
+    assert "--ContentsManager.files_handler_class=None" in cmd  # as the local sandbox
+    assert "--ServerApp.base_url=/user/alice/cohort-2027/" in cmd
+    assert [p["containerPort"] for p in c["ports"]] == [SERVER_PORT]
+
+
+def test_the_gpu_profile_asks_for_a_gpu_on_gpu_nodes_only(cluster_world) -> None:
+    spec = render(cluster_world, "alice", "cohort-2027", profile="gpu")["spec"]
+    (c,) = spec["containers"]
+    assert c["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert spec["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec[
+        "tolerations"
+    ]
+    cpu = render(cluster_world, "alice", "cohort-2027", profile="cpu")["spec"]
+    assert "nvidia.com/gpu" not in cpu["containers"][0]["resources"].get("limits", {})
+    assert not cpu.get("nodeSelector")
+
+
+def test_memory_limit_reaches_the_spark_heap_sizing(cluster_world) -> None:
+    (c,) = render(cluster_world, "alice", "cohort-2027", profile="spark")["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert c["resources"]["limits"]["memory"] == 16 * 2**30  # KubeSpawner: G is GiB
+    assert env["HDH_MEMORY_LIMIT"] == str(16 * 2**30)
+    assert env["HDH_PROFILE"] == "spark"
+
+
+@pytest.mark.parametrize(
+    ("user", "project", "options", "status", "says"),
+    [
+        ("bob", "cohort-2027", {}, 403, "does not cover 'bob'"),
+        ("carol", "cohort-2027", {}, 403, "'carol' is not a member"),
+        ("alice", "", {}, 403, "no default server"),
+        ("alice", "cohort-2027", {"profile": "quantum"}, 400, "no compute profile 'quantum'"),
+    ],
+)
+def test_refused_spawns_say_why(cluster_world, user, project, options, status, says) -> None:
+    with pytest.raises(SpawnRefused) as caught:
+        _pod(cluster_world, user, project, **options)
+    assert caught.value.status_code == status
+    message = caught.value.jupyterhub_message
+    assert says in message, message
+
+
+def test_names_fold_to_dns_labels_without_collisions() -> None:
+    assert k8s_name("hdh-workspace", "cohort-2027") == "hdh-workspace-cohort-2027"
+    a, b = k8s_name("data", "pmsi_mco", "v1"), k8s_name("data", "pmsi-mco", "v1")
+    assert a != b
+    assert len(k8s_name("x" * 100)) <= 63
+
+
+@pytest.mark.parametrize(
+    ("entry", "says"),
+    [
+        ({"colour": "red"}, "unknown key 'colour'"),
+        ({"image": "hdh-base"}, "must be pinned"),
+        ({"mem_limit": "lots"}, "not a quantity"),
+        ({"cpu_guarantee": 9}, "cpu_guarantee <= cpu_limit"),
+        ({"name": "GPU!"}, "lowercase"),
+    ],
+)
+def test_a_bad_profile_is_named_with_its_key(entry: dict[str, Any], says: str) -> None:
+    good = {
+        "name": "big",
+        "display_name": "Big",
+        "image": "registry.example/hdh-base:1.0",
+        "cpu_limit": 4,
+        "cpu_guarantee": 1,
+        "mem_limit": "16G",
+        "mem_guarantee": "4G",
+    }
+    assert parse_profiles([good])[0].name == "big"
+    with pytest.raises(ProfileError, match=says):
+        parse_profiles([{**good, **entry}])
+    with pytest.raises(ProfileError, match="unique"):
+        parse_profiles([good, good])
+
+
+def test_the_checker_catches_what_restricted_refuses(cluster_world) -> None:
+    """The Pod Security checker is not vacuous: each loosening is named."""
+    pod = render(cluster_world, "alice", "cohort-2027")
+    spec = pod["spec"]
+    c = spec["containers"][0]
+    c["securityContext"]["allowPrivilegeEscalation"] = True
+    c["securityContext"]["capabilities"] = {"add": ["SYS_ADMIN"]}
+    spec["hostNetwork"] = True
+    spec["volumes"].append({"name": "host", "hostPath": {"path": "/"}})
+    del c["securityContext"]["seccompProfile"]
+    del spec["securityContext"]["seccompProfile"]
+    c["securityContext"]["runAsNonRoot"] = False
+    assert set(restricted_violations(pod)) == {
+        "privilege escalation",
+        "capabilities",
+        "host namespaces",
+        "volume types",
+        "seccomp",
+        "running as non-root",
+    }
+
+
+def test_the_pod_plan_refuses_a_spec_without_the_project_identity(tmp_path: Path) -> None:
+    from jupyterlab_hdh.k8s.pod import pod_plan
+    from jupyterlab_hdh.sandbox.spec import SandboxSpec
+
+    spec = SandboxSpec(project="p", user="u", workspace=tmp_path, runtime_dir=tmp_path)
+    with pytest.raises(ValueError, match="host identity"):
+        pod_plan(spec, DEFAULT_PROFILES[0])
