@@ -3,7 +3,9 @@
 Catalogue metadata (``/api/catalogue/...``, and ``/catalogue/...``: the landing
 and table pages the DCAT export links to) is public and read-only; every other
 route needs a bearer token (``hdh user token NAME``: ``Authorization: Bearer``,
-not JupyterHub's ``token`` scheme) of a user whose role allows it (``deps.py``).
+not JupyterHub's ``token`` scheme) of a user whose role allows it (``deps.py``); under the
+hub's service prefix, the airlock's routes also take the pages' hub cookie with the
+session's ``X-HDH-Token`` (``GET /ui/api/session``: the review widget in JupyterLab).
 Every error is ``{"detail": "one line"}``, plus ``reason`` (permit refusals) or
 ``errors`` (FastAPI's list, for invalid input): one handler maps every domain error,
 an :class:`~jupyterlab_hdh.errors.HdhError`, to its ``http_status``. The OpenAPI
@@ -41,6 +43,7 @@ from jupyterlab_hdh.api.routes import (
     pages,
     projects,
     service,
+    session,
 )
 from jupyterlab_hdh.context import open_installation
 from jupyterlab_hdh.errors import HdhError
@@ -55,6 +58,7 @@ ROUTERS = (
     bridge.router,  # /api/bridge/... (sandboxes, through the hub's API bridge)
     egress.router,  # /api/egress/... (the airlock)
     egress_pages.router,  # /ui/egress/... (the airlock's browser pages)
+    session.router,  # /ui/api/session (who the browser is, for the review widget)
     pages.router,  # /ui/..., /oauth_callback (project pages, hub login)
 )
 

@@ -12,6 +12,12 @@ when its scopes grant access to this service.
 Forms are protected against cross-site posts twice: SameSite=Lax cookies, and
 a form token (HMAC of the session token) that a page from another origin
 cannot read. Outside the hub (plain ``hdh serve``) the pages answer 503.
+
+The same token, sent as the ``X-HDH-Token`` header (:data:`API_TOKEN_HEADER`), lets a
+script of the hub's origin (the review widget in JupyterLab) call the airlock's JSON API
+with this cookie (``deps.browser_session``): a cookie alone never authenticates an API
+call, since no cross-site request can set that header. Requests that came through the
+hub's proxy are marked (:data:`VIA_PREFIX` in the ASGI scope, by :class:`StripPrefix`).
 """
 
 from __future__ import annotations
@@ -27,6 +33,10 @@ from urllib.parse import urlencode
 from jupyterhub.services.auth import HubOAuth
 
 STATE_COOKIE_MAX_AGE = 600
+#: The header carrying a browser session's anti-forgery token on API calls.
+API_TOKEN_HEADER = "X-HDH-Token"  # noqa: S105 - a header's name
+#: The ASGI scope key :class:`StripPrefix` sets on requests that came under the prefix.
+VIA_PREFIX = "hdh.via_prefix"
 
 
 class NotLoggedIn(Exception):  # noqa: N818 - answered with a redirect to the hub's login
@@ -134,6 +144,8 @@ class StripPrefix:
     API bridge and scripts call ``http://127.0.0.1:PORT/api/...`` without it. Under the
     prefix, ``root_path`` is the prefix: the Swagger page at ``<prefix>api/docs`` then
     loads ``<prefix>api/openapi.json`` (not ``/api/openapi.json``, outside the service).
+    Such a request is marked ``scope[VIA_PREFIX] = True`` (only those may use a browser
+    session on the JSON API).
     """
 
     def __init__(self, app: Any, prefix: str) -> None:
@@ -148,4 +160,5 @@ class StripPrefix:
                 scope["path"] = path[len(self.prefix) :] or "/"
                 scope["raw_path"] = scope["path"].encode()
                 scope["root_path"] = scope.get("root_path", "") + self.prefix
+                scope[VIA_PREFIX] = True
         await self.app(scope, receive, send)

@@ -6,6 +6,14 @@ store, the caller behind a bearer token with a role the route allows (``Controll
 ``Admin``, ``Anyone``), and the (user, project) the hub's API bridge vouches for
 (``Bridged``), with the permit that lets them in now.
 
+A browser may call the airlock's routes (``/api/egress/...``, :data:`BROWSER_API`) without a
+bearer token, with the hub cookie of the control-plane pages, only when the request came
+through the hub's proxy (under the service prefix) AND carries ``X-HDH-Token``: the
+session's anti-forgery token (``GET <prefix>ui/api/session``), compared in constant time
+(:func:`browser_session`). The cookie alone, a wrong token or another session's token is a
+401 JSON answer, never a redirect. Direct requests (``127.0.0.1:PORT``) stay bearer-only,
+and the bridge routes (``Bridged``) never look at a cookie.
+
 (No ``from __future__ import annotations``: FastAPI reads the ``Annotated`` aliases
 below as objects.)
 """
@@ -20,18 +28,26 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from jupyterlab_hdh.api import models
-from jupyterlab_hdh.api.browser import HubBrowserAuth
+from jupyterlab_hdh.api.browser import (
+    API_TOKEN_HEADER,
+    VIA_PREFIX,
+    BrowserUser,
+    HubBrowserAuth,
+    NotLoggedIn,
+)
 from jupyterlab_hdh.api.hub_client import HubClient
 from jupyterlab_hdh.catalogue.manager import Catalogue
 from jupyterlab_hdh.context import Installation
 from jupyterlab_hdh.egress import notify as mail
 from jupyterlab_hdh.governance import projects
-from jupyterlab_hdh.governance.accounts import authenticate
+from jupyterlab_hdh.governance.accounts import AccountError, authenticate, get_user
 from jupyterlab_hdh.paths import DataDir
 from jupyterlab_hdh.store.models import ROLES, User
 
 bearer = HTTPBearer(auto_error=False)
 CONTROLLERS = ("data_controller", "admin")
+#: The routes a browser session (hub cookie + ``X-HDH-Token``) may call: the airlock's.
+BROWSER_API = ("/api/egress/",)
 
 
 @dataclass
@@ -99,19 +115,67 @@ def missing_bearer(request: Request) -> str:
     return f"authentication required: {how}"
 
 
+async def browser_session(request: Request) -> BrowserUser | None:
+    """The hub session of a browser's API call (None: not one, the bearer token decides).
+
+    Only for a request without ``Authorization`` that came through the hub's proxy to an
+    airlock route and carries the pages' cookie; it then needs ``X-HDH-Token`` equal to
+    that session's token, or is refused (401)."""
+    auth: HubBrowserAuth | None = config(request).browser_auth
+    if (
+        auth is None
+        or "authorization" in request.headers
+        or not request.scope.get(VIA_PREFIX)
+        or not str(request.scope.get("path", "")).startswith(BROWSER_API)
+        or not request.cookies.get(auth.cookie_name)
+    ):
+        return None
+    session_url = f"{auth.prefix}ui/api/session"
+    submitted = request.headers.get(API_TOKEN_HEADER, "")
+    if not submitted:
+        raise HTTPException(
+            401,
+            f"a browser session needs the {API_TOKEN_HEADER} header (the token of GET"
+            f" {session_url}): the cookie alone never authenticates",
+        )
+    try:
+        me = await auth.user(dict(request.cookies), auth.prefix)
+    except NotLoggedIn:
+        raise HTTPException(
+            401, f"the hub session expired or is not valid: sign in again at {auth.prefix}ui/"
+        ) from None
+    if not auth.check_form(me, submitted):
+        raise HTTPException(
+            401, f"{API_TOKEN_HEADER} does not match this session: get it again from {session_url}"
+        )
+    return me
+
+
 def require(*roles: str) -> Callable[..., User]:
-    """The dependency of a route for callers with one of ``roles`` (bearer token)."""
+    """The dependency of a route for callers with one of ``roles`` (bearer token, or on the
+    airlock's routes a browser session: :func:`browser_session`)."""
 
     def check(
         request: Request,
         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        browser: Annotated[BrowserUser | None, Depends(browser_session)],
         s: Db,
     ) -> User:
-        if creds is None:
+        if creds is not None:
+            user = authenticate(s, creds.credentials)
+            if user is None:
+                raise HTTPException(401, "invalid token", {"WWW-Authenticate": "Bearer"})
+        elif browser is not None:
+            try:
+                user = get_user(s, browser.name)
+            except AccountError:
+                raise HTTPException(
+                    401, f"{browser.name!r} has no account on the control plane"
+                ) from None
+            if user.disabled_at is not None:
+                raise HTTPException(401, f"the account {browser.name!r} is disabled")
+        else:
             raise HTTPException(401, missing_bearer(request), {"WWW-Authenticate": "Bearer"})
-        user = authenticate(s, creds.credentials)
-        if user is None:
-            raise HTTPException(401, "invalid token", {"WWW-Authenticate": "Bearer"})
         if user.role not in roles:
             raise HTTPException(
                 403, f"role {user.role!r} may not do this (needs {' or '.join(roles)})"

@@ -145,9 +145,21 @@ class _RequestHead(BaseModel):
 
 
 class RequestSummaryOut(_RequestHead):
-    """A request in a list (``manager.list_requests``)."""
+    """A request in a list (``manager.list_requests``), with the review queue's fields for
+    the caller."""
 
     files: int = Field(description="how many files the request holds")
+    submitted_at: str | None = Field(
+        description="when the current round entered review (null: never submitted)"
+    )
+    reviewers: list[str] = Field(
+        description="the reviewers who voted in this round, names only (never their decisions);"
+        " empty for project members"
+    )
+    awaiting_me: bool = Field(
+        description="the caller is a reviewer of this request and an output file that still"
+        " takes votes has none of theirs"
+    )
 
 
 class VoteOut(BaseModel):

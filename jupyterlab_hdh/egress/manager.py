@@ -1185,7 +1185,8 @@ def requester_report(report: dict[str, Any] | None) -> dict[str, Any] | None:
 def list_requests(
     session: Session, *, actor: Actor, state: str | None = None, project: str | None = None
 ) -> list[dict[str, Any]]:
-    """Summaries of the requests ``actor`` may see, newest first."""
+    """Summaries of the requests ``actor`` may see, newest first, with the review queue's
+    fields for this caller (:func:`_queue`): ``submitted_at``, ``reviewers``, ``awaiting_me``."""
     if state is not None and state not in st.STATES:
         raise InvalidFile(f"unknown state {state!r}: choose one of {', '.join(st.STATES)}")
     query = select(EgressRequest).order_by(EgressRequest.id.desc())
@@ -1193,7 +1194,54 @@ def list_requests(
         query = query.where(EgressRequest.state == state)
     if project is not None:
         query = query.join(Project).where(Project.slug == project)
-    return [_summary(r) for r in session.scalars(query) if _visible(session, r, actor)]
+    shown = [r for r in session.scalars(query) if _visible(session, r, actor)]
+    submitted = _submitted_at(session, [r.id for r in shown])
+    return [{**_summary(r), **_queue(session, r, actor, submitted.get(r.id))} for r in shown]
+
+
+def _submitted_at(session: Session, ids: Sequence[int]) -> dict[int, str]:
+    """When each request's current round entered review: its latest ``egress.submitted``."""
+    out: dict[int, str] = {}
+    targets = [f"egress:{i}" for i in ids]
+    for chunk in range(0, len(targets), 500):
+        rows = session.execute(
+            select(AuditEvent.target, AuditEvent.ts)
+            .where(
+                AuditEvent.action == f"egress.{st.SUBMITTED}",
+                AuditEvent.target.in_(targets[chunk : chunk + 500]),
+            )
+            .order_by(AuditEvent.seq)
+        )
+        for target, ts in rows:
+            out[int(target.removeprefix("egress:"))] = ts  # the last one wins
+    return out
+
+
+def _queue(
+    session: Session, req: EgressRequest, actor: Actor, submitted_at: str | None
+) -> dict[str, Any]:
+    """The review queue's fields of ``req`` for ``actor``.
+
+    ``reviewers``: who has a vote on an output file of the current round (the approvals a
+    resubmission kept count), names only, never a decision, and only for reviewers and
+    administrators (empty for project members, as in their view of the votes).
+    ``awaiting_me``: ``actor`` is a reviewer of it, it takes votes now, and an output file
+    with fewer than two votes has none of theirs."""
+    if req.round == 0:
+        submitted_at = None
+    if _is_member(session, req, actor.name):
+        return {"submitted_at": submitted_at, "reviewers": [], "awaiting_me": False}
+    outputs = _outputs(req)
+    voters = sorted({v.reviewer for f in outputs for v in f.votes})
+    awaiting = (
+        req.state in st.VOTING
+        and st.REVIEWER in kinds(session, req, actor)
+        and any(
+            len(f.votes) < VOTES_PER_FILE and all(v.reviewer != actor.name for v in f.votes)
+            for f in outputs
+        )
+    )
+    return {"submitted_at": submitted_at, "reviewers": voters, "awaiting_me": awaiting}
 
 
 def notifications(

@@ -24,9 +24,10 @@ it, and without letting anything hide. Rules:
 Nothing here reads the store or the network; :func:`render_file` is pure.
 :func:`review_page` assembles a whole reviewer page (a request view from
 ``manager.get_request`` and the snapshots); it must be served with
-:data:`PAGE_CSP` (no script at all). Only reviewers and administrators
-(the view's ``viewer``: :data:`RENDERED_FOR`) get the files rendered; for
-anyone else (project members, the requester) the page is their request's
+:data:`PAGE_CSP` (no script at all); :func:`file_page` is one file alone, as a whole
+document for the review widget's sandboxed frame, served with :data:`FILE_CSP`. Only
+reviewers and administrators (the view's ``viewer``: :data:`RENDERED_FOR`) get the files
+rendered; for anyone else (project members, the requester) the page is their request's
 state, check results (as ``manager.requester_report`` left them) and
 comments, and no snapshot is even read: a rendering shown to the requester
 would carry out of the sandbox whatever a kernel put in the file.
@@ -61,7 +62,9 @@ __all__ = [
     "sanitise_html",
     "is_formula",
     "review_page",
+    "file_page",
     "PAGE_CSP",
+    "FILE_CSP",
     "RENDERED_FOR",
 ]
 
@@ -837,6 +840,36 @@ PAGE_CSP = (
     f"default-src 'none'; img-src data:; style-src 'sha256-{_STYLE_HASH}'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
+
+
+#: The CSP of one file's page (:func:`file_page`, in the review widget's frame): the same as
+#: :data:`PAGE_CSP`, plus ``sandbox`` (an opaque origin), and framable by the same origin only.
+FILE_CSP = (
+    f"sandbox; default-src 'none'; img-src data:; style-src 'sha256-{_STYLE_HASH}'; "
+    "frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+)
+
+
+def file_page(
+    name: str,
+    data: bytes,
+    limits: RenderLimits = DEFAULT_LIMITS,
+    *,
+    gettext: Callable[[str], str] | None = None,
+    lang: str = "en",
+) -> str:
+    """A whole HTML document of one file rendered by :func:`render_file` (its notes in the
+    page's language: ``gettext``), with only :data:`PAGE_STYLE` inline. Serve it with
+    :data:`FILE_CSP`."""
+    token = _GETTEXT.set(gettext or _same)
+    try:
+        body = render_file(name, data, limits)
+    finally:
+        _GETTEXT.reset(token)
+    return (
+        f'<!DOCTYPE html><html lang="{_esc(lang)}"><head><meta charset="utf-8">'
+        f"<title>{_esc(name)}</title><style>{PAGE_STYLE}</style></head><body>{body}</body></html>"
+    )
 
 
 def N_(message: str) -> str:  # noqa: N802  (the gettext convention)

@@ -6,8 +6,10 @@ file rendered, and the download links once released). Forms carry a per-session
 anti-forgery token. Every page, refusals included, is in the control plane's one layout
 (``templates/base.html``, :func:`pages.page_context`); a request page is the body of
 :func:`egress.render.review_page` in that layout, served with the layout's same-origin
-stylesheet (no inline style) and images only from ``data:`` URLs. Thin: the workflow is
-:mod:`jupyterlab_hdh.egress`.
+stylesheet (no inline style) and images only from ``data:`` URLs. ``.../render?path=`` is
+one file alone (``render.file_page``) for the review widget's sandboxed frame in
+JupyterLab: the only route framable by the hub's origin (``frame-ancestors 'self'``), under
+``render.FILE_CSP``. Thin: the workflow is :mod:`jupyterlab_hdh.egress`.
 """
 
 from __future__ import annotations
@@ -43,7 +45,13 @@ from jupyterlab_hdh.api.templating import (
 from jupyterlab_hdh.egress import manager, release
 from jupyterlab_hdh.egress import states as st
 from jupyterlab_hdh.egress.errors import EgressError, NotFound
-from jupyterlab_hdh.egress.render import RENDERED_FOR, VALUE_LABELS, review_page
+from jupyterlab_hdh.egress.render import (
+    FILE_CSP,
+    RENDERED_FOR,
+    VALUE_LABELS,
+    file_page,
+    review_page,
+)
 from jupyterlab_hdh.governance import projects
 from jupyterlab_hdh.governance.projects import Actor
 from jupyterlab_hdh.store.models import User
@@ -378,3 +386,86 @@ async def ui_download(request: Request, request_id: int, name: str) -> Response:
         _ = translator(ctx["lang"])
         return page(exc.http_status, _("Download"), str(exc), ctx)
     return attachment(path, filename)
+
+
+# --- one file, rendered, for the review widget's frame ----------------------------------------
+
+#: The headers of a file's rendering (``render.FILE_CSP``: sandboxed, no script, its own style
+#: only, framable by the hub's origin: the review widget in JupyterLab shows it in an iframe).
+RENDER_HEADERS = {
+    "Content-Security-Policy": FILE_CSP,
+    "X-Frame-Options": "SAMEORIGIN",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+}
+#: ... and of its refusals (the layout's page, in that frame too)
+RENDER_REFUSAL_HEADERS = {
+    **UI_HEADERS,
+    "Content-Security-Policy": UI_CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'"),
+    "X-Frame-Options": "SAMEORIGIN",
+}
+
+
+def _framable(response: HTMLResponse) -> HTMLResponse:
+    for name, value in RENDER_REFUSAL_HEADERS.items():
+        response.headers[name] = value
+    return response
+
+
+@router.get("/ui/egress/requests/{request_id}/render", response_class=HTMLResponse)
+async def ui_render(request: Request, request_id: int, path: str = "") -> Response:
+    """One file of the request's current round as a whole inert document (``render.file_page``)
+    for its reviewers and administrators: 403 for anyone else, 404 for an unknown path, 410
+    when its snapshot is gone."""
+    me = await browser_user(request)
+    cfg = config(request)
+    ctx = await page_context(cfg, me, "egress", request)
+    lang = ctx["lang"]
+    _ = translator(lang)
+    title = _("Export request #%(id)s") % {"id": request_id}
+
+    def load() -> dict[str, Any]:
+        with cfg.opened().sessions() as s:
+            return manager.get_request(
+                s, request_id, actor=actor_of(cfg, me.name), provenance=False
+            )
+
+    try:
+        view = await asyncio.to_thread(load)
+    except EgressError as exc:
+        return _framable(page(exc.http_status, title, str(exc), ctx))
+    if view.get("viewer") not in RENDERED_FOR:
+        return _framable(
+            page(
+                403,
+                title,
+                _("the files of a request are rendered for its reviewers and administrators only"),
+                ctx,
+            )
+        )
+    found = next((f for f in view.get("files") or [] if f.get("path") == path), None)
+    if found is None:
+        return _framable(
+            page(
+                404,
+                title,
+                _("request #%(id)s has no file %(path)s") % {"id": request_id, "path": repr(path)},
+                ctx,
+            )
+        )
+    data = await asyncio.to_thread(
+        blob_reader(cfg.opened().data_dir.egress_blobs), str(found["sha256"])
+    )
+    if data is None:
+        return _framable(
+            page(
+                410,
+                title,
+                _("the snapshot of %(path)s is missing from the airlock's store")
+                % {"path": repr(path)},
+                ctx,
+            )
+        )
+    html = await asyncio.to_thread(partial(file_page, path, data, gettext=_, lang=lang))
+    return HTMLResponse(html, headers=RENDER_HEADERS)
