@@ -1,5 +1,9 @@
 """The airlock (export-control review) for bearer-token users: ``/api/egress/...``.
 
+(Also for the review widget in JupyterLab: under the hub's service prefix these routes take
+the pages' hub cookie with the session's ``X-HDH-Token`` instead, ``deps.browser_session``;
+the list's rows carry the review queue's ``submitted_at``, ``reviewers``, ``awaiting_me``.)
+
 Owns the HTTP face of :mod:`jupyterlab_hdh.egress`: thin handlers that authenticate and
 call the workflow (which authorises every step from the caller's role and project
 membership); its typed errors are ``HdhError`` subclasses that the app's one handler
