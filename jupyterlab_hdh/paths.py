@@ -69,6 +69,14 @@ class DataDir:
         return self.workspaces / project
 
     @property
+    def review_workspaces(self) -> Path:
+        """Reviewers' own workspaces: ``<user>/`` is ``/workspace`` of their ``review`` server."""
+        return self.root / "review-workspaces"
+
+    def review_workspace(self, user: str) -> Path:
+        return self.review_workspaces / user
+
+    @property
     def egress_blobs(self) -> Path:
         """Immutable, content-addressed snapshots of airlock files: ``<sha256>``."""
         return self.root / "egress" / "blobs"

@@ -26,6 +26,9 @@ Rules (see ``docs/architecture.md``, "Projects and permits"):
 * A member removed from the project loses access at once, whatever the permit says; added
   back, they need a new permit (membership must predate the permit that covers them).
 * Every change is audited in the caller's transaction. Times are stored in UTC.
+* The slug :data:`REVIEW_WORKSPACE` (``review``) is no project's: it is the hub's named
+  server of a reviewer's own workspace (no dataset, no project), which
+  :func:`access_problem` opens to the roles of :data:`REVIEW_WORKSPACE_ROLES` only.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from jupyterlab_hdh.store.models import (
     Permit,
     Project,
     ProjectMember,
+    Role,
     User,
 )
 from jupyterlab_hdh.textfields import clean_text
@@ -65,6 +69,12 @@ MEMBER_ROLES = ("researcher",)
 GRANTORS = ("data_controller", "admin")
 DATASET_SPEC_RE = re.compile(r"(?P<name>[a-z0-9][a-z0-9_-]{0,62})(?:/(?P<version>v[0-9]{1,9}))?")
 TITLE_MAX, PURPOSE_MAX, REASON_MAX = 200, 5000, 1000
+#: The hub's named server of a reviewer's own workspace (``/hub/spawn/<user>/review``): a
+#: sandbox with no dataset and no project, so no project may take this slug.
+REVIEW_WORKSPACE = "review"
+#: Who may open it: the roles that review export requests (``egress.states.REVIEWER_ROLES``,
+#: a layer above this one) and administrators.
+REVIEW_WORKSPACE_ROLES = (Role.REVIEWER, Role.COMMITTEE, Role.ADMIN)
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -198,6 +208,11 @@ def check_slug(slug: str) -> str:
         raise ProjectError(
             f"invalid project slug {slug!r}: use 1-39 lowercase ASCII letters, digits or '-',"
             " starting with a letter or digit"
+        )
+    if slug == REVIEW_WORKSPACE:
+        raise ProjectError(
+            f"project slug {slug!r} is reserved for the reviewers' workspaces"
+            f" (/hub/spawn/<user>/{REVIEW_WORKSPACE}): choose another"
         )
     return slug
 
@@ -623,11 +638,33 @@ def _mount(version: DatasetVersion, data_dir: DataDir) -> Mount:
 def access_problem(
     session: Session, user_name: str, slug: str, now: datetime | None = None
 ) -> str | None:
-    """Why ``user_name`` may not open ``slug`` now (one line), or None if they may."""
+    """Why ``user_name`` may not open ``slug`` now (one line), or None if they may.
+
+    ``slug`` :data:`REVIEW_WORKSPACE` asks about the review workspace instead
+    (:func:`review_problem`): the spawner and the guard ask this one question of every
+    named server."""
+    if slug == REVIEW_WORKSPACE:
+        return review_problem(session, user_name)
     try:
         active_permit(session, user_name, slug, now)
     except PermitError as exc:
         return str(exc)
+    return None
+
+
+def review_problem(session: Session, user_name: str) -> str | None:
+    """Why ``user_name`` may not open the review workspace (one line), or None if they may:
+    an enabled account whose role is in :data:`REVIEW_WORKSPACE_ROLES`."""
+    user = _user(session, user_name)
+    if user is None:
+        return f"{REVIEW_WORKSPACE} is the reviewers' workspace: {user_name} is no HDH user"
+    if user.disabled_at is not None:
+        return (
+            f"the account of {user_name!r} is disabled"
+            f" (an administrator can `hdh user enable {user_name}`)"
+        )
+    if user.role not in REVIEW_WORKSPACE_ROLES:
+        return f"{REVIEW_WORKSPACE} is the reviewers' workspace: {user_name} is a {user.role}"
     return None
 
 

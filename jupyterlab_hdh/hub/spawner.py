@@ -20,6 +20,15 @@ this spawner's user and project to every forwarded request.
 A hub running as root never runs a sandbox as root: each project's sandboxes
 run as the project's own host uid (``host_id_base + project id``, see
 :class:`~jupyterlab_hdh.sandbox.spec.HostIdentity`).
+
+The server name ``review`` (:data:`~jupyterlab_hdh.governance.projects.REVIEW_WORKSPACE`,
+which no project may take) is a reviewer's own workspace: only those
+:func:`~jupyterlab_hdh.governance.projects.access_problem` lets in (reviewers, committee
+members, administrators) start it; it mounts no dataset, has its own persistent folder
+``<data-dir>/review-workspaces/<user>/`` and **no API bridge** (nothing in it can act
+as anyone), and under a root hub runs as ``review_id_base + user id`` without the data
+group. The review data itself never passes through it: the JupyterLab widget talks from
+the browser to the control plane.
 """
 
 from __future__ import annotations
@@ -72,6 +81,11 @@ class SandboxSpawner(Spawner):  # type: ignore[misc]
         help="Under a root hub, project <id>'s sandboxes run as host uid/gid base + id;"
         " the base itself is the group that reads dataset versions",
     ).tag(config=True)
+    review_id_base = Integer(
+        300000,
+        help="Under a root hub, user <id>'s review workspace runs as host uid/gid base + id,"
+        " with no supplementary group (it reads no dataset)",
+    ).tag(config=True)
 
     _sandbox: Any = None
     _bridge: Any = None
@@ -86,6 +100,13 @@ class SandboxSpawner(Spawner):  # type: ignore[misc]
     def hdh_user(self) -> str:
         return str(self.user.name)
 
+    @property
+    def is_review(self) -> bool:
+        """The reviewer's own workspace (server ``review``), not a project's sandbox."""
+        from jupyterlab_hdh.governance.projects import REVIEW_WORKSPACE
+
+        return self.project == REVIEW_WORKSPACE
+
     def _audit(self, action: str, details: dict[str, Any]) -> None:
         with hdh_store(self.data_dir).transaction() as s:
             record(
@@ -98,6 +119,8 @@ class SandboxSpawner(Spawner):  # type: ignore[misc]
 
     def _build(self) -> Any:
         """The sandbox for the active permit (raises SpawnRefused with the reason)."""
+        if self.is_review:
+            return self._build_review()
         from jupyterlab_hdh.governance import projects
         from jupyterlab_hdh.sandbox import (
             DatasetMount,
@@ -144,6 +167,40 @@ class SandboxSpawner(Spawner):  # type: ignore[misc]
         (root / "sandboxes").mkdir(mode=0o700, exist_ok=True)
         sandbox = Sandbox(spec, start_timeout=self.sandbox_start_timeout)
         sandbox.permit_id = permit_id  # type: ignore[attr-defined]
+        return sandbox
+
+    def _build_review(self) -> Any:
+        """The reviewer's workspace: no dataset, no project, its own folder and host ids."""
+        from jupyterlab_hdh.governance import accounts, projects
+        from jupyterlab_hdh.sandbox import HostIdentity, Sandbox, SandboxSpec, runtime_dir_for
+
+        store = hdh_store(self.data_dir)
+        root = store.data_dir.root
+        with store.sessions() as s:
+            problem = projects.review_problem(s, self.hdh_user)
+            if problem is not None:
+                raise SpawnRefused(problem)
+            user_id = accounts.get_user(s, self.hdh_user).id
+        host = (
+            HostIdentity.for_reviewer(user_id, self.review_id_base) if os.geteuid() == 0 else None
+        )
+        spec = SandboxSpec(
+            project=self.project,
+            user=self.hdh_user,
+            workspace=store.data_dir.review_workspace(self.hdh_user),
+            runtime_dir=runtime_dir_for(root / "sandboxes", self.project, self.hdh_user),
+            mounts=(),
+            base_url=self.server.base_url if self.server is not None else "",
+            memory_limit=self.memory_limit_bytes or None,
+            cpu_limit=self.cpu_limit or None,
+            protected=(root,),
+            secrets=(store.data_dir.keys,),
+            host=host,
+        )
+        store.data_dir.review_workspaces.mkdir(mode=0o700, exist_ok=True)
+        (root / "sandboxes").mkdir(mode=0o700, exist_ok=True)
+        sandbox = Sandbox(spec, start_timeout=self.sandbox_start_timeout)
+        sandbox.permit_id = None  # type: ignore[attr-defined]
         return sandbox
 
     def _start_sandbox(self) -> None:
@@ -198,6 +255,8 @@ class SandboxSpawner(Spawner):  # type: ignore[misc]
 
         if not self.api_url or not self.bridge_token_file:
             return  # no control plane configured: /bridge stays empty (the extension says so)
+        if self.is_review:
+            return  # a reviewer's workspace acts as no one: its /bridge stays empty
         runtime = runtime_dir_for(Path(self.data_dir) / "sandboxes", self.project, self.hdh_user)
         target = BridgeTarget(
             api_url=self.api_url.rstrip("/"),

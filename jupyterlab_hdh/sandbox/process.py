@@ -75,15 +75,16 @@ def check_identity(spec: SandboxSpec) -> None:
         raise SandboxUnavailableError(
             f"{SETPRIV} is missing: install util-linux, which runs a sandbox as its own uid"
         )
-    taken = _host_name_of(spec.host.uid, spec.host.gid, spec.host.data_gid)
+    taken = _host_name_of(spec.host.uid, *spec.host.groups)
     if taken:
         raise SandboxConfigError(
             f"the sandbox's host ids are already used on this host ({taken}):"
-            " choose another SandboxSpawner.host_id_base"
+            " choose another SandboxSpawner.host_id_base (projects) or review_id_base"
+            " (reviewers' workspaces)"
         )
 
 
-def _host_name_of(uid: int, gid: int, data_gid: int) -> str:
+def _host_name_of(uid: int, *gids: int) -> str:
     """Which of these ids the host's own users or groups hold ('' if none)."""
     import grp
     import pwd
@@ -91,7 +92,7 @@ def _host_name_of(uid: int, gid: int, data_gid: int) -> str:
     held = []
     with contextlib.suppress(KeyError):
         held.append(f"uid {uid} is user {pwd.getpwuid(uid).pw_name}")
-    for g in (gid, data_gid):
+    for g in gids:
         with contextlib.suppress(KeyError):
             held.append(f"gid {g} is group {grp.getgrgid(g).gr_name}")
     return ", ".join(held)
@@ -302,6 +303,8 @@ class Sandbox:
         assert host is not None
         give_tree(spec.workspace, host.uid, host.gid)
         os.chown(spec.host_sock_dir, host.uid, host.gid)  # the server creates its socket there
+        if host.data_gid is None:
+            return  # a sandbox without the data group mounts no dataset (SandboxSpec)
         for m in spec.mounts:
             share_with_group(m.host_path.resolve(), host.data_gid)
 

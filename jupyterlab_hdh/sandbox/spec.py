@@ -66,7 +66,9 @@ Who the sandbox is on the host depends on who supervises it:
   the server as the project's own unprivileged host uid (:class:`HostIdentity`,
   ``200000 + project id``; the data group ``200000`` may read dataset versions),
   with every capability set (bounding included) emptied and ``no_new_privs``.
-  The workspace belongs to that uid; nothing else of the host does.
+  The workspace belongs to that uid; nothing else of the host does. A reviewer's
+  workspace (the hub's ``review`` server: no dataset) runs as ``300000 + user id``
+  with no supplementary group at all (:meth:`HostIdentity.for_reviewer`).
 """
 
 from __future__ import annotations
@@ -144,16 +146,23 @@ SYSTEM_ETC_DIRS = ("/etc/R", "/etc/alternatives")
 #: Host ids of sandboxes under a root supervisor: project ``<id>`` runs as uid/gid
 #: ``HOST_ID_BASE + id``; ``HOST_ID_BASE`` itself is the group that reads dataset versions.
 HOST_ID_BASE = 200000
+#: A reviewer's workspace (no project, no dataset) runs as uid/gid ``REVIEW_ID_BASE +
+#: user id``, without the data group.
+REVIEW_ID_BASE = 300000
 MAX_HOST_ID = 2**31 - 2
 
 
 @dataclass(frozen=True)
 class HostIdentity:
-    """The unprivileged host uid/gid a sandbox runs as when its supervisor is root."""
+    """The unprivileged host uid/gid a sandbox runs as when its supervisor is root.
+
+    ``data_gid``: the supplementary group that reads dataset versions, or None for a
+    sandbox that mounts none (a reviewer's workspace): it then has no supplementary group.
+    """
 
     uid: int
     gid: int
-    data_gid: int
+    data_gid: int | None
 
     @classmethod
     def for_project(cls, project_id: int, base: int = HOST_ID_BASE) -> HostIdentity:
@@ -162,9 +171,24 @@ class HostIdentity:
             raise SandboxConfigError(f"invalid project id: {project_id!r}")
         return cls(base + project_id, base + project_id, base)
 
+    @classmethod
+    def for_reviewer(cls, user_id: int, base: int = REVIEW_ID_BASE) -> HostIdentity:
+        """``base + user_id`` for a reviewer's own workspace: no project's ids, no data group."""
+        if user_id < 1:
+            raise SandboxConfigError(f"invalid user id: {user_id!r}")
+        return cls(base + user_id, base + user_id, None)
+
+    @property
+    def groups(self) -> tuple[int, ...]:
+        """Every host group the sandbox is in: its own, and the data group if it has one."""
+        return (self.gid,) if self.data_gid is None else (self.gid, self.data_gid)
+
     def check(self) -> None:
-        for label, value in (("uid", self.uid), ("gid", self.gid), ("data gid", self.data_gid)):
-            if not 0 < value <= MAX_HOST_ID:
+        ids = [("uid", self.uid), ("gid", self.gid)]
+        if self.data_gid is not None:
+            ids.append(("data gid", self.data_gid))
+        for label, value in ids:
+            if not isinstance(value, int) or not 0 < value <= MAX_HOST_ID:
                 raise SandboxConfigError(f"invalid sandbox host {label}: {value!r} (never root)")
         if self.data_gid == self.gid:
             raise SandboxConfigError("the data group must differ from the project's group")
@@ -285,6 +309,8 @@ class SandboxSpec:
             raise SandboxConfigError("cpu_limit must be positive")
         if self.host is not None:
             self.host.check()
+            if self.host.data_gid is None and self.mounts:
+                raise SandboxConfigError("a sandbox without the data group mounts no dataset")
 
     def check_paths(self) -> None:
         """Validate host paths: mounts exist, nothing forbidden is bound.
@@ -440,7 +466,11 @@ NSSWITCH_TEXT = "passwd: files\ngroup: files\nhosts: files\n"
 
 def group_text(spec: SandboxSpec) -> str:
     _, gid = sandbox_ids(spec)
-    data = f"hdh-data:x:{spec.host.data_gid}:{SANDBOX_USER}\n" if spec.host is not None else ""
+    data = (
+        f"hdh-data:x:{spec.host.data_gid}:{SANDBOX_USER}\n"
+        if spec.host is not None and spec.host.data_gid is not None
+        else ""
+    )
     return f"{SANDBOX_USER}:x:{gid}:\n{data}nogroup:x:65534:\n"
 
 
@@ -763,7 +793,8 @@ def _drop_to_host_identity(spec: SandboxSpec) -> list[str]:
         "/usr/bin/setpriv",
         f"--reuid={h.uid}",
         f"--regid={h.gid}",
-        f"--groups={h.data_gid}",
+        # the data group, or none at all (a reviewer's workspace reads no dataset)
+        f"--groups={h.data_gid}" if h.data_gid is not None else "--clear-groups",
         "--inh-caps=-all",
         "--bounding-set=-all",
         "--no-new-privs",
