@@ -31,6 +31,7 @@ COMMANDS = {
     "egress": "egress:egress",
     "guard": "guard:guard",
     "init": "installation:init",
+    "k8s": "k8s:k8s",
     "optout": "data:optout",
     "permit": "projects:permit",
     "project": "projects:project",

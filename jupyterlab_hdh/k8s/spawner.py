@@ -12,11 +12,13 @@ the permit as locally, and stops the pod when it no longer lets the person in.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
+from kubernetes_asyncio.client.rest import ApiException
 from kubespawner import KubeSpawner
-from traitlets import Dict, Integer, List, Unicode
+from traitlets import Bool, Dict, Integer, List, Unicode
 
 from jupyterlab_hdh.governance import projects
 from jupyterlab_hdh.hub.plan import project_plan
@@ -30,6 +32,7 @@ from jupyterlab_hdh.k8s.profiles import (
     parse_profiles,
     profile_named,
 )
+from jupyterlab_hdh.k8s.project import POLICY_VERSION, PROVISIONED_LABEL, project_namespace
 from jupyterlab_hdh.sandbox.spec import HOST_ID_BASE, WORKSPACE, SandboxSpec
 
 
@@ -50,9 +53,43 @@ class ProjectKubeSpawner(KubeSpawner):  # type: ignore[misc]
 
     _hdh_env: dict[str, str] | None = None
 
+    enable_user_namespaces = Bool(
+        True, help="Each project's pods run in its own namespace hdh-p-<slug> (always)"
+    ).tag(config=True)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.project:
+            self.namespace = project_namespace(self.project)
+
     @property
     def project(self) -> str:
         return str(self.name or "")
+
+    async def _ensure_namespace(self) -> None:
+        """Check the project's namespace was provisioned with HDH's policies (never create
+        it: a namespace without them would be a sandbox with the network open)."""
+        slug, ns = self.project, self.namespace
+        how = f"an operator provisions it with `hdh k8s project {slug} | kubectl apply -f -`"
+        try:
+            found = await asyncio.wait_for(
+                self.api.read_namespace(ns), self.k8s_api_request_timeout
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                raise SpawnRefused(
+                    f"project {slug} has no namespace {ns} on this cluster: {how}", 503
+                ) from None
+            raise
+        labels = (found.metadata.labels or {}) if found.metadata is not None else {}
+        version = labels.get(PROVISIONED_LABEL)
+        if version != POLICY_VERSION:
+            made = f"policies v{version}" if version else "not by HDH"
+            raise SpawnRefused(
+                f"namespace {ns} of project {slug} was provisioned {made}, not with this"
+                f" HDH's policies v{POLICY_VERSION}: {how}",
+                503,
+            )
 
     def compute_profiles(self) -> tuple[ComputeProfile, ...]:
         return parse_profiles(self.profiles) if self.profiles else DEFAULT_PROFILES

@@ -316,3 +316,53 @@ def test_the_pod_plan_refuses_a_spec_without_the_project_identity(tmp_path: Path
     spec = SandboxSpec(project="p", user="u", workspace=tmp_path, runtime_dir=tmp_path)
     with pytest.raises(ValueError, match="host identity"):
         pod_plan(spec, DEFAULT_PROFILES[0])
+
+
+class _FakeCoreV1:
+    """Stands in for the Kubernetes API server (none runs here): ``read_namespace`` only."""
+
+    def __init__(self, labels: dict[str, str] | None) -> None:
+        self.labels = labels
+        self.created: list[Any] = []
+
+    async def read_namespace(self, name: str) -> Any:
+        from kubernetes_asyncio.client.rest import ApiException
+
+        if self.labels is None:
+            raise ApiException(status=404, reason="Not Found")
+        return SimpleNamespace(metadata=SimpleNamespace(name=name, labels=self.labels))
+
+    async def create_namespace(self, body: Any) -> Any:  # must never be called
+        self.created.append(body)
+        return body
+
+
+@pytest.mark.parametrize(
+    ("labels", "says"),
+    [
+        (None, "has no namespace hdh-p-cohort-2027 on this cluster"),
+        ({}, "was provisioned not by HDH"),
+        ({"hdh.io/policies": "0"}, "was provisioned policies v0"),
+        ({"hdh.io/policies": "1"}, None),
+    ],
+)
+def test_a_pod_starts_only_in_its_provisioned_project_namespace(
+    cluster_world, labels: dict[str, str] | None, says: str | None
+) -> None:
+    """The spawner never makes a namespace (it would lack the network policies)."""
+    api = _FakeCoreV1(labels)
+
+    async def ensure() -> Any:
+        sp = _spawner(cluster_world, "alice", "cohort-2027")
+        assert sp.namespace == "hdh-p-cohort-2027"
+        sp.api = api
+        await sp._ensure_namespace()
+
+    if says is None:
+        asyncio.run(ensure())
+    else:
+        with pytest.raises(SpawnRefused) as caught:
+            asyncio.run(ensure())
+        assert says in caught.value.jupyterhub_message
+        assert "hdh k8s project cohort-2027 | kubectl apply -f -" in caught.value.jupyterhub_message
+    assert api.created == []

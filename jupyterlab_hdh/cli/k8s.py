@@ -1,0 +1,77 @@
+"""``hdh k8s``: HDH's Kubernetes objects, printed for ``kubectl apply -f -``.
+
+``hdh k8s project SLUG`` prints a project's namespace and everything that isolates it
+(:func:`jupyterlab_hdh.k8s.project.project_manifests`: Pod Security labels, quota, limit
+range, network policies, workspace claim, the read-only datasets volume). Run it before
+the project's first pod on a cluster: the spawner refuses a namespace it did not make.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+import yaml
+
+
+def _json_object(_ctx: click.Context, _param: click.Parameter, value: str | None) -> object:
+    if value is None:
+        return None
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc.msg}") from None
+    if not isinstance(parsed, dict) or len(parsed) != 1:
+        raise click.BadParameter(
+            'one PersistentVolume source, e.g. {"nfs": {"server": "…", "path": "/datasets"}}'
+        )
+    return parsed
+
+
+@click.group()
+def k8s() -> None:
+    """HDH's Kubernetes objects (print them; apply them with kubectl)."""
+
+
+@k8s.command("project")
+@click.argument("slug")
+@click.option("--cpu", default="16", show_default=True, help="CPU cores the project may use")
+@click.option("--memory", default="64Gi", show_default=True, help="memory the project may use")
+@click.option("--gpus", default=1, show_default=True, type=click.IntRange(0, 64))
+@click.option("--pods", default=20, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--workspace", default="50Gi", show_default=True, help="workspace claim size")
+@click.option("--storage-class", default="", help="a ReadWriteMany storage class")
+@click.option(
+    "--datasets-source",
+    callback=_json_object,
+    help="the datasets' PersistentVolume source as JSON (default: the NFS export"
+    " hdh-datasets.hdh-system.svc:/datasets)",
+)
+def project(
+    slug: str,
+    cpu: str,
+    memory: str,
+    gpus: int,
+    pods: int,
+    workspace: str,
+    storage_class: str,
+    datasets_source: dict[str, object] | None,
+) -> None:
+    """Print project SLUG's namespace and its isolation, as YAML."""
+    from jupyterlab_hdh.governance.projects import ProjectError, check_slug
+    from jupyterlab_hdh.k8s.project import ProjectQuota, project_manifests
+
+    try:
+        check_slug(slug)
+    except ProjectError as exc:
+        raise click.BadParameter(str(exc), param_hint="SLUG") from None
+    quota = ProjectQuota(
+        cpu=cpu,
+        memory=memory,
+        gpus=gpus,
+        pods=pods,
+        workspace=workspace,
+        storage_class=storage_class,
+    )
+    docs = project_manifests(slug, quota, datasets_source)
+    click.echo(yaml.safe_dump_all(docs, sort_keys=False), nl=False)

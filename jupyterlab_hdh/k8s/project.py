@@ -1,0 +1,275 @@
+"""A project's own Kubernetes objects: its namespace and everything that isolates it.
+
+Each project lives in its own namespace ``hdh-p-<slug>`` (:func:`project_namespace`), made
+before its first pod by :func:`project_manifests` (``hdh k8s project SLUG | kubectl apply
+-f -``, by an operator or the provisioning of a permit), never by the spawner: a namespace
+without its policies would be a sandbox with the network open, so
+:class:`~jupyterlab_hdh.k8s.spawner.ProjectKubeSpawner` refuses to start a pod in a
+namespace that does not carry :data:`PROVISIONED_LABEL` at :data:`POLICY_VERSION`.
+
+The objects:
+
+* the Namespace, labelled for the ``restricted`` Pod Security Standard (enforced);
+* a ResourceQuota and a LimitRange (the project's share of the cluster: CPU, memory,
+  GPUs, pods, storage);
+* the project workspace, a ReadWriteMany claim;
+* NetworkPolicies: everything denied in both directions, then only: the guard may reach
+  the sandboxes' server port; a sandbox may reach the guard's bridge port (its only way
+  to the control plane); Spark executors and the driver in the sandbox talk on Spark's
+  two fixed ports, inside the project. No DNS, no internet, no cloud metadata address,
+  no other pod — and not another member's sandbox server in the same project (no token
+  guards that port: the guard authenticates).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from jupyterlab_hdh.k8s.pod import (
+    DATASETS_CLAIM,
+    LABEL_PREFIX,
+    SERVER_PORT,
+    k8s_name,
+    workspace_claim,
+)
+
+SYSTEM_NAMESPACE = "hdh-system"
+#: the guard's ports: the proxy's HTTP side, and the API bridge the sandboxes call
+GUARD_HTTP_PORT = 8000
+GUARD_BRIDGE_PORT = 8090
+#: Spark's driver RPC and block manager ports (``hdh.spark()`` fixes them on Kubernetes)
+SPARK_DRIVER_PORT = 7078
+SPARK_BLOCK_MANAGER_PORT = 7079
+PROVISIONED_LABEL = f"{LABEL_PREFIX}policies"
+#: bumped whenever the policies change, so a namespace made by an older HDH is refused
+POLICY_VERSION = "1"
+ROLE = f"{LABEL_PREFIX}role"
+PROJECT = f"{LABEL_PREFIX}project"
+
+
+def project_namespace(slug: str) -> str:
+    return k8s_name("hdh-p", slug)
+
+
+@dataclass(frozen=True)
+class ProjectQuota:
+    """A project's share of the cluster (Kubernetes quantities)."""
+
+    cpu: str = "16"
+    memory: str = "64Gi"
+    gpus: int = 1
+    pods: int = 20
+    workspace: str = "50Gi"
+    storage_class: str = ""  # a ReadWriteMany class (empty: the cluster's default)
+    datasets_size: str = "1Ti"
+
+
+#: where the dataset versions live, as a PersistentVolume source (the operator's storage:
+#: NFS, CephFS, a CSI driver...); mounted read-only in every project namespace
+DEFAULT_DATASETS_SOURCE: dict[str, Any] = {
+    "nfs": {"server": "hdh-datasets.hdh-system.svc", "path": "/datasets", "readOnly": True}
+}
+
+
+def _meta(name: str, slug: str, namespace: str | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "name": name,
+        "labels": {
+            PROJECT: slug,
+            "app.kubernetes.io/part-of": "hdh",
+            "app.kubernetes.io/managed-by": "hdh",
+        },
+    }
+    if namespace is not None:
+        meta["namespace"] = namespace
+    return meta
+
+
+def _policy(name: str, slug: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _meta(name, slug, project_namespace(slug)),
+        "spec": spec,
+    }
+
+
+def _guard_peer() -> dict[str, Any]:
+    return {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": SYSTEM_NAMESPACE}},
+        "podSelector": {"matchLabels": {ROLE: "guard"}},
+    }
+
+
+def _spark_peers() -> list[dict[str, Any]]:
+    return [
+        {
+            "podSelector": {
+                "matchExpressions": [
+                    {"key": ROLE, "operator": "In", "values": ["sandbox", "spark-executor"]}
+                ]
+            }
+        }
+    ]
+
+
+def _spark_ports() -> list[dict[str, Any]]:
+    return [{"protocol": "TCP", "port": SPARK_DRIVER_PORT, "endPort": SPARK_BLOCK_MANAGER_PORT}]
+
+
+def network_policies(slug: str) -> list[dict[str, Any]]:
+    """The project namespace's NetworkPolicies (see the module's docstring)."""
+    sandbox = {"matchLabels": {ROLE: "sandbox"}}
+    spark_pods = {
+        "matchExpressions": [
+            {"key": ROLE, "operator": "In", "values": ["sandbox", "spark-executor"]}
+        ]
+    }
+    return [
+        _policy("default-deny", slug, {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
+        _policy(
+            "sandbox-from-guard",
+            slug,
+            {
+                "podSelector": sandbox,
+                "policyTypes": ["Ingress"],
+                "ingress": [
+                    {"from": [_guard_peer()], "ports": [{"protocol": "TCP", "port": SERVER_PORT}]}
+                ],
+            },
+        ),
+        _policy(
+            "sandbox-to-bridge",
+            slug,
+            {
+                "podSelector": sandbox,
+                "policyTypes": ["Egress"],
+                "egress": [
+                    {
+                        "to": [_guard_peer()],
+                        "ports": [{"protocol": "TCP", "port": GUARD_BRIDGE_PORT}],
+                    }
+                ],
+            },
+        ),
+        _policy(
+            "spark-within-project",
+            slug,
+            {
+                "podSelector": spark_pods,
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": [{"from": _spark_peers(), "ports": _spark_ports()}],
+                "egress": [{"to": _spark_peers(), "ports": _spark_ports()}],
+            },
+        ),
+    ]
+
+
+def datasets_volume(slug: str, source: dict[str, Any], size: str) -> list[dict[str, Any]]:
+    """The dataset versions, read-only, as a claim of the project's namespace: a
+    PersistentVolume of the operator's ``source`` bound to exactly that claim (a pod mounts
+    only its permitted versions of it, by ``subPath``: :mod:`jupyterlab_hdh.k8s.pod`)."""
+    ns = project_namespace(slug)
+    pv_name = k8s_name("hdh-datasets", slug)
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": _meta(pv_name, slug),
+            "spec": {
+                "accessModes": ["ReadOnlyMany"],
+                "capacity": {"storage": size},
+                "persistentVolumeReclaimPolicy": "Retain",  # never delete the datasets
+                "storageClassName": "",
+                "claimRef": {"namespace": ns, "name": DATASETS_CLAIM},
+                "mountOptions": ["ro"],
+                **source,
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": _meta(DATASETS_CLAIM, slug, ns),
+            "spec": {
+                "accessModes": ["ReadOnlyMany"],
+                "storageClassName": "",
+                "volumeName": pv_name,
+                "resources": {"requests": {"storage": size}},
+            },
+        },
+    ]
+
+
+def project_manifests(
+    slug: str,
+    quota: ProjectQuota | None = None,
+    datasets_source: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Every object of project ``slug``, in the order to apply them."""
+    quota = quota or ProjectQuota()
+    ns = project_namespace(slug)
+    namespace: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": _meta(ns, slug),
+    }
+    namespace["metadata"]["labels"].update(
+        {
+            ROLE: "project",
+            PROVISIONED_LABEL: POLICY_VERSION,
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/enforce-version": "latest",
+            "pod-security.kubernetes.io/audit": "restricted",
+            "pod-security.kubernetes.io/warn": "restricted",
+        }
+    )
+    hard: dict[str, str] = {
+        "requests.cpu": quota.cpu,
+        "limits.cpu": quota.cpu,
+        "requests.memory": quota.memory,
+        "limits.memory": quota.memory,
+        "pods": str(quota.pods),
+        "persistentvolumeclaims": "2",  # its workspace and the datasets, nothing more
+        "requests.nvidia.com/gpu": str(quota.gpus),
+        "services": "0",  # a project exposes nothing
+        "services.loadbalancers": "0",
+        "services.nodeports": "0",
+    }
+    workspace: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": _meta(workspace_claim(slug), slug, ns),
+        "spec": {
+            "accessModes": ["ReadWriteMany"],
+            "resources": {"requests": {"storage": quota.workspace}},
+        },
+    }
+    if quota.storage_class:
+        workspace["spec"]["storageClassName"] = quota.storage_class
+    return [
+        namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": _meta("project-quota", slug, ns),
+            "spec": {"hard": hard},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "LimitRange",
+            "metadata": _meta("project-limits", slug, ns),
+            "spec": {
+                "limits": [
+                    {
+                        "type": "Container",
+                        "default": {"cpu": "1", "memory": "2Gi"},
+                        "defaultRequest": {"cpu": "250m", "memory": "512Mi"},
+                    }
+                ]
+            },
+        },
+        *network_policies(slug),
+        workspace,
+        *datasets_volume(slug, datasets_source or DEFAULT_DATASETS_SOURCE, quota.datasets_size),
+    ]

@@ -1,0 +1,54 @@
+"""``hdh k8s project SLUG``: what an operator pipes into ``kubectl apply -f -``."""
+
+from __future__ import annotations
+
+import kubernetes_validate
+import yaml
+from click.testing import CliRunner
+
+from jupyterlab_hdh.cli import main
+from jupyterlab_hdh.k8s.project import ProjectQuota, project_manifests
+
+
+def _run(*args: str):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(main, ["k8s", "project", *args], catch_exceptions=False)
+
+
+def test_the_printed_objects_are_the_projects_and_valid() -> None:
+    r = _run(
+        "cohort-a",
+        "--cpu",
+        "8",
+        "--gpus",
+        "0",
+        "--storage-class",
+        "cephfs",
+        "--datasets-source",
+        '{"csi": {"driver": "cephfs.csi.ceph.com", "volumeHandle": "d"}}',
+    )
+    assert r.exit_code == 0, r.output
+    docs = list(yaml.safe_load_all(r.output))
+    expected = project_manifests(
+        "cohort-a",
+        ProjectQuota(cpu="8", gpus=0, storage_class="cephfs"),
+        {"csi": {"driver": "cephfs.csi.ceph.com", "volumeHandle": "d"}},
+    )
+    assert docs == expected
+    for doc in docs:
+        kubernetes_validate.validate(doc, "1.33", strict=True)
+    pv = next(d for d in docs if d["kind"] == "PersistentVolume")
+    assert pv["spec"]["csi"]["driver"] == "cephfs.csi.ceph.com"
+
+
+def test_bad_input_is_named_and_prints_nothing() -> None:
+    for args, says in (
+        (("Bad_Slug",), "invalid project slug"),
+        (("review",), "reserved"),
+        (("p", "--datasets-source", "{nope"), "not JSON"),
+        (("p", "--datasets-source", '{"nfs": {}, "csi": {}}'), "one PersistentVolume source"),
+        (("p", "--gpus", "-1"), "-1"),
+    ):
+        r = _run(*args)
+        assert r.exit_code == 2, (args, r.output)
+        assert says in r.output
+        assert "apiVersion" not in r.output
