@@ -144,6 +144,38 @@ class MayReview:
             return review_problem(s, str(user.name)) is None
 
 
+def hub_roles(*, control_plane: bool = True) -> list[dict[str, Any]]:
+    """JupyterHub's roles for HDH (one machine and Kubernetes alike): users reach the guard
+    and the control plane; each service gets only what its role uses."""
+    roles: list[dict[str, Any]] = [
+        {
+            "name": "user",
+            "scopes": [
+                "self",
+                f"access:services!service={GUARD_SERVICE}",
+                f"access:services!service={API_SERVICE}",
+            ],
+        },
+        # the guard only exchanges OAuth codes and reads who a token belongs to
+        {"name": "hdh-guard", "scopes": ["read:users:name"], "services": [GUARD_SERVICE]},
+        {
+            "name": "hdh-cli",
+            "scopes": ["admin:users", "tokens", "admin:servers"],
+            "services": [CLI_SERVICE],
+        },
+    ]
+    if control_plane:
+        # its web pages restart a user's sandbox (stop it; the browser then spawns it again)
+        roles.append(
+            {
+                "name": "hdh-control-plane",
+                "scopes": ["read:users:name", "read:servers", "servers"],
+                "services": [API_SERVICE],
+            }
+        )
+    return roles
+
+
 def default_sandbox_limits() -> tuple[int, float]:
     """(memory bytes, CPU cores) for each sandbox: half the host's memory up to 8 GiB, all cores.
 
@@ -206,7 +238,6 @@ def hub_settings(
     }
     cli = {"name": CLI_SERVICE, "api_token": secret_file(hdir / "cli_token")}
     services: list[dict[str, Any]] = [guard, cli]
-    roles: list[dict[str, Any]] = []
     if api_url:
         bridge_token(data_root)  # created here once (0600); the spawner and the API read it
         api_host, _, api_port = api_url.removeprefix("http://").rpartition(":")
@@ -234,14 +265,6 @@ def hub_settings(
                 "display": True,
             }
         )
-        # its web pages restart a user's sandbox (stop it; the browser then spawns it again)
-        roles.append(
-            {
-                "name": "hdh-control-plane",
-                "scopes": ["read:users:name", "read:servers", "servers"],
-                "services": [API_SERVICE],
-            }
-        )
     secret_file(hdir / "cookie_secret")  # JupyterHub reads it (hex); created here, once, 0600
     return {
         "JupyterHub": {
@@ -267,24 +290,7 @@ def hub_settings(
                 "hdh_may_review": MayReview(str(data_root)),
             },
             "services": services,
-            "load_roles": [
-                {
-                    "name": "user",
-                    "scopes": [
-                        "self",
-                        f"access:services!service={GUARD_SERVICE}",
-                        f"access:services!service={API_SERVICE}",
-                    ],
-                },
-                # the guard only exchanges OAuth codes and reads who a token belongs to
-                {"name": "hdh-guard", "scopes": ["read:users:name"], "services": [GUARD_SERVICE]},
-                {
-                    "name": "hdh-cli",
-                    "scopes": ["admin:users", "tokens", "admin:servers"],
-                    "services": [CLI_SERVICE],
-                },
-                *roles,
-            ],
+            "load_roles": hub_roles(control_plane=bool(api_url)),
         },
         "ConfigurableHTTPProxy": {
             "command": [proxy_command()],

@@ -1,0 +1,141 @@
+"""JupyterHub's configuration on Kubernetes, as an importable (and unit-tested) module.
+
+The JupyterHub Helm chart runs ``hub.extraConfig`` snippets after its own configuration;
+``k8s/values.yaml`` has one, ``from jupyterlab_hdh.k8s.hub_config import configure;
+configure(c)``, so everything HDH sets lives here, not in YAML. The same roles and home page
+as on one machine (``hub/config.py``); what differs is read from the hub pod's environment
+(:class:`ClusterSettings`, each variable named when missing): the spawner is
+:class:`~jupyterlab_hdh.k8s.spawner.ProjectKubeSpawner`, and the guard and the control
+plane are Deployments the hub knows as external services (their URLs and API tokens).
+What the chart already configured (the idle culler's service and role) is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jupyterlab_hdh.hub.config import (
+    API_SERVICE,
+    GUARD_SERVICE,
+    TEMPLATES,
+    HubConfigError,
+    MayReview,
+    hub_roles,
+)
+from jupyterlab_hdh.k8s.profiles import parse_profiles
+
+#: environment variable → ClusterSettings field (the chart's hub.extraEnv sets them)
+ENVIRONMENT = {
+    "HDH_DATA_DIR": "data_dir",
+    "HDH_STORE_URL": "store_url",
+    "HDH_GUARD_URL": "guard_url",
+    "HDH_GUARD_API_TOKEN": "guard_token",
+    "HDH_API_URL": "api_url",
+    "HDH_API_TOKEN": "api_token",
+}
+OPTIONAL = {"HDH_PROFILES": "profiles", "HDH_DEFAULT_PROFILE": "default_profile"}
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    data_dir: str
+    store_url: str
+    guard_url: str
+    guard_token: str
+    api_url: str
+    api_token: str
+    profiles: str = ""  # JSON list of compute profiles (k8s.profiles); empty: the defaults
+    default_profile: str = "cpu"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ClusterSettings:
+        env = os.environ if env is None else env
+        missing = [k for k in ENVIRONMENT if not env.get(k)]
+        if missing:
+            raise HubConfigError(
+                f"the hub pod lacks {', '.join(missing)}: set them in hub.extraEnv"
+                " (k8s/values.yaml)"
+            )
+        values = {f: env[k] for k, f in ENVIRONMENT.items()}
+        values.update({f: env[k] for k, f in OPTIONAL.items() if env.get(k)})
+        return cls(**values)
+
+    def profile_list(self) -> list[dict[str, Any]]:
+        if not self.profiles:
+            return []
+        try:
+            raw = json.loads(self.profiles)
+        except json.JSONDecodeError as exc:
+            raise HubConfigError(f"HDH_PROFILES is not JSON: {exc.msg}") from None
+        if not isinstance(raw, list):
+            raise HubConfigError("HDH_PROFILES is a JSON list of compute profiles")
+        parse_profiles(raw)  # a bad profile stops the hub, naming it
+        return raw
+
+
+def cluster_settings(cs: ClusterSettings) -> dict[str, dict[str, Any]]:
+    """HDH's JupyterHub settings on a cluster, as ``{section: {trait: value}}``."""
+    services = [
+        {
+            "name": GUARD_SERVICE,
+            "url": cs.guard_url,
+            "api_token": cs.guard_token,
+            "oauth_no_confirm": True,
+            "oauth_client_allowed_scopes": [f"access:services!service={GUARD_SERVICE}"],
+        },
+        {
+            "name": API_SERVICE,
+            "url": cs.api_url,
+            "api_token": cs.api_token,
+            "oauth_no_confirm": True,
+            "oauth_client_allowed_scopes": [f"access:services!service={API_SERVICE}"],
+            "display": True,
+        },
+    ]
+    return {
+        "JupyterHub": {
+            "authenticator_class": "jupyterlab_hdh.hub.authenticator.HdhAuthenticator",
+            "spawner_class": "jupyterlab_hdh.k8s.spawner.ProjectKubeSpawner",
+            "allow_named_servers": True,
+            "named_server_limit_per_user": 20,
+            "default_url": f"/services/{API_SERVICE}/ui/",
+            "template_paths": [str(TEMPLATES)],
+            "template_vars": {
+                "hdh_projects_url": f"/services/{API_SERVICE}/ui/",
+                "hdh_may_review": MayReview(cs.data_dir),
+            },
+            "services": services,
+            "load_roles": hub_roles(control_plane=True),
+        },
+        "Authenticator": {"allow_all": True},
+        "HdhAuthenticator": {"data_dir": cs.data_dir},
+        "ProjectKubeSpawner": {
+            "data_dir": cs.data_dir,
+            "profiles": cs.profile_list(),
+            "default_profile": cs.default_profile,
+            "start_timeout": 300,
+            "http_timeout": 60,
+        },
+    }
+
+
+def _by_name(existing: Any, ours: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The chart's entries (e.g. the idle culler's) with HDH's, HDH's winning on a name."""
+    names = {o["name"] for o in ours}
+    kept = [e for e in (existing or []) if isinstance(e, dict) and e.get("name") not in names]
+    return [*kept, *ours]
+
+
+def configure(c: Any, env: Mapping[str, str] | None = None) -> None:
+    """Apply HDH's settings to the chart's JupyterHub config object ``c``."""
+    settings = cluster_settings(ClusterSettings.from_env(env))
+    hub = settings["JupyterHub"]
+    for key in ("services", "load_roles"):
+        hub[key] = _by_name(c.JupyterHub.get(key), hub[key])
+    for section, traits in settings.items():
+        for trait, value in traits.items():
+            setattr(c[section], trait, value)
