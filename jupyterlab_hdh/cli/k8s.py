@@ -1,5 +1,6 @@
 """``hdh k8s``: HDH's Kubernetes objects, printed for ``kubectl apply -f -``.
 
+``hdh k8s probe SLUG`` prints the isolation probe (:mod:`jupyterlab_hdh.k8s.probe`).
 ``hdh k8s project SLUG`` prints a project's namespace and everything that isolates it
 (:func:`jupyterlab_hdh.k8s.project.project_manifests`: Pod Security labels, quota, limit
 range, network policies, workspace claim, the read-only datasets volume). Run it before
@@ -75,3 +76,23 @@ def project(
     )
     docs = project_manifests(slug, quota, datasets_source)
     click.echo(yaml.safe_dump_all(docs, sort_keys=False), nl=False)
+
+
+@k8s.command("probe")
+@click.argument("slug")
+@click.option("--image", default=None, help="the image to run it in (default: the base image)")
+def probe(slug: str, image: str | None) -> None:
+    """Print the isolation probe Job of project SLUG, as YAML.
+
+    Apply it, then `kubectl -n hdh-p-SLUG logs job/hdh-isolation-probe`: the Job succeeds
+    only if a pod with a sandbox's labels reached nothing (no DNS, internet, metadata
+    address, Kubernetes API, hub, control plane, database)."""
+    from jupyterlab_hdh.governance.projects import ProjectError, check_slug
+    from jupyterlab_hdh.k8s.probe import probe_job
+    from jupyterlab_hdh.k8s.profiles import BASE_IMAGE
+
+    try:
+        check_slug(slug)
+    except ProjectError as exc:
+        raise click.BadParameter(str(exc), param_hint="SLUG") from None
+    click.echo(yaml.safe_dump(probe_job(slug, image or BASE_IMAGE), sort_keys=False), nl=False)

@@ -52,3 +52,18 @@ def test_bad_input_is_named_and_prints_nothing() -> None:
         assert r.exit_code == 2, (args, r.output)
         assert says in r.output
         assert "apiVersion" not in r.output
+
+
+def test_the_probe_job_runs_as_a_sandbox_of_the_project() -> None:
+    from tests.k8s.pod_security import restricted_violations
+
+    r = CliRunner().invoke(main, ["k8s", "probe", "cohort-a"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    job = yaml.safe_load(r.output)
+    kubernetes_validate.validate(job, "1.33", strict=True)
+    assert job["metadata"]["namespace"] == "hdh-p-cohort-a"
+    pod = job["spec"]["template"]
+    # the sandbox's labels: the project's NetworkPolicies select it exactly as a sandbox
+    assert pod["metadata"]["labels"] == {"hdh.io/role": "sandbox", "hdh.io/project": "cohort-a"}
+    assert restricted_violations({"spec": pod["spec"]}) == {}
+    assert pod["spec"]["containers"][0]["command"][-1] == "jupyterlab_hdh.k8s.probe"
