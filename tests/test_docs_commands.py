@@ -4,8 +4,9 @@ Each document's commands run in order, as a reader would type them, in a fresh
 data directory (SQLite) and working folder: every line of ``bash`` blocks, the
 ``$ `` lines of ``console`` blocks, only the synopses (below) of untyped
 blocks. A trailing ``\\`` continues a line; ``echo X | hdh …`` feeds X on
-standard input. Each must end with the status the document implies (0 unless
-listed in ``EXIT``) and never with a traceback.
+standard input; in ``hdh … | kubectl …`` only hdh's part runs. Each must end
+with the status the document implies (0 unless listed in ``EXIT``) and never
+with a traceback.
 
 A *synopsis* — a line with ``[optional]`` parts, ``a|b`` alternatives, ``…``
 or a placeholder such as ``FILE`` — cannot run; its command must exist and
@@ -155,7 +156,9 @@ def shown(doc: Path) -> list[Shown]:
         if piped:
             found.append(Shown(doc.name, start, piped.group(2), piped.group(1) + "\n"))
         elif re.match(r"hdh\b", text):
-            found.append(Shown(doc.name, start, text))
+            # `hdh … | kubectl apply -f -`: hdh's part runs; the other program is not here
+            into = re.match(r"(hdh\b.*?)\s+\|\s+(?:kubectl|jq|head|less|tee)\b", text)
+            found.append(Shown(doc.name, start, into.group(1) if into else text))
     return found
 
 
