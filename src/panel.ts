@@ -520,7 +520,7 @@ export class AuditSection extends Widget {
 }
 
 /**
- * The review section: "Review export requests" (`review.ts`), shown when the control
+ * The review section: "Review export requests" (`review.ts`), in the panel when the control
  * plane's session says this person may review (always in the review workspace).
  */
 export class ReviewSection extends Widget {
@@ -546,10 +546,10 @@ export class ReviewSection extends Widget {
     );
   }
 
-  /** Shows the section only when the session says may_review (hidden when unknown). */
-  async refresh(): Promise<void> {
+  /** Whether the control plane's session says this person may review (false when unknown). */
+  async mayReview(): Promise<boolean> {
     const state = await fetchSession(this.prefix, this.fetchFn);
-    this.setHidden(!(state.kind === 'ok' && state.session.mayReview));
+    return state.kind === 'ok' && state.session.mayReview;
   }
 }
 
@@ -610,19 +610,33 @@ export class HdhPanel extends Panel {
     }
     if (options.review) {
       this.review = new ReviewSection(options.review, options.prefix ?? '/services/hdh/', trans);
-      this.review.setHidden(!this.reviewWorkspace);
-      this.addWidget(this.review);
+      if (this.reviewWorkspace) {
+        this.addWidget(this.review);
+      }
     }
   }
 
   refresh(): Promise<void> {
-    const review = this.review && !this.reviewWorkspace ? this.review.refresh() : null;
     return Promise.all([
       this.myData?.refresh(),
       this.catalogue?.refresh(),
       this.exports?.refresh(),
-      review
+      this.refreshReview()
     ]).then(() => undefined);
+  }
+
+  /** In a project's lab, the review section is there only while the session says may_review. */
+  private async refreshReview(): Promise<void> {
+    const review = this.review;
+    if (!review || this.reviewWorkspace) {
+      return;
+    }
+    const may = await review.mayReview();
+    if (may && review.parent !== this) {
+      this.addWidget(review);
+    } else if (!may && review.parent === this) {
+      review.parent = null;
+    }
   }
 
   protected onAfterShow(msg: Message): void {
