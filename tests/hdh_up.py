@@ -35,6 +35,7 @@ def start_up(
     stderr_file: Path | None = None,
     timeout: float = 240,
     store_url: str = "",
+    extra_args: tuple[str, ...] = (),
 ) -> tuple[subprocess.Popen[str], list[str]]:
     """Run ``hdh up`` on ``data_dir`` until it prints the hub's URL; (proc, lines).
 
@@ -61,6 +62,7 @@ def start_up(
     ]
     if poll_interval is not None:
         cmd += ["--poll-interval", str(poll_interval)]
+    cmd += extra_args  # e.g. single sign-on (tests/hub/test_oidc_login.py)
     stderr: IO[str] | int = stderr_file.open("w") if stderr_file else subprocess.PIPE
     proc = subprocess.Popen(
         cmd,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -18,6 +19,9 @@ from jupyterlab_hdh.cli_context import actor as _actor
 from jupyterlab_hdh.cli_context import data_dir as _data_dir
 from jupyterlab_hdh.cli_context import open_installation
 from jupyterlab_hdh.paths import DataDir
+
+if TYPE_CHECKING:
+    from jupyterlab_hdh.hub.oidc import OidcSettings
 
 
 @click.command("token")
@@ -112,6 +116,48 @@ def _memory_size(_ctx: click.Context, _param: click.Parameter, value: str | None
     return nbytes
 
 
+def _oidc_settings(
+    issuer: str | None,
+    client_id: str | None,
+    secret_file: str | None,
+    scopes: str,
+    username_claim: str,
+    groups_claim: str,
+    role_map: tuple[str, ...],
+) -> OidcSettings | None:
+    """``hdh up``'s single sign-on, checked and its endpoints discovered (one-line errors)."""
+    given = {
+        "--oidc-client-id": client_id,
+        "--oidc-client-secret-file": secret_file,
+    }
+    if not issuer:
+        extra = [k for k, v in given.items() if v] + (["--oidc-role-map"] if role_map else [])
+        if extra:
+            raise click.UsageError(f"{', '.join(extra)} needs --oidc-issuer")
+        return None
+    missing = [k for k, v in given.items() if not v]
+    if missing:
+        raise click.UsageError(f"--oidc-issuer needs {' and '.join(missing)}")
+    from dataclasses import replace
+
+    from jupyterlab_hdh.hub.oidc import OidcConfigError, OidcSettings, parse_role_map
+
+    try:
+        settings = OidcSettings(
+            issuer=issuer,
+            client_id=str(client_id),
+            client_secret_file=str(Path(str(secret_file)).resolve()),
+            scopes=tuple(scopes.split()),
+            username_claim=username_claim,
+            groups_claim=groups_claim,
+            role_map=parse_role_map(role_map),
+        )
+        settings.check()
+        return replace(settings, endpoints=settings.resolved())
+    except OidcConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
@@ -150,6 +196,47 @@ def _memory_size(_ctx: click.Context, _param: click.Parameter, value: str | None
     default=None,
     help="CPU cores each sandbox may use; 0: no limit [default: all cores]",
 )
+@click.option(
+    "--oidc-issuer",
+    metavar="URL",
+    default=None,
+    help="Single sign-on: log in through this OpenID Connect provider (its endpoints are"
+    " discovered from URL/.well-known/openid-configuration) instead of the local passwords",
+)
+@click.option("--oidc-client-id", metavar="ID", default=None, help="The hub's client id there")
+@click.option(
+    "--oidc-client-secret-file",
+    metavar="FILE",
+    default=None,
+    help="A file (chmod 600) holding the client secret (never given on the command line)",
+)
+@click.option(
+    "--oidc-scopes",
+    default="openid profile email groups",
+    show_default=True,
+    help="The scopes asked of the provider",
+)
+@click.option(
+    "--oidc-username-claim",
+    default="preferred_username",
+    show_default=True,
+    help="The claim that is the HDH user name (refused unless a valid one)",
+)
+@click.option(
+    "--oidc-groups-claim",
+    default="groups",
+    show_default=True,
+    help="The claim listing the person's groups at the provider",
+)
+@click.option(
+    "--oidc-role-map",
+    "oidc_role_map",
+    metavar="GROUP=ROLE",
+    multiple=True,
+    help="A provider group and the HDH role it gives (repeat) [default: hdh-researchers="
+    "researcher, hdh-reviewers=reviewer, hdh-committee=committee, hdh-data-controllers="
+    "data_controller, hdh-admins=admin]",
+)
 @click.pass_context
 def up(
     ctx: click.Context,
@@ -161,13 +248,21 @@ def up(
     poll_interval: int,
     memory_limit: int | None,
     cpu_limit: float | None,
+    oidc_issuer: str | None,
+    oidc_client_id: str | None,
+    oidc_client_secret_file: str | None,
+    oidc_scopes: str,
+    oidc_username_claim: str,
+    oidc_groups_claim: str,
+    oidc_role_map: tuple[str, ...],
 ) -> None:
     """Set up everything on first run (store, keys, demo data, demo users) and start the hub.
 
     The hub (JupyterHub, configurable-http-proxy, the guard, one bubblewrap sandbox per
     project and person) listens on PORT; the control-plane REST API on --api-port.
     State persists in the data directory; running it again starts from there. Ctrl-C
-    stops everything.
+    stops everything. With --oidc-issuer, people log in through that OpenID Connect
+    provider: their provider groups give their HDH role (--oidc-role-map).
     """
     from sqlalchemy import select
 
@@ -177,6 +272,15 @@ def up(
     from jupyterlab_hdh.ingestion import ingest as run_ingest
     from jupyterlab_hdh.store.models import Dataset
 
+    oidc = _oidc_settings(
+        oidc_issuer,
+        oidc_client_id,
+        oidc_client_secret_file,
+        oidc_scopes,
+        oidc_username_claim,
+        oidc_groups_claim,
+        oidc_role_map,
+    )
     data_dir = _data_dir(ctx)
     from jupyterlab_hdh.guard.display import DisplayConfigError, DisplaySettings
 
@@ -220,6 +324,11 @@ def up(
     hub.close()
     from jupyterlab_hdh.hub.run import run_embedded_hub
 
+    if oidc is not None:
+        click.echo(
+            f"Hub login: single sign-on through {oidc.issuer} (the provider's groups give the"
+            " HDH role); the demo passwords below are not used"
+        )
     click.echo("Demo accounts (hub login: NAME + PASSWORD; control-plane API: Bearer TOKEN):")
     for name, c in creds.items():
         click.echo(f"  {name:<11} {c['role']:<16} {c['password']:<14} {c['token']}")
@@ -231,6 +340,7 @@ def up(
         poll_interval=poll_interval,
         memory_limit=memory_limit,
         cpu_limit=cpu_limit,
+        oidc=oidc,
         say=_say,
         echo=click.echo,
     )

@@ -6,7 +6,8 @@ scrypt hash kept by :mod:`jupyterlab_hdh.governance.accounts`; users with the
 (``auth.login`` or ``auth.login_failed``, never with the password). A disabled
 account (``hdh user disable``) cannot log in, and loses its open sessions and
 hub tokens at the hub's next check (``refresh_user``: every
-``auth_refresh_age``, 5 minutes, and before each spawn).
+``auth_refresh_age``, 5 minutes, and before each spawn). Single sign-on (OpenID Connect)
+is :mod:`jupyterlab_hdh.hub.oidc`'s, which shares :func:`mark_refresh_refused`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,15 @@ from jupyterlab_hdh.audit import record
 from jupyterlab_hdh.hub.store import hdh_store, in_thread
 
 NAME_MAX = 100
+
+
+def mark_refresh_refused(handler: Any) -> None:
+    """Before ``refresh_user`` answers False: let a browser session get the login page.
+
+    JupyterHub 6.1 reads ``_token_authenticated`` after a failed refresh but sets it only on
+    token requests: a browser session would get a 500 instead of the login page."""
+    if handler is not None and not hasattr(handler, "_token_authenticated"):
+        handler._token_authenticated = False
 
 
 class HdhAuthenticator(Authenticator):  # type: ignore[misc]
@@ -79,10 +89,8 @@ class HdhAuthenticator(Authenticator):  # type: ignore[misc]
                 return is_active(s, name)
 
         ok = await in_thread(active)
-        if not ok and handler is not None and not hasattr(handler, "_token_authenticated"):
-            # JupyterHub 6.1 reads this flag after a failed refresh but sets it only on token
-            # requests: a browser session would get a 500 instead of the login page
-            handler._token_authenticated = False
+        if not ok:
+            mark_refresh_refused(handler)
         return ok
 
     def check_allowed(self, username: str, authentication: Any = None) -> bool:

@@ -14,7 +14,13 @@ Owns the layout of ``<data-dir>/jupyterhub/`` and the JupyterHub settings:
 ``bridge_token``             proves a request comes from the hub's API bridge (0600): read by
                              the spawner and the control-plane API, never by a sandbox
 ``hub.json``                 where the running hub listens (read by ``hdh token``)
+``auth_state_key``           with single sign-on (``hdh up --oidc-issuer``): encrypts the
+                             provider's tokens kept for ``refresh_user`` (0600, created once)
 ===========================  ================================================================
+
+With single sign-on the authenticator is :class:`~jupyterlab_hdh.hub.oidc.HdhOIDCAuthenticator`
+(endpoints discovered once by ``hdh up``); the generated file names the client secret's
+file and the key's file, never the secrets themselves.
 
 The public URL ``http://127.0.0.1:PORT`` is configurable-http-proxy: ``/hub/`` goes
 to JupyterHub, ``/services/guard/`` and every ``/user/<name>/<project>/`` to the
@@ -34,9 +40,12 @@ import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jupyterlab_hdh
+
+if TYPE_CHECKING:
+    from jupyterlab_hdh.hub.oidc import Endpoints, OidcSettings
 
 HUB_DIR = "jupyterhub"
 GUARD_SERVICE = "guard"
@@ -204,12 +213,15 @@ def hub_settings(
     api_listen: str = "",
     memory_limit: int | None = None,
     cpu_limit: float | None = None,
+    oidc: OidcSettings | None = None,
+    oidc_endpoints: Endpoints | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The JupyterHub configuration as ``{section: {trait: value}}`` (literals, and one
     :class:`MayReview`).
 
     ``memory_limit`` (bytes) and ``cpu_limit`` (cores) apply to each sandbox; None: the
-    defaults of :func:`default_sandbox_limits`; 0: no limit."""
+    defaults of :func:`default_sandbox_limits`; 0: no limit. ``oidc``: single sign-on
+    through that provider (``oidc_endpoints``: discovered) instead of the local accounts."""
     hdir = hub_dir(data_root)
     default_memory, default_cpu = default_sandbox_limits()
     memory_limit = default_memory if memory_limit is None else memory_limit
@@ -266,7 +278,7 @@ def hub_settings(
             }
         )
     secret_file(hdir / "cookie_secret")  # JupyterHub reads it (hex); created here, once, 0600
-    return {
+    settings: dict[str, dict[str, Any]] = {
         "JupyterHub": {
             "bind_url": f"http://{host}:{port}",
             "hub_bind_url": f"http://127.0.0.1:{hub_port}",
@@ -316,6 +328,24 @@ def hub_settings(
             "bridge_token_file": str(bridge_token_file(data_root)) if api_url else "",
         },
     }
+    if oidc is not None:
+        from jupyterlab_hdh.hub.oidc import authenticator_settings
+
+        key_file = hdir / "auth_state_key"
+        secret_file(key_file)  # 32 bytes, hex: what JupyterHub's CryptKeeper takes
+        wildcard = host in ("0.0.0.0", "", "::")  # noqa: S104
+        sso = authenticator_settings(
+            oidc,
+            data_dir=str(data_root),
+            endpoints=oidc_endpoints or oidc.resolved(),
+            # behind a wildcard address the callback is guessed from the request's host
+            callback_url="" if wildcard else f"http://{host}:{port}/hub/oauth_callback",
+            auth_state_key_file=str(key_file),
+        )
+        settings["JupyterHub"].update(sso.pop("JupyterHub"))
+        del settings["HdhAuthenticator"]
+        settings.update(sso)
+    return settings
 
 
 def render(settings: dict[str, dict[str, Any]]) -> str:
@@ -341,6 +371,8 @@ def write_hub_config(
     api_listen: str = "",
     memory_limit: int | None = None,
     cpu_limit: float | None = None,
+    oidc: OidcSettings | None = None,
+    oidc_endpoints: Endpoints | None = None,
 ) -> HubPlan:
     """Write ``<data-dir>/jupyterhub/jupyterhub_config.py`` (fresh internal ports) and hub.json."""
     hdir = hub_dir(data_root)
@@ -359,6 +391,8 @@ def write_hub_config(
         api_listen=api_listen,
         memory_limit=memory_limit,
         cpu_limit=cpu_limit,
+        oidc=oidc,
+        oidc_endpoints=oidc_endpoints,
         **ports,
     )
     config_file = hdir / "jupyterhub_config.py"

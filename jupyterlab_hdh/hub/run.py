@@ -21,11 +21,15 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
 from jupyterlab_hdh.hub.config import HubConfigError, hub_dir, write_hub_config
 from jupyterlab_hdh.paths import DataDir
+
+if TYPE_CHECKING:
+    from jupyterlab_hdh.hub.oidc import OidcSettings
 
 READY_TIMEOUT = 120.0
 STOP_TIMEOUT = 40.0
@@ -75,6 +79,7 @@ def run_embedded_hub(
     poll_interval: int = 30,
     memory_limit: int | None = None,
     cpu_limit: float | None = None,
+    oidc: OidcSettings | None = None,
     say: Callable[[str], None],
     echo: Callable[[str], None],
 ) -> int:
@@ -93,6 +98,7 @@ def run_embedded_hub(
             api_listen=host,
             memory_limit=memory_limit,
             cpu_limit=cpu_limit,
+            oidc=oidc,  # single sign-on (hub/oidc.py); None: the local accounts
         )
     except HubConfigError as exc:
         say(f"error: {exc}")

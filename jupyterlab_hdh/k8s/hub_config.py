@@ -8,6 +8,15 @@ as on one machine (``hub/config.py``); what differs is read from the hub pod's e
 :class:`~jupyterlab_hdh.k8s.spawner.ProjectKubeSpawner`, and the guard and the control
 plane are Deployments the hub knows as external services (their URLs and API tokens).
 What the chart already configured (the idle culler's service and role) is kept.
+
+Single sign-on (optional; without ``HDH_OIDC_ISSUER`` the local accounts stay): the
+``HDH_OIDC_*`` variables (:func:`jupyterlab_hdh.hub.oidc.settings_from_env`: issuer, client
+id, the secret in ``HDH_OIDC_CLIENT_SECRET`` or a mounted ``HDH_OIDC_CLIENT_SECRET_FILE``,
+scopes, claims, ``HDH_OIDC_ROLE_MAP`` as JSON, explicit endpoints or discovery at start) make
+the authenticator :class:`~jupyterlab_hdh.hub.oidc.HdhOIDCAuthenticator`; the secret is read
+by the authenticator from the pod's environment, never copied into the configuration. The
+provider's tokens are kept encrypted: ``JUPYTERHUB_CRYPT_KEY`` (or the chart's
+``hub.config.CryptKeeper.keys``) must be set.
 """
 
 from __future__ import annotations
@@ -130,9 +139,41 @@ def _by_name(existing: Any, ours: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [*kept, *ours]
 
 
+def oidc_cluster_settings(
+    c: Any, env: Mapping[str, str], data_dir: str
+) -> dict[str, dict[str, Any]] | None:
+    """The single sign-on part from ``HDH_OIDC_*`` (None: local accounts)."""
+    from jupyterlab_hdh.hub.oidc import OidcConfigError, authenticator_settings, settings_from_env
+
+    try:
+        oidc = settings_from_env(env)
+        if oidc is None:
+            return None
+        if not env.get("JUPYTERHUB_CRYPT_KEY") and not c.CryptKeeper.get("keys"):
+            raise OidcConfigError(
+                "single sign-on keeps the provider's tokens encrypted: set JUPYTERHUB_CRYPT_KEY"
+                " (hub.extraEnv, from a Secret) or hub.config.CryptKeeper.keys"
+            )
+        return authenticator_settings(
+            oidc,
+            data_dir=data_dir,
+            endpoints=oidc.resolved(),
+            callback_url=env.get("HDH_OIDC_CALLBACK_URL", ""),
+        )
+    except OidcConfigError as exc:
+        raise HubConfigError(str(exc)) from None
+
+
 def configure(c: Any, env: Mapping[str, str] | None = None) -> None:
     """Apply HDH's settings to the chart's JupyterHub config object ``c``."""
-    settings = cluster_settings(ClusterSettings.from_env(env))
+    env = os.environ if env is None else env
+    cs = ClusterSettings.from_env(env)
+    settings = cluster_settings(cs)
+    sso = oidc_cluster_settings(c, env, cs.data_dir)
+    if sso is not None:
+        del settings["HdhAuthenticator"]
+        settings["JupyterHub"].update(sso.pop("JupyterHub"))
+        settings.update(sso)
     hub = settings["JupyterHub"]
     for key in ("services", "load_roles"):
         hub[key] = _by_name(c.JupyterHub.get(key), hub[key])

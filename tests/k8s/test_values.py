@@ -134,3 +134,54 @@ def test_a_missing_variable_stops_the_hub_naming_it() -> None:
         configure(Config(), {**ENV, "HDH_PROFILES": '[{"colour": "red"}]'})
     with pytest.raises(HubConfigError, match="not JSON"):
         configure(Config(), {**ENV, "HDH_PROFILES": "[nope"})
+
+
+def test_single_sign_on_from_the_hub_pods_environment(monkeypatch) -> None:
+    """``HDH_OIDC_*`` make the hub log in through the provider; the secret stays in the pod's
+    environment (read by the authenticator, not copied into the configuration); bad or
+    partial settings stop the hub naming what is wrong."""
+    from jupyterhub.app import JupyterHub
+
+    from jupyterlab_hdh.hub.oidc import HdhOIDCAuthenticator
+
+    secret = "s" * 40
+    sso = {
+        **ENV,
+        "HDH_OIDC_ISSUER": "https://keycloak.example.org/realms/hdh",
+        "HDH_OIDC_CLIENT_ID": "hdh-hub",
+        "HDH_OIDC_CLIENT_SECRET": secret,
+        "HDH_OIDC_AUTHORIZE_URL": "https://keycloak.example.org/realms/hdh/auth",
+        "HDH_OIDC_TOKEN_URL": "https://keycloak.example.org/realms/hdh/token",
+        "HDH_OIDC_USERINFO_URL": "https://keycloak.example.org/realms/hdh/userinfo",
+        "HDH_OIDC_END_SESSION_URL": "https://keycloak.example.org/realms/hdh/logout",
+        "HDH_OIDC_ROLE_MAP": '{"/hdh/researchers": "researcher", "/hdh/admins": "admin"}',
+        "HDH_OIDC_CALLBACK_URL": "https://hdh.example.org/hub/oauth_callback",
+        "JUPYTERHUB_CRYPT_KEY": "k" * 64,
+    }
+    c = Config()
+    configure(c, sso)
+    app = JupyterHub(config=c)
+    assert app.authenticator_class is HdhOIDCAuthenticator
+    traits = c.HdhOIDCAuthenticator
+    assert traits.token_url == sso["HDH_OIDC_TOKEN_URL"]
+    assert traits.role_map == {"/hdh/researchers": "researcher", "/hdh/admins": "admin"}
+    assert traits.oauth_callback_url == sso["HDH_OIDC_CALLBACK_URL"]
+    assert traits.logout_redirect_url == sso["HDH_OIDC_END_SESSION_URL"] + "?client_id=hdh-hub"
+    assert secret not in repr(c) and "HdhAuthenticator" not in c
+    monkeypatch.setenv("HDH_OIDC_CLIENT_SECRET", secret)
+    assert HdhOIDCAuthenticator(config=c).client_secret == secret  # from the environment
+    # without HDH_OIDC_ISSUER: the local accounts, as before
+    local = Config()
+    configure(local, ENV)
+    assert "HdhOIDCAuthenticator" not in local
+    for change, message in [
+        ({"HDH_OIDC_CLIENT_ID": ""}, "HDH_OIDC_CLIENT_ID"),
+        ({"HDH_OIDC_CLIENT_SECRET": ""}, "HDH_OIDC_CLIENT_SECRET"),
+        ({"JUPYTERHUB_CRYPT_KEY": ""}, "JUPYTERHUB_CRYPT_KEY"),
+        ({"HDH_OIDC_TOKEN_URL": ""}, "give all of HDH_OIDC_AUTHORIZE_URL"),
+        ({"HDH_OIDC_ROLE_MAP": '{"g": "superuser"}'}, "'superuser' is no HDH role"),
+        ({"HDH_OIDC_ROLE_MAP": "{nope"}, "HDH_OIDC_ROLE_MAP is not JSON"),
+        ({"HDH_OIDC_ISSUER": "keycloak"}, "not an http"),
+    ]:
+        with pytest.raises(HubConfigError, match=message):
+            configure(Config(), {**sso, **change})
