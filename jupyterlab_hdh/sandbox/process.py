@@ -294,14 +294,24 @@ class Sandbox:
         else:
             os.chown(spec.host_bridge_dir, 0, spec.host.gid)
             os.chmod(spec.host_bridge_dir, 0o750)  # noqa: S103 - root:<project gid>, bound ro
+        self._prepare_lab_dir()
         if spec.host is not None:
             self._give_to_host_identity()
+
+    def _prepare_lab_dir(self) -> None:
+        """``<runtime>/lab``: JupyterLab's settings and workspaces, kept across restarts."""
+        lab = self.spec.host_lab_dir
+        if lab.is_symlink() or (lab.exists() and not lab.is_dir()):
+            raise SandboxStartError(f"{lab} is not a plain folder")
+        lab.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(lab, 0o700)
 
     def _give_to_host_identity(self) -> None:
         """Under a root supervisor: what the sandbox's own uid must write or read."""
         spec, host = self.spec, self.spec.host
         assert host is not None
         give_tree(spec.workspace, host.uid, host.gid)
+        give_tree(spec.host_lab_dir, host.uid, host.gid)
         os.chown(spec.host_sock_dir, host.uid, host.gid)  # the server creates its socket there
         if host.data_gid is None:
             return  # a sandbox without the data group mounts no dataset (SandboxSpec)

@@ -45,6 +45,9 @@ package sources            ro          ``jupyterlab_hdh/`` and ``hdh/`` only, wh
                                        and system paths count)
 ``/opt/jupyter/ipython``   rw tmpfs    ``IPYTHONDIR`` (kernel profiles); its ``kernels/``
                                        (a kernelspec folder of the server) ro, empty
+``/opt/jupyter/lab``       rw          ``<runtime>/lab``: JupyterLab's user settings and
+                                       workspaces of this project and person (the
+                                       language chosen, the layout), kept across restarts
 ``/proc`` ``/dev``         fresh       the sandbox's own pid namespace; minimal /dev
 =========================  ==========  ===============================================
 
@@ -109,8 +112,11 @@ IPYTHON_DIR = f"{JUPYTER_RO_ROOT}/ipython"  # a writable tmpfs, see bwrap_argv
 IPYTHON_KERNELS_DIR = f"{IPYTHON_DIR}/kernels"  # ... whose kernels/ is read-only
 # What JupyterLab and the server must still write (in HOME, a tmpfs): user settings,
 # workspaces (read back through the guard as small JSON only), the notebook notary.
-LAB_USER_SETTINGS_DIR = f"{SANDBOX_HOME}/.jupyterlab/user-settings"
-LAB_WORKSPACES_DIR = f"{SANDBOX_HOME}/.jupyterlab/workspaces"
+# the person's own, kept across restarts (``<runtime>/lab``): the language they chose, the
+# theme, the layout
+LAB_STATE_DIR = f"{JUPYTER_RO_ROOT}/lab"
+LAB_USER_SETTINGS_DIR = f"{LAB_STATE_DIR}/user-settings"
+LAB_WORKSPACES_DIR = f"{LAB_STATE_DIR}/workspaces"
 NOTARY_DIR = SANDBOX_HOME
 
 # Project slugs never contain "--", so "<project>--<user>" names one pair only.
@@ -359,6 +365,12 @@ class SandboxSpec:
     @property
     def socket_path(self) -> Path:
         return self.host_sock_dir / SOCK_NAME
+
+    @property
+    def host_lab_dir(self) -> Path:
+        """``<runtime>/lab``, bound read-write at ``/opt/jupyter/lab``: JupyterLab's user
+        settings and workspaces of this (project, person), kept across restarts."""
+        return self.runtime_dir / "lab"
 
     @property
     def host_bridge_dir(self) -> Path:
@@ -709,6 +721,10 @@ def bwrap_argv(
         "--ro-bind",
         str(spec.host_bridge_dir.resolve()),
         BRIDGE_DIR,
+        # JupyterLab's user settings and workspaces of this project and person
+        "--bind",
+        str(spec.host_lab_dir.resolve()),
+        LAB_STATE_DIR,
     ]
     args += [*_parent_dirs(binds), *binds]
     args += [

@@ -128,7 +128,7 @@ def test_never_binds_run_home_root_or_the_data_dir(site: Site) -> None:
         assert not under(dst, "/run") and not under(dst, "/var/run")
         assert not under(src, "/run") and not under(src, "/var/run")
     # what of the data dir is bound: exactly the permitted versions, the socket folder,
-    # the API bridge's folder and the synthetic etc files
+    # the API bridge's folder, the person's JupyterLab settings and the synthetic etc files
     in_hdh = sorted(src for _, src, _ in binds(argv) if under(src, str(site.hdh)))
     assert in_hdh == sorted(
         [
@@ -136,6 +136,7 @@ def test_never_binds_run_home_root_or_the_data_dir(site: Site) -> None:
             str(site.dataset("ds_b", "v1")),
             str(spec.host_sock_dir),
             str(spec.host_bridge_dir),
+            str(spec.host_lab_dir),
             str(spec.host_etc_dir / "passwd"),
             str(spec.host_etc_dir / "group"),
             str(spec.host_etc_dir / "hosts"),
@@ -156,10 +157,14 @@ def test_datasets_read_only_at_data_dataset_version(site: Site) -> None:
     assert not any(src == str(site.dataset("ds_a", "v2")) for _, src, _ in b)
 
 
-def test_only_workspace_and_socket_are_writable(site: Site) -> None:
+def test_only_workspace_socket_and_lab_settings_are_writable(site: Site) -> None:
     spec = site.spec("p1", "alice", [("ds_a", "v1")])
     rw = [(src, dst) for opt, src, dst in binds(bwrap_argv(spec)) if opt != "--ro-bind"]
-    assert rw == [(str(spec.workspace), "/workspace"), (str(spec.host_sock_dir), "/sock")]
+    assert rw == [
+        (str(spec.workspace), "/workspace"),
+        (str(spec.host_sock_dir), "/sock"),
+        (str(spec.runtime_dir / "lab"), "/opt/jupyter/lab"),  # this person's, in this project
+    ]
     # the API bridge's folder: bound read-only (connectable socket, nothing replaceable)
     assert ("--ro-bind", str(spec.host_bridge_dir), "/bridge") in binds(bwrap_argv(spec))
 
