@@ -356,8 +356,9 @@ class HdhOIDCAuthenticator(GenericOAuthenticator):  # type: ignore[misc]
         return username
 
     def user_info_to_username(self, user_info: dict[str, Any]) -> str:
-        claim = self.username_claim if isinstance(self.username_claim, str) else "username"
-        return hdh_username(user_info.get(claim), claim)
+        if callable(self.username_claim):  # a deployment's own function of the claims
+            return hdh_username(self.username_claim(user_info), "username")
+        return hdh_username(user_info.get(self.username_claim), self.username_claim)
 
     async def update_auth_model(self, auth_model: dict[str, Any]) -> dict[str, Any]:
         user_info = (auth_model.get("auth_state") or {}).get(self.user_auth_state_key) or {}

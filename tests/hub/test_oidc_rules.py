@@ -297,3 +297,35 @@ def test_hdh_up_refuses_bad_single_sign_on_settings_before_creating_anything(
     secret.chmod(0o640)
     result = _up(tmp_path, "--oidc-issuer", closed, *base)
     assert "may be read by others" in result.output and not (tmp_path / "hdh").exists()
+
+
+def test_the_authenticator_applies_the_rules_to_the_claims(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from traitlets.config import Config
+
+    monkeypatch.setenv("HDH_OIDC_CLIENT_SECRET", "from-the-environment")
+    c = Config()
+    c.HdhOIDCAuthenticator.username_claim = "uid"
+    c.HdhOIDCAuthenticator.groups_claim = "roles"
+    c.HdhOIDCAuthenticator.role_map = {"/hdh/admins": "admin", "/hdh/lab": "researcher"}
+    auth = HdhOIDCAuthenticator(config=c)
+    assert auth.client_secret == "from-the-environment"
+    assert auth.enable_auth_state and auth.refresh_pre_spawn
+    assert auth.user_info_to_username({"uid": "jdoe", "preferred_username": "x"}) == "jdoe"
+    with pytest.raises(Refused, match="'JDoe' \\(uid\\) is not a valid HDH user name"):
+        auth.user_info_to_username({"uid": "JDoe"})
+
+    def model(roles: object) -> dict[str, Any]:
+        state = {"oauth_user": {"uid": "jdoe", "roles": roles}}
+        return asyncio.run(auth.update_auth_model({"name": "jdoe", "auth_state": state}))
+
+    assert model(["/hdh/admins"])["admin"] is True
+    assert model(["/hdh/lab"]) | {"auth_state": None} == {
+        "name": "jdoe", "admin": False, "hdh_role": "researcher", "auth_state": None,
+    }  # fmt: skip
+    with pytest.raises(Refused, match="no group of jdoe gives an HDH role"):
+        model(["hdh-researchers"])  # the default map no longer applies
+    c.HdhOIDCAuthenticator.role_map = {"g": "king"}
+    with pytest.raises(OidcConfigError, match="'king' is no HDH role"):
+        HdhOIDCAuthenticator(config=c)
