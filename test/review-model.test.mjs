@@ -314,6 +314,11 @@ describe('requestView', () => {
       provenanceLabel(p[1], englishTrans),
       'Cell run by alice at 2026-12-04 09:59:00 UTC (audit #12)'
     );
+    assert.equal(provenanceLabel(p[2], englishTrans), 'Notebook n.ipynb saved by alice at t UTC');
+    assert.equal(
+      provenanceLabel({ kind: 'code_file', path: 'run.py', time: '' }, englishTrans),
+      'Code file run.py of the request'
+    );
   });
 });
 

@@ -160,8 +160,8 @@ def request_id(up: Up) -> int:  # noqa: F811
     # alice's cell writes the table in her sandbox (audited through the guard)
     base = "/user/alice/demo/"
     with up.api("alice") as api:
-        r = spawn(api, "alice", "demo")
-        assert r.status_code in (201, 202), r.text
+        spawned = spawn(api, "alice", "demo")
+        assert spawned.status_code in (201, 202), spawned.text
         wait_ready(api, "alice", "demo")
     client = _lab_session(up, "alice", base)
     try:
@@ -335,6 +335,23 @@ def vote(who: Person, path: str, decision: str, done: str) -> None:
 # --- the tests, in order: they share the hub, the request and the browsers ----------------------
 
 PEOPLE: dict[str, Person] = {}
+
+
+@pytest.fixture(autouse=True)
+def _screenshots_on_failure(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[None]:
+    """A failed test leaves each person's page (and what it logged) in its ``tmp_path``."""
+    yield
+    rep = getattr(request.node, "rep_call", None)
+    if rep is None or not rep.failed:
+        return
+    for who in PEOPLE.values():
+        shot = tmp_path / f"failure-{who.name}.png"
+        try:
+            who.page.screenshot(path=str(shot), full_page=True)
+            print(f"screenshot: {shot}")
+        except Exception as exc:  # noqa: BLE001 - the page may be gone; the report matters more
+            print(f"no screenshot of {who.name}: {exc}")
+        print(f"--- {who.name}'s page ---\n" + "\n".join(who.events[-40:]))
 
 
 def test_a_reviewer_opens_the_queue_in_the_review_workspace(
