@@ -48,6 +48,10 @@ bearer = HTTPBearer(auto_error=False)
 CONTROLLERS = ("data_controller", "admin")
 #: The routes a browser session (hub cookie + ``X-HDH-Token``) may call: the airlock's.
 BROWSER_API = ("/api/egress/",)
+#: Who may use a browser session at all: those who review (the review widget). A project
+#: member reaches the airlock from their sandbox (the bridge binds the project); a session
+#: for them would let a script in their lab page write to another project's requests.
+BROWSER_SESSION_ROLES = ("reviewer", "committee", "admin")
 
 
 @dataclass
@@ -174,6 +178,12 @@ def require(*roles: str) -> Callable[..., User]:
                 ) from None
             if user.disabled_at is not None:
                 raise HTTPException(401, f"the account {browser.name!r} is disabled")
+            if user.role not in BROWSER_SESSION_ROLES:
+                raise HTTPException(
+                    403,
+                    f"the browser's session of the airlock is for reviewers; {user.name} is a"
+                    f" {user.role}: use the HDH panel of your project's JupyterLab",
+                )
         else:
             raise HTTPException(401, missing_bearer(request), {"WWW-Authenticate": "Bearer"})
         if user.role not in roles:

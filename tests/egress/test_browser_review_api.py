@@ -429,3 +429,22 @@ def test_an_unknown_path_is_404_and_a_lost_snapshot_410(site: Any) -> None:
     blob_path(hub.data_dir.egress_blobs, sha).unlink()
     r = _render(client, rid, "out/table.csv", "rita")
     assert r.status_code == 410 and "snapshot of 'out/table.csv' is missing" in unescape(r.text)
+
+
+def test_a_project_member_cannot_use_a_browser_session(site: Any) -> None:
+    """A researcher reaches the airlock from her sandbox (the bridge binds the project): a
+    browser session would let a script in her lab page write to another project's request."""
+    client, _hub, auth = site
+    rid = _submitted(client, auth)
+    alice = browser(client, "alice")
+    assert session(client, "alice")["may_review"] is False
+    for r in (
+        client.get(API, headers=alice),
+        client.get(f"{API}/{rid}", headers=alice),
+        client.post(API, headers=alice, json={"project": "study", "title": "From a script"}),
+        client.post(f"{API}/{rid}/comments", headers=alice, json={"body": "x"}),
+    ):
+        assert r.status_code == 403, (r.status_code, r.text)
+        assert "for reviewers" in r.json()["detail"]
+    # her bearer token (scripts, the CLI) is untouched
+    assert client.get(API, headers=auth["alice"]).status_code == 200
