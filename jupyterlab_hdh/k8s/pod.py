@@ -37,6 +37,7 @@ from jupyterlab_hdh.sandbox.spec import (
     DATA_ROOT,
     IPYTHON_DIR,
     IPYTHON_KERNELS_DIR,
+    LAB_STATE_DIR,
     SANDBOX_HOME,
     SANDBOX_TMP,
     SANDBOX_VAR_TMP,
@@ -159,6 +160,8 @@ def _volumes(spec: SandboxSpec) -> tuple[dict[str, dict[str, Any]], dict[str, di
         "ipython": {"name": "ipython", "emptyDir": {"sizeLimit": "100Mi"}},
         # an empty folder mounted read-only over IPython's kernelspec folder (as locally)
         "no-kernelspecs": {"name": "no-kernelspecs", "emptyDir": {"sizeLimit": "1Mi"}},
+        # JupyterLab's user settings and workspaces (the root filesystem is read-only)
+        "lab": {"name": "lab", "emptyDir": {"sizeLimit": "10Mi"}},
     }
     mounts: dict[str, dict[str, Any]] = {
         "workspace": {"name": "workspace", "mountPath": WORKSPACE},
@@ -171,6 +174,7 @@ def _volumes(spec: SandboxSpec) -> tuple[dict[str, dict[str, Any]], dict[str, di
             "mountPath": IPYTHON_KERNELS_DIR,
             "readOnly": True,
         },
+        "lab": {"name": "lab", "mountPath": LAB_STATE_DIR},
     }
     if spec.mounts:
         volumes["datasets"] = {
@@ -197,6 +201,9 @@ def pod_plan(spec: SandboxSpec, profile: ComputeProfile) -> PodPlan:
     host.check()
     volumes, mounts = _volumes(spec)
     env = sandbox_env(spec)
+    # the host's path of HDH's R helper means nothing in an image: R's site profile there
+    # loads it from the venv (images/base/hdh-rprofile.R)
+    env.pop("R_PROFILE_USER", None)
     env["HDH_PROFILE"] = profile.name
     selector, tolerations = profile.scheduling()
     seccomp = {"type": "RuntimeDefault"}

@@ -177,7 +177,13 @@ def test_the_pod_mounts_exactly_the_permitted_versions_read_only(cluster_world) 
     )
     # IPython's kernelspec folder is an empty read-only mount: no kernel from the kernel
     assert mounts["/opt/jupyter/ipython/kernels"]["readOnly"] is True
-    assert {v["name"] for v in spec["volumes"] if "emptyDir" in v} >= {"home", "tmp"}
+    assert {v["name"] for v in spec["volumes"] if "emptyDir" in v} >= {"home", "tmp", "lab"}
+    # JupyterLab saves settings where the server is told to (the root is read-only)
+    assert mounts["/opt/jupyter/lab"]["name"] == "lab"
+    (c,) = spec["containers"]
+    assert "--LabApp.user_settings_dir=/opt/jupyter/lab/user-settings" in c.get(
+        "command", c.get("args", [])
+    )
 
 
 def test_each_project_pod_runs_as_its_own_uid_with_its_own_versions(cluster_world) -> None:
@@ -205,6 +211,7 @@ def test_no_jupyterhub_secret_or_argument_enters_the_pod(cluster_world) -> None:
     assert env["HDH_PROJECT"] == "cohort-2027"
     assert env["HDH_USER"] == "alice"
     assert env["HOME"] == "/home/jovyan"
+    assert "R_PROFILE_USER" not in env  # a host path; the image's R site profile loads hdh.R
     assert not c.get("envFrom")
     cmd = c["command"] if "command" in c else c["args"]
     assert cmd[:3] == ["/opt/hdh/venv/bin/python", "-m", "jupyter_server"]
