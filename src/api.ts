@@ -1,21 +1,51 @@
 /**
- * The panel's only way to the server: JSON calls to the sandbox's `/hdh/*` routes through
- * JupyterLab's `ServerConnection` (same origin, XSRF token and base URL handled by it).
+ * The extension's only way to the server: JSON calls to the sandbox's `/hdh/*` routes
+ * through JupyterLab's `ServerConnection` (same origin, XSRF token and base URL handled by
+ * it). A refusal becomes an `HdhApiError` carrying the HTTP status, the server's one-line
+ * reason and a readable message in the user's language (`format.ts`), which every widget
+ * shows where the user is looking.
  */
 
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import { errorDetail } from './model';
+import { ITrans, englishTrans } from './catalogue-model';
+import { refusalMessage, serverReason } from './format';
 
-/** A failed `/hdh/*` call: the HTTP status (0 when the server was not reached) and why. */
+/** The language refusals are worded in when a widget does not say (`useApiLanguage`). */
+let apiTrans: ITrans = englishTrans;
+
+/** Words the `message` of every later refusal with `trans` (the plugins pass theirs). */
+export function useApiLanguage(trans: ITrans): void {
+  apiTrans = trans;
+}
+
+/** The language refusals and progress are worded in by default (English until set). */
+export function apiLanguage(): ITrans {
+  return apiTrans;
+}
+
+/**
+ * A failed `/hdh/*` call: the HTTP status (0 when the server was not reached), the
+ * server's one-line `reason` (may be empty) and, as `message`, the readable line.
+ */
 export class HdhApiError extends Error {
   constructor(
     readonly status: number,
-    readonly detail: string
+    readonly reason: string
   ) {
-    super(detail);
+    super(refusalMessage(status, reason, apiTrans));
     this.name = 'HdhApiError';
+  }
+
+  /** The readable line (as `message`), kept for the callers that read `detail`. */
+  get detail(): string {
+    return this.message;
+  }
+
+  /** The readable line in the language of `trans`. */
+  describe(trans: ITrans): string {
+    return refusalMessage(this.status, this.reason, trans);
   }
 
   /** The route or the control plane behind it is not deployed or not reachable yet. */
@@ -46,22 +76,27 @@ export async function requestAPI<T = unknown>(
   try {
     response = await ServerConnection.makeRequest(url, init, settings);
   } catch (error) {
-    throw new HdhApiError(0, `The server could not be reached: ${String(error)}`);
+    console.warn('HDH: the server could not be reached', url, error);
+    throw new HdhApiError(0, '');
   }
-  const text = await response.text();
-  let body: unknown = null;
-  if (text) {
-    try {
-      body = JSON.parse(text);
-    } catch {
-      body = null; // e.g. the server's HTML 404 page for a route not deployed yet
-    }
+  let text = '';
+  try {
+    text = await response.text();
+  } catch (error) {
+    console.warn('HDH: the answer could not be read', url, error);
+    throw new HdhApiError(0, '');
   }
   if (!response.ok) {
-    const detail = errorDetail(body) ?? `${response.status} ${response.statusText}`.trim();
-    throw new HdhApiError(response.status, detail);
+    throw new HdhApiError(response.status, serverReason(text));
   }
-  return body as T;
+  if (!text) {
+    return null as T;
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return null as T; // not JSON: each reader treats what it cannot read as empty
+  }
 }
 
 export function postJSON<T = unknown>(endpoint: string, payload: unknown = {}): Promise<T> {

@@ -25,6 +25,7 @@ import {
   parseCodePage
 } from './audit-model';
 import { ITrans, englishTrans } from './catalogue-model';
+import { errorText, formatDateTime } from './format';
 
 export const AUDIT_CODE = 'hdh:audit-code';
 export const AUDIT_WIDGET_ID = 'jp-hdh-audit';
@@ -48,6 +49,11 @@ export class AuditView extends Widget {
     for (const k of CODE_KINDS) {
       this._kind.append(h('option', { value: k }, kindLabel(k, trans)));
     }
+    this._apply = h(
+      'button',
+      { type: 'submit', class: 'jp-hdh-button jp-hdh-audit-apply' },
+      __('Show')
+    );
     const form = h(
       'form',
       { class: 'jp-hdh-audit-filters', role: 'search', 'aria-label': __('Filters') },
@@ -56,7 +62,7 @@ export class AuditView extends Widget {
       this.labelled(__('Notebook or file'), this._notebook),
       this.labelled(__('From'), this._since),
       this.labelled(__('To'), this._until),
-      h('button', { type: 'submit', class: 'jp-hdh-button jp-hdh-audit-apply' }, __('Show'))
+      this._apply
     );
     form.addEventListener('submit', e => {
       e.preventDefault();
@@ -90,28 +96,41 @@ export class AuditView extends Widget {
     };
   }
 
-  /** Loads the first page for the filters (or, `more`, the next page). */
+  /**
+   * Loads the first page for the filters (or, `more`, the next page). Meanwhile the status
+   * says so with a spinner, "Show" and "Load more" are disabled (one page at a time); a
+   * failure says why and enables them again.
+   */
   async load(more = false): Promise<void> {
     const __ = this.trans.__.bind(this.trans);
+    if (more && this._loading) {
+      return; // that page is on its way already
+    }
     const seq = ++this._seq;
     if (!more) {
       this._events = [];
       this._cursor = null;
+      this._more.hidden = true;
     }
-    this._more.hidden = true;
-    this.setStatus(__('Loading the audited code…'), 'jp-hdh-muted');
+    this.busy(true, more);
+    this.setStatus(
+      more ? __('Loading more audited code…') : __('Loading the audited code…'),
+      'jp-hdh-muted jp-hdh-audit-loading'
+    );
     let body: unknown;
     try {
       body = await requestAPI('audit/code', {}, auditQuery(this.filters(), this._cursor));
     } catch (error) {
       if (seq === this._seq) {
-        this.showError(error);
+        this.busy(false, more);
+        this.showError(error, more);
       }
       return;
     }
     if (seq !== this._seq) {
       return; // the filters changed meanwhile: this answer is stale
     }
+    this.busy(false, more);
     const page = parseCodePage(body);
     this._events = [...this._events, ...page.events];
     this._cursor = page.nextCursor;
@@ -169,7 +188,7 @@ export class AuditView extends Widget {
 
   private entry(e: ICodeEvent): HTMLElement {
     const __ = this.trans.__.bind(this.trans);
-    const when = e.ts ? e.ts.replace('T', ' ').slice(0, 19) + ' UTC' : '';
+    const when = e.ts ? formatDateTime(e.ts, this.trans) : '';
     const mark = e.verified
       ? h('span', { class: 'jp-hdh-audit-ok' }, __('verified'))
       : h('span', { class: 'jp-hdh-audit-bad' }, __('not verified'));
@@ -188,25 +207,55 @@ export class AuditView extends Widget {
     );
   }
 
-  private showError(error: unknown): void {
+  /** Disables "Show" and "Load more" while a page loads (the latter saying so). */
+  private busy(on: boolean, more: boolean): void {
+    this._loading = on;
+    this._apply.disabled = on;
+    this._more.disabled = on;
+    this._list.setAttribute('aria-busy', String(on));
+    this._more.textContent =
+      on && more ? this.trans.__('Loading more…') : this.trans.__('Load more');
+  }
+
+  private showError(error: unknown, more = false): void {
     const __ = this.trans.__.bind(this.trans);
+    if (more) {
+      // the pages already shown stay; "Load more" can be tried again
+      this.setStatus(
+        __('The next page could not be loaded: %1', errorText(error, this.trans)),
+        'jp-hdh-error'
+      );
+      this._more.hidden = false;
+      return;
+    }
     clear(this._list);
     this._banner.textContent = '';
     this._banner.className = 'jp-hdh-audit-chain';
-    if (error instanceof HdhApiError && error.status === 403) {
+    if (
+      error instanceof HdhApiError &&
+      error.status === 403 &&
+      !/^not authenticated\b/i.test(error.reason)
+    ) {
       this.setStatus(
         __('Only the project lead, its reviewers and administrators can see the audited code.'),
         'jp-hdh-error jp-hdh-audit-refused'
       );
       return;
     }
-    const why = error instanceof Error ? error.message : String(error);
-    this.setStatus(__('The audited code could not be loaded: %1', why), 'jp-hdh-error');
+    this.setStatus(
+      __('The audited code could not be loaded: %1', errorText(error, this.trans)),
+      'jp-hdh-error'
+    );
   }
 
   private setStatus(text: string, cls: string): void {
-    this._status.textContent = text;
+    clear(this._status);
+    if (cls.includes('jp-hdh-audit-loading')) {
+      this._status.append(h('span', { class: 'jp-hdh-spinner' }));
+    }
+    this._status.append(text);
     this._status.className = `jp-hdh-audit-status ${cls}`;
+    this._status.setAttribute('role', cls.includes('jp-hdh-error') ? 'alert' : 'status');
   }
 
   private input(type: string, label: string): HTMLInputElement {
@@ -227,6 +276,8 @@ export class AuditView extends Widget {
   private readonly _status: HTMLElement;
   private readonly _list: HTMLElement;
   private readonly _more: HTMLButtonElement;
+  private readonly _apply: HTMLButtonElement;
+  private _loading = false;
   private _events: ICodeEvent[] = [];
   private _cursor: number | null = null;
   private _seq = 0;

@@ -339,8 +339,3 @@ export function readCellSource(
   }
   return `import hdh\n\ndf = hdh.read(\n${lines.join('\n')}\n)`;
 }
-
-/** A count for people: `12 345`-style grouping is locale's; here plain thousands commas. */
-export function formatCount(n: number | null): string {
-  return n === null ? '—' : n.toLocaleString('en-GB');
-}

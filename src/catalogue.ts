@@ -13,7 +13,7 @@
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
-import { HdhApiError, hdhPath, requestAPI } from './api';
+import { hdhPath, requestAPI } from './api';
 import { Child, button, clear, h } from './dom';
 import {
   ENGINES,
@@ -26,13 +26,13 @@ import {
   ITable,
   ITrans,
   englishTrans,
-  formatCount,
   parseDatasetPage,
   parseSearch,
   parseTable,
   readCellSource,
   searchQuery
 } from './catalogue-model';
+import { errorText, formatDate, formatNumber } from './format';
 
 export const BROWSE_CATALOGUE = 'hdh:browse-catalogue';
 export const CATALOGUE_WIDGET_ID = 'jp-hdh-catalogue';
@@ -150,19 +150,22 @@ export class CatalogueBrowser extends Widget {
     const seq = ++this._seq;
     const query = searchQuery(this._input.value, this.filters());
     this.setStatus(__('Searching…'), 'jp-hdh-muted jp-hdh-cat-loading');
+    this._results.setAttribute('aria-busy', 'true');
     let body: unknown;
     try {
       body = await requestAPI('catalogue/search', {}, query);
     } catch (error) {
       if (seq === this._seq) {
+        this._results.removeAttribute('aria-busy');
         clear(this._results);
-        this.setStatus(this.describe(error, __('The search')), 'jp-hdh-error');
+        this.setStatus(this.describe(error, __('The search failed.')), 'jp-hdh-error');
       }
       return;
     }
     if (seq !== this._seq) {
       return; // a newer search was sent: this answer is stale
     }
+    this._results.removeAttribute('aria-busy');
     const result = parseSearch(body);
     this.fillFacets(result.facets);
     this.renderHits(result.hits, query.q ?? '');
@@ -179,7 +182,7 @@ export class CatalogueBrowser extends Widget {
       body = await requestAPI(hdhPath('catalogue', 'datasets', name));
     } catch (error) {
       if (seq === this._detailSeq) {
-        this.detailError(this.describe(error, __('The dataset %1', name)));
+        this.detailError(this.describe(error, __('The dataset %1 could not be loaded.', name)));
       }
       return;
     }
@@ -209,7 +212,9 @@ export class CatalogueBrowser extends Widget {
       );
     } catch (error) {
       if (seq === this._detailSeq) {
-        this.detailError(this.describe(error, __('The data dictionary of %1', table)));
+        this.detailError(
+          this.describe(error, __('The data dictionary of %1 could not be loaded.', table))
+        );
       }
       return;
     }
@@ -421,6 +426,7 @@ export class CatalogueBrowser extends Widget {
 
   private loading(text: string): void {
     clear(this._detail);
+    this._detail.setAttribute('aria-busy', 'true');
     this._detail.append(
       h(
         'div',
@@ -433,12 +439,14 @@ export class CatalogueBrowser extends Widget {
 
   private detailError(text: string): void {
     clear(this._detail);
+    this._detail.removeAttribute('aria-busy');
     this._detail.append(h('p', { class: 'jp-hdh-error', role: 'alert' }, text));
   }
 
   private renderDataset(p: IDatasetPage): void {
     const __ = this.trans.__.bind(this.trans);
     clear(this._detail);
+    this._detail.removeAttribute('aria-busy');
     const coverage =
       p.temporalStart || p.temporalEnd
         ? `${p.temporalStart || '…'} → ${p.temporalEnd || '…'}`
@@ -446,8 +454,8 @@ export class CatalogueBrowser extends Widget {
     const facts: [string, Child][] = [
       [__('Coverage'), coverage],
       [__('Population'), p.population || null],
-      [__('Records'), formatCount(p.records)],
-      [__('Individuals'), formatCount(p.individuals)],
+      [__('Records'), formatNumber(p.records, this.trans)],
+      [__('Individuals'), formatNumber(p.individuals, this.trans)],
       [__('Coding systems'), p.codingSystems.join(', ') || null],
       [__('Themes'), p.themes.map(t => this.themeLabel(t)).join(', ') || null],
       [__('Access rights'), this.rightsLabel(p.accessRights)],
@@ -554,7 +562,7 @@ export class CatalogueBrowser extends Widget {
           { 'data-table': t.name },
           h('td', {}, h('code', {}, t.name)),
           h('td', {}, t.title),
-          h('td', { class: 'jp-hdh-cat-num' }, formatCount(t.rows)),
+          h('td', { class: 'jp-hdh-cat-num' }, formatNumber(t.rows, this.trans)),
           h('td', { class: 'jp-hdh-cat-num' }, String(t.columnCount)),
           h(
             'td',
@@ -630,7 +638,7 @@ export class CatalogueBrowser extends Widget {
           {},
           h('code', {}, v.version),
           ` ${this.statusLabel(v.status)}`,
-          v.createdAt ? ` · ${v.createdAt}` : '',
+          v.createdAt ? ` · ${formatDate(v.createdAt, this.trans)}` : '',
           v.version === p.version ? ` · ${__('shown here')}` : ''
         )
       );
@@ -641,6 +649,7 @@ export class CatalogueBrowser extends Widget {
   private renderTable(p: IDatasetPage, t: ITable): void {
     const __ = this.trans.__.bind(this.trans);
     clear(this._detail);
+    this._detail.removeAttribute('aria-busy');
     const back = button(`← ${p.title}`, () => void this.openDataset(p.name), {
       class: 'jp-hdh-button jp-hdh-cat-back'
     });
@@ -732,7 +741,7 @@ export class CatalogueBrowser extends Widget {
       h(
         'p',
         { class: 'jp-hdh-muted' },
-        __('%1 rows, %2 columns.', formatCount(t.rows), t.columns.length)
+        __('%1 rows, %2 columns.', formatNumber(t.rows, this.trans), t.columns.length)
       ),
       h(
         'div',
@@ -763,7 +772,10 @@ export class CatalogueBrowser extends Widget {
       this.reveal(nb);
     } catch (error) {
       this._insertDone.className = 'jp-hdh-error';
-      this._insertDone.textContent = __('The cell could not be inserted: %1', String(error));
+      this._insertDone.textContent = __(
+        'The cell could not be inserted: %1',
+        errorText(error, this.trans)
+      );
     }
   }
 
@@ -775,6 +787,7 @@ export class CatalogueBrowser extends Widget {
 
   private setStatus(text: string, cls: string): void {
     this._status.className = `jp-hdh-cat-status ${cls}`;
+    this._status.setAttribute('role', cls.includes('jp-hdh-error') ? 'alert' : 'status');
     clear(this._status);
     if (cls.includes('jp-hdh-cat-loading')) {
       this._status.append(h('span', { class: 'jp-hdh-spinner' }));
@@ -782,18 +795,9 @@ export class CatalogueBrowser extends Widget {
     this._status.append(text);
   }
 
+  /** What failed, then why in the user's words (`format.ts`: the server's reason, a lead). */
   private describe(error: unknown, what: string): string {
-    const __ = this.trans.__.bind(this.trans);
-    if (error instanceof HdhApiError) {
-      if (error.status === 0 || error.status === 502 || error.status === 503) {
-        return __('%1 is not available now: %2', what, error.detail);
-      }
-      if (error.status === 404) {
-        return __('%1 was not found: %2', what, error.detail);
-      }
-      return __('%1 failed: %2', what, error.detail);
-    }
-    return __('%1 failed: %2', what, error instanceof Error ? error.message : String(error));
+    return `${what} ${errorText(error, this.trans)}`;
   }
 
   private accessLabel(state: string): string {

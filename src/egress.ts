@@ -1,15 +1,19 @@
 /**
  * Export requests (the airlock) from the researcher's side: list, create, add files,
  * submit, withdraw. The control plane owns every rule (states, checks, limits); this module
- * only relays choices to `/hdh/egress/requests*` and reports its answers.
+ * only relays choices to `/hdh/egress/requests*` and reports its answers: progress in a
+ * JupyterLab notification ("Snapshotting 2 of 5 files…", "Submitting…"), a refusal in a
+ * dialog with the readable line of `format.ts`. A creation, submission or withdrawal already
+ * on its way is not sent twice.
  */
 
-import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
+import { Dialog, Notification, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 
-import { HdhApiError, hdhPath, postJSON, requestAPI } from './api';
+import { HdhApiError, apiLanguage, hdhPath, postJSON, requestAPI } from './api';
 import { ITrans, englishTrans } from './catalogue-model';
 import { h } from './dom';
+import { errorText } from './format';
 import {
   EDITABLE_STATES,
   FILE_ROLES,
@@ -53,12 +57,48 @@ export async function listRequests(): Promise<IExportRequest[]> {
   );
 }
 
-export async function createRequest(title: string): Promise<IExportRequest> {
-  const created = parseRequest(await postJSON('egress/requests', { title }));
-  if (created === null) {
-    throw new HdhApiError(502, 'The server did not return the new request.');
+/** Actions on their way, by key: a second click joins the first instead of sending again. */
+const inFlight = new Map<string, Promise<unknown>>();
+
+function once<T>(key: string, action: () => Promise<T>): Promise<T> {
+  const pending = inFlight.get(key);
+  if (pending) {
+    return pending as Promise<T>;
   }
-  return created;
+  const p = action().finally(() => inFlight.delete(key));
+  inFlight.set(key, p);
+  return p;
+}
+
+/**
+ * Runs `action` under an in-progress notification saying `pending`; on success the
+ * notification says `done` (and closes by itself), on failure it goes (the caller shows
+ * why in a dialog).
+ */
+async function withProgress<T>(
+  pending: string,
+  done: string,
+  action: () => Promise<T>
+): Promise<T> {
+  const id = Notification.emit(pending, 'in-progress', { autoClose: false });
+  try {
+    const out = await action();
+    Notification.update({ id, message: done, type: 'success', autoClose: 5000 });
+    return out;
+  } catch (error) {
+    Notification.dismiss(id);
+    throw error;
+  }
+}
+
+export function createRequest(title: string): Promise<IExportRequest> {
+  return once(`create:${title}`, async () => {
+    const created = parseRequest(await postJSON('egress/requests', { title }));
+    if (created === null) {
+      throw new HdhApiError(502, 'The server did not return the new request.');
+    }
+    return created;
+  });
 }
 
 export interface IFileChoice {
@@ -71,30 +111,36 @@ export async function addFile(requestId: string, path: string, choice: IFileChoi
   await postJSON(`egress/requests/${hdhPath(requestId)}/files`, { path, ...choice });
 }
 
-export async function submitRequest(requestId: string): Promise<void> {
-  await postJSON(`egress/requests/${hdhPath(requestId)}/submit`);
+/** Submits a request (its checks run then), its progress in a notification; once at a time. */
+export function submitRequest(requestId: string, trans: ITrans = apiLanguage()): Promise<void> {
+  return once(`submit:${requestId}`, () =>
+    withProgress(
+      trans.__('Submitting export request #%1: its checks are running…', requestId),
+      trans.__('Export request #%1 submitted.', requestId),
+      () => postJSON(`egress/requests/${hdhPath(requestId)}/submit`)
+    ).then(() => undefined)
+  );
 }
 
-export async function withdrawRequest(requestId: string): Promise<void> {
-  await postJSON(`egress/requests/${hdhPath(requestId)}/withdraw`);
+export function withdrawRequest(requestId: string, trans: ITrans = apiLanguage()): Promise<void> {
+  return once(`withdraw:${requestId}`, () =>
+    withProgress(
+      trans.__('Withdrawing export request #%1…', requestId),
+      trans.__('Export request #%1 withdrawn.', requestId),
+      () => postJSON(`egress/requests/${hdhPath(requestId)}/withdraw`)
+    ).then(() => undefined)
+  );
 }
 
-/** Shows why a call failed: the server's `detail`, or "not available yet". */
+/** Shows why a call failed, in a dialog: its readable line (`format.ts`). */
 export async function reportError(
   title: string,
   error: unknown,
   trans: ITrans = englishTrans
 ): Promise<void> {
-  let message: string;
-  if (error instanceof HdhApiError) {
-    const notAvailable = trans.__(
-      'Export requests are not available yet in this sandbox (the airlock service did not answer).'
-    );
-    message = error.notAvailable ? `${notAvailable}\n\n${error.detail}` : error.detail;
-  } else {
-    message = String(error);
-  }
-  await showErrorMessage(title, message, [Dialog.okButton({ label: trans.__('Dismiss') })]);
+  await showErrorMessage(title, errorText(error, trans), [
+    Dialog.okButton({ label: trans.__('Dismiss') })
+  ]);
 }
 
 const NEW_REQUEST = '__new__';
@@ -230,21 +276,57 @@ export async function addFilesInteractively(
     return null;
   }
   const choice = result.value as IAddChoice;
+  const total = paths.length;
+  let added = 0;
+  // each file is snapshotted by the control plane as it is added: one step per file
+  const note = Notification.emit(
+    choice.request === NEW_REQUEST
+      ? __('Creating the export request…')
+      : __('Snapshotting %1 of %2 files…', 1, total),
+    'in-progress',
+    { autoClose: false }
+  );
   try {
     let id = choice.request;
     if (id === NEW_REQUEST) {
       id = (await createRequest(choice.title || paths[0])).id;
     }
     for (const path of paths) {
+      Notification.update({
+        id: note,
+        message: __('Snapshotting %1 of %2 files…', added + 1, total),
+        type: 'in-progress',
+        autoClose: false
+      });
       await addFile(id, path, {
         role: choice.role,
         context: choice.context,
         controls: choice.controls
       });
+      added += 1;
     }
+    Notification.update({
+      id: note,
+      message: trans._n(
+        '%1 file added to export request #%2.',
+        '%1 files added to export request #%2.',
+        total,
+        total,
+        id
+      ),
+      type: 'success',
+      autoClose: 5000
+    });
     return id;
   } catch (error) {
-    await reportError(__('Could not add the file to the export request'), error, trans);
+    Notification.dismiss(note);
+    const partial =
+      added > 0 ? ` ${__('%1 of %2 files were added before this failure.', added, total)}` : '';
+    await reportError(
+      __('Could not add the file to the export request'),
+      partial ? new Error(errorText(error, trans) + partial) : error,
+      trans
+    );
     return null;
   }
 }

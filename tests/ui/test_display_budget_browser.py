@@ -4,9 +4,14 @@
 text file from a cell, then prints a few megabytes: past the budget the output
 area shows the guard's placeholder instead of the data, and opening the file
 shows JupyterLab's error dialog with the guard's one-line reason. The alert is
-in the audit log. The guard is then stopped (the hub restarts it): the counts
-came back from the audit log, so the file is still refused. An administrator
-raises the budget with ``hdh guard raise-budget`` and the same file opens.
+in the audit log. The HDH extension's own reads (``/hdh/*``) are refused too, and
+say so in words where alice looks: the HDH panel's catalogue and the catalogue
+browser show "Daily display budget reached: …" with the guard's reason (who can
+raise it), in English, and in French in a second tab that booted in French before
+the budget ran out (``docs/screenshots/catalogue-display-budget.png``). The guard
+is then stopped (the hub restarts it): the counts came back from the audit log, so
+the file is still refused. An administrator raises the budget with
+``hdh guard raise-budget``: the same file opens and the catalogue searches again.
 """
 
 from __future__ import annotations
@@ -25,13 +30,27 @@ import pytest
 
 from tests.hdh_up import free_port, start_up, stop_up
 from tests.hub.test_embedded_hub import Up
-from tests.ui.test_jupyterlab_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, _ui_problem
+from tests.ui.test_hdh_panel import PANEL, TAB, fetch, show_files
+from tests.ui.test_jupyterlab_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    TIMEOUT_MS,
+    Lab,
+    _ui_problem,
+)
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.skipif(_ui_problem() is not None, reason=str(_ui_problem()))
 
 BUDGET_MIB = 4
 REFUSAL = "daily display budget reached"
+BASE = "/user/alice/demo/"
+LANGUAGE = "lab/api/settings/@jupyterlab/translation-extension:plugin"
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+MAX_SHOT_BYTES = 200_000
+#: What the catalogue browser says past the budget (src/format.ts, the .po's French).
+BUDGET_EN = "The search failed. Daily display budget reached: "
+BUDGET_FR = "La recherche a échoué. Budget d'affichage quotidien atteint : "
 
 
 @pytest.fixture(scope="module")
@@ -79,10 +98,35 @@ def guard_answers(up: Up, page: Any) -> bool:
 
 
 def open_file(page: Any, name: str) -> None:
+    dismiss_dialogs(page)
+    page.locator(".jp-DirListing-item", has_text=name).first.dblclick()
+
+
+def dismiss_dialogs(page: Any) -> None:
     # JupyterLab says "Server Connection Error" while the guard restarts: dismissed
     while page.locator(".jp-Dialog").count():
         page.locator(".jp-Dialog").first.get_by_role("button").last.click()
-    page.locator(".jp-DirListing-item", has_text=name).first.dblclick()
+
+
+def budget_refusal_in_catalogue(page: Any, lead: str) -> str:
+    """Opens the catalogue browser from the HDH panel; answers what its search says."""
+    dismiss_dialogs(page)
+    if not page.locator(PANEL).is_visible():
+        page.locator(TAB).click()
+    page.locator(PANEL).wait_for(state="visible")
+    page.locator(".jp-hdh-browse").click()
+    widget = page.locator("#jp-hdh-catalogue")
+    widget.wait_for(state="visible")
+    status = widget.locator(".jp-hdh-cat-status.jp-hdh-error")
+    status.wait_for(state="visible")
+    text: str = status.inner_text()
+    assert text.startswith(lead), text
+    # the guard's reason: how much, and who can raise it; never a status code or JSON
+    assert "raise-budget alice" in text and "MiB" in text, text
+    assert "429" not in text and "{" not in text and "\n" not in text.strip(), text
+    assert status.get_attribute("role") == "alert"
+    assert widget.locator(".jp-hdh-cat-hit").count() == 0
+    return text
 
 
 def test_budget_in_the_browser(up: Up, tmp_path: Path) -> None:
@@ -92,7 +136,9 @@ def test_budget_in_the_browser(up: Up, tmp_path: Path) -> None:
         browser = p.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
         )
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        # a context (not browser.new_page's own): the French tab shares alice's cookies
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         try:
             page.goto(f"{up.url}/hub/login")
@@ -126,6 +172,22 @@ def test_budget_in_the_browser(up: Up, tmp_path: Path) -> None:
             print("shown before the big cell:", before)
             assert before["shown"] < BUDGET_MIB * 2**20, before  # JupyterLab itself fits
 
+            # a second tab that boots in French (JupyterLab's language is alice's setting,
+            # read when a page loads: this tab stays English), on a workspace of its own
+            lab = Lab(page, BASE)
+            status, body = fetch(lab, LANGUAGE, "PUT", {"raw": json.dumps({"locale": "fr_FR"})})
+            assert status == 204, body
+            french = page.context.new_page()
+            french.set_default_timeout(TIMEOUT_MS)
+            french.goto(f"{up.url}{BASE}lab/workspaces/budget-fr?reset")
+            menus = french.locator("#jp-menu-panel .lm-MenuBar-itemLabel")
+            menus.first.wait_for(state="visible")
+            assert "Fichier" in menus.all_inner_texts()
+            french.locator(TAB).wait_for(state="visible")
+            status, body = fetch(lab, LANGUAGE, "PUT", {"raw": json.dumps({"locale": "en"})})
+            assert status == 204, body
+            page.bring_to_front()
+
             # a few megabytes of output (under the server's own iopub rate limit of 1 MB/s):
             # past the budget, the guard's placeholder instead
             cell = run_cell(
@@ -153,6 +215,23 @@ def test_budget_in_the_browser(up: Up, tmp_path: Path) -> None:
             page.screenshot(path=str(tmp_path / "read-refused.png"))
             dialog.get_by_role("button").last.click()
 
+            # the extension's reads say it in words, where alice looks: the HDH panel...
+            text = budget_refusal_in_catalogue(page, BUDGET_EN)
+            print("the catalogue browser says:", text)
+            section = page.locator(f'{PANEL} [data-hdh-section="catalogue"]')
+            section.get_by_text("Daily display budget reached:").first.wait_for()
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            shot = SHOTS / "catalogue-display-budget.png"
+            page.screenshot(path=str(shot))
+            assert shot.stat().st_size < MAX_SHOT_BYTES, shot.stat().st_size
+            # ... and in French in the French tab
+            french.bring_to_front()
+            text = budget_refusal_in_catalogue(french, BUDGET_FR)
+            print("in French:", text)
+            french.close()
+            page.bring_to_front()
+            show_files(page)
+
             # the guard restarts (the hub brings it back): the counts came back with it
             guard = guard_process(up)
             assert guard is not None
@@ -174,6 +253,13 @@ def test_budget_in_the_browser(up: Up, tmp_path: Path) -> None:
             assert r.returncode == 0 and "raised by 50.0 MiB" in r.stdout, r.stderr
             open_file(page, "note3.txt")
             page.locator(".jp-FileEditor").get_by_text("the note says 43").wait_for()
+            # the catalogue searches again (the message was the guard's answer, not a state)
+            dismiss_dialogs(page)
+            page.locator('.lm-TabBar-tab[data-id="jp-hdh-catalogue"]').click()
+            catalogue = page.locator("#jp-hdh-catalogue")
+            catalogue.locator(".jp-hdh-cat-query").fill("IR_BEN_R")
+            catalogue.locator('.jp-hdh-cat-hit[data-dataset="demo-snds"]').first.wait_for()
+            assert catalogue.locator(".jp-hdh-cat-status.jp-hdh-error").count() == 0
             # the kernel was never reported dead: its session answers passed past the budget
             assert page.get_by_text("Kernel died unexpectedly").count() == 0
             page.screenshot(path=str(tmp_path / "after-raise.png"))
