@@ -2,7 +2,8 @@
 
 Owns :class:`SandboxSpawner`. The server name is the project slug
 (``/hub/spawn/<user>/<project>``); the default (unnamed) server is refused.
-``start()`` asks the governance module for the active permit (a
+``start()`` asks :func:`~jupyterlab_hdh.hub.plan.project_plan` (the question the
+Kubernetes spawner asks too) for the active permit (a
 :class:`~jupyterlab_hdh.governance.projects.PermitError` fails the spawn with
 its one-line reason, answered 403 on the hub's spawn page and REST API), builds
 the :class:`~jupyterlab_hdh.sandbox.SandboxSpec` (workspace
@@ -121,61 +122,28 @@ class SandboxSpawner(Spawner):  # type: ignore[misc]
         """The sandbox for the active permit (raises SpawnRefused with the reason)."""
         if self.is_review:
             return self._build_review()
-        from jupyterlab_hdh.governance import projects
-        from jupyterlab_hdh.sandbox import (
-            DatasetMount,
-            HostIdentity,
-            Sandbox,
-            SandboxSpec,
-            runtime_dir_for,
-        )
+        from jupyterlab_hdh.governance.projects import PermitError
+        from jupyterlab_hdh.hub.plan import project_plan
 
         store = hdh_store(self.data_dir)
-        root = store.data_dir.root
-        with store.sessions() as s:
-            try:
-                permit = projects.active_permit(s, self.hdh_user, self.project)
-            except projects.PermitError as exc:
-                raise SpawnRefused(
-                    f"{self.hdh_user} may not open project {self.project}: {exc}"
-                ) from None
-            permit_id = permit.id
-            host = (
-                HostIdentity.for_project(permit.project_id, self.host_id_base)
-                if os.geteuid() == 0
-                else None
-            )
-            mounts = [
-                DatasetMount(m.dataset, m.version, Path(m.path))
-                for m in projects.member_mounts(s, permit, self.hdh_user, store.data_dir)
-            ]
-        base_url = self.server.base_url if self.server is not None else ""
-        spec = SandboxSpec(
-            project=self.project,
-            user=self.hdh_user,
-            workspace=store.data_dir.workspace(self.project),
-            runtime_dir=runtime_dir_for(root / "sandboxes", self.project, self.hdh_user),
-            mounts=tuple(mounts),
-            base_url=base_url,
-            memory_limit=self.memory_limit_bytes or None,
-            cpu_limit=self.cpu_limit or None,
-            protected=(root,),
-            secrets=(store.data_dir.keys,),
-            host=host,
-        )
+        try:
+            plan = project_plan(store, self.hdh_user, self.project)
+        except PermitError as exc:
+            raise SpawnRefused(
+                f"{self.hdh_user} may not open project {self.project}: {exc}"
+            ) from None
+        host = plan.host_identity(self.host_id_base) if os.geteuid() == 0 else None
         store.data_dir.workspaces.mkdir(mode=0o700, exist_ok=True)
-        (root / "sandboxes").mkdir(mode=0o700, exist_ok=True)
-        sandbox = Sandbox(spec, start_timeout=self.sandbox_start_timeout)
-        sandbox.permit_id = permit_id  # type: ignore[attr-defined]
-        return sandbox
+        return self._sandbox_of(
+            store.data_dir.workspace(self.project), plan.mounts, host, plan.permit_id
+        )
 
     def _build_review(self) -> Any:
         """The reviewer's workspace: no dataset, no project, its own folder and host ids."""
         from jupyterlab_hdh.governance import accounts, projects
-        from jupyterlab_hdh.sandbox import HostIdentity, Sandbox, SandboxSpec, runtime_dir_for
+        from jupyterlab_hdh.sandbox import HostIdentity
 
         store = hdh_store(self.data_dir)
-        root = store.data_dir.root
         with store.sessions() as s:
             problem = projects.review_problem(s, self.hdh_user)
             if problem is not None:
@@ -184,23 +152,34 @@ class SandboxSpawner(Spawner):  # type: ignore[misc]
         host = (
             HostIdentity.for_reviewer(user_id, self.review_id_base) if os.geteuid() == 0 else None
         )
+        store.data_dir.review_workspaces.mkdir(mode=0o700, exist_ok=True)
+        return self._sandbox_of(store.data_dir.review_workspace(self.hdh_user), (), host, None)
+
+    def _sandbox_of(
+        self, workspace: Path, mounts: tuple[Any, ...], host: Any, permit_id: int | None
+    ) -> Any:
+        """This server's sandbox (not started): its folders under the data directory, the
+        hub's limits, the data directory and its keys never bound."""
+        from jupyterlab_hdh.sandbox import Sandbox, SandboxSpec, runtime_dir_for
+
+        data_dir = hdh_store(self.data_dir).data_dir
+        root = data_dir.root
         spec = SandboxSpec(
             project=self.project,
             user=self.hdh_user,
-            workspace=store.data_dir.review_workspace(self.hdh_user),
+            workspace=workspace,
             runtime_dir=runtime_dir_for(root / "sandboxes", self.project, self.hdh_user),
-            mounts=(),
+            mounts=mounts,
             base_url=self.server.base_url if self.server is not None else "",
             memory_limit=self.memory_limit_bytes or None,
             cpu_limit=self.cpu_limit or None,
             protected=(root,),
-            secrets=(store.data_dir.keys,),
+            secrets=(data_dir.keys,),
             host=host,
         )
-        store.data_dir.review_workspaces.mkdir(mode=0o700, exist_ok=True)
         (root / "sandboxes").mkdir(mode=0o700, exist_ok=True)
         sandbox = Sandbox(spec, start_timeout=self.sandbox_start_timeout)
-        sandbox.permit_id = None  # type: ignore[attr-defined]
+        sandbox.permit_id = permit_id  # type: ignore[attr-defined]
         return sandbox
 
     def _start_sandbox(self) -> None:
