@@ -91,7 +91,13 @@ export interface IVersion {
 export interface IQualityCheck {
   id: string;
   status: string;
-  detail: string;
+  /** where, as the report names it: table · column */
+  where: string;
+  /** rows that fail the check and their share in percent (the widget words them) */
+  violated: number | null;
+  pct: number | null;
+  /** the report's own words: message · detail */
+  note: string;
 }
 
 export interface IAccess {
@@ -245,15 +251,11 @@ function parseAccess(v: unknown): IAccess {
   };
 }
 
-function qualityDetail(c: Obj): string {
-  const parts: string[] = [];
-  for (const k of ['table', 'column', 'violated', 'pct', 'message', 'detail']) {
-    const v = c[k];
-    if (typeof v === 'string' || typeof v === 'number') {
-      parts.push(k === 'pct' ? `${v}%` : k === 'violated' ? `${v} rows` : String(v));
-    }
-  }
-  return parts.join(' · ');
+function joined(c: Obj, keys: string[]): string {
+  return keys
+    .map(k => str(c[k]))
+    .filter(v => v)
+    .join(' · ');
 }
 
 export function parseDatasetPage(body: unknown): IDatasetPage {
@@ -288,7 +290,10 @@ export function parseDatasetPage(body: unknown): IDatasetPage {
       .map(c => ({
         id: str(c.check_id) || str(c.id) || str(c.name),
         status: str(c.status),
-        detail: qualityDetail(c)
+        where: joined(c, ['table', 'column']),
+        violated: num(c.violated),
+        pct: num(c.pct),
+        note: joined(c, ['message', 'detail'])
       }))
       .filter(c => c.id),
     qualityError: str(b.quality_error),

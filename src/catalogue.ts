@@ -22,6 +22,7 @@ import {
   ICatalogueFilters,
   IDatasetPage,
   IFacets,
+  IQualityCheck,
   ISearchHit,
   ITable,
   ITrans,
@@ -32,7 +33,7 @@ import {
   readCellSource,
   searchQuery
 } from './catalogue-model';
-import { errorText, formatDate, formatNumber } from './format';
+import { errorText, formatDate, formatNumber, formatPercent } from './format';
 
 export const BROWSE_CATALOGUE = 'hdh:browse-catalogue';
 export const CATALOGUE_WIDGET_ID = 'jp-hdh-catalogue';
@@ -615,7 +616,7 @@ export class CatalogueBrowser extends Widget {
             {},
             h('td', {}, h('code', {}, c.id)),
             h('td', { class: `jp-hdh-cat-check jp-mod-${c.status}` }, c.status),
-            h('td', {}, c.detail)
+            h('td', {}, this.checkDetail(c))
           )
         );
       }
@@ -626,6 +627,16 @@ export class CatalogueBrowser extends Widget {
       out.append(h('p', { class: 'jp-hdh-muted' }, __('No quality report for this version.')));
     }
     return out;
+  }
+
+  /** A check's place, failing rows and share (in the display language), and its note. */
+  private checkDetail(c: IQualityCheck): string {
+    const rows =
+      c.violated === null
+        ? ''
+        : this.trans._n('%1 row', '%1 rows', c.violated, formatNumber(c.violated, this.trans));
+    const pct = c.pct === null ? '' : formatPercent(c.pct, this.trans);
+    return [c.where, rows, pct, c.note].filter(x => x).join(' · ');
   }
 
   private versions(p: IDatasetPage): HTMLElement {

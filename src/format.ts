@@ -40,6 +40,15 @@ export function formatNumber(n: number | null, trans: ITrans): string {
   return new Intl.NumberFormat(languageOf(trans)).format(n);
 }
 
+/** A share given in percent (`12.5` → `12.5%`, `12,5 %`). */
+export function formatPercent(pct: number, trans: ITrans): string {
+  return new Intl.NumberFormat(languageOf(trans), {
+    style: 'unit',
+    unit: 'percent',
+    maximumFractionDigits: 2
+  }).format(pct);
+}
+
 function parseDate(iso: string): Date | null {
   if (!iso) {
     return null;

@@ -61,13 +61,19 @@ describe('parseDatasetPage', () => {
         ],
         versions: [{ version: 'v1', status: 'current', created_at: '2026-01-02T03:04:05Z' }]
       },
-      quality: { checks: [{ check_id: 'not_null', status: 'fail', violated: 2 }] },
+      quality: {
+        checks: [
+          { check_id: 'not_null', status: 'fail', table: 'T', column: 'C', violated: 2, pct: 0.5 }
+        ]
+      },
       access: { state: 'not_permitted', leads: [{ name: 'alice' }], how: 'Ask alice.' },
       change_url: '/services/hdh/ui/projects/demo/datasets'
     });
     assert.equal(p.title, 'Démo');
     assert.equal(p.qualityFailed, 1);
-    assert.deepEqual(p.qualityChecks, [{ id: 'not_null', status: 'fail', detail: '2 rows' }]);
+    assert.deepEqual(p.qualityChecks, [
+      { id: 'not_null', status: 'fail', where: 'T · C', violated: 2, pct: 0.5, note: '' }
+    ]);
     assert.equal(p.tables[0].columns[0].primaryKey, true);
     assert.equal(p.tables[0].columnCount, 1);
     assert.deepEqual(p.versions, [{ version: 'v1', status: 'current', createdAt: '2026-01-02' }]);

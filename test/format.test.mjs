@@ -9,6 +9,7 @@ import {
   formatDate,
   formatDateTime,
   formatNumber,
+  formatPercent,
   languageOf,
   oneLine,
   refusalMessage,
@@ -159,6 +160,8 @@ describe('numbers and dates in the display language', () => {
     assert.equal(formatNumber(1234567, bundle('fr-FR')), '1\u202f234\u202f567');
     assert.equal(formatNumber(1234.5, bundle('de-DE')), '1.234,5');
     assert.equal(formatNumber(null, bundle('fr-FR')), '—');
+    assert.equal(formatPercent(12.5, englishTrans), '12.5%');
+    assert.equal(formatPercent(12.5, bundle('fr-FR')), '12,5\u00a0%');
   });
 
   it('writes days and moments in the language, moments in UTC', () => {
