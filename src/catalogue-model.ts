@@ -107,6 +107,9 @@ export interface IAccess {
   mounted: string[];
   permitted: string[];
   leads: string[];
+  /** chosen for this sandbox, mounted once it restarts */
+  restart: boolean;
+  /** the server's sentence (English); the widget words the known states itself */
   how: string;
 }
 
@@ -247,6 +250,7 @@ function parseAccess(v: unknown): IAccess {
       .filter(isObj)
       .map(l => str(l.name))
       .filter(n => n),
+    restart: a.restart === true,
     how: str(a.how)
   };
 }

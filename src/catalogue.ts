@@ -483,7 +483,7 @@ export class CatalogueBrowser extends Widget {
           this.accessBadge(p.access)
         )
       ),
-      this.accessBox(p.access, p.changeUrl),
+      this.accessBox(p.access, p.name, p.changeUrl),
       h('p', { class: 'jp-hdh-cat-description' }, p.description),
       dl,
       this.section(__('Tables'), this.tablesList(p)),
@@ -500,7 +500,43 @@ export class CatalogueBrowser extends Widget {
     );
   }
 
-  private accessBox(a: IAccess, changeUrl: string): HTMLElement {
+  /** What to do next, in the user's language (the server's English sentence only for a
+   * state the widget does not know). */
+  private accessSentence(a: IAccess, dataset: string): string {
+    const __ = this.trans.__.bind(this.trans);
+    switch (a.state) {
+      case 'mounted':
+        return __('%1 is mounted read-only in this sandbox under /data/%1/.', dataset);
+      case 'permitted':
+        return a.restart
+          ? __(
+              "%1 is chosen for this sandbox but not mounted yet: restart the sandbox from the project's datasets page.",
+              dataset
+            )
+          : __(
+              "The permit of project %1 covers %2, but this sandbox does not mount it: choose it on the project's datasets page (the sandbox restarts).",
+              a.project,
+              dataset
+            );
+      case 'not_permitted':
+        return a.leads.length
+          ? __(
+              "The permit of project %1 does not cover %2. Ask the project lead (%3) to request access: the data controller adds %2 to the project's permit once the access request is approved.",
+              a.project,
+              dataset,
+              a.leads.join(', ')
+            )
+          : __(
+              "The permit of project %1 does not cover %2. Ask the project lead to request access: the data controller adds %2 to the project's permit once the access request is approved.",
+              a.project,
+              dataset
+            );
+      default:
+        return a.how;
+    }
+  }
+
+  private accessBox(a: IAccess, dataset: string, changeUrl: string): HTMLElement {
     const __ = this.trans.__.bind(this.trans);
     const versions =
       a.state === 'mounted'
@@ -519,7 +555,7 @@ export class CatalogueBrowser extends Widget {
           : __('Your access: %1.', this.accessLabel(a.state))
       ),
       ' ',
-      a.how,
+      this.accessSentence(a, dataset),
       versions && h('span', { class: 'jp-hdh-muted' }, ` ${versions}`)
     );
     if (a.state === 'permitted' && changeUrl.startsWith('/') && !changeUrl.startsWith('//')) {

@@ -350,6 +350,7 @@ def local_access(dataset: str, bridged: dict[str, Any] | None) -> dict[str, Any]
         out["state"] = "unknown"
     elif out.get("state") == "mounted":  # the permit's choice, not mounted yet: restart
         out["state"] = "permitted"
+        out["restart"] = True
         out["how"] = (
             f"{dataset} is chosen for this sandbox but not mounted yet: restart the sandbox"
             " from the project's datasets page."

@@ -301,10 +301,12 @@ def test_the_access_badge_trusts_the_sandboxs_own_mounts(
     other = local_access("other", {**chosen, "dataset": "other"})
     assert other["state"] == "permitted" and other["mounted"] == []
     assert "restart the sandbox" in other["how"]
+    assert other["restart"] is True  # the widget words it in the user's language
     # mounted here: mounted, whatever the control plane thought
     here = local_access("snds", {"state": "permitted", "permitted": ["v2"], "how": "y"})
     assert here["state"] == "mounted" and here["mounted"] == ["v2"]
     assert "/data/snds/" in here["how"]
+    assert "restart" not in here
     # no answer from the control plane: only what is mounted is known
     assert local_access("snds", None)["state"] == "mounted"
     assert local_access("other", None)["state"] == "unknown"
