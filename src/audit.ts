@@ -4,7 +4,8 @@
  * by person and notebook, newest first, each entry's code in a read-only monospace block,
  * the audit chain's state in a banner, filters (person, kind, notebook, dates) and "Load
  * more". Only the project's leads (and administrators) see it from a sandbox: anyone else
- * reads why (403).
+ * reads why (403). A reviewer opens it from a request under review ("Audited code of
+ * project …"): it then reads the project's pages from the control plane (`IAuditSource`).
  *
  * Every user string goes through `trans.__`; text from the server goes in as text only
  * (`dom.ts`: `textContent`, never `innerHTML`).
@@ -26,9 +27,36 @@ import {
 } from './audit-model';
 import { ITrans, englishTrans } from './catalogue-model';
 import { errorText, formatDateTime } from './format';
+import { ReviewClient, ReviewError } from './review-model';
 
 export const AUDIT_CODE = 'hdh:audit-code';
 export const AUDIT_WIDGET_ID = 'jp-hdh-audit';
+
+/**
+ * Where the pages come from when not from this sandbox's `/hdh/audit/code`: the control
+ * plane, for a reviewer looking at the code behind a request (`review.ts`). A refusal is an
+ * `HdhApiError`, worded like the sandbox's.
+ */
+export interface IAuditSource {
+  project: string;
+  page(query: Record<string, string>): Promise<unknown>;
+}
+
+/** A page of `project`'s audited code from the control plane, its refusals as `HdhApiError`. */
+export async function auditPage(
+  client: ReviewClient,
+  project: string,
+  query: Record<string, string>
+): Promise<unknown> {
+  try {
+    return await client.auditCode(project, query);
+  } catch (error) {
+    if (error instanceof ReviewError) {
+      throw new HdhApiError(error.status, error.detail);
+    }
+    throw error;
+  }
+}
 
 export class AuditView extends Widget {
   constructor(private readonly trans: ITrans = englishTrans) {
@@ -85,6 +113,14 @@ export class AuditView extends Widget {
     );
   }
 
+  /** Reads from `source` from now on (null: this sandbox's project, through `/hdh`). */
+  useSource(source: IAuditSource | null): void {
+    this._source = source;
+    this._heading.textContent = source
+      ? this.trans.__('Audited code of project %1', source.project)
+      : this.trans.__('Audited code');
+  }
+
   /** The filters as set in the form. */
   filters(): IAuditFilters {
     return {
@@ -119,7 +155,10 @@ export class AuditView extends Widget {
     );
     let body: unknown;
     try {
-      body = await requestAPI('audit/code', {}, auditQuery(this.filters(), this._cursor));
+      const query = auditQuery(this.filters(), this._cursor);
+      body = this._source
+        ? await this._source.page(query)
+        : await requestAPI('audit/code', {}, query);
     } catch (error) {
       if (seq === this._seq) {
         this.busy(false, more);
@@ -278,6 +317,7 @@ export class AuditView extends Widget {
   private readonly _more: HTMLButtonElement;
   private readonly _apply: HTMLButtonElement;
   private _loading = false;
+  private _source: IAuditSource | null = null;
   private _events: ICodeEvent[] = [];
   private _cursor: number | null = null;
   private _seq = 0;

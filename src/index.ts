@@ -16,7 +16,7 @@ import { ITranslator } from '@jupyterlab/translation';
 import { LabIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
-import { AUDIT_CODE, AuditView } from './audit';
+import { AUDIT_CODE, AuditView, auditPage } from './audit';
 import { BROWSE_CATALOGUE, CatalogueBrowser, INotebookLike, isNotebook } from './catalogue';
 import { ITrans, englishTrans } from './catalogue-model';
 import { addFilesInteractively } from './egress';
@@ -142,7 +142,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       label: __('HDH: Audited code'),
       caption: __("The project's audited code: cells, terminal lines, saved files, template runs"),
       icon: hdhIcon,
-      execute: () => {
+      execute: args => {
         if (!audit || audit.isDisposed) {
           audit = new AuditView(trans);
           audit.title.icon = hdhIcon;
@@ -152,7 +152,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
           app.shell.add(audit, 'main');
         }
         app.shell.activateById(audit.id);
-        void audit.load();
+        if (typeof args.project !== 'string') {
+          audit.useSource(null); // this sandbox's project (the review widget passes one)
+          void audit.load();
+        }
         return audit;
       }
     });
@@ -172,7 +175,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
       icon: hdhIcon,
       execute: () => {
         if (!review || review.isDisposed) {
-          review = new ReviewView(prefix, trans);
+          review = new ReviewView(prefix, trans, undefined, (project, client) => {
+            // the audited code behind a request, read from the control plane (not the sandbox)
+            void app.commands.execute(AUDIT_CODE, { project }).then(() => {
+              if (audit && !audit.isDisposed) {
+                audit.useSource({ project, page: query => auditPage(client, project, query) });
+                void audit.load();
+              }
+            });
+          });
           review.title.icon = hdhIcon;
           void reviewTracker.add(review);
         }

@@ -559,7 +559,19 @@ export class ReviewClient {
     private readonly fetchFn: FetchLike
   ) {}
 
-  async call(path: string, method = 'GET', payload?: unknown): Promise<unknown> {
+  /** The airlock's route `path` under `<prefix>api/egress/`. */
+  call(path: string, method = 'GET', payload?: unknown): Promise<unknown> {
+    return this.send(`${this.prefix}api/egress/${path}`, method, payload);
+  }
+
+  /** A page of project `project`'s audited code (`audit-model.ts` reads it). */
+  auditCode(project: string, query: Record<string, string>): Promise<unknown> {
+    const qs = new URLSearchParams(query).toString();
+    const url = `${this.prefix}api/projects/${encodeURIComponent(project)}/audit/code`;
+    return this.send(qs ? `${url}?${qs}` : url);
+  }
+
+  private async send(url: string, method = 'GET', payload?: unknown): Promise<unknown> {
     const headers: Record<string, string> = {
       Accept: 'application/json',
       [TOKEN_HEADER]: this.token
@@ -571,7 +583,7 @@ export class ReviewClient {
     }
     let response: Response;
     try {
-      response = await this.fetchFn(`${this.prefix}api/egress/${path}`, init);
+      response = await this.fetchFn(url, init);
     } catch (error) {
       throw new ReviewError(0, oneLine(String(error), 'network error'));
     }

@@ -50,7 +50,9 @@ export class ReviewView extends Widget {
   constructor(
     readonly prefix: string,
     private readonly trans: ITrans = englishTrans,
-    fetchFn?: FetchLike
+    fetchFn?: FetchLike,
+    /** opens the code audit view on a project's audited code, read with this client */
+    private readonly openAudit?: (project: string, client: ReviewClient) => void
   ) {
     super();
     const __ = trans.__.bind(trans);
@@ -290,6 +292,21 @@ export class ReviewView extends Widget {
     });
   }
 
+  /** "Audited code of project X": every cell, terminal line and saved file of the project
+   * (the control plane lets a request's reviewers see it). */
+  private auditButton(project: string): HTMLElement | string {
+    const client = this._client;
+    const open = this.openAudit;
+    if (!client || !open || !project) {
+      return '';
+    }
+    return button(
+      this.trans.__('Audited code of project %1', project),
+      () => open(project, client),
+      { class: 'jp-hdh-button jp-hdh-review-audit' }
+    );
+  }
+
   private renderRequest(v: IRequestView): void {
     const __ = this.trans.__.bind(this.trans);
     clear(this._body);
@@ -298,6 +315,7 @@ export class ReviewView extends Widget {
         'div',
         { class: 'jp-hdh-review-top' },
         this.backButton(),
+        this.auditButton(v.project),
         pageLink(pageUrl(this.prefix, v.id), __('Open this request as a web page'), {
           class: 'jp-hdh-review-fallback'
         })

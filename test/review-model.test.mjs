@@ -374,6 +374,21 @@ describe('ReviewClient', () => {
     }
   });
 
+  it('reads a project’s audited code with the token, the project path-encoded', async () => {
+    const { fn, calls } = fakeFetch(() => json(200, { events: [], next_cursor: null }));
+    const c = new ReviewClient('/services/hdh/', 'tok', fn);
+    await c.auditCode('demo', { kind: 'cell', limit: '100' });
+    await c.auditCode('a/../b', {});
+    assert.deepEqual(
+      calls.map(x => [x.init.method, x.url]),
+      [
+        ['GET', '/services/hdh/api/projects/demo/audit/code?kind=cell&limit=100'],
+        ['GET', '/services/hdh/api/projects/a%2F..%2Fb/audit/code']
+      ]
+    );
+    assert.equal(calls[0].init.headers[TOKEN_HEADER], 'tok');
+  });
+
   it('maps a refusal to its one-line detail', async () => {
     const c = new ReviewClient('/p/', 't', async () =>
       json(409, {

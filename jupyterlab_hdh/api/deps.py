@@ -6,9 +6,10 @@ store, the caller behind a bearer token with a role the route allows (``Controll
 ``Admin``, ``Anyone``), and the (user, project) the hub's API bridge vouches for
 (``Bridged``), with the permit that lets them in now.
 
-A browser may call the airlock's routes (``/api/egress/...``, :data:`BROWSER_API`) without a
-bearer token, with the hub cookie of the control-plane pages, only when the request came
-through the hub's proxy (under the service prefix) AND carries ``X-HDH-Token``: the
+A browser may call the airlock's routes (``/api/egress/...``) and a project's audited code
+(:data:`BROWSER_API`) without a bearer token, with the hub cookie of the control-plane
+pages, only when the request came through the hub's proxy (under the service prefix), is
+a reviewer's or an administrator's, AND carries ``X-HDH-Token``: the
 session's anti-forgery token (``GET <prefix>ui/api/session``), compared in constant time
 (:func:`browser_session`). The cookie alone, a wrong token or another session's token is a
 401 JSON answer, never a redirect. Direct requests (``127.0.0.1:PORT``) stay bearer-only,
@@ -19,6 +20,7 @@ below as objects.)
 """
 
 import hmac
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -46,8 +48,9 @@ from jupyterlab_hdh.store.models import ROLES, User
 
 bearer = HTTPBearer(auto_error=False)
 CONTROLLERS = ("data_controller", "admin")
-#: The routes a browser session (hub cookie + ``X-HDH-Token``) may call: the airlock's.
-BROWSER_API = ("/api/egress/",)
+#: The routes a browser session (hub cookie + ``X-HDH-Token``) may call: the airlock's, and
+#: a project's audited code (the review widget shows the code behind a request's files).
+BROWSER_API = re.compile(r"^/api/(?:egress/.*|projects/[a-z0-9][a-z0-9-]*/audit/code|audit/code)$")
 #: Who may use a browser session at all: those who review (the review widget). A project
 #: member reaches the airlock from their sandbox (the bridge binds the project); a session
 #: for them would let a script in their lab page write to another project's requests.
@@ -130,7 +133,7 @@ async def browser_session(request: Request) -> BrowserUser | None:
         auth is None
         or "authorization" in request.headers
         or not request.scope.get(VIA_PREFIX)
-        or not str(request.scope.get("path", "")).startswith(BROWSER_API)
+        or not BROWSER_API.match(str(request.scope.get("path", "")))
         or not request.cookies.get(auth.cookie_name)
     ):
         return None

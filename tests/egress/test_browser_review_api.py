@@ -448,3 +448,23 @@ def test_a_project_member_cannot_use_a_browser_session(site: Any) -> None:
         assert "for reviewers" in r.json()["detail"]
     # her bearer token (scripts, the CLI) is untouched
     assert client.get(API, headers=auth["alice"]).status_code == 200
+
+
+def test_a_reviewer_reads_the_projects_audited_code_from_the_browser(site: Any) -> None:
+    """The review widget's "Audited code of project …": the same route and rules as a
+    bearer token, through the browser session (reviewers and administrators only)."""
+    client, _hub, auth = site
+    _submitted(client, auth)
+    code = f"{PREFIX}api/projects/study/audit/code"
+    rita = browser(client, "rita")
+    page = _ok(client.get(code, headers=rita))
+    assert page["project"] == "study" and "chain" in page
+    assert (
+        _ok(client.get(f"{PREFIX}api/audit/code", headers=browser(client, "ada")))["events"] == []
+    )
+    assert "needs admin" in client.get(f"{PREFIX}api/audit/code", headers=rita).json()["detail"]
+    # the cookie alone still never authenticates, and a member gets no browser session
+    assert "X-HDH-Token" in _refused(client.get(code, headers=cookie("rita")))
+    assert client.get(code, headers=browser(client, "alice")).status_code == 403
+    # other project routes stay bearer-only
+    assert client.get(f"{PREFIX}api/projects/study", headers=rita).status_code == 401

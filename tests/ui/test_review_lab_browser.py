@@ -462,6 +462,28 @@ def test_the_request_shows_checks_renderings_and_takes_votes(
     shoot(page, widget, "review-lab-request.png")
 
 
+def test_the_reviewer_reads_the_projects_audited_code(request_id: int) -> None:
+    """ "Audited code of project demo" opens the code audit view on the whole project's
+    audited code, read from the control plane (the review workspace has no bridge)."""
+    bob = PEOPLE["bob"]
+    page = bob.page
+    widget = page.locator(WIDGET)
+    widget.locator(f'h2[data-request-id="{request_id}"]').wait_for()
+    before = len(bob.urls)
+    widget.locator(".jp-hdh-review-audit").click()
+    audit = page.locator("#jp-hdh-audit")
+    audit.locator(".jp-hdh-audit-heading", has_text="Audited code of project demo").wait_for()
+    cells = audit.locator('.jp-hdh-audit-entry[data-kind="cell"]').filter(has_text="table written")
+    cells.first.wait_for()
+    assert CELL in cells.locator("pre").all_inner_texts()
+    assert audit.locator(".jp-hdh-audit-verified").count() == 1  # the chain checks out
+    asked = [u for u in bob.urls[before:] if "audit/code" in u]
+    assert asked and all("/services/hdh/api/projects/demo/audit/code" in u for u in asked), asked
+    # back to the request (the tab closed, the review widget shown again)
+    page.locator('.lm-TabBar-tab[data-id="jp-hdh-audit"] .lm-TabBar-tabCloseIcon').click()
+    widget.locator(f'h2[data-request-id="{request_id}"]').wait_for()
+
+
 def test_hostile_files_run_nothing_and_call_no_other_host(request_id: int) -> None:
     bob = PEOPLE["bob"]
     page = bob.page
@@ -651,6 +673,7 @@ def test_a_researcher_can_neither_spawn_review_nor_use_the_queue(
     may_review, render, vote, detail, bare = answers
     assert may_review is False
     assert render == 403
-    assert vote == 403 and "\n" not in detail and "vote" in detail, (vote, detail)
+    # a browser session is for reviewers: refused before any workflow step
+    assert vote == 403 and "\n" not in detail and "for reviewers" in detail, (vote, detail)
     assert bare in (401, 403), bare
     assert alice.hosts() <= {"127.0.0.1"}, sorted(alice.hosts())
