@@ -39,6 +39,8 @@ export interface ICodePage {
 }
 
 export interface IAuditFilters {
+  /** administrators' view of every project: one project only */
+  project?: string;
   user?: string;
   kind?: string;
   notebook?: string;
@@ -136,16 +138,22 @@ export interface IPersonGroup {
 }
 
 /**
- * Events grouped by person, then by notebook (or terminal, or kernel): people and places in
- * the order of their newest event, events newest first.
+ * Events grouped by person, then by notebook (or terminal, or kernel; prefixed by the project
+ * in the administrators' view of every project): people and places in the order of their
+ * newest event, events newest first.
  */
-export function groupEvents(events: ICodeEvent[], trans: ITrans): IPersonGroup[] {
+export function groupEvents(
+  events: ICodeEvent[],
+  trans: ITrans,
+  withProject = false
+): IPersonGroup[] {
   const sorted = [...events].sort((a, b) => b.seq - a.seq);
   const people = new Map<string, Map<string, ICodeEvent[]>>();
   for (const e of sorted) {
     const places = people.get(e.user) ?? new Map<string, ICodeEvent[]>();
     people.set(e.user, places);
-    const place = placeOf(e, trans);
+    const place =
+      withProject && e.project ? `${e.project} · ${placeOf(e, trans)}` : placeOf(e, trans);
     places.set(place, [...(places.get(place) ?? []), e]);
   }
   return [...people].map(([user, places]) => ({

@@ -30,6 +30,7 @@ import { errorText, formatDateTime } from './format';
 import { ReviewClient, ReviewError } from './review-model';
 
 export const AUDIT_CODE = 'hdh:audit-code';
+export const AUDIT_EVERY_PROJECT = 'hdh:audit-every-project';
 export const AUDIT_WIDGET_ID = 'jp-hdh-audit';
 
 /**
@@ -38,18 +39,22 @@ export const AUDIT_WIDGET_ID = 'jp-hdh-audit';
  * `HdhApiError`, worded like the sandbox's.
  */
 export interface IAuditSource {
+  /** the project read; empty: every project (administrators), with a project filter */
   project: string;
   page(query: Record<string, string>): Promise<unknown>;
 }
 
-/** A page of `project`'s audited code from the control plane, its refusals as `HdhApiError`. */
+/**
+ * A page of `project`'s audited code (empty: every project's) from the control plane, its
+ * refusals as `HdhApiError`.
+ */
 export async function auditPage(
   client: ReviewClient,
   project: string,
   query: Record<string, string>
 ): Promise<unknown> {
   try {
-    return await client.auditCode(project, query);
+    return await (project ? client.auditCode(project, query) : client.auditAll(query));
   } catch (error) {
     if (error instanceof ReviewError) {
       throw new HdhApiError(error.status, error.detail);
@@ -68,6 +73,7 @@ export class AuditView extends Widget {
     this.title.caption = __("The project's audited code: cells, terminal lines, saved files");
     this.title.closable = true;
 
+    this._project = this.input('text', __('Project'));
     this._user = this.input('text', __('Person'));
     this._notebook = this.input('text', __('Notebook or file'));
     this._since = this.input('date', __('From'));
@@ -85,6 +91,7 @@ export class AuditView extends Widget {
     const form = h(
       'form',
       { class: 'jp-hdh-audit-filters', role: 'search', 'aria-label': __('Filters') },
+      (this._projectField = this.labelled(__('Project'), this._project)),
       this.labelled(__('Person'), this._user),
       this.labelled(__('Kind'), this._kind),
       this.labelled(__('Notebook or file'), this._notebook),
@@ -92,6 +99,7 @@ export class AuditView extends Widget {
       this.labelled(__('To'), this._until),
       this._apply
     );
+    this._projectField.hidden = true; // only in the administrators' view of every project
     form.addEventListener('submit', e => {
       e.preventDefault();
       void this.load();
@@ -115,15 +123,25 @@ export class AuditView extends Widget {
 
   /** Reads from `source` from now on (null: this sandbox's project, through `/hdh`). */
   useSource(source: IAuditSource | null): void {
+    const __ = this.trans.__.bind(this.trans);
     this._source = source;
-    this._heading.textContent = source
-      ? this.trans.__('Audited code of project %1', source.project)
-      : this.trans.__('Audited code');
+    this._heading.textContent = !source
+      ? __('Audited code')
+      : source.project
+        ? __('Audited code of project %1', source.project)
+        : __('Audited code of every project');
+    this._projectField.hidden = !this.everyProject;
+  }
+
+  /** The administrators' view of every project (a project filter, projects named). */
+  get everyProject(): boolean {
+    return this._source !== null && !this._source.project;
   }
 
   /** The filters as set in the form. */
   filters(): IAuditFilters {
     return {
+      project: this.everyProject ? this._project.value : '',
       user: this._user.value,
       kind: this._kind.value,
       notebook: this._notebook.value,
@@ -173,7 +191,7 @@ export class AuditView extends Widget {
     const page = parseCodePage(body);
     this._events = [...this._events, ...page.events];
     this._cursor = page.nextCursor;
-    if (page.project) {
+    if (page.project && !this.everyProject) {
       this._heading.textContent = __('Audited code of project %1', page.project);
     }
     const banner = chainBanner(page.chain, this.trans);
@@ -196,7 +214,7 @@ export class AuditView extends Widget {
   private render(): void {
     const __ = this.trans.__.bind(this.trans);
     clear(this._list);
-    for (const person of groupEvents(this._events, this.trans)) {
+    for (const person of groupEvents(this._events, this.trans, this.everyProject)) {
       const section = h('section', { class: 'jp-hdh-audit-person' }, h('h3', {}, person.user));
       for (const place of person.places) {
         const entries = h('ol', { class: 'jp-hdh-audit-entries' });
@@ -318,6 +336,8 @@ export class AuditView extends Widget {
   private readonly _apply: HTMLButtonElement;
   private _loading = false;
   private _source: IAuditSource | null = null;
+  private readonly _project: HTMLInputElement;
+  private readonly _projectField: HTMLElement;
   private _events: ICodeEvent[] = [];
   private _cursor: number | null = null;
   private _seq = 0;

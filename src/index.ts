@@ -16,13 +16,14 @@ import { ITranslator } from '@jupyterlab/translation';
 import { LabIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
-import { AUDIT_CODE, AuditView, auditPage } from './audit';
+import { AUDIT_CODE, AUDIT_EVERY_PROJECT, AuditView, auditPage } from './audit';
 import { BROWSE_CATALOGUE, CatalogueBrowser, INotebookLike, isNotebook } from './catalogue';
 import { ITrans, englishTrans } from './catalogue-model';
 import { addFilesInteractively } from './egress';
 import { HdhPanel } from './panel';
 import { REVIEW_REQUESTS, ReviewView } from './review';
-import { controlPlanePrefix, isReviewWorkspace } from './review-model';
+import { HdhApiError } from './api';
+import { ReviewClient, controlPlanePrefix, fetchSession, isReviewWorkspace } from './review-model';
 import templatesPlugin from './templates';
 
 export const PLUGIN_ID = 'jupyterlab-hdh:panel';
@@ -159,8 +160,32 @@ const plugin: JupyterFrontEndPlugin<void> = {
         return audit;
       }
     });
+    // administrators: every project's audited code, read from the control plane
+    app.commands.addCommand(AUDIT_EVERY_PROJECT, {
+      label: __('HDH: Audited code of every project'),
+      caption: __("Every project's audited code, with filters (administrators)"),
+      icon: hdhIcon,
+      execute: async () => {
+        const view = (await app.commands.execute(AUDIT_CODE, { project: '' })) as AuditView;
+        const state = await fetchSession(prefix, (url, init) => window.fetch(url, init));
+        const client =
+          state.kind === 'ok'
+            ? new ReviewClient(prefix, state.session.token, (url, init) => window.fetch(url, init))
+            : null;
+        view.useSource({
+          project: '',
+          page: query =>
+            client
+              ? auditPage(client, '', query)
+              : Promise.reject(new HdhApiError(401, state.kind === 'ok' ? '' : state.detail))
+        });
+        void view.load();
+        return view;
+      }
+    });
     if (palette) {
       palette.addItem({ command: AUDIT_CODE, category: 'HDH' });
+      palette.addItem({ command: AUDIT_EVERY_PROJECT, category: 'HDH' });
     }
 
     // the review widget: the browser talks to the control plane directly (never the sandbox)

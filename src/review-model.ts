@@ -571,6 +571,12 @@ export class ReviewClient {
     return this.send(qs ? `${url}?${qs}` : url);
   }
 
+  /** A page of every project's audited code (administrators; `project` may filter). */
+  auditAll(query: Record<string, string>): Promise<unknown> {
+    const qs = new URLSearchParams(query).toString();
+    return this.send(`${this.prefix}api/audit/code${qs ? `?${qs}` : ''}`);
+  }
+
   private async send(url: string, method = 'GET', payload?: unknown): Promise<unknown> {
     const headers: Record<string, string> = {
       Accept: 'application/json',

@@ -84,6 +84,27 @@ describe('groupEvents', () => {
   });
 });
 
+describe('groupEvents of every project', () => {
+  it('names each place with its project, so two projects’ notebooks stay apart', () => {
+    const groups = groupEvents(
+      [
+        ev(2, 'alice', { notebook: 'a.ipynb', project: 'cohort' }),
+        ev(1, 'alice', { notebook: 'a.ipynb' })
+      ],
+      englishTrans,
+      true
+    );
+    assert.deepEqual(
+      groups[0].places.map(p => p.place),
+      ['cohort · a.ipynb', 'demo · a.ipynb']
+    );
+    assert.equal(
+      groupEvents([ev(1, 'alice', { notebook: 'a.ipynb' })], englishTrans)[0].places[0].place,
+      'a.ipynb'
+    );
+  });
+});
+
 describe('chainBanner', () => {
   it('says verified up to N, or broken at N with the reason', () => {
     const ok = chainBanner({ ok: true, verifiedTo: 12, brokenSeq: null, reason: '' }, englishTrans);

@@ -423,3 +423,17 @@ describe('ReviewClient', () => {
     assert.equal(oneLine('', 'fallback'), 'fallback');
   });
 });
+
+describe('ReviewClient.auditAll', () => {
+  it('reads every project’s audited code, filtered, with the token', async () => {
+    const { fn, calls } = fakeFetch(() => json(200, { events: [], next_cursor: null }));
+    const c = new ReviewClient('/services/hdh/', 'tok', fn);
+    await c.auditAll({ project: 'demo', user: 'alice' });
+    await c.auditAll({});
+    assert.deepEqual(
+      calls.map(x => x.url),
+      ['/services/hdh/api/audit/code?project=demo&user=alice', '/services/hdh/api/audit/code']
+    );
+    assert.equal(calls[1].init.headers[TOKEN_HEADER], 'tok');
+  });
+});

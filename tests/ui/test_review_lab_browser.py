@@ -677,3 +677,44 @@ def test_a_researcher_can_neither_spawn_review_nor_use_the_queue(
     assert vote == 403 and "\n" not in detail and "for reviewers" in detail, (vote, detail)
     assert bare in (401, 403), bare
     assert alice.hosts() <= {"127.0.0.1"}, sorted(alice.hosts())
+
+
+def test_an_administrator_reads_every_projects_audited_code(
+    up: Up,  # noqa: F811
+    chromium: Any,
+    request_id: int,
+) -> None:
+    """ "HDH: Audited code of every project" in an administrator's review workspace: every
+    project's code from the control plane, places named with their project, a project filter."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    admin = person(chromium, up, "admin", "review")
+    page = admin.page
+    open_lab(admin, up)
+    sign_in(admin, "Sign in to the review service")
+    palette = page.locator("#command-palette input")
+    for _ in range(20):  # the shortcut works once the lab has the keyboard's focus
+        page.locator("#jp-main-dock-panel").click()
+        page.keyboard.press("Control+Shift+C")
+        with contextlib.suppress(PlaywrightTimeout):
+            palette.wait_for(state="visible", timeout=2_000)
+        if palette.is_visible():
+            break
+    palette.fill("Audited code of every project")
+    page.locator(".lm-CommandPalette-item", has_text="HDH: Audited code of every project").click()
+    audit = page.locator("#jp-hdh-audit")
+    audit.locator(".jp-hdh-audit-heading", has_text="Audited code of every project").wait_for()
+    project = audit.locator(".jp-hdh-audit-field", has_text="Project")
+    assert project.is_visible()
+    cells = audit.locator('.jp-hdh-audit-entry[data-kind="cell"]').filter(has_text="table written")
+    cells.first.wait_for()
+    written = page.locator('.jp-hdh-audit-entry[data-kind="cell"]', has_text="table written")
+    place = audit.locator(".jp-hdh-audit-place", has=written).first.locator("h4").inner_text()
+    assert place.startswith("demo · "), place
+    asked = [u for u in admin.urls if "audit/code" in u]
+    assert asked and all("/services/hdh/api/audit/code" in u for u in asked), asked
+    # one project only: a project with no code says so
+    project.locator("input").fill("no-such-project")
+    audit.locator(".jp-hdh-audit-apply").click()
+    audit.locator(".jp-hdh-audit-status", has_text="No audited code matches").wait_for()
+    admin.page.context.close()
