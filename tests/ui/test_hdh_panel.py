@@ -32,6 +32,8 @@ from tests.ui.test_jupyterlab_browser import (  # noqa: F401  (module fixtures)
 )
 from tests.ui.test_labextension import EXT_DIR
 
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
 pytestmark = [
     pytest.mark.skipif(_ui_problem() is not None, reason=str(_ui_problem())),
     pytest.mark.skipif(
@@ -236,6 +238,8 @@ def test_add_to_export_request_from_the_file_browser(lab: Lab) -> None:  # noqa:
     d.locator("input[name=degrees_of_freedom]").fill("2")
     d.locator("textarea[name=description]").fill("Counts per group")
     d.locator("textarea[name=controls]").fill("No cell below 10")
+    d.locator(".jp-Dialog-body").evaluate("body => { body.scrollTop = 0; }")
+    d.screenshot(path=str(SHOTS / "lab-export-dialog.png"))  # the README's export journey
     _close_dialog(lab, accept=True)
 
     panel = page.locator(PANEL)

@@ -25,6 +25,8 @@ from tests.ui.test_jupyterlab_browser import (  # noqa: F401  (fixtures)
     lab,
 )
 
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
 pytestmark = [
     pytest.mark.skipif(_ui_problem() is not None, reason=str(_ui_problem())),
 ]
@@ -50,7 +52,6 @@ def test_the_launcher_shows_a_card_per_template(lab: Lab) -> None:  # noqa: F811
 def test_a_click_copies_opens_and_runs_the_template(
     up: Up,  # noqa: F811
     lab: Lab,  # noqa: F811
-    tmp_path: Path,
 ) -> None:
     page = lab.page
     t0 = time.monotonic()
@@ -77,9 +78,8 @@ def test_a_click_copies_opens_and_runs_the_template(
         assert time.monotonic() < deadline, texts
         time.sleep(0.5)
     lab.timings["template:run"] = time.monotonic() - t0
-    shot = tmp_path / "template-run.png"
+    shot = SHOTS / "lab-template-run.png"  # the README's: a template study run in JupyterLab
     page.screenshot(path=str(shot))
-    print(f"screenshot: {shot}")
     tracebacks = panel.first.locator(".jp-OutputArea-output", has_text="Traceback")
     assert all(re.fullmatch(r"\[\d+\]:", t) for t in texts), (
         texts,
