@@ -23,6 +23,11 @@ from jupyterlab_hdh.paths import DataDir
 if TYPE_CHECKING:
     from jupyterlab_hdh.hub.oidc import OidcSettings
 
+#: The demo extract of `hdh up`: large enough for every template study to find its cohort
+#: and fit its model (tests/hdh/test_templates.py), small enough to make in seconds
+DEMO_PATIENTS = 10_000
+DEMO_SEED = 2026
+
 
 @click.command("token")
 @click.argument("name")
@@ -164,11 +169,11 @@ def _oidc_settings(
 @click.option(
     "--patients",
     type=click.IntRange(10, 1_000_000),
-    default=2000,
+    default=DEMO_PATIENTS,
     show_default=True,
-    help="Size of the demo extract",
+    help="Size of the demo extract (the default gives every template study a cohort)",
 )
-@click.option("--seed", type=int, default=2026, show_default=True)
+@click.option("--seed", type=int, default=DEMO_SEED, show_default=True)
 @click.option(
     "--api-port",
     type=click.IntRange(1, 65535),

@@ -233,3 +233,26 @@ def test_every_template_runs_on_a_tiny_extract(
     result = templates.run(name, tmp_path / "out", params)
     assert result.headline and result.report.is_file()
     assert "Traceback" not in result.report.read_text()
+
+
+def test_the_demo_of_hdh_up_gives_every_template_a_result(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """What a newcomer runs first: each template on the extract `hdh up` makes by default
+    finds its cohort, and the heart-failure model has outcomes to fit."""
+    from jupyterlab_hdh.cli.hub import DEMO_PATIENTS, DEMO_SEED
+
+    root = tmp_path_factory.mktemp("demo") / "data"
+    generate(root / "synth" / "v1", DEMO_PATIENTS, DEMO_SEED, progress=False)
+    monkeypatch.setenv("HDH_DATA_ROOT", str(root))
+    monkeypatch.setenv("HDH_BRIDGE_SOCKET", str(tmp_path / "no-bridge.sock"))
+    headline = {
+        t.name: templates.run(t.name, tmp_path / t.name, {"dataset": "synth"}).headline
+        for t in templates.templates()
+    }
+    assert headline["mi-pathway"]["n"] >= 20
+    assert headline["breast-screening"]["screened"] >= 100
+    assert headline["parkinson-trajectories"]["n"] >= 10
+    assert sum(d["reports"] for d in headline["adr-reporting"]["drugs"].values()) >= 10
+    hf = headline["hf-readmission"]
+    assert hf["readmitted"] >= 1 and "kind" in hf["model"], hf
