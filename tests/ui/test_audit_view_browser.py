@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 
 import pytest
 
@@ -21,6 +20,7 @@ from tests.hub.test_embedded_hub import Up, up  # noqa: F401  (module fixture)
 from tests.ui.test_jupyterlab_browser import (  # noqa: F401  (fixtures)
     CHROMIUM,
     CHROMIUM_ARGS,
+    SHOTS,
     TIMEOUT_MS,
     Lab,
     _screenshot_on_failure,
@@ -29,7 +29,6 @@ from tests.ui.test_jupyterlab_browser import (  # noqa: F401  (fixtures)
     wait_idle,
 )
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 MAX_SHOT_BYTES = 200_000
 RUN_TIMEOUT_MS = 120_000
 CODE = 'rates = {"2019": 0.12, "2020": 0.15}\nprint("audited:", sorted(rates))'

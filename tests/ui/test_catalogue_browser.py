@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -21,6 +20,7 @@ import pytest
 
 from tests.hub.test_embedded_hub import Up, up  # noqa: F401  (module fixture)
 from tests.ui.test_jupyterlab_browser import (  # noqa: F401  (fixtures)
+    SHOTS,
     Lab,
     _screenshot_on_failure,
     _ui_problem,
@@ -28,7 +28,6 @@ from tests.ui.test_jupyterlab_browser import (  # noqa: F401  (fixtures)
     wait_idle,
 )
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 MAX_SHOT_BYTES = 200_000
 RUN_TIMEOUT_MS = 120_000
 

@@ -34,6 +34,7 @@ from tests.ui.test_hdh_panel import PANEL, TAB, fetch, show_files
 from tests.ui.test_jupyterlab_browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    SHOTS,
     TIMEOUT_MS,
     Lab,
     _ui_problem,
@@ -46,7 +47,6 @@ BUDGET_MIB = 4
 REFUSAL = "daily display budget reached"
 BASE = "/user/alice/demo/"
 LANGUAGE = "lab/api/settings/@jupyterlab/translation-extension:plugin"
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 MAX_SHOT_BYTES = 200_000
 #: What the catalogue browser says past the budget (src/format.ts, the .po's French).
 BUDGET_EN = "The search failed. Daily display budget reached: "

@@ -25,14 +25,13 @@ import pytest
 
 from tests.hub.test_embedded_hub import Up, up  # noqa: F401  (module fixture)
 from tests.ui.test_jupyterlab_browser import (  # noqa: F401  (module fixtures)
+    SHOTS,
     Lab,
     _screenshot_on_failure,
     _ui_problem,
     lab,
 )
 from tests.ui.test_labextension import EXT_DIR
-
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 pytestmark = [
     pytest.mark.skipif(_ui_problem() is not None, reason=str(_ui_problem())),

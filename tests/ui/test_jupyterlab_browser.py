@@ -37,6 +37,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 TIMEOUT_MS = 120_000
+#: where the browser tests keep the screenshots the README shows
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 CELL_CODE = (
     "import pyarrow.parquet as pq; "
     "print(pq.read_metadata('/data/demo-snds/v1/IR_BEN_R.parquet').num_rows)"

@@ -24,13 +24,13 @@ from tests.ui.test_jupyterlab_browser import (
     _CSP_LISTENER,
     CHROMIUM,
     CHROMIUM_ARGS,
+    SHOTS,
     TIMEOUT_MS,
     _ui_problem,
 )
 
 pytestmark = pytest.mark.skipif(_ui_problem() is not None, reason=str(_ui_problem()))
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 MAX_SHOT_BYTES = 200_000
 BRAND_BLUE = "rgb(18, 53, 91)"  # header.site's background in hdh.css: the stylesheet applies
 

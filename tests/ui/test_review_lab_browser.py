@@ -49,6 +49,7 @@ from tests.ui.test_jupyterlab_browser import (
     _CSP_LISTENER,
     CHROMIUM,
     CHROMIUM_ARGS,
+    SHOTS,
     TIMEOUT_MS,
     Lab,
     _ui_problem,
@@ -63,7 +64,6 @@ pytestmark = [
     ),
 ]
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 MAX_SHOT_BYTES = 250_000
 PREFIX = "/services/hdh/"
 WIDGET = "#jp-hdh-review"

@@ -12,20 +12,18 @@ from __future__ import annotations
 import json
 import re
 import time
-from pathlib import Path
 
 import pytest
 
 from hdh.templates import templates
 from tests.hub.test_embedded_hub import Up, up  # noqa: F401  (module fixture)
 from tests.ui.test_jupyterlab_browser import (  # noqa: F401  (fixtures)
+    SHOTS,
     Lab,
     _screenshot_on_failure,
     _ui_problem,
     lab,
 )
-
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 pytestmark = [
     pytest.mark.skipif(_ui_problem() is not None, reason=str(_ui_problem())),
