@@ -29,13 +29,23 @@ def _json_object(_ctx: click.Context, _param: click.Parameter, value: str | None
     return parsed
 
 
+def _slug(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """A project slug as projects are named (reserved ones refused), else a usage error."""
+    from jupyterlab_hdh.governance.projects import ProjectError, check_slug
+
+    try:
+        return check_slug(value)
+    except ProjectError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.group()
 def k8s() -> None:
     """HDH's Kubernetes objects (print them; apply them with kubectl)."""
 
 
 @k8s.command("project")
-@click.argument("slug")
+@click.argument("slug", callback=_slug)
 @click.option("--cpu", default="16", show_default=True, help="CPU cores the project may use")
 @click.option("--memory", default="64Gi", show_default=True, help="memory the project may use")
 @click.option("--gpus", default=1, show_default=True, type=click.IntRange(0, 64))
@@ -59,13 +69,8 @@ def project(
     datasets_source: dict[str, object] | None,
 ) -> None:
     """Print project SLUG's namespace and its isolation, as YAML."""
-    from jupyterlab_hdh.governance.projects import ProjectError, check_slug
     from jupyterlab_hdh.k8s.project import ProjectQuota, project_manifests
 
-    try:
-        check_slug(slug)
-    except ProjectError as exc:
-        raise click.BadParameter(str(exc), param_hint="SLUG") from None
     quota = ProjectQuota(
         cpu=cpu,
         memory=memory,
@@ -79,7 +84,7 @@ def project(
 
 
 @k8s.command("probe")
-@click.argument("slug")
+@click.argument("slug", callback=_slug)
 @click.option("--image", default=None, help="the image to run it in (default: the base image)")
 def probe(slug: str, image: str | None) -> None:
     """Print the isolation probe Job of project SLUG, as YAML.
@@ -87,12 +92,7 @@ def probe(slug: str, image: str | None) -> None:
     Apply it, then `kubectl -n hdh-p-SLUG logs job/hdh-isolation-probe`: the Job succeeds
     only if a pod with a sandbox's labels reached nothing (no DNS, internet, metadata
     address, Kubernetes API, hub, control plane, database)."""
-    from jupyterlab_hdh.governance.projects import ProjectError, check_slug
     from jupyterlab_hdh.k8s.probe import probe_job
     from jupyterlab_hdh.k8s.profiles import BASE_IMAGE
 
-    try:
-        check_slug(slug)
-    except ProjectError as exc:
-        raise click.BadParameter(str(exc), param_hint="SLUG") from None
     click.echo(yaml.safe_dump(probe_job(slug, image or BASE_IMAGE), sort_keys=False), nl=False)

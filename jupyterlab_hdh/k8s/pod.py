@@ -137,6 +137,23 @@ class PodPlan:
         spawner.extra_containers = []
 
 
+#: seccomp as the restricted Pod Security Standard asks
+RUNTIME_DEFAULT_SECCOMP = {"type": "RuntimeDefault"}
+
+
+def restricted_container_context() -> dict[str, Any]:
+    """A container's security context under the restricted Pod Security Standard, with a
+    read-only root filesystem: every HDH pod's (sandboxes, the isolation probe)."""
+    return {
+        "runAsNonRoot": True,
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": dict(RUNTIME_DEFAULT_SECCOMP),
+    }
+
+
 def pod_command(spec: SandboxSpec) -> list[str]:
     """The local sandbox's server command, listening on the pod's port."""
     argv = [a for a in server_argv(spec) if not a.startswith(_LOCAL_ONLY_ARGS)]
@@ -206,7 +223,6 @@ def pod_plan(spec: SandboxSpec, profile: ComputeProfile) -> PodPlan:
     env.pop("R_PROFILE_USER", None)
     env["HDH_PROFILE"] = profile.name
     selector, tolerations = profile.scheduling()
-    seccomp = {"type": "RuntimeDefault"}
     return PodPlan(
         image=profile.image,
         cmd=pod_command(spec),
@@ -218,17 +234,10 @@ def pod_plan(spec: SandboxSpec, profile: ComputeProfile) -> PodPlan:
         supplemental_gids=[host.data_gid] if spec.mounts and host.data_gid is not None else [],
         pod_security_context={
             "runAsNonRoot": True,
-            "seccompProfile": seccomp,
+            "seccompProfile": dict(RUNTIME_DEFAULT_SECCOMP),
             "fsGroupChangePolicy": "OnRootMismatch",
         },
-        container_security_context={
-            "runAsNonRoot": True,
-            "allowPrivilegeEscalation": False,
-            "privileged": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": seccomp,
-        },
+        container_security_context=restricted_container_context(),
         labels={
             f"{LABEL_PREFIX}role": "sandbox",
             f"{LABEL_PREFIX}project": spec.project,

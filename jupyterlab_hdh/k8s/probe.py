@@ -80,9 +80,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def probe_job(slug: str, image: str = BASE_IMAGE) -> dict[str, Any]:
     """The Job that runs the probe as a sandbox of project ``slug`` would run."""
-    from jupyterlab_hdh.k8s.pod import IMAGE_PYTHON_PREFIX
+    from jupyterlab_hdh.k8s.pod import (
+        IMAGE_PYTHON_PREFIX,
+        RUNTIME_DEFAULT_SECCOMP,
+        restricted_container_context,
+    )
 
-    seccomp = {"type": "RuntimeDefault"}
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -106,7 +109,7 @@ def probe_job(slug: str, image: str = BASE_IMAGE) -> dict[str, Any]:
                         "runAsNonRoot": True,
                         "runAsUser": 65534,
                         "runAsGroup": 65534,
-                        "seccompProfile": seccomp,
+                        "seccompProfile": dict(RUNTIME_DEFAULT_SECCOMP),
                     },
                     "containers": [
                         {
@@ -121,14 +124,7 @@ def probe_job(slug: str, image: str = BASE_IMAGE) -> dict[str, Any]:
                                 "requests": {"cpu": "50m", "memory": "64Mi"},
                                 "limits": {"cpu": "200m", "memory": "128Mi"},
                             },
-                            "securityContext": {
-                                "runAsNonRoot": True,
-                                "allowPrivilegeEscalation": False,
-                                "privileged": False,
-                                "readOnlyRootFilesystem": True,
-                                "capabilities": {"drop": ["ALL"]},
-                                "seccompProfile": seccomp,
-                            },
+                            "securityContext": restricted_container_context(),
                         }
                     ],
                 },

@@ -102,16 +102,10 @@ def _guard_peer() -> dict[str, Any]:
     }
 
 
-def _spark_peers() -> list[dict[str, Any]]:
-    return [
-        {
-            "podSelector": {
-                "matchExpressions": [
-                    {"key": ROLE, "operator": "In", "values": ["sandbox", "spark-executor"]}
-                ]
-            }
-        }
-    ]
+#: Spark's pods of a project: the driver (in the sandbox) and its executors
+SPARK_PODS: dict[str, Any] = {
+    "matchExpressions": [{"key": ROLE, "operator": "In", "values": ["sandbox", "spark-executor"]}]
+}
 
 
 def _spark_ports() -> list[dict[str, Any]]:
@@ -121,11 +115,6 @@ def _spark_ports() -> list[dict[str, Any]]:
 def network_policies(slug: str) -> list[dict[str, Any]]:
     """The project namespace's NetworkPolicies (see the module's docstring)."""
     sandbox = {"matchLabels": {ROLE: "sandbox"}}
-    spark_pods = {
-        "matchExpressions": [
-            {"key": ROLE, "operator": "In", "values": ["sandbox", "spark-executor"]}
-        ]
-    }
     return [
         _policy("default-deny", slug, {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
         _policy(
@@ -157,10 +146,10 @@ def network_policies(slug: str) -> list[dict[str, Any]]:
             "spark-within-project",
             slug,
             {
-                "podSelector": spark_pods,
+                "podSelector": SPARK_PODS,
                 "policyTypes": ["Ingress", "Egress"],
-                "ingress": [{"from": _spark_peers(), "ports": _spark_ports()}],
-                "egress": [{"to": _spark_peers(), "ports": _spark_ports()}],
+                "ingress": [{"from": [{"podSelector": SPARK_PODS}], "ports": _spark_ports()}],
+                "egress": [{"to": [{"podSelector": SPARK_PODS}], "ports": _spark_ports()}],
             },
         ),
     ]
