@@ -54,7 +54,7 @@ BROWSER_API = re.compile(r"^/api/(?:egress/.*|projects/[a-z0-9][a-z0-9-]*/audit/
 #: Who may use a browser session at all: those who review (the review widget). A project
 #: member reaches the airlock from their sandbox (the bridge binds the project); a session
 #: for them would let a script in their lab page write to another project's requests.
-BROWSER_SESSION_ROLES = ("reviewer", "committee", "admin")
+BROWSER_SESSION_ROLES = projects.REVIEW_WORKSPACE_ROLES
 
 
 @dataclass

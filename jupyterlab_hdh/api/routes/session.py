@@ -19,8 +19,8 @@ from fastapi.responses import JSONResponse
 from jupyterlab_hdh.api.browser import NotLoggedIn
 from jupyterlab_hdh.api.deps import ApiConfig, config
 from jupyterlab_hdh.api.routes.pages import language_of
-from jupyterlab_hdh.egress import states as st
 from jupyterlab_hdh.governance.accounts import AccountError, get_user
+from jupyterlab_hdh.governance.projects import REVIEW_WORKSPACE_ROLES
 
 router = APIRouter(include_in_schema=False)
 
@@ -65,7 +65,7 @@ async def session(request: Request) -> JSONResponse:
         {
             "user": me.name,
             "role": role,
-            "may_review": role in (*st.REVIEWER_ROLES, "admin"),
+            "may_review": role in REVIEW_WORKSPACE_ROLES,
             "lang": language_of(request),
             "token": me.form_token(auth.form_secret),
             "pages": pages,
