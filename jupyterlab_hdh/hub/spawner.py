@@ -43,6 +43,7 @@ from traitlets import Float, Integer, Unicode
 
 from jupyterlab_hdh.audit import record
 from jupyterlab_hdh.hub.store import hdh_store, in_thread
+from jupyterlab_hdh.sandbox.spec import HOST_ID_BASE, REVIEW_ID_BASE
 
 
 class SpawnRefused(SpawnException):  # type: ignore[misc]  # noqa: N818 - a refusal
@@ -78,12 +79,12 @@ class SandboxSpawner(Spawner):  # type: ignore[misc]
         config=True
     )
     host_id_base = Integer(
-        200000,
+        HOST_ID_BASE,
         help="Under a root hub, project <id>'s sandboxes run as host uid/gid base + id;"
         " the base itself is the group that reads dataset versions",
     ).tag(config=True)
     review_id_base = Integer(
-        300000,
+        REVIEW_ID_BASE,
         help="Under a root hub, user <id>'s review workspace runs as host uid/gid base + id,"
         " with no supplementary group (it reads no dataset)",
     ).tag(config=True)
@@ -160,8 +161,13 @@ class SandboxSpawner(Spawner):  # type: ignore[misc]
     ) -> Any:
         """This server's sandbox (not started): its folders under the data directory, the
         hub's limits, the data directory and its keys never bound."""
-        from jupyterlab_hdh.sandbox import Sandbox, SandboxSpec, runtime_dir_for
+        from jupyterlab_hdh.sandbox import Sandbox, SandboxConfigError, SandboxSpec, runtime_dir_for
+        from jupyterlab_hdh.sandbox.spec import check_id_bases
 
+        try:
+            check_id_bases(self.host_id_base, self.review_id_base)
+        except SandboxConfigError as exc:
+            raise SpawnRefused(f"the hub is misconfigured: {exc}", 500) from None
         data_dir = hdh_store(self.data_dir).data_dir
         root = data_dir.root
         spec = SandboxSpec(

@@ -155,7 +155,25 @@ HOST_ID_BASE = 200000
 #: A reviewer's workspace (no project, no dataset) runs as uid/gid ``REVIEW_ID_BASE +
 #: user id``, without the data group.
 REVIEW_ID_BASE = 300000
+#: How many projects (and users) each base holds: ``base + id`` for ``1 <= id < ID_RANGE``,
+#: so that the two ranges, and the data group (the project base itself), never meet.
+ID_RANGE = 100000
 MAX_HOST_ID = 2**31 - 2
+
+
+def check_id_bases(project_base: int, review_base: int) -> None:
+    """The project and review-workspace id ranges must not overlap (a reviewer would
+    otherwise own a project's files, or hold the data group)."""
+    if abs(review_base - project_base) < ID_RANGE:
+        raise SandboxConfigError(
+            f"the review workspaces' ids ({review_base} + user id) overlap the projects'"
+            f" ({project_base} + project id): set the bases at least {ID_RANGE} apart"
+        )
+
+
+def _id_in_range(what: str, value: int) -> None:
+    if not 1 <= value < ID_RANGE:
+        raise SandboxConfigError(f"invalid {what} id: {value!r} (1 to {ID_RANGE - 1})")
 
 
 @dataclass(frozen=True)
@@ -173,15 +191,13 @@ class HostIdentity:
     @classmethod
     def for_project(cls, project_id: int, base: int = HOST_ID_BASE) -> HostIdentity:
         """``base + project_id`` for the project; ``base`` is the data group."""
-        if project_id < 1:
-            raise SandboxConfigError(f"invalid project id: {project_id!r}")
+        _id_in_range("project", project_id)
         return cls(base + project_id, base + project_id, base)
 
     @classmethod
     def for_reviewer(cls, user_id: int, base: int = REVIEW_ID_BASE) -> HostIdentity:
         """``base + user_id`` for a reviewer's own workspace: no project's ids, no data group."""
-        if user_id < 1:
-            raise SandboxConfigError(f"invalid user id: {user_id!r}")
+        _id_in_range("user", user_id)
         return cls(base + user_id, base + user_id, None)
 
     @property

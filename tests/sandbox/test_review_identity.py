@@ -50,3 +50,20 @@ def test_reviewer_ids_a_host_account_holds_are_refused(site: Site) -> None:
     with pytest.raises(SandboxConfigError, match="uid 65534 is user nobody.*review_id_base"):
         Sandbox(spec).start()
     assert not spec.runtime_dir.exists()
+
+
+def test_project_and_review_id_ranges_never_meet() -> None:
+    """A reviewer's workspace must never run as a project's uid nor hold the data group."""
+    from jupyterlab_hdh.sandbox.spec import HOST_ID_BASE, ID_RANGE, check_id_bases
+
+    check_id_bases(HOST_ID_BASE, REVIEW_ID_BASE)  # the defaults
+    for review_base in (HOST_ID_BASE, HOST_ID_BASE + 5, HOST_ID_BASE + ID_RANGE - 1):
+        with pytest.raises(SandboxConfigError, match="overlap"):
+            check_id_bases(HOST_ID_BASE, review_base)
+    # each base holds ids 1 .. ID_RANGE - 1: the largest project uid stays below the review base
+    assert HostIdentity.for_project(ID_RANGE - 1).uid < REVIEW_ID_BASE
+    for bad in (0, ID_RANGE):
+        with pytest.raises(SandboxConfigError, match="invalid project id"):
+            HostIdentity.for_project(bad)
+        with pytest.raises(SandboxConfigError, match="invalid user id"):
+            HostIdentity.for_reviewer(bad)
