@@ -92,7 +92,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import String, cast, func, literal, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from jupyterlab_hdh.audit import record
 from jupyterlab_hdh.egress import states as st
@@ -106,7 +106,14 @@ from jupyterlab_hdh.egress.errors import (
     WrongState,
 )
 from jupyterlab_hdh.egress.permissions import is_member as _is_member
-from jupyterlab_hdh.egress.permissions import kinds, may_create
+from jupyterlab_hdh.egress.permissions import (
+    kinds,
+    kinds_for,
+    may_create,
+    member_projects,
+    role_of,
+    visible_for,
+)
 from jupyterlab_hdh.egress.permissions import require as _require
 from jupyterlab_hdh.egress.permissions import viewer as _viewer
 from jupyterlab_hdh.egress.permissions import visible as _visible
@@ -1194,9 +1201,20 @@ def list_requests(
         query = query.where(EgressRequest.state == state)
     if project is not None:
         query = query.join(Project).where(Project.slug == project)
-    shown = [r for r in session.scalars(query) if _visible(session, r, actor)]
-    submitted = _submitted_at(session, [r.id for r in shown])
-    return [{**_summary(r), **_queue(session, r, actor, submitted.get(r.id))} for r in shown]
+    # the caller's role and projects once, the files and votes with the requests: a few
+    # queries for the whole list, not several per request (the review widget polls it)
+    query = query.options(selectinload(EgressRequest.files).selectinload(EgressFile.votes))
+    role, mine = role_of(session, actor), member_projects(session, actor.name)
+    shown = [
+        (r, r.project_id in mine)
+        for r in session.scalars(query)
+        if visible_for(r, actor, role, r.project_id in mine)
+    ]
+    submitted = _submitted_at(session, [r.id for r, _ in shown])
+    return [
+        {**_summary(r), **_queue(r, actor, role, member, submitted.get(r.id))}
+        for r, member in shown
+    ]
 
 
 def _submitted_at(session: Session, ids: Sequence[int]) -> dict[int, str]:
@@ -1218,7 +1236,7 @@ def _submitted_at(session: Session, ids: Sequence[int]) -> dict[int, str]:
 
 
 def _queue(
-    session: Session, req: EgressRequest, actor: Actor, submitted_at: str | None
+    req: EgressRequest, actor: Actor, role: str, member: bool, submitted_at: str | None
 ) -> dict[str, Any]:
     """The review queue's fields of ``req`` for ``actor``.
 
@@ -1229,13 +1247,13 @@ def _queue(
     with fewer than two votes has none of theirs."""
     if req.round == 0:
         submitted_at = None
-    if _is_member(session, req, actor.name):
+    if member:
         return {"submitted_at": submitted_at, "reviewers": [], "awaiting_me": False}
     outputs = _outputs(req)
     voters = sorted({v.reviewer for f in outputs for v in f.votes})
     awaiting = (
         req.state in st.VOTING
-        and st.REVIEWER in kinds(session, req, actor)
+        and st.REVIEWER in kinds_for(req, actor, role, member)
         and any(
             len(f.votes) < VOTES_PER_FILE and all(v.reviewer != actor.name for v in f.votes)
             for f in outputs

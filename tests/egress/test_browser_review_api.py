@@ -468,3 +468,37 @@ def test_a_reviewer_reads_the_projects_audited_code_from_the_browser(site: Any) 
     assert client.get(code, headers=browser(client, "alice")).status_code == 403
     # other project routes stay bearer-only
     assert client.get(f"{PREFIX}api/projects/study", headers=rita).status_code == 401
+
+
+def test_listing_the_queue_costs_the_same_few_queries_for_one_or_many_requests(
+    site: Any,
+) -> None:
+    """The widget polls the queue: its fields must not cost queries per request."""
+    from sqlalchemy import event
+
+    from jupyterlab_hdh.egress import manager
+    from jupyterlab_hdh.governance.projects import Actor
+
+    client, hub, auth = site
+
+    def queries_to_list() -> tuple[int, int]:
+        seen: list[str] = []
+
+        def count(*_args: Any) -> None:
+            seen.append("q")
+
+        event.listen(hub.engine, "before_cursor_execute", count)
+        try:
+            with hub.sessions() as s:
+                rows = manager.list_requests(s, actor=Actor("rita", "reviewer"))
+        finally:
+            event.remove(hub.engine, "before_cursor_execute", count)
+        return len(rows), len(seen)
+
+    _submitted(client, auth)
+    one, few = queries_to_list()
+    for _ in range(4):
+        _submitted(client, auth)
+    many, more = queries_to_list()
+    assert (one, many) == (1, 5)
+    assert more == few, (few, more)
