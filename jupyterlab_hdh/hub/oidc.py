@@ -40,6 +40,7 @@ from tornado import web
 from traitlets import Dict, Unicode
 
 from jupyterlab_hdh.audit import record
+from jupyterlab_hdh.hub.authenticator import mark_refresh_refused
 from jupyterlab_hdh.hub.store import hdh_store, in_thread
 from jupyterlab_hdh.store.models import ROLES
 
@@ -302,12 +303,6 @@ def authenticator_settings(
 # --- the authenticator -----------------------------------------------------------------------
 
 
-def _mark_refused(handler: Any) -> None:
-    from jupyterlab_hdh.hub.authenticator import mark_refresh_refused
-
-    mark_refresh_refused(handler)
-
-
 class HdhOIDCAuthenticator(GenericOAuthenticator):  # type: ignore[misc]
     """OpenID Connect login; HDH accounts and roles from the provider's claims."""
 
@@ -453,29 +448,29 @@ class HdhOIDCAuthenticator(GenericOAuthenticator):  # type: ignore[misc]
                 return is_active(s, name)
 
         if not await in_thread(active):
-            _mark_refused(handler)
+            mark_refresh_refused(handler)
             return False
         try:
             model = await super().refresh_user(user, handler, **kwargs)
         except Refused as exc:
             self.log.warning("HDH single sign-on ended for %r: %s", name, exc.reason_text)
-            _mark_refused(handler)
+            mark_refresh_refused(handler)
             return False
         except Exception as exc:  # the provider unreachable or answering nonsense: fail closed
             self.log.warning("HDH single sign-on: cannot refresh %r: %s", name, exc)
-            _mark_refused(handler)
+            mark_refresh_refused(handler)
             return False
         if not isinstance(model, dict):
             if model is False:
-                _mark_refused(handler)
+                mark_refresh_refused(handler)
             return model
         role = model.pop("hdh_role", None)
         if model.get("name") != name or role is None:
-            _mark_refused(handler)
+            mark_refresh_refused(handler)
             return False
         reason = await in_thread(lambda: self._apply(name, role, remote="refresh", login=False))
         if reason:
-            _mark_refused(handler)
+            mark_refresh_refused(handler)
             return False
         return model
 
