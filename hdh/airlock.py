@@ -1,10 +1,13 @@
 """The airlock from a notebook: submit outputs for export-control review from inside a sandbox.
 
 Owns the Python API a researcher calls in a sandbox kernel. Inside a sandbox
-the control plane is reachable only through the hub's API bridge, a Unix socket
-at ``/bridge/api.sock`` (``HDH_BRIDGE_SOCKET`` overrides it); the bridge adds
-who the caller is, so nothing here carries a credential. Standard library only
-(HTTP/1.1 over the socket, JSON), so it works in any project environment::
+the control plane is reachable only through the API bridge: on Kubernetes the
+guard's bridge port at ``HDH_BRIDGE_URL`` (``http://HOST:PORT/projects/<slug>``,
+which wins), otherwise the hub's Unix socket at ``/bridge/api.sock``
+(``HDH_BRIDGE_SOCKET`` overrides it), read by :func:`hdh._bridge.bridge_endpoint`;
+the bridge adds who the caller is, so nothing here carries a credential. Standard
+library only (HTTP/1.1 over the socket or TCP with :mod:`http.client`, JSON; no
+redirect followed), so it works in any project environment::
 
     from hdh import airlock as egress
 
@@ -32,7 +35,10 @@ import posixpath
 import socket
 import sys
 import urllib.parse
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from hdh._bridge import BridgeEndpoint
 
 __all__ = [
     "AirlockError",
@@ -44,8 +50,6 @@ __all__ = [
     "status",
 ]
 
-SOCKET = "/bridge/api.sock"
-SOCKET_ENV = "HDH_BRIDGE_SOCKET"
 WORKSPACE = "/workspace"
 WORKSPACE_ENV = "HDH_WORKSPACE"
 PREFIX = "/api/bridge/egress/requests"
@@ -79,12 +83,33 @@ class _UnixConnection(http.client.HTTPConnection):
 
 
 class Airlock:
-    """A connection to the control plane's airlock through the API bridge socket."""
+    """A connection to the control plane's airlock through the API bridge.
+
+    ``bridge_url`` (``http://HOST:PORT[/PREFIX]``) or ``socket_path``, else the environment
+    (``HDH_BRIDGE_URL``, then ``HDH_BRIDGE_SOCKET``, then ``/bridge/api.sock``). A malformed
+    URL is not refused here but by each call, as an :class:`AirlockError`."""
 
     def __init__(
-        self, socket_path: str | None = None, *, workspace: str | None = None, timeout: float = 300
+        self,
+        socket_path: str | None = None,
+        *,
+        bridge_url: str | None = None,
+        workspace: str | None = None,
+        timeout: float = 300,
     ) -> None:
-        self.socket_path = socket_path or os.environ.get(SOCKET_ENV) or SOCKET
+        # imported here, not at the top, so this file alone still loads on the bare standard
+        # library (tests/egress/test_client.py); hdh._bridge itself imports only that too
+        from hdh._bridge import BridgeURLError, bridge_endpoint
+
+        self._refused: str | None = None
+        try:
+            self.endpoint: BridgeEndpoint | None = bridge_endpoint(
+                url=bridge_url, socket=socket_path
+            )
+        except BridgeURLError as exc:
+            self.endpoint, self._refused = None, str(exc)
+        #: the bridge socket, or None when the bridge is reached over TCP (or refused)
+        self.socket_path = self.endpoint.socket if self.endpoint else None
         self.workspace = posixpath.normpath(workspace or os.environ.get(WORKSPACE_ENV) or WORKSPACE)
         self.timeout = timeout
 
@@ -99,18 +124,28 @@ class Airlock:
             if len(data) > MAX_BODY:
                 raise AirlockError(f"request body of {len(data)} bytes is over {MAX_BODY} bytes")
             headers["Content-Type"] = "application/json"
-        conn = _UnixConnection(self.socket_path, self.timeout)
+        endpoint = self.endpoint
+        if endpoint is None:
+            raise AirlockError(f"no API bridge: {self._refused}")
+        conn: http.client.HTTPConnection
+        if endpoint.socket is not None:
+            conn = _UnixConnection(endpoint.socket, self.timeout)
+        else:
+            conn = http.client.HTTPConnection(
+                str(endpoint.host), endpoint.port, timeout=self.timeout
+            )
         try:
-            conn.request(method, path, body=data, headers=headers)
+            conn.request(method, endpoint.target(path), body=data, headers=headers)
             resp = conn.getresponse()
             raw = resp.read()
         except FileNotFoundError:
             raise AirlockError(
-                f"no API bridge at {self.socket_path}: the airlock is reached from a sandbox"
+                f"no API bridge at {endpoint.where}: the airlock is reached from a sandbox"
             ) from None
-        except OSError as exc:
+        except (OSError, http.client.HTTPException) as exc:
+            why = str(exc) or type(exc).__name__
             raise AirlockError(
-                f"the API bridge at {self.socket_path} did not answer: {exc}"
+                f"the API bridge at {endpoint.where} did not answer: {why}"
             ) from None
         finally:
             conn.close()
@@ -118,7 +153,7 @@ class Airlock:
             answer = json.loads(raw) if raw else None
         except ValueError:
             answer = None
-        if resp.status >= 400:
+        if resp.status >= 300:  # an error, or a redirect (never followed)
             detail = answer.get("detail") if isinstance(answer, dict) else None
             if not isinstance(detail, str):
                 detail = json.dumps(detail) if detail else raw[:300].decode("utf-8", "replace")
