@@ -157,9 +157,11 @@ class RunResult:
 
 
 def _in_sandbox() -> bool:
-    from hdh._bridge import BRIDGE_SOCKET_ENV, DEFAULT_SOCKET
+    """A bridge to the control plane is there (the socket on one machine, the guard's URL
+    on a cluster): a run then opens an export request."""
+    from hdh._bridge import bridge_configured
 
-    return Path(os.environ.get(BRIDGE_SOCKET_ENV, DEFAULT_SOCKET)).exists()
+    return bridge_configured()
 
 
 def report_html(notebook: Path) -> str:

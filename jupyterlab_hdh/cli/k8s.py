@@ -1,5 +1,6 @@
 """``hdh k8s``: HDH's Kubernetes objects, printed for ``kubectl apply -f -``.
 
+``hdh k8s guard`` runs the cluster's guard (:mod:`jupyterlab_hdh.k8s.guard`).
 ``hdh k8s probe SLUG`` prints the isolation probe (:mod:`jupyterlab_hdh.k8s.probe`).
 ``hdh k8s project SLUG`` prints a project's namespace and everything that isolates it
 (:func:`jupyterlab_hdh.k8s.project.project_manifests`: Pod Security labels, quota, limit
@@ -96,3 +97,42 @@ def probe(slug: str, image: str | None) -> None:
     from jupyterlab_hdh.k8s.profiles import BASE_IMAGE
 
     click.echo(yaml.safe_dump(probe_job(slug, image or BASE_IMAGE), sort_keys=False), nl=False)
+
+
+@k8s.command("guard")
+@click.option("--ip", default="0.0.0.0", show_default=True)  # noqa: S104 - a pod's address
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--bridge-port", default=8090, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--api-url", envvar="HDH_API_URL", default="", help="the control plane's URL")
+@click.option(
+    "--bridge-token-file", envvar="HDH_BRIDGE_TOKEN_FILE", default="", help="the bridge token"
+)
+@click.option("--kubeconfig", default=None, help="default: the pod's service account")
+@click.pass_obj
+def guard(
+    obj: dict[str, object],
+    ip: str,
+    port: int,
+    bridge_port: int,
+    api_url: str,
+    bridge_token_file: str,
+    kubeconfig: str | None,
+) -> None:
+    """Run the guard of a cluster (the Deployment hdh-guard, k8s/system/guard.yaml).
+
+    Every project server is reached through it (port 8000, from the proxy), and the
+    sandboxes reach the control plane only through its API bridge (port 8090)."""
+    from jupyterlab_hdh.k8s.guard import serve
+    from jupyterlab_hdh.paths import DataDir
+
+    data_dir = obj["data_dir"]
+    assert isinstance(data_dir, DataDir)
+    serve(
+        data_dir,
+        api_url=api_url,
+        bridge_token_file=bridge_token_file,
+        ip=ip,
+        port=port,
+        bridge_port=bridge_port,
+        kubeconfig=kubeconfig,
+    )

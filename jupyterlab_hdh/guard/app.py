@@ -1,10 +1,12 @@
 """Assembling the guard: the Tornado application and the hub-service entry point.
 
 Owns ``make_guard_app`` (route table: the OAuth callback under the service
-prefix, everything else through :class:`~jupyterlab_hdh.guard.proxy.GuardHandler`)
-and ``main()``, which the hub runs as a service: it reads the JupyterHub
-service environment, opens the HDH store for the audit sink and listens on a
-port or a Unix socket.
+prefix, everything else through :class:`~jupyterlab_hdh.guard.proxy.GuardHandler`),
+``service_app`` (the guard as a JupyterHub service: the service environment, the HDH
+store for permits, audit and display accounting; given how to find a sandbox) and
+``main()``, which the embedded hub runs as a service: sandboxes found by their Unix
+sockets, listening on a port or a Unix socket. The cluster's guard is
+:mod:`jupyterlab_hdh.k8s.guard` (pods found through the Kubernetes API).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from jupyterlab_hdh.guard.display import (
 )
 from jupyterlab_hdh.guard.policy import GuardConfig
 from jupyterlab_hdh.guard.proxy import Authorise, Guard, GuardHandler, Identify, Resolve
+from jupyterlab_hdh.paths import DataDir
 
 log = logging.getLogger("hdh.guard")
 
@@ -103,21 +106,19 @@ def socket_dir_resolver(root: Path) -> Resolve:
     return resolve
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run the guard as a JupyterHub service (env: JUPYTERHUB_SERVICE_PREFIX, _API_TOKEN...)."""
+def service_app(resolve: Resolve, data_dir: DataDir) -> web.Application:
+    """The guard as a JupyterHub service, in front of the sandboxes ``resolve`` finds.
+
+    Reads the JupyterHub service environment (``JUPYTERHUB_API_TOKEN``,
+    ``JUPYTERHUB_SERVICE_PREFIX``, ``JUPYTERHUB_BASE_URL``…) and ``HDH_GUARD_COOKIE_SECRET``
+    (hex, shared by every replica); checks permits in, audits to and accounts the display
+    in the installation at ``data_dir``. Raises ``SystemExit`` with one line on a bad
+    display configuration. The one machine's guard (:func:`main`) and the cluster's
+    (``hdh k8s guard``) differ only in ``resolve``.
+    """
     from jupyterlab_hdh.context import open_installation
     from jupyterlab_hdh.governance import projects
     from jupyterlab_hdh.guard.auth import GuardHubOAuth, HubOAuthIdentity
-    from jupyterlab_hdh.paths import DataDir
-
-    ap = argparse.ArgumentParser(prog="hdh-guard", description=main.__doc__)
-    ap.add_argument("--port", type=int, default=None)
-    ap.add_argument("--ip", default="127.0.0.1")
-    ap.add_argument("--sock", default=None, help="listen on this Unix socket instead of a port")
-    ap.add_argument("--sockets-root", default=os.environ.get("HDH_SANDBOX_SOCKETS", ""))
-    ap.add_argument("--data-dir", default=None)
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO)
 
     service_prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/guard/")
     hub_prefix = os.environ.get("JUPYTERHUB_BASE_URL", "/")
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         cache_max_age=60,
     )
     identity = HubOAuthIdentity(hub_auth, os.environ.get("JUPYTERHUB_SERVICE_NAME", "guard"))
-    hub = open_installation(DataDir.resolve(args.data_dir))
+    hub = open_installation(data_dir)
 
     def check_permit(user: str, project: str) -> str | None:
         with hub.sessions() as s:
@@ -140,16 +141,14 @@ def main(argv: list[str] | None = None) -> None:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, check_permit, user, project)
 
-    if not args.sockets_root:
-        raise SystemExit("--sockets-root (or HDH_SANDBOX_SOCKETS) is required")
     config = GuardConfig()
     try:
         display = DisplaySettings.load(hub.data_dir.root)
     except DisplayConfigError as exc:
         raise SystemExit(f"hdh-guard: {exc}") from None
     ledger = DisplayLedger(display, AuditDisplayStore(hub))
-    app = make_guard_app(
-        socket_dir_resolver(Path(args.sockets_root)),
+    return make_guard_app(
+        resolve,
         authorise,
         StoreAuditSink(hub),
         config,
@@ -164,20 +163,46 @@ def main(argv: list[str] | None = None) -> None:
         else None,
         ledger=ledger,
     )
-    server = httpserver.HTTPServer(app, xheaders=True, max_body_size=max_body(config))
-    if args.sock:
-        server.add_socket(netutil.bind_unix_socket(args.sock, mode=0o600))
-    else:
-        port = args.port or int(os.environ.get("JUPYTERHUB_SERVICE_URL", ":8765").rsplit(":", 1)[1])
-        server.listen(port, args.ip)
+
+
+def guard_server(app: web.Application) -> httpserver.HTTPServer:
+    """The guard's HTTP server (behind the proxy: ``X-Forwarded-*`` are the proxy's)."""
+    config = app.settings["guard"].config
+    return httpserver.HTTPServer(app, xheaders=True, max_body_size=max_body(config))
+
+
+def run_until_signal(app: web.Application) -> None:
+    """Run the loop until SIGTERM or SIGINT, then write the display counts not yet written
+    to the audit log before the guard exits."""
     loop = asyncio.get_event_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, loop.stop)
     try:
         loop.run_forever()
     finally:
-        # the display counts not yet written go to the audit log before the guard exits
         app.settings["guard"].close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the guard as a JupyterHub service (env: JUPYTERHUB_SERVICE_PREFIX, _API_TOKEN...)."""
+    ap = argparse.ArgumentParser(prog="hdh-guard", description=main.__doc__)
+    ap.add_argument("--port", type=int, default=None)
+    ap.add_argument("--ip", default="127.0.0.1")
+    ap.add_argument("--sock", default=None, help="listen on this Unix socket instead of a port")
+    ap.add_argument("--sockets-root", default=os.environ.get("HDH_SANDBOX_SOCKETS", ""))
+    ap.add_argument("--data-dir", default=None)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    if not args.sockets_root:
+        raise SystemExit("--sockets-root (or HDH_SANDBOX_SOCKETS) is required")
+    app = service_app(socket_dir_resolver(Path(args.sockets_root)), DataDir.resolve(args.data_dir))
+    server = guard_server(app)
+    if args.sock:
+        server.add_socket(netutil.bind_unix_socket(args.sock, mode=0o600))
+    else:
+        port = args.port or int(os.environ.get("JUPYTERHUB_SERVICE_URL", ":8765").rsplit(":", 1)[1])
+        server.listen(port, args.ip)
+    run_until_signal(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,4 +1,4 @@
-"""The guard's Tornado handlers: HTTP and websocket forwarding to a sandbox's Unix socket.
+"""The guard's Tornado handlers: HTTP and websocket forwarding to a sandbox's server.
 
 Owns the request path through the guard: policy decision (``policy.decide``),
 identity and permit checks, same-origin check for state-changing requests,
@@ -39,7 +39,7 @@ from jupyterlab_hdh.guard.display import (
     trim_notebook_model,
 )
 from jupyterlab_hdh.guard.policy import Decision, GuardConfig, decide, media_type_allowed
-from jupyterlab_hdh.guard.upstream import UpstreamPool
+from jupyterlab_hdh.guard.upstream import TcpUpstream, Upstream, UpstreamPool
 from jupyterlab_hdh.guard.withhold import KernelReplies, terminal_notice, withhold_kernel_message
 
 log = logging.getLogger("hdh.guard")
@@ -99,7 +99,9 @@ WS_HEADERS = frozenset({"cookie", "origin", "user-agent", "x-xsrftoken", "accept
 
 Identify = Callable[[web.RequestHandler], "Awaitable[str | None] | str | None"]
 Authorise = Callable[[str, str], "Awaitable[str | None] | str | None"]
-Resolve = Callable[[str, str], "Awaitable[str | None] | str | None"]
+#: (user, project) → where that person's sandbox of the project listens: its Unix socket
+#: path (one machine) or its pod's address (Kubernetes); None: not running
+Resolve = Callable[[str, str], "Awaitable[Upstream | None] | Upstream | None"]
 
 
 async def _maybe_await(value: Any) -> Any:
@@ -139,6 +141,26 @@ class UnixResolver(Resolver):
         return [(socket.AF_UNIX, f"/proc/self/fd/{fd}")]
 
 
+class PodResolver(Resolver):
+    """Resolves every host to one pod's address (the guard's upstream on Kubernetes)."""
+
+    def initialize(self, target: TcpUpstream) -> None:  # type: ignore[override]
+        self.target = target
+
+    async def resolve(  # type: ignore[override]
+        self, host: str, port: int, family: socket.AddressFamily = socket.AF_UNSPEC
+    ) -> list[tuple[int, Any]]:
+        t = self.target
+        return [(socket.AF_INET6 if ":" in t.host else socket.AF_INET, (t.host, t.port))]
+
+
+def upstream_resolver(target: Upstream) -> Resolver:
+    """The websocket client's resolver for ``target`` (the URL's host is never looked up)."""
+    if isinstance(target, TcpUpstream):
+        return PodResolver(target=target)
+    return UnixResolver(socket_path=target)
+
+
 def _close_quietly(fd: int) -> None:
     with contextlib.suppress(OSError):
         os.close(fd)
@@ -168,17 +190,24 @@ class Guard:
     _clients: dict[str, UpstreamPool] = field(default_factory=dict)
     _upload_totals: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
-    def client(self, socket_path: str) -> UpstreamPool:
-        """The keep-alive connection pool to one sandbox's socket (``guard.upstream``)."""
-        c = self._clients.get(socket_path)
+    def client(self, target: Upstream) -> UpstreamPool:
+        """The keep-alive connection pool to one sandbox's server (``guard.upstream``).
+
+        One pool per socket path, or per pod address; a new pod at an address (another
+        uid) gets a new pool, and the old one's connections are closed."""
+        key = f"tcp:{target.host}:{target.port}" if isinstance(target, TcpUpstream) else target
+        c = self._clients.get(key)
+        if c is not None and c.target != target:
+            c.close()
+            c = None
         if c is None:
             c = UpstreamPool(
-                socket_path,
+                target,
                 max_active=64,
                 max_buffer_size=max(self.config.max_notebook_read_bytes, 256 * 1024 * 1024),
                 max_body_size=max(self.config.max_upload_bytes, self.config.max_request_bytes) * 2,
             )
-            self._clients[socket_path] = c
+            self._clients[key] = c
         return c
 
     def close(self) -> None:
@@ -218,7 +247,7 @@ class GuardHandler(websocket.WebSocketHandler):
     guard: Guard
     decision: Decision
     user: str
-    socket_path: str
+    target: Upstream
     upstream: websocket.WebSocketClientConnection | None = None
 
     def initialize(self, guard: Guard) -> None:  # type: ignore[override]
@@ -305,10 +334,10 @@ class GuardHandler(websocket.WebSocketHandler):
         refusal = await _maybe_await(g.authorise(self.user, d.project))
         if refusal:
             self._deny(403, f"no active permit for project {d.project}: {refusal}")
-        path = await _maybe_await(g.resolve(self.user, d.project))
-        if not path:
+        target = await _maybe_await(g.resolve(self.user, d.project))
+        if not target:
             self._deny(503, "sandbox not running")
-        self.socket_path = str(path)
+        self.target = target if isinstance(target, TcpUpstream) else str(target)
         if req.method in ("GET", "HEAD") and not self._is_ws() and self._accounted():
             if g.ledger.over_budget(self.user):
                 await g.ledger.refresh_raises(self.user)
@@ -434,7 +463,7 @@ class GuardHandler(websocket.WebSocketHandler):
             headers=self._request_headers(),
             request_timeout=30,
         )
-        resp = await self.guard.client(self.socket_path).fetch(req, raise_error=False)
+        resp = await self.guard.client(self.target).fetch(req, raise_error=False)
         if resp.code not in (204, 404):
             log.warning("could not delete a refused partial upload: HTTP %s", resp.code)
 
@@ -490,7 +519,7 @@ class GuardHandler(websocket.WebSocketHandler):
             request_timeout=self.guard.upstream_timeout,
         )
         try:
-            resp = await self.guard.client(self.socket_path).fetch(req, raise_error=False)
+            resp = await self.guard.client(self.target).fetch(req, raise_error=False)
         except Exception as exc:
             if overflow[0]:
                 self._deny(403, "the response exceeds the contents read cap: not served")
@@ -599,7 +628,7 @@ class GuardHandler(websocket.WebSocketHandler):
             self.upstream = await websocket.websocket_connect(
                 req,
                 subprotocols=offered or None,
-                resolver=UnixResolver(socket_path=self.socket_path),
+                resolver=upstream_resolver(self.target),
                 on_message_callback=self._on_upstream_message,
                 max_message_size=1024 * 1024 * 1024,
             )

@@ -1,4 +1,4 @@
-"""Keep-alive HTTP/1.1 connections from the guard to one sandbox's Unix socket.
+"""Keep-alive HTTP/1.1 connections from the guard to one sandbox's server.
 
 Owns the guard's upstream HTTP connections: :class:`UpstreamPool` keeps idle
 connections to one sandbox's Jupyter server and reuses them, with the same
@@ -6,6 +6,9 @@ connections to one sandbox's Jupyter server and reuses them, with the same
 ``SimpleAsyncHTTPClient`` (``header_callback``, ``streaming_callback``,
 ``request_timeout``, ``connect_timeout``), on Tornado's own
 :class:`~tornado.http1connection.HTTP1Connection` over an ``IOStream``.
+
+A sandbox's server is a Unix socket path on one machine (``str``) or, on Kubernetes, a
+pod's address (:class:`TcpUpstream`, with the pod's uid as its identity).
 
 What it guarantees:
 
@@ -16,7 +19,8 @@ What it guarantees:
   between the check and the connect.
 * **A restarted sandbox is noticed.** A pooled connection is reused only while
   the path still names the socket (device and inode) it was made to; when the
-  inode changes, every idle connection is closed and a fresh one is made.
+  inode changes, every idle connection is closed and a fresh one is made. On
+  Kubernetes the pool is one pod's (its uid): the guard makes a new pool for a new pod.
 * **Only clean connections go back.** A connection returns to the pool only
   after a complete, framed HTTP/1.1 response (``Content-Length``, chunked, or
   no body) without ``Connection: close``, with the request fully written and
@@ -54,9 +58,32 @@ from tornado.httpclient import HTTPClientError, HTTPRequest, HTTPResponse
 from tornado.ioloop import IOLoop
 from tornado.locks import Semaphore
 
+#: The identity of every connection of a pod's pool (the pod is the pool's, see TcpUpstream)
+_TCP_IDENTITY = (-1, -1)
+
 #: Methods retried once on a fresh connection when a reused one fails before
 #: any byte of the response (the server may have closed it while idle).
 RETRYABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True)
+class TcpUpstream:
+    """A sandbox's server reached over TCP: a project pod's address on Kubernetes.
+
+    ``identity`` names the pod instance (its uid): a pool serves one pod only, so a
+    connection made to a pod that has gone is never reused for the pod that takes its
+    address."""
+
+    host: str
+    port: int
+    identity: str
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port} (pod {self.identity})"
+
+
+#: Where a sandbox's server is: its Unix socket path, or a pod's address.
+Upstream = str | TcpUpstream
 
 
 class UpstreamRefused(OSError):
@@ -170,11 +197,11 @@ class _Reader(httputil.HTTPMessageDelegate):
 
 
 class UpstreamPool:
-    """Pooled keep-alive HTTP/1.1 client for one sandbox's Unix socket (see the module doc)."""
+    """Pooled keep-alive HTTP/1.1 client for one sandbox's server (see the module doc)."""
 
     def __init__(
         self,
-        socket_path: str,
+        target: Upstream,
         *,
         max_active: int = 64,
         max_idle: int = 16,
@@ -184,7 +211,7 @@ class UpstreamPool:
         max_buffer_size: int = 104857600,
         chunk_size: int = 64 * 1024,
     ) -> None:
-        self.socket_path = socket_path
+        self.target = target
         self.max_idle = max_idle
         self.idle_timeout = idle_timeout
         self.max_buffer_size = max_buffer_size
@@ -257,32 +284,54 @@ class UpstreamPool:
     # ------------------------------------------------------------ connections
 
     async def _acquire(self, request: HTTPRequest, *, fresh: bool = False) -> _Conn:
-        fd, identity = open_socket_path(self.socket_path)
+        if isinstance(self.target, TcpUpstream):
+            self._identity = _TCP_IDENTITY
+            return self._reuse(_TCP_IDENTITY, fresh) or await self._connect_tcp(
+                self.target, request
+            )
+        fd, identity = open_socket_path(self.target)
         try:
             if identity != self._identity:
                 # a restarted sandbox (or a first use): nothing pooled is reused
                 self._drop_idle()
                 self._identity = identity
-            if not fresh:
-                while self._idle:
-                    conn = self._idle.pop()
-                    if conn.identity == identity and conn.alive():
-                        conn.uses += 1
-                        self.reused += 1
-                        return conn
-                    conn.close()
-            return await self._connect(fd, identity, request)
+            return self._reuse(identity, fresh) or await self._connect(fd, identity, request)
         finally:
             os.close(fd)
 
+    def _reuse(self, identity: tuple[int, int], fresh: bool) -> _Conn | None:
+        """An idle connection to ``identity`` that is still open (None: make one)."""
+        while not fresh and self._idle:
+            conn = self._idle.pop()
+            if conn.identity == identity and conn.alive():
+                conn.uses += 1
+                self.reused += 1
+                return conn
+            conn.close()
+        return None
+
+    async def _connect_tcp(self, target: TcpUpstream, request: HTTPRequest) -> _Conn:
+        family = socket.AF_INET6 if ":" in target.host else socket.AF_INET
+        return await self._open(
+            socket.socket(family, socket.SOCK_STREAM),
+            (target.host, target.port),
+            _TCP_IDENTITY,
+            request,
+        )
+
     async def _connect(self, fd: int, identity: tuple[int, int], request: HTTPRequest) -> _Conn:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        return await self._open(sock, f"/proc/self/fd/{fd}", identity, request)
+
+    async def _open(
+        self, sock: socket.socket, address: Any, identity: tuple[int, int], request: HTTPRequest
+    ) -> _Conn:
         stream = iostream.IOStream(sock, max_buffer_size=self.max_buffer_size)
         timeout = request.connect_timeout or 20.0
         try:
             await gen.with_timeout(
                 timedelta(seconds=timeout),
-                stream.connect(f"/proc/self/fd/{fd}"),
+                stream.connect(address),
                 quiet_exceptions=(iostream.StreamClosedError,),
             )
         except gen.TimeoutError:
@@ -291,6 +340,8 @@ class UpstreamPool:
         except BaseException:
             stream.close()
             raise
+        if sock.family != socket.AF_UNIX:
+            stream.set_nodelay(True)  # small requests and answers: no Nagle stalls
         self.connections_made += 1
         return _Conn(stream, identity, uses=1)
 

@@ -59,6 +59,7 @@ PASSED_HEADERS = ("accept", "accept-language")
 #: Response headers passed back to the sandbox.
 RETURNED_HEADERS = ("Content-Type",)
 MAX_RESPONSE_BYTES = 32 * 2**20
+MAX_REQUEST_BYTES = 64 * 2**10
 
 
 class BridgeRefused(Exception):  # noqa: N818 - a refusal, answered 403 with the message
@@ -109,11 +110,23 @@ class BridgeTarget:
     project: str
 
 
-class _ForwardHandler(web.RequestHandler):
-    target: BridgeTarget
+class ForwardHandler(web.RequestHandler):
+    """Checks one request against the bridge's policy and forwards it as its sandbox.
 
-    def initialize(self, target: BridgeTarget) -> None:
+    Here the sandbox is the server's own (one socket, one sandbox); the cluster's guard
+    (:mod:`jupyterlab_hdh.k8s.guard`) overrides :meth:`route` to find it from the caller."""
+
+    target: BridgeTarget | None
+
+    def initialize(self, target: BridgeTarget | None = None) -> None:
         self.target = target
+
+    async def route(self) -> tuple[BridgeTarget, str]:
+        """The sandbox this request comes from and its request target (``/api/...?query``);
+        :class:`BridgeRefused` when it may not be forwarded."""
+        if self.target is None:
+            raise BridgeRefused("this bridge serves no sandbox")
+        return self.target, self.request.uri or ""
 
     def set_default_headers(self) -> None:
         self.clear_header("Server")
@@ -124,11 +137,11 @@ class _ForwardHandler(web.RequestHandler):
 
     async def _forward(self) -> None:
         try:
-            path, query = check_request(self.request.method or "", self.request.uri or "")
+            t, uri = await self.route()
+            path, query = check_request(self.request.method or "", uri)
         except BridgeRefused as exc:
             self._refuse(403, str(exc))
             return
-        t = self.target
         url = t.api_url + path + (f"?{query}" if query else "")
         headers = upstream_headers(
             dict(self.request.headers.get_all()), token=t.token, user=t.user, project=t.project
@@ -186,6 +199,14 @@ class _ForwardHandler(web.RequestHandler):
         await self._forward()
 
 
+def bridge_http_server(app: web.Application) -> httpserver.HTTPServer:
+    """A bridge's HTTP server: small bodies and headers; ``X-Forwarded-*`` never believed
+    (on a cluster the caller's own address is who it is)."""
+    return httpserver.HTTPServer(
+        app, xheaders=False, max_body_size=MAX_REQUEST_BYTES, max_header_size=16 * 2**10
+    )
+
+
 class BridgeServer:
     """Serve one sandbox's ``api.sock`` in the current Tornado/asyncio loop.
 
@@ -214,10 +235,8 @@ class BridgeServer:
         )
         if self.group is not None:
             os.chown(self.socket_path, -1, self.group, follow_symlinks=False)
-        app = web.Application([(r".*", _ForwardHandler, {"target": self.target})])
-        server = httpserver.HTTPServer(
-            app, xheaders=False, max_body_size=64 * 2**10, max_header_size=16 * 2**10
-        )
+        app = web.Application([(r".*", ForwardHandler, {"target": self.target})])
+        server = bridge_http_server(app)
         server.add_socket(sock)
         self._server = server
 

@@ -6,7 +6,9 @@ configure(c)``, so everything HDH sets lives here, not in YAML. The same roles a
 as on one machine (``hub/config.py``); what differs is read from the hub pod's environment
 (:class:`ClusterSettings`, each variable named when missing): the spawner is
 :class:`~jupyterlab_hdh.k8s.spawner.ProjectKubeSpawner`, and the guard and the control
-plane are Deployments the hub knows as external services (their URLs and API tokens).
+plane are Deployments the hub knows as external services (their URLs and API tokens); the
+spawner answers the guard's URL for every project server, and gives pods the guard's API
+bridge (``HDH_GUARD_BRIDGE_URL``, by default the guard's host on port 8090).
 What the chart already configured (the idle culler's service and role) is kept.
 
 Single sign-on (optional; without ``HDH_OIDC_ISSUER`` the local accounts stay): the
@@ -26,6 +28,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from jupyterlab_hdh.hub.config import (
     API_SERVICE,
@@ -36,6 +39,7 @@ from jupyterlab_hdh.hub.config import (
     hub_roles,
 )
 from jupyterlab_hdh.k8s.profiles import parse_profiles
+from jupyterlab_hdh.k8s.project import GUARD_BRIDGE_PORT
 
 #: environment variable → ClusterSettings field (the chart's hub.extraEnv sets them)
 ENVIRONMENT = {
@@ -46,7 +50,11 @@ ENVIRONMENT = {
     "HDH_API_URL": "api_url",
     "HDH_API_TOKEN": "api_token",
 }
-OPTIONAL = {"HDH_PROFILES": "profiles", "HDH_DEFAULT_PROFILE": "default_profile"}
+OPTIONAL = {
+    "HDH_PROFILES": "profiles",
+    "HDH_DEFAULT_PROFILE": "default_profile",
+    "HDH_GUARD_BRIDGE_URL": "bridge_url",
+}
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,13 @@ class ClusterSettings:
     api_token: str
     profiles: str = ""  # JSON list of compute profiles (k8s.profiles); empty: the defaults
     default_profile: str = "cpu"
+    bridge_url: str = ""  # the guard's API bridge; empty: the guard's host, port 8090
+
+    def guard_bridge_url(self) -> str:
+        if self.bridge_url:
+            return self.bridge_url
+        parts = urlsplit(self.guard_url)
+        return f"http://{parts.hostname}:{GUARD_BRIDGE_PORT}"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ClusterSettings:
@@ -126,6 +141,8 @@ def cluster_settings(cs: ClusterSettings) -> dict[str, dict[str, Any]]:
             "data_dir": cs.data_dir,
             "profiles": cs.profile_list(),
             "default_profile": cs.default_profile,
+            "guard_url": cs.guard_url,
+            "bridge_url": cs.guard_bridge_url(),
             "start_timeout": 300,
             "http_timeout": 60,
         },

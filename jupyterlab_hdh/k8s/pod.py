@@ -54,6 +54,11 @@ IMAGE_PYTHON_PREFIX = "/opt/hdh/venv"
 #: the claim holding every dataset version as ``<dataset>/<version>/`` (read-only)
 DATASETS_CLAIM = "hdh-datasets"
 LABEL_PREFIX = "hdh.io/"
+#: the pod's person, annotated: the account name as it is (a label cannot hold every name);
+#: the guard forwards a person's requests to, and bridges calls from, the pod bearing it
+USER_ANNOTATION = f"{LABEL_PREFIX}user"
+#: how a pod reaches the control plane: the guard's bridge port, by address (no DNS in a pod)
+BRIDGE_URL_ENV = "HDH_BRIDGE_URL"
 #: arguments of the local command that name host paths or the Unix socket
 _LOCAL_ONLY_ARGS = (
     "--ServerApp.sock=",
@@ -101,6 +106,8 @@ class PodPlan:
     extra_resource_limits: dict[str, str]
     node_selector: dict[str, str]
     tolerations: dict[str, dict[str, str]]
+    annotations: dict[str, str] = field(default_factory=dict)
+    extra_container_config: dict[str, Any] = field(default_factory=dict)
     extra_pod_config: dict[str, Any] = field(default_factory=dict)
 
     def apply(self, spawner: Any) -> None:
@@ -116,6 +123,8 @@ class PodPlan:
         spawner.pod_security_context = self.pod_security_context
         spawner.container_security_context = self.container_security_context
         spawner.extra_labels = self.labels
+        spawner.extra_annotations = self.annotations
+        spawner.extra_container_config = self.extra_container_config
         spawner.cpu_limit = self.cpu_limit
         spawner.cpu_guarantee = self.cpu_guarantee
         spawner.mem_limit = self.mem_limit
@@ -209,9 +218,11 @@ def _volumes(spec: SandboxSpec) -> tuple[dict[str, dict[str, Any]], dict[str, di
     return volumes, mounts
 
 
-def pod_plan(spec: SandboxSpec, profile: ComputeProfile) -> PodPlan:
+def pod_plan(spec: SandboxSpec, profile: ComputeProfile, bridge_url: str = "") -> PodPlan:
     """The pod of ``spec`` on ``profile``. ``spec.host`` (the project's identity) is required:
-    a pod never runs as root, nor as another project's uid."""
+    a pod never runs as root, nor as another project's uid. ``bridge_url``: the guard's API
+    bridge (``http://<address>:8090``; empty: none), given to the pod with the project's
+    path as ``HDH_BRIDGE_URL``."""
     if spec.host is None:
         raise ValueError("a project pod needs the project's host identity (SandboxSpec.host)")
     host = spec.host
@@ -222,6 +233,8 @@ def pod_plan(spec: SandboxSpec, profile: ComputeProfile) -> PodPlan:
     # loads it from the venv (images/base/hdh-rprofile.R)
     env.pop("R_PROFILE_USER", None)
     env["HDH_PROFILE"] = profile.name
+    if bridge_url:
+        env[BRIDGE_URL_ENV] = f"{bridge_url.rstrip('/')}/projects/{spec.project}"
     selector, tolerations = profile.scheduling()
     return PodPlan(
         image=profile.image,
@@ -250,6 +263,16 @@ def pod_plan(spec: SandboxSpec, profile: ComputeProfile) -> PodPlan:
         extra_resource_limits=profile.resource_limits(),
         node_selector=selector,
         tolerations={f"{i:02d}": t for i, t in enumerate(tolerations)},
+        annotations={USER_ANNOTATION: spec.user},
+        # ready once its server answers: the hub routes to the guard only then (the kubelet
+        # probes from the node, which NetworkPolicies do not stop)
+        extra_container_config={
+            "readinessProbe": {
+                "httpGet": {"path": f"{spec.base_url or '/'}api", "port": SERVER_PORT},
+                "periodSeconds": 2,
+                "failureThreshold": 3,
+            }
+        },
         extra_pod_config={
             "enableServiceLinks": False,  # no other service's address in the environment
             "hostNetwork": False,

@@ -8,13 +8,21 @@ configured ones (``user_options["profile"]``, default ``default_profile``). The 
 environment is the sandbox's and nothing of JupyterHub's (no API token enters a sandbox),
 and its command is the sandbox's server with no JupyterHub arguments. ``poll()`` re-checks
 the permit as locally, and stops the pod when it no longer lets the person in.
+
+The guard stays in the path: once the pod is ready, ``start`` answers the guard's URL
+(``guard_url``), never the pod's, so the proxy sends every request of the server to the
+guard, which finds the pod through the Kubernetes API (:mod:`jupyterlab_hdh.k8s.guard`).
+The pod's way to the control plane is the guard's API bridge, whose address the hub
+resolves at each spawn (``bridge_url``; the pod itself has no DNS).
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from kubernetes_asyncio.client.rest import ApiException
 from kubespawner import KubeSpawner
@@ -50,6 +58,15 @@ class ProjectKubeSpawner(KubeSpawner):  # type: ignore[misc]
         " mem_guarantee, gpus, node_selector, tolerations, spark); empty: the defaults",
     ).tag(config=True)
     default_profile = Unicode("cpu", help="The profile of a spawn that names none").tag(config=True)
+    guard_url = Unicode(
+        help="The guard's URL (hdh-guard's port 8000): the proxy routes every project server"
+        " to it, never to the pod"
+    ).tag(config=True)
+    bridge_url = Unicode(
+        "",
+        help="The guard's API bridge (hdh-guard's port 8090); its host is resolved by the hub"
+        " at each spawn, since a pod has no DNS (empty: sandboxes reach no control plane)",
+    ).tag(config=True)
 
     _hdh_env: dict[str, str] | None = None
 
@@ -101,6 +118,26 @@ class ProjectKubeSpawner(KubeSpawner):  # type: ignore[misc]
         except ProfileError as exc:
             raise SpawnRefused(str(exc), 400) from None
 
+    def bridge_address(self) -> str:
+        """``bridge_url`` with its host as an address (``SpawnRefused`` when it has none)."""
+        if not self.bridge_url:
+            return ""
+        parts = urlsplit(self.bridge_url)
+        if parts.scheme != "http" or not parts.hostname or not parts.port:
+            raise SpawnRefused(
+                f"the hub is misconfigured: bridge_url {self.bridge_url!r} is not"
+                " http://<host>:<port>",
+                500,
+            )
+        try:
+            found = socket.getaddrinfo(parts.hostname, parts.port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise SpawnRefused(
+                f"the guard's API bridge {parts.hostname} cannot be resolved: {exc}", 503
+            ) from None
+        ip = str(found[0][4][0])
+        return f"http://{f'[{ip}]' if ':' in ip else ip}:{parts.port}"
+
     def hdh_pod_plan(self) -> PodPlan:
         """The pod of this user's server of this project (``SpawnRefused``: why not)."""
         if not self.project:
@@ -126,7 +163,7 @@ class ProjectKubeSpawner(KubeSpawner):  # type: ignore[misc]
             python_base_prefix=Path(IMAGE_PYTHON_PREFIX),
             host=plan.host_identity(self.host_id_base),
         )
-        return pod_plan(spec, profile)
+        return pod_plan(spec, profile, self.bridge_address())
 
     async def get_pod_manifest(self) -> Any:
         plan = await in_thread(self.hdh_pod_plan)
@@ -134,6 +171,16 @@ class ProjectKubeSpawner(KubeSpawner):  # type: ignore[misc]
         # hdh.spark() sizes the JVM's heap from the limit, in bytes as KubeSpawner read it
         self._hdh_env = {**plan.env, "HDH_MEMORY_LIMIT": str(int(self.mem_limit))}
         return await super().get_pod_manifest()
+
+    async def _start(self) -> str:
+        """Start the pod (KubeSpawner waits until it is ready), then answer the guard's URL:
+        the proxy sends this server's traffic to the guard, which finds the pod itself."""
+        if not self.guard_url:
+            raise SpawnRefused(
+                "the hub is misconfigured: ProjectKubeSpawner.guard_url is not set", 500
+            )
+        await super()._start()
+        return str(self.guard_url)
 
     def get_env(self) -> dict[str, str]:
         """The sandbox's environment only: no JupyterHub token or URL enters the pod."""

@@ -39,26 +39,35 @@ BASE = "/user/alice/proj1/"
 
 @dataclass
 class Upstream:
-    sock: str
+    sock: str  # the Unix socket, or "" when it listens on ``port``
     root: Path
     log: Path
     proc: subprocess.Popen[bytes]
+    port: int = 0
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
 
 
-def start_jupyter(base_url: str = BASE) -> Upstream:
+def start_jupyter(base_url: str = BASE, *, tcp: bool = False) -> Upstream:
+    """A real Jupyter server on a Unix socket (as a sandbox's) or, with ``tcp``, on a
+    loopback port (as a pod's server on Kubernetes)."""
     tmp = Path(tempfile.mkdtemp(prefix="hdhg", dir="/tmp"))
     root = tmp / "ws"
     root.mkdir()
-    sock = str(tmp / "jupyter.sock")
+    sock = "" if tcp else str(tmp / "jupyter.sock")
+    port = free_port() if tcp else 0
     log = tmp / "server.log"
+    listen = (
+        ["--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0"]
+        if tcp
+        else [f"--sock={sock}"]
+    )
     cmd = [
         sys.executable,
         "-m",
         "jupyter_server",
-        f"--sock={sock}",
+        *listen,
         "--allow-root",
         "--no-browser",
         f"--ServerApp.base_url={base_url}",
@@ -75,11 +84,13 @@ def start_jupyter(base_url: str = BASE) -> Upstream:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"jupyter server exited: {log.read_text()}")
-        if os.path.exists(sock):
+        if tcp or os.path.exists(sock):
+            transport = httpx.HTTPTransport(uds=sock or None)
+            url = f"http://{'127.0.0.1:' + str(port) if tcp else 'localhost'}{base_url}api/status"
             try:
-                with httpx.Client(transport=httpx.HTTPTransport(uds=sock)) as c:
-                    if c.get(f"http://localhost{base_url}api/status").status_code == 200:
-                        return Upstream(sock, root, log, proc)
+                with httpx.Client(transport=transport) as c:
+                    if c.get(url).status_code == 200:
+                        return Upstream(sock, root, log, proc, port)
             except httpx.HTTPError:
                 pass
         time.sleep(0.2)
@@ -91,12 +102,16 @@ def start_jupyter(base_url: str = BASE) -> Upstream:
 def upstream() -> Iterator[Upstream]:
     u = start_jupyter()
     yield u
+    stop_jupyter(u)
+
+
+def stop_jupyter(u: Upstream) -> None:
     u.proc.terminate()
     try:
         u.proc.wait(15)
     except subprocess.TimeoutExpired:
         u.proc.kill()
-    shutil.rmtree(Path(u.sock).parent, ignore_errors=True)
+    shutil.rmtree(u.root.parent, ignore_errors=True)
 
 
 class FlakySink:
@@ -134,12 +149,14 @@ def run_guard(
     extra_apps: tuple[tuple[Any, int], ...] = (),
     port: int | None = None,
     display: DisplaySettings | None = None,
+    resolve: Any = None,
     **app_kwargs: Any,
 ) -> Iterator[GuardServer]:
     """Run the guard (and ``extra_apps``, e.g. a fake hub API) in one thread and loop.
 
     ``display``: count what is shown in the store's audit log with these settings
-    (as the real guard does); by default the guard counts in memory.
+    (as the real guard does); by default the guard counts in memory. ``resolve``: how the
+    guard finds a sandbox (default: alice's proj1 is ``upstream_sock``).
     """
     hub, _ = init_installation(DataDir.resolve(tmp / "hdh"))
     sink = FlakySink(StoreAuditSink(hub))
@@ -147,9 +164,11 @@ def run_guard(
     gs = GuardServer(f"http://127.0.0.1:{port}", port, hub, sink)
     gs.permits.add(("alice", "proj1"))
 
-    def resolve(user: str, project: str) -> str | None:
+    def by_socket(user: str, project: str) -> str | None:
         gs.forwarded.append((user, project))
         return upstream_sock if (user, project) == ("alice", "proj1") else None
+
+    resolve = resolve or by_socket
 
     def authorise(user: str, project: str) -> str | None:
         return None if (user, project) in gs.permits else "no permit"

@@ -95,7 +95,10 @@ def cluster_world(hub, monkeypatch: pytest.MonkeyPatch):
     close_stores()
 
 
-def _spawner(hub, user: str, project: str, **options: Any) -> Any:
+GUARD = "http://hdh-guard.hdh-system.svc:8000"
+
+
+def _spawner(hub, user: str, project: str, bridge_url: str = "", **options: Any) -> Any:
     from jupyterlab_hdh.k8s.spawner import ProjectKubeSpawner
 
     sp = ProjectKubeSpawner(
@@ -103,24 +106,26 @@ def _spawner(hub, user: str, project: str, **options: Any) -> Any:
         user=_User(user),
         orm_spawner=SimpleNamespace(name=project, server=None),
         data_dir=str(hub.data_dir.root),
+        guard_url=GUARD,
+        bridge_url=bridge_url,
     )
     sp.user_options = options
     return sp
 
 
-def _pod(hub, user: str, project: str, **options: Any) -> Any:
+def _pod(hub, user: str, project: str, bridge_url: str = "", **options: Any) -> Any:
     """The pod manifest KubeSpawner would create, as the JSON sent to the API server."""
 
     async def make() -> Any:  # KubeSpawner makes its API client in a running loop
-        pod = await _spawner(hub, user, project, **options).get_pod_manifest()
+        pod = await _spawner(hub, user, project, bridge_url, **options).get_pod_manifest()
         async with ApiClient() as client:
             return client.sanitize_for_serialization(pod)
 
     return asyncio.run(make())
 
 
-def render(hub, user: str, project: str, **options: Any) -> dict[str, Any]:
-    manifest: dict[str, Any] = _pod(hub, user, project, **options)
+def render(hub, user: str, project: str, bridge_url: str = "", **options: Any) -> dict[str, Any]:
+    manifest: dict[str, Any] = _pod(hub, user, project, bridge_url, **options)
     manifest.setdefault("apiVersion", "v1")
     manifest.setdefault("kind", "Pod")
     return manifest
@@ -373,3 +378,66 @@ def test_a_pod_starts_only_in_its_provisioned_project_namespace(
         assert says in caught.value.jupyterhub_message
         assert "hdh k8s project cohort-2027 | kubectl apply -f -" in caught.value.jupyterhub_message
     assert api.created == []
+
+
+# ------------------------------------------------------------------ the guard in the path
+
+
+def test_the_pod_is_marked_for_the_guard_and_given_its_bridge(cluster_world) -> None:
+    """The guard finds a person's pod by its annotation, routes to it only once its server
+    answers, and the pod reaches the control plane at the guard's bridge, by address."""
+    pod = render(cluster_world, "alice", "cohort-2027", bridge_url="http://localhost:8090")
+    assert pod["metadata"]["annotations"]["hdh.io/user"] == "alice"
+    assert pod["metadata"]["labels"]["hdh.io/role"] == "sandbox"
+    (c,) = pod["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["HDH_BRIDGE_URL"] == "http://127.0.0.1:8090/projects/cohort-2027"
+    probe = c["readinessProbe"]["httpGet"]
+    assert probe == {"path": "/user/alice/cohort-2027/api", "port": SERVER_PORT}
+    kubernetes_validate.validate(pod, K8S_VERSION, strict=True)
+    # without a bridge configured, no URL (the extension then says the control plane is away)
+    (c,) = render(cluster_world, "alice", "cohort-2027")["spec"]["containers"]
+    assert "HDH_BRIDGE_URL" not in {e["name"] for e in c["env"]}
+
+
+@pytest.mark.parametrize(
+    ("bridge_url", "status", "says"),
+    [
+        ("hdh-guard:8090", 500, "is not http://<host>:<port>"),
+        ("http://hdh-guard.hdh-system.svc", 500, "is not http://<host>:<port>"),
+        ("http://hdh-guard.invalid:8090", 503, "hdh-guard.invalid cannot be resolved"),
+    ],
+)
+def test_a_bridge_without_an_address_refuses_the_spawn(
+    cluster_world, bridge_url: str, status: int, says: str
+) -> None:
+    with pytest.raises(SpawnRefused) as caught:
+        _pod(cluster_world, "alice", "cohort-2027", bridge_url)
+    assert caught.value.status_code == status
+    assert says in caught.value.jupyterhub_message
+
+
+def test_the_hub_routes_the_server_to_the_guard_never_to_the_pod(
+    cluster_world, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """KubeSpawner's start answers the pod's address; the proxy is given the guard's."""
+    from kubespawner import KubeSpawner
+
+    started: list[str] = []
+
+    async def pod_started(self: Any) -> str:  # KubeSpawner's start, which needs a cluster
+        started.append(self.name)
+        return "http://10.1.2.3:8888"
+
+    monkeypatch.setattr(KubeSpawner, "_start", pod_started)
+
+    async def start(guard_url: str) -> str:  # KubeSpawner makes its API client in a loop
+        sp = _spawner(cluster_world, "alice", "cohort-2027")
+        sp.guard_url = guard_url
+        return str(await sp._start())
+
+    assert asyncio.run(start(GUARD)) == GUARD
+    assert started == ["cohort-2027"]
+    with pytest.raises(SpawnRefused, match="guard_url is not set"):
+        asyncio.run(start(""))
+    assert started == ["cohort-2027"]  # no pod without a guard to put in front of it

@@ -124,6 +124,12 @@ def test_the_hub_configuration_module_sets_hdh_up(values, monkeypatch) -> None:
     assert roles["hdh-guard"]["scopes"] == ["read:users:name"]
     assert f"access:services!service={'guard'}" in roles["user"]["scopes"]
     assert c.ProjectKubeSpawner.data_dir == "/srv/hdh"
+    # every project server is routed to the guard; pods call its bridge port
+    assert c.ProjectKubeSpawner.guard_url == ENV["HDH_GUARD_URL"]
+    guard_host = ENV["HDH_GUARD_URL"].rsplit(":", 1)[0]
+    assert c.ProjectKubeSpawner.bridge_url == f"{guard_host}:8090"
+    monkeypatch.setenv("HDH_GUARD_BRIDGE_URL", "http://10.96.0.80:9090")
+    assert _hub_config(values).ProjectKubeSpawner.bridge_url == "http://10.96.0.80:9090"
 
 
 def test_a_missing_variable_stops_the_hub_naming_it() -> None:
