@@ -13,6 +13,8 @@ The objects:
 * a ResourceQuota and a LimitRange (the project's share of the cluster: CPU, memory,
   GPUs, pods, storage);
 * the project workspace, a ReadWriteMany claim;
+* two RoleBindings: the guard may read the namespace's pods, the hub make and delete them
+  (the ClusterRoles are in ``k8s/system``);
 * NetworkPolicies: everything denied in both directions, then only: the guard may reach
   the sandboxes' server port; a sandbox may reach the guard's bridge port (its only way
   to the control plane); Spark executors and the driver in the sandbox talk on Spark's
@@ -155,6 +157,38 @@ def network_policies(slug: str) -> list[dict[str, Any]]:
     ]
 
 
+#: the guard's service account and the hub's (the JupyterHub chart's), in hdh-system
+GUARD_ACCOUNT = "hdh-guard"
+HUB_ACCOUNT = "hub"
+
+
+def role_bindings(slug: str) -> list[dict[str, Any]]:
+    """Who may act in the project's namespace (ClusterRoles of ``k8s/system``): the guard
+    reads its pods (to find a person's server and a bridge caller), the hub makes and
+    deletes them. Nothing else, and nothing for the pods themselves (they have no token)."""
+    ns = project_namespace(slug)
+
+    def binding(name: str, role: str, account: str) -> dict[str, Any]:
+        return {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": _meta(name, slug, ns),
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": role,
+            },
+            "subjects": [
+                {"kind": "ServiceAccount", "name": account, "namespace": SYSTEM_NAMESPACE}
+            ],
+        }
+
+    return [
+        binding("hdh-guard", "hdh-guard-pods", GUARD_ACCOUNT),
+        binding("hdh-hub", "hdh-hub-spawn", HUB_ACCOUNT),
+    ]
+
+
 def datasets_volume(slug: str, source: dict[str, Any], size: str) -> list[dict[str, Any]]:
     """The dataset versions, read-only, as a claim of the project's namespace: a
     PersistentVolume of the operator's ``source`` bound to exactly that claim (a pod mounts
@@ -259,6 +293,7 @@ def project_manifests(
             },
         },
         *network_policies(slug),
+        *role_bindings(slug),
         workspace,
         *datasets_volume(slug, datasets_source or DEFAULT_DATASETS_SOURCE, quota.datasets_size),
     ]

@@ -63,6 +63,8 @@ PODS = {
     "metadata": External("cloud metadata", "169.254.169.254"),
     "internet": External("internet", "1.1.1.1"),
     "lan": External("a host of the site's network", "192.168.1.10"),
+    # the address the shipped policy names (the operator replaces it with the real one)
+    "kube-api": External("the Kubernetes API server", "192.0.2.1"),
 }
 
 
@@ -84,6 +86,9 @@ def cluster() -> Cluster:
 ROWS: list[tuple[str, str, int, str, bool]] = [
     # the platform's own paths
     ("proxy", "guard", GUARD_HTTP_PORT, "TCP", True),
+    ("hub", "guard", GUARD_HTTP_PORT, "TCP", True),  # is the server it started up?
+    ("hub", "guard", GUARD_BRIDGE_PORT, "TCP", False),
+    ("api", "guard", GUARD_HTTP_PORT, "TCP", False),
     ("guard", "alice-a", SERVER_PORT, "TCP", True),
     ("guard", "carol-b", SERVER_PORT, "TCP", True),
     ("alice-a", "guard", GUARD_BRIDGE_PORT, "TCP", True),
@@ -91,6 +96,8 @@ ROWS: list[tuple[str, str, int, str, bool]] = [
     ("proxy", "api", 8080, "TCP", True),
     ("api", "db", 5432, "TCP", True),
     ("guard", "dns", 53, "UDP", True),
+    ("guard", "db", 5432, "TCP", True),  # permits, the audit log, display counts
+    ("guard", "kube-api", 6443, "TCP", True),  # where each person's pod is
     # Spark inside one project: driver (in the sandbox) and executors
     ("exec-a", "alice-a", SPARK_DRIVER_PORT, "TCP", True),
     ("alice-a", "exec-a", SPARK_BLOCK_MANAGER_PORT, "TCP", True),
@@ -102,6 +109,8 @@ ROWS: list[tuple[str, str, int, str, bool]] = [
     ("alice-a", "dns", 53, "TCP", False),
     ("alice-a", "api", 8080, "TCP", False),
     ("alice-a", "db", 5432, "TCP", False),
+    ("alice-a", "kube-api", 6443, "TCP", False),
+    ("alice-a", "kube-api", 443, "TCP", False),
     ("alice-a", "hub", 8081, "TCP", False),
     ("alice-a", "proxy", 8000, "TCP", False),
     ("alice-a", "guard", GUARD_HTTP_PORT, "TCP", False),
@@ -123,7 +132,7 @@ ROWS: list[tuple[str, str, int, str, bool]] = [
     # the trusted side keeps to its own
     ("guard", "internet", 443, "TCP", False),
     ("guard", "metadata", 80, "TCP", False),
-    ("guard", "db", 5432, "TCP", False),
+    ("guard", "lan", 6443, "TCP", False),
     ("api", "internet", 443, "TCP", False),
     ("api", "metadata", 80, "TCP", False),
     ("alice-a", "db", 5432, "TCP", False),

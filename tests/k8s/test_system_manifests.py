@@ -1,5 +1,7 @@
-"""HDH's own objects in hdh-system (k8s/system/*.yaml): valid Kubernetes, and HDH's own
-pods admitted by the restricted Pod Security Standard with no service-account token."""
+"""HDH's own objects in hdh-system (k8s/system/*.yaml): valid Kubernetes, HDH's own pods
+admitted by the restricted Pod Security Standard with no service-account token but the
+guard's, and the rights of the guard and the hub (with each project's RoleBindings)
+exactly what their roles need, by a small RBAC evaluator."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from jupyterlab_hdh.k8s.project import project_manifests, project_namespace
 from tests.k8s.pod_security import restricted_violations
 
 SYSTEM = Path(__file__).resolve().parents[2] / "k8s" / "system"
@@ -25,22 +28,26 @@ def _docs() -> list[tuple[str, dict[str, Any]]]:
 
 
 DOCS = _docs()
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
 
 
 @pytest.mark.parametrize("doc", [d for _, d in DOCS], ids=[n for n, _ in DOCS])
 def test_each_object_is_valid_kubernetes(doc: dict[str, Any]) -> None:
     kubernetes_validate.validate(doc, "1.33", strict=True)
-    if doc["kind"] != "Namespace":
+    if doc["kind"] not in CLUSTER_SCOPED:
         assert doc["metadata"]["namespace"] == "hdh-system"
+    else:
+        assert "namespace" not in doc["metadata"]
 
 
-def test_hdh_pods_are_restricted_and_carry_no_token() -> None:
-    deployments = [d for _, d in DOCS if d["kind"] == "Deployment"]
-    assert deployments
-    for d in deployments:
+def test_hdh_pods_are_restricted_and_carry_no_token_but_the_guards() -> None:
+    deployments = {d["metadata"]["name"]: d for _, d in DOCS if d["kind"] == "Deployment"}
+    assert set(deployments) == {"hdh-api", "hdh-guard"}
+    for name, d in deployments.items():
         pod = {"spec": d["spec"]["template"]["spec"]}
-        assert restricted_violations(pod) == {}, d["metadata"]["name"]
-        assert pod["spec"]["automountServiceAccountToken"] is False
+        assert restricted_violations(pod) == {}, name
+        # the guard lists pods (its rights: test_rights_are_what_each_role_needs)
+        assert pod["spec"]["automountServiceAccountToken"] is (name == "hdh-guard")
         for c in pod["spec"]["containers"]:
             assert c["securityContext"]["readOnlyRootFilesystem"] is True
             secrets = [e for e in c.get("env", []) if "valueFrom" in e]
@@ -58,3 +65,87 @@ def test_the_example_secret_holds_no_real_secret() -> None:
         "CHANGE-ME",
         "postgresql+psycopg://hdh:CHANGE-ME@hdh-postgres.hdh-system.svc:5432/hdh",
     }
+
+
+def _rules(objects: list[dict[str, Any]], account: str) -> set[tuple[str, str, str]]:
+    """Every (namespace or "*", resource, verb) the service account ``hdh-system/account``
+    may use, from the (Cluster)Roles its (Cluster)RoleBindings grant."""
+    roles = {
+        (o.get("metadata", {}).get("namespace"), o["metadata"]["name"]): o
+        for o in objects
+        if o["kind"] in ("Role", "ClusterRole")
+    }
+    granted: set[tuple[str, str, str]] = set()
+    for b in objects:
+        if b["kind"] not in ("RoleBinding", "ClusterRoleBinding"):
+            continue
+        subject = {"kind": "ServiceAccount", "name": account, "namespace": "hdh-system"}
+        if subject not in b["subjects"]:
+            continue
+        ref = b["roleRef"]
+        scope = "*" if b["kind"] == "ClusterRoleBinding" else b["metadata"]["namespace"]
+        role_ns = None if ref["kind"] == "ClusterRole" else b["metadata"]["namespace"]
+        role = roles[(role_ns, ref["name"])]  # a binding to a missing role is an error
+        for rule in role["rules"]:
+            assert rule["apiGroups"] == [""], rule  # the core API only
+            granted |= {(scope, r, v) for r in rule["resources"] for v in rule["verbs"]}
+    return granted
+
+
+def test_rights_are_what_each_role_needs() -> None:
+    """The guard reads pods of project namespaces only; the hub watches sandbox pods
+    everywhere (KubeSpawner's one watch) but makes and deletes them only in project
+    namespaces; a project grants no one else anything."""
+    objects = [d for _, d in DOCS] + project_manifests("cohort-a") + project_manifests("b")
+    a, b = project_namespace("cohort-a"), project_namespace("b")
+    assert _rules(objects, "hdh-guard") == {
+        (ns, "pods", verb) for ns in (a, b) for verb in ("get", "list")
+    }
+    assert _rules(objects, "hub") == {
+        *[("*", r, v) for r in ("pods", "events") for v in ("get", "list", "watch")],
+        ("*", "namespaces", "get"),
+        *[(ns, "pods", v) for ns in (a, b) for v in ("create", "delete")],
+    }
+    for account in ("default", "hdh-api", "jovyan"):
+        assert _rules(objects, account) == set()
+    subjects = {
+        (s["namespace"], s["name"])
+        for o in project_manifests("cohort-a")
+        if o["kind"] == "RoleBinding"
+        for s in o["subjects"]
+    }
+    assert subjects == {("hdh-system", "hdh-guard"), ("hdh-system", "hub")}
+
+
+def test_the_guard_is_what_the_hub_and_the_pods_are_told_it_is() -> None:
+    """The hub routes to the guard's Service and gives pods its bridge port; the guard's
+    command serves both ports, as the proxy's policy and the projects' policies expect."""
+    from jupyterlab_hdh.k8s.project import GUARD_BRIDGE_PORT, GUARD_HTTP_PORT
+
+    values = yaml.safe_load((SYSTEM.parent / "values.yaml").read_text())
+    (service,) = [
+        d for _, d in DOCS if d["kind"] == "Service" and d["metadata"]["name"] == "hdh-guard"
+    ]
+    ports = {p["name"]: p["port"] for p in service["spec"]["ports"]}
+    assert ports == {"http": GUARD_HTTP_PORT, "bridge": GUARD_BRIDGE_PORT}
+    assert (
+        values["hub"]["extraEnv"]["HDH_GUARD_URL"]
+        == f"http://hdh-guard.hdh-system.svc:{GUARD_HTTP_PORT}"
+    )
+    (guard,) = [
+        d for _, d in DOCS if d["kind"] == "Deployment" and d["metadata"]["name"] == "hdh-guard"
+    ]
+    pod = guard["spec"]["template"]
+    assert pod["metadata"]["labels"]["hdh.io/role"] == "guard"  # what the policies select
+    (c,) = pod["spec"]["containers"]
+    assert c["command"][-6:] == [
+        "k8s",
+        "guard",
+        "--port",
+        str(GUARD_HTTP_PORT),
+        "--bridge-port",
+        str(GUARD_BRIDGE_PORT),
+    ]
+    assert pod["spec"]["serviceAccountName"] == "hdh-guard"
+    data = {v["name"]: v for v in pod["spec"]["volumes"]}["data"]
+    assert data["persistentVolumeClaim"]["readOnly"] is True
