@@ -45,7 +45,7 @@ SPARK_DRIVER_PORT = 7078
 SPARK_BLOCK_MANAGER_PORT = 7079
 PROVISIONED_LABEL = f"{LABEL_PREFIX}policies"
 #: bumped whenever the policies change, so a namespace made by an older HDH is refused
-POLICY_VERSION = "1"
+POLICY_VERSION = "2"  # 2: the guard's and the hub's RoleBindings
 ROLE = f"{LABEL_PREFIX}role"
 PROJECT = f"{LABEL_PREFIX}project"
 

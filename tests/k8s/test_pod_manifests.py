@@ -355,7 +355,9 @@ class _FakeCoreV1:
         (None, "has no namespace hdh-p-cohort-2027 on this cluster"),
         ({}, "was provisioned not by HDH"),
         ({"hdh.io/policies": "0"}, "was provisioned policies v0"),
-        ({"hdh.io/policies": "1"}, None),
+        # v1 had no RoleBinding for the guard: it could not find the pods
+        ({"hdh.io/policies": "1"}, "was provisioned policies v1, not with this HDH's policies v2"),
+        ({"hdh.io/policies": "2"}, None),
     ],
 )
 def test_a_pod_starts_only_in_its_provisioned_project_namespace(
