@@ -163,6 +163,21 @@ def restricted_container_context() -> dict[str, Any]:
     }
 
 
+def isolated_pod_settings() -> dict[str, Any]:
+    """The pod-level settings of every project pod (sandboxes, Spark's pods): no other
+    service's address, nothing of the node's, and no DNS."""
+    return {
+        "enableServiceLinks": False,  # no other service's address in the environment
+        "hostNetwork": False,
+        "hostPID": False,
+        "hostIPC": False,
+        "shareProcessNamespace": False,
+        "dnsPolicy": "None",  # no resolver but the pod's own loopback: no DNS
+        "dnsConfig": {"nameservers": ["127.0.0.1"], "searches": [], "options": []},
+        "hostname": "hdh-sandbox",
+    }
+
+
 def pod_command(spec: SandboxSpec) -> list[str]:
     """The local sandbox's server command, listening on the pod's port."""
     argv = [a for a in server_argv(spec) if not a.startswith(_LOCAL_ONLY_ARGS)]
@@ -174,7 +189,9 @@ def pod_command(spec: SandboxSpec) -> list[str]:
     ]
 
 
-def _volumes(spec: SandboxSpec) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+def pod_volumes(spec: SandboxSpec) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """A project pod's volumes and mounts, by name: the workspace claim, the pod-local
+    folders, and each permitted dataset version read-only by ``subPath``."""
     volumes: dict[str, dict[str, Any]] = {
         "workspace": {
             "name": "workspace",
@@ -227,7 +244,7 @@ def pod_plan(spec: SandboxSpec, profile: ComputeProfile, bridge_url: str = "") -
         raise ValueError("a project pod needs the project's host identity (SandboxSpec.host)")
     host = spec.host
     host.check()
-    volumes, mounts = _volumes(spec)
+    volumes, mounts = pod_volumes(spec)
     env = sandbox_env(spec)
     # the host's path of HDH's R helper means nothing in an image: R's site profile there
     # loads it from the venv (images/base/hdh-rprofile.R)
@@ -273,14 +290,5 @@ def pod_plan(spec: SandboxSpec, profile: ComputeProfile, bridge_url: str = "") -
                 "failureThreshold": 3,
             }
         },
-        extra_pod_config={
-            "enableServiceLinks": False,  # no other service's address in the environment
-            "hostNetwork": False,
-            "hostPID": False,
-            "hostIPC": False,
-            "shareProcessNamespace": False,
-            "dnsPolicy": "None",  # no resolver but the pod's own loopback: no DNS
-            "dnsConfig": {"nameservers": ["127.0.0.1"], "searches": [], "options": []},
-            "hostname": "hdh-sandbox",
-        },
+        extra_pod_config=isolated_pod_settings(),
     )

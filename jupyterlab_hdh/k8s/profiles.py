@@ -3,7 +3,8 @@
 A profile names an image and the resources of the pod (CPU, memory, GPUs) and where it may
 be scheduled (node selector, tolerations). The three defaults follow ``images/``: ``cpu``
 (the base image), ``gpu`` (RAPIDS cuDF on CUDA, one ``nvidia.com/gpu`` on a GPU node) and
-``spark`` (the base image sized for a Spark driver; executors are pods of the project).
+``spark`` (the base image sized for a Spark driver, and ``executors`` worker pods of the
+project that the hub starts beside it: :mod:`jupyterlab_hdh.k8s.spark`).
 An operator replaces them in the hub's configuration (``ProjectKubeSpawner.profiles``);
 :func:`parse_profiles` checks what they wrote and names the bad key.
 """
@@ -44,7 +45,19 @@ class ComputeProfile:
     gpus: int = 0
     node_selector: Mapping[str, str] = field(default_factory=dict)
     tolerations: tuple[Mapping[str, str], ...] = ()
-    spark: bool = False
+    #: Spark: worker pods started with the server (0: none; Spark then runs in the pod)
+    executors: int = 0
+    executor_cpu: float = 4
+    executor_memory: str = "16G"
+    executor_image: str = ""  # default: SPARK_IMAGE
+
+    @property
+    def spark(self) -> bool:
+        return self.executors > 0
+
+    @property
+    def spark_image(self) -> str:
+        return self.executor_image or SPARK_IMAGE
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "node_selector", dict(self.node_selector))
@@ -66,6 +79,20 @@ class ComputeProfile:
                 raise ProfileError(f"{where}: {key} {getattr(self, key)!r} is not a quantity")
         if not 0 <= self.gpus <= 8:
             raise ProfileError(f"{where}: gpus is between 0 and 8")
+        if not 0 <= self.executors <= MAX_EXECUTORS:
+            raise ProfileError(f"{where}: executors is between 0 and {MAX_EXECUTORS}")
+        if self.spark:
+            if not 0 < self.executor_cpu <= 64:
+                raise ProfileError(f"{where}: executor_cpu is between 0 and 64")
+            if not MEMORY_RE.match(str(self.executor_memory)):
+                raise ProfileError(
+                    f"{where}: executor_memory {self.executor_memory!r} is not a quantity"
+                )
+            image = self.spark_image
+            if any(c.isspace() for c in image) or (
+                ":" not in image.rsplit("/", 1)[-1] and "@" not in image
+            ):
+                raise ProfileError(f"{where}: executor_image {image!r} must be pinned")
 
     def resource_limits(self) -> dict[str, str]:
         """Extra resources (GPUs) as KubeSpawner's ``extra_resource_limits``."""
@@ -87,12 +114,21 @@ class ComputeProfile:
 
 BASE_IMAGE = "ghcr.io/hdh-open/hdh-base:0.1.0"
 GPU_IMAGE = "ghcr.io/hdh-open/hdh-gpu:0.1.0"
+SPARK_IMAGE = "ghcr.io/hdh-open/hdh-spark:0.1.0"
+MAX_EXECUTORS = 32
 
 DEFAULT_PROFILES = (
     ComputeProfile("cpu", "CPU (2 cores, 8 GiB)", BASE_IMAGE, 2, 0.5, "8G", "2G"),
     ComputeProfile("gpu", "GPU (1 NVIDIA GPU, cuDF)", GPU_IMAGE, 8, 2, "64G", "16G", gpus=1),
     ComputeProfile(
-        "spark", "Spark (driver 4 cores, 16 GiB)", BASE_IMAGE, 4, 1, "16G", "4G", spark=True
+        "spark",
+        "Spark (driver 4 cores, 16 GiB; 2 executors of 4 cores, 16 GiB)",
+        BASE_IMAGE,
+        4,
+        1,
+        "16G",
+        "4G",
+        executors=2,
     ),
 )
 

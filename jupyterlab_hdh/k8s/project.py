@@ -17,10 +17,10 @@ The objects:
   (the ClusterRoles are in ``k8s/system``);
 * NetworkPolicies: everything denied in both directions, then only: the guard may reach
   the sandboxes' server port; a sandbox may reach the guard's bridge port (its only way
-  to the control plane); Spark executors and the driver in the sandbox talk on Spark's
-  two fixed ports, inside the project. No DNS, no internet, no cloud metadata address,
-  no other pod — and not another member's sandbox server in the same project (no token
-  guards that port: the guard authenticates).
+  to the control plane); Spark's master, workers and executors and the driver in the
+  sandbox talk on Spark's four fixed ports (7077-7080), inside the project. No DNS, no
+  internet, no cloud metadata address, no other pod — and not another member's sandbox
+  server in the same project (no token guards that port: the guard authenticates).
 """
 
 from __future__ import annotations
@@ -40,9 +40,13 @@ SYSTEM_NAMESPACE = "hdh-system"
 #: the guard's ports: the proxy's HTTP side, and the API bridge the sandboxes call
 GUARD_HTTP_PORT = 8000
 GUARD_BRIDGE_PORT = 8090
-#: Spark's driver RPC and block manager ports (``hdh.spark()`` fixes them on Kubernetes)
+#: Spark's ports between a project's Spark pods (``jupyterlab_hdh.k8s.spark``): the
+#: standalone master, the driver's RPC (``hdh.spark()`` fixes it), the block managers of the
+#: driver and of each executor, and a worker's RPC
+SPARK_MASTER_PORT = 7077
 SPARK_DRIVER_PORT = 7078
 SPARK_BLOCK_MANAGER_PORT = 7079
+SPARK_WORKER_PORT = 7080
 PROVISIONED_LABEL = f"{LABEL_PREFIX}policies"
 #: bumped whenever the policies change, so a namespace made by an older HDH is refused
 POLICY_VERSION = "2"  # 2: the guard's and the hub's RoleBindings
@@ -111,7 +115,7 @@ SPARK_PODS: dict[str, Any] = {
 
 
 def _spark_ports() -> list[dict[str, Any]]:
-    return [{"protocol": "TCP", "port": SPARK_DRIVER_PORT, "endPort": SPARK_BLOCK_MANAGER_PORT}]
+    return [{"protocol": "TCP", "port": SPARK_MASTER_PORT, "endPort": SPARK_WORKER_PORT}]
 
 
 def network_policies(slug: str) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from jupyterhub.utils import exponential_backoff
 from kubernetes_asyncio.client.rest import ApiException
 from kubespawner import KubeSpawner
 from traitlets import Bool, Dict, Integer, List, Unicode
@@ -41,6 +42,7 @@ from jupyterlab_hdh.k8s.profiles import (
     profile_named,
 )
 from jupyterlab_hdh.k8s.project import POLICY_VERSION, PROVISIONED_LABEL, project_namespace
+from jupyterlab_hdh.k8s.spark import SparkCluster
 from jupyterlab_hdh.sandbox.spec import HOST_ID_BASE, WORKSPACE, SandboxSpec
 
 
@@ -68,7 +70,10 @@ class ProjectKubeSpawner(KubeSpawner):  # type: ignore[misc]
         " at each spawn, since a pod has no DNS (empty: sandboxes reach no control plane)",
     ).tag(config=True)
 
-    _hdh_env: dict[str, str] | None = None
+    _hdh_env: dict[str, Any] | None = None
+    _spark_env: dict[str, Any] = {}  # noqa: RUF012 - replaced, never mutated
+    #: this server's Spark pods (kept in the hub's state: deleted even after a hub restart)
+    hdh_spark_pods: list[str] = []  # noqa: RUF012 - replaced, never mutated
 
     enable_user_namespaces = Bool(
         True, help="Each project's pods run in its own namespace hdh-p-<slug> (always)"
@@ -138,8 +143,8 @@ class ProjectKubeSpawner(KubeSpawner):  # type: ignore[misc]
         ip = str(found[0][4][0])
         return f"http://{f'[{ip}]' if ':' in ip else ip}:{parts.port}"
 
-    def hdh_pod_plan(self) -> PodPlan:
-        """The pod of this user's server of this project (``SpawnRefused``: why not)."""
+    def hdh_spec(self) -> tuple[SandboxSpec, ComputeProfile]:
+        """This user's sandbox of this project and its profile (``SpawnRefused``: why not)."""
         if not self.project:
             raise SpawnRefused(
                 "HDH has no default server: each project is its own server."
@@ -163,24 +168,131 @@ class ProjectKubeSpawner(KubeSpawner):  # type: ignore[misc]
             python_base_prefix=Path(IMAGE_PYTHON_PREFIX),
             host=plan.host_identity(self.host_id_base),
         )
+        return spec, profile
+
+    def hdh_pod_plan(self) -> PodPlan:
+        """The pod of this user's server of this project (``SpawnRefused``: why not)."""
+        spec, profile = self.hdh_spec()
         return pod_plan(spec, profile, self.bridge_address())
+
+    def spark_cluster(self) -> SparkCluster | None:
+        """The Spark pods this server starts with (None: its profile has no executors)."""
+        spec, profile = self.hdh_spec()
+        return SparkCluster(spec, profile, self.pod_name) if profile.spark else None
 
     async def get_pod_manifest(self) -> Any:
         plan = await in_thread(self.hdh_pod_plan)
         plan.apply(self)
         # hdh.spark() sizes the JVM's heap from the limit, in bytes as KubeSpawner read it
-        self._hdh_env = {**plan.env, "HDH_MEMORY_LIMIT": str(int(self.mem_limit))}
+        self._hdh_env = {
+            **plan.env,
+            "HDH_MEMORY_LIMIT": str(int(self.mem_limit)),
+            **self._spark_env,
+        }
         return await super().get_pod_manifest()
 
     async def _start(self) -> str:
         """Start the pod (KubeSpawner waits until it is ready), then answer the guard's URL:
-        the proxy sends this server's traffic to the guard, which finds the pod itself."""
+        the proxy sends this server's traffic to the guard, which finds the pod itself.
+
+        With a Spark profile, Spark's master pod first (the sandbox is told its address),
+        then the sandbox, then the workers; any failure deletes the Spark pods made."""
         if not self.guard_url:
             raise SpawnRefused(
                 "the hub is misconfigured: ProjectKubeSpawner.guard_url is not set", 500
             )
-        await super()._start()
+        self._spark_env = {}
+        cluster = await in_thread(self.spark_cluster)
+        try:
+            if cluster is not None:
+                master_ip = await self._start_spark_master(cluster)
+                self._spark_env = cluster.driver_env(master_ip)
+            await super()._start()
+            if cluster is not None:
+                for body in cluster.worker_pods(master_ip):
+                    await self._create_spark_pod(cluster.namespace, body)
+        except BaseException:
+            await self.delete_spark_pods()
+            raise
         return str(self.guard_url)
+
+    # -- Spark's pods (k8s/spark.py) ------------------------------------------
+
+    async def _create_spark_pod(self, namespace: str, body: dict[str, Any]) -> None:
+        name = body["metadata"]["name"]
+        try:
+            await asyncio.wait_for(
+                self.api.create_namespaced_pod(namespace, body), self.k8s_api_request_timeout
+            )
+        except ApiException as exc:
+            if exc.status == 409:
+                raise SpawnRefused(
+                    f"Spark's pod {name} of an earlier start of this server is still being"
+                    " deleted: start it again in a minute",
+                    409,
+                ) from None
+            raise
+        self.hdh_spark_pods = [*self.hdh_spark_pods, name]
+
+    async def _start_spark_master(self, cluster: SparkCluster) -> str:
+        """Create Spark's master pod and wait for its address (``SpawnRefused`` on time out)."""
+        await self._create_spark_pod(cluster.namespace, cluster.master_pod())
+        found: dict[str, str] = {}
+
+        async def running() -> bool:
+            pod = await self.api.read_namespaced_pod(cluster.master_name, cluster.namespace)
+            status = pod.status
+            if status is not None and status.phase == "Running" and status.pod_ip:
+                found["ip"] = str(status.pod_ip)
+                return True
+            return False
+
+        try:
+            await exponential_backoff(
+                running,
+                f"Spark's master pod {cluster.master_name} did not start",
+                timeout=self.start_timeout,
+            )
+        except TimeoutError:
+            raise SpawnRefused(
+                f"Spark's master pod {cluster.master_name} did not start within"
+                f" {self.start_timeout} s (kubectl -n {cluster.namespace} describe pod"
+                f" {cluster.master_name})",
+                503,
+            ) from None
+        return found["ip"]
+
+    async def delete_spark_pods(self) -> None:
+        """Delete this server's Spark pods (those already gone are fine)."""
+        names, self.hdh_spark_pods = self.hdh_spark_pods, []
+        for name in names:
+            try:
+                await asyncio.wait_for(
+                    self.api.delete_namespaced_pod(name, self.namespace, grace_period_seconds=5),
+                    self.k8s_api_request_timeout,
+                )
+            except ApiException as exc:
+                if exc.status != 404:
+                    self.hdh_spark_pods = [*self.hdh_spark_pods, name]  # tried again at stop
+                    self.log.warning("cannot delete Spark's pod %s: %s", name, exc.reason)
+
+    async def stop(self, now: bool = False) -> None:
+        await super().stop(now)
+        await self.delete_spark_pods()
+
+    def get_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = super().get_state()
+        if self.hdh_spark_pods:
+            state["hdh_spark_pods"] = list(self.hdh_spark_pods)
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        self.hdh_spark_pods = [str(n) for n in state.get("hdh_spark_pods") or []]
+
+    def clear_state(self) -> None:
+        super().clear_state()
+        self.hdh_spark_pods = []
 
     def get_env(self) -> dict[str, str]:
         """The sandbox's environment only: no JupyterHub token or URL enters the pod."""
@@ -191,6 +303,8 @@ class ProjectKubeSpawner(KubeSpawner):  # type: ignore[misc]
 
     async def poll(self) -> int | None:
         status = await super().poll()
+        if status is not None and self.hdh_spark_pods:
+            await self.delete_spark_pods()  # the sandbox is gone: so are its executors
         if status is not None or not self.project:
             return status  # type: ignore[no-any-return]
 

@@ -20,6 +20,8 @@ from jupyterlab_hdh.k8s.project import (
     GUARD_HTTP_PORT,
     SPARK_BLOCK_MANAGER_PORT,
     SPARK_DRIVER_PORT,
+    SPARK_MASTER_PORT,
+    SPARK_WORKER_PORT,
     project_manifests,
     project_namespace,
 )
@@ -55,6 +57,9 @@ PODS = {
     "bob-a": _sandbox("bob-a", A, "cohort-a", "10.1.0.3"),
     "exec-a": Pod(
         "exec-a", A, {"hdh.io/role": "spark-executor", "hdh.io/project": "cohort-a"}, "10.1.0.4"
+    ),
+    "exec-a2": Pod(
+        "exec-a2", A, {"hdh.io/role": "spark-executor", "hdh.io/project": "cohort-a"}, "10.1.0.5"
     ),
     "carol-b": _sandbox("carol-b", B, "cohort-b", "10.2.0.2"),
     "exec-b": Pod(
@@ -101,6 +106,13 @@ ROWS: list[tuple[str, str, int, str, bool]] = [
     # Spark inside one project: driver (in the sandbox) and executors
     ("exec-a", "alice-a", SPARK_DRIVER_PORT, "TCP", True),
     ("alice-a", "exec-a", SPARK_BLOCK_MANAGER_PORT, "TCP", True),
+    ("alice-a", "exec-a", SPARK_MASTER_PORT, "TCP", True),  # the driver to the master
+    ("exec-a", "exec-a2", SPARK_WORKER_PORT, "TCP", True),  # the master to a worker
+    ("exec-a2", "exec-a", SPARK_MASTER_PORT, "TCP", True),  # a worker to the master
+    ("alice-a", "exec-a", 8080, "TCP", False),  # the master's web page: no
+    ("exec-a", "exec-a2", 8081, "TCP", False),
+    ("exec-b", "exec-a", SPARK_MASTER_PORT, "TCP", False),  # another project's Spark: no
+    ("carol-b", "exec-a", SPARK_MASTER_PORT, "TCP", False),
     # a sandbox reaches nothing else
     ("alice-a", "internet", 443, "TCP", False),
     ("alice-a", "lan", 22, "TCP", False),
