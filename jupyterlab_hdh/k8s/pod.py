@@ -19,7 +19,8 @@ What the pod keeps from the bubblewrap sandbox:
   (a read-only mount of that version's folder in the datasets claim: the pod sees no
   other version), HOME and the temporary folders as pod-local ``emptyDir``;
 * the project's own uid/gid (``host_id_base + project id``) with the data group as its
-  only supplementary group, never root;
+  only supplementary group, never root, named in the pod's ``/etc/passwd`` and
+  ``/etc/group`` as in the sandbox (:func:`identity_files`: Java looks the uid up);
 * restricted Pod Security: non-root, every capability dropped, ``RuntimeDefault``
   seccomp, no privilege escalation, a read-only root filesystem, and no DNS (the pod's
   only resolver is its own loopback).
@@ -43,6 +44,8 @@ from jupyterlab_hdh.sandbox.spec import (
     SANDBOX_VAR_TMP,
     WORKSPACE,
     SandboxSpec,
+    group_text,
+    passwd_text,
     sandbox_env,
     server_argv,
 )
@@ -109,6 +112,7 @@ class PodPlan:
     annotations: dict[str, str] = field(default_factory=dict)
     extra_container_config: dict[str, Any] = field(default_factory=dict)
     extra_pod_config: dict[str, Any] = field(default_factory=dict)
+    init_containers: list[dict[str, Any]] = field(default_factory=list)
 
     def apply(self, spawner: Any) -> None:
         """Set these values on a KubeSpawner (before ``get_pod_manifest``/``start``)."""
@@ -142,7 +146,7 @@ class PodPlan:
         spawner.allow_privilege_escalation = False
         spawner.storage_pvc_ensure = False  # the workspace claim is the operator's, per project
         spawner.lifecycle_hooks = {}
-        spawner.init_containers = []
+        spawner.init_containers = self.init_containers
         spawner.extra_containers = []
 
 
@@ -161,6 +165,54 @@ def restricted_container_context() -> dict[str, Any]:
         "capabilities": {"drop": ["ALL"]},
         "seccompProfile": dict(RUNTIME_DEFAULT_SECCOMP),
     }
+
+
+#: where a pod's own /etc/passwd and /etc/group are written before it starts
+IDENTITY_VOLUME = "identity"
+IDENTITY_DIR = "/hdh-identity"
+
+
+def identity_files(
+    spec: SandboxSpec, image: str
+) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    """The project's uid named in the pod, as in the local sandbox (``passwd_text``,
+    ``group_text``): Java (Spark's Hadoop libraries) looks the running uid up and fails
+    without an entry, and an image cannot list every project's uid in advance.
+
+    Returns an init container (the pod's image, as the project's uid, restricted) that
+    writes the two files into a pod-local volume, that volume, and the mounts of the files
+    over ``/etc/passwd`` and ``/etc/group`` (read-only) for the main container."""
+    init = {
+        "name": "identity",
+        "image": image,
+        "command": [
+            "/bin/sh",
+            "-c",
+            f'printf "%s" "$HDH_PASSWD" > {IDENTITY_DIR}/passwd'
+            f' && printf "%s" "$HDH_GROUP" > {IDENTITY_DIR}/group',
+        ],
+        "env": [
+            {"name": "HDH_PASSWD", "value": passwd_text(spec)},
+            {"name": "HDH_GROUP", "value": group_text(spec)},
+        ],
+        "securityContext": restricted_container_context(),
+        "resources": {
+            "limits": {"cpu": "100m", "memory": "64Mi"},
+            "requests": {"cpu": "10m", "memory": "16Mi"},
+        },
+        "volumeMounts": [{"name": IDENTITY_VOLUME, "mountPath": IDENTITY_DIR}],
+    }
+    volume = {"name": IDENTITY_VOLUME, "emptyDir": {"sizeLimit": "1Mi"}}
+    mounts = [
+        {
+            "name": IDENTITY_VOLUME,
+            "mountPath": f"/etc/{name}",
+            "subPath": name,
+            "readOnly": True,
+        }
+        for name in ("passwd", "group")
+    ]
+    return init, volume, mounts
 
 
 def isolated_pod_settings() -> dict[str, Any]:
@@ -245,6 +297,10 @@ def pod_plan(spec: SandboxSpec, profile: ComputeProfile, bridge_url: str = "") -
     host = spec.host
     host.check()
     volumes, mounts = pod_volumes(spec)
+    init, identity, identity_mounts = identity_files(spec, profile.image)
+    volumes[IDENTITY_VOLUME] = identity
+    for m in identity_mounts:
+        mounts[f"identity-{m['subPath']}"] = m
     env = sandbox_env(spec)
     # the host's path of HDH's R helper means nothing in an image: R's site profile there
     # loads it from the venv (images/base/hdh-rprofile.R)
@@ -291,4 +347,5 @@ def pod_plan(spec: SandboxSpec, profile: ComputeProfile, bridge_url: str = "") -
             }
         },
         extra_pod_config=isolated_pod_settings(),
+        init_containers=[init],
     )

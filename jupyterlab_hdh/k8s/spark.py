@@ -32,6 +32,7 @@ from jupyterlab_hdh.k8s.pod import (
     LABEL_PREFIX,
     RUNTIME_DEFAULT_SECCOMP,
     USER_ANNOTATION,
+    identity_files,
     isolated_pod_settings,
     k8s_name,
     pod_volumes,
@@ -174,6 +175,7 @@ class SparkCluster:
         volumes, mounts = pod_volumes(spec)
         keep = {"workspace", "tmp", "datasets"} if data else {"tmp"}
         mounted = [m for k, m in mounts.items() if m["name"] in keep or k in keep]
+        init, identity, identity_mounts = identity_files(spec, self.profile.spark_image)
         selector, tolerations = self.profile.scheduling()
         pod_security: dict[str, Any] = {
             "runAsNonRoot": True,
@@ -221,10 +223,11 @@ class SparkCluster:
                         "ports": [{"name": "spark", "containerPort": port, "protocol": "TCP"}],
                         "resources": {"limits": limits, "requests": requests},
                         "securityContext": restricted_container_context(),
-                        "volumeMounts": mounted,
+                        "volumeMounts": [*mounted, *identity_mounts],
                         "workingDir": SANDBOX_TMP,
                     }
                 ],
-                "volumes": [v for k, v in volumes.items() if k in keep],
+                "initContainers": [init],
+                "volumes": [*(v for k, v in volumes.items() if k in keep), identity],
             },
         }

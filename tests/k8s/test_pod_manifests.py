@@ -377,3 +377,29 @@ def test_the_hub_routes_the_server_to_the_guard_never_to_the_pod(
     with pytest.raises(SpawnRefused, match="guard_url is not set"):
         asyncio.run(start(""))
     assert started == ["cohort-2027"]  # no pod without a guard to put in front of it
+
+
+def test_the_pod_names_the_projects_uid_as_the_sandbox_does(cluster_world) -> None:
+    """Java looks the running uid up: the pod's /etc/passwd and /etc/group are the local
+    sandbox's, written by an init container as the project's uid into a pod-local volume."""
+    pod = render(cluster_world, "alice", "cohort-2027")
+    spec = pod["spec"]
+    (init,) = spec["initContainers"]
+    (c,) = spec["containers"]
+    uid = 200000 + _project_id(cluster_world, "cohort-2027")
+    env = {e["name"]: e["value"] for e in init["env"]}
+    assert (
+        env["HDH_PASSWD"].splitlines()[0]
+        == f"jovyan:x:{uid}:{uid}:HDH sandbox user:/home/jovyan:/bin/bash"
+    )
+    assert "hdh-data:x:200000:jovyan" in env["HDH_GROUP"]
+    assert init["image"] == c["image"]
+    assert init["command"][:2] == ["/bin/sh", "-c"] and "$HDH_PASSWD" in init["command"][2]
+    assert init["securityContext"]["runAsNonRoot"] is True  # as the pod: the project's uid
+    etc = {m["mountPath"]: m for m in c["volumeMounts"] if m["mountPath"].startswith("/etc/")}
+    assert {p: (m["subPath"], m.get("readOnly")) for p, m in etc.items()} == {
+        "/etc/passwd": ("passwd", True),
+        "/etc/group": ("group", True),
+    }
+    assert restricted_violations(pod) == {}
+    kubernetes_validate.validate(pod, K8S_VERSION, strict=True)

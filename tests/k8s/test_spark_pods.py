@@ -70,7 +70,8 @@ def test_spark_pods_are_valid_restricted_pods_of_the_project(cluster_world) -> N
     assert master["spec"]["containers"][0]["command"][-1] == "master"
     # the master reads no data; each worker mounts exactly the permitted versions, read-only
     assert "supplementalGroups" not in master["spec"]["securityContext"]
-    assert [m["mountPath"] for m in master["spec"]["containers"][0]["volumeMounts"]] == ["/tmp"]
+    master_mounts = [m["mountPath"] for m in master["spec"]["containers"][0]["volumeMounts"]]
+    assert master_mounts == ["/tmp", "/etc/passwd", "/etc/group"]
     for w in workers:
         (c,) = w["spec"]["containers"]
         assert c["command"][-1] == "worker"
@@ -78,7 +79,17 @@ def test_spark_pods_are_valid_restricted_pods_of_the_project(cluster_world) -> N
         data = {m["mountPath"]: m for m in c["volumeMounts"] if m["name"] == "datasets"}
         assert set(data) == {"/data/snds/v2", "/data/pmsi_mco/v1"}
         assert all(m["readOnly"] is True for m in data.values())
-        assert {m["mountPath"] for m in c["volumeMounts"]} == {*data, "/workspace", "/tmp"}
+        assert {m["mountPath"] for m in c["volumeMounts"]} == {
+            *data,
+            "/workspace",
+            "/tmp",
+            "/etc/passwd",
+            "/etc/group",
+        }
+        # Java names the project's uid (Spark's Hadoop libraries fail without an entry)
+        (init,) = w["spec"]["initContainers"]
+        passwd = _env(init)["HDH_PASSWD"]
+        assert passwd.startswith(f"jovyan:x:{uid}:{uid}:")
         env = _env(c)
         assert env["HDH_SPARK_MASTER_URL"] == "spark://10.1.0.9:7077"
         assert (env["HDH_SPARK_PORT"], env["HDH_SPARK_CORES"]) == ("7080", "4")
