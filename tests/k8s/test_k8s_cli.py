@@ -67,3 +67,22 @@ def test_the_probe_job_runs_as_a_sandbox_of_the_project() -> None:
     assert pod["metadata"]["labels"] == {"hdh.io/role": "sandbox", "hdh.io/project": "cohort-a"}
     assert restricted_violations({"spec": pod["spec"]}) == {}
     assert pod["spec"]["containers"][0]["command"][-1] == "jupyterlab_hdh.k8s.probe"
+
+
+def test_the_guard_will_not_start_without_the_control_plane_and_its_token(
+    tmp_path, monkeypatch
+) -> None:
+    """``hdh k8s guard`` says in one line what it lacks, before touching anything."""
+    monkeypatch.delenv("HDH_API_URL", raising=False)
+    monkeypatch.delenv("HDH_BRIDGE_TOKEN_FILE", raising=False)
+    guard = ["--data-dir", str(tmp_path), "k8s", "guard"]
+    r = CliRunner().invoke(main, guard)
+    assert r.exit_code != 0
+    assert "HDH_API_URL and HDH_BRIDGE_TOKEN_FILE" in str(r.exception or r.output)
+    r = CliRunner().invoke(
+        main,
+        [*guard, "--api-url", "http://hdh-api:8080", "--bridge-token-file", str(tmp_path / "no")],
+    )
+    assert r.exit_code != 0
+    assert "the bridge token cannot be read" in str(r.exception or r.output)
+    assert "Traceback" not in r.output
