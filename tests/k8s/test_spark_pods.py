@@ -267,3 +267,40 @@ def test_servers_without_executors_make_no_spark_pod(
 
     assert asyncio.run(cluster_of("cpu")) is None
     assert asyncio.run(cluster_of("gpu")) is None
+
+
+def test_revoking_the_permit_stops_the_pod_and_its_executors(
+    cluster_world, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As on one machine: the hub's poll re-checks the permit and stops what it lets in no
+    longer (the guard already refuses every request the moment the permit ends)."""
+    from jupyterlab_hdh.governance import projects as pj
+    from tests.governance.conftest import CONTROLLER
+
+    stopped: list[str] = []
+
+    async def pod_running(self: Any) -> None:
+        return None  # KubeSpawner's poll: the pod is there
+
+    async def pod_stopped(self: Any, now: bool = False) -> None:
+        stopped.append("sandbox")
+
+    monkeypatch.setattr(KubeSpawner, "poll", pod_running)
+    monkeypatch.setattr(KubeSpawner, "stop", pod_stopped)
+    api = _FakeApi()
+
+    async def poll() -> tuple[Any, list[str]]:
+        sp = _spawner(cluster_world, "alice", "cohort-2027", profile="spark")
+        sp.api = api
+        sp.hdh_spark_pods = ["m", "w0"]
+        api.bodies.update({"m": {}, "w0": {}})
+        return await sp.poll(), list(sp.hdh_spark_pods)
+
+    assert asyncio.run(poll()) == (None, ["m", "w0"])  # the permit holds: nothing stops
+    assert stopped == [] and api.calls == []
+    with cluster_world.transaction() as s:
+        permit = pj.active_permit(s, "alice", "cohort-2027")
+        pj.revoke_permit(s, permit.id, reason="committee withdrew it", actor=CONTROLLER)
+    assert asyncio.run(poll()) == (1, [])
+    assert stopped == ["sandbox"]
+    assert api.calls == [("delete", "m"), ("delete", "w0")]
