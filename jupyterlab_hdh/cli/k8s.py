@@ -1,5 +1,6 @@
 """``hdh k8s``: HDH's Kubernetes objects, printed for ``kubectl apply -f -``.
 
+``hdh k8s review`` prints the namespace of the reviewers' own workspaces.
 ``hdh k8s guard`` runs the cluster's guard (:mod:`jupyterlab_hdh.k8s.guard`).
 ``hdh k8s probe SLUG`` prints the isolation probe (:mod:`jupyterlab_hdh.k8s.probe`).
 ``hdh k8s project SLUG`` prints a project's namespace and everything that isolates it
@@ -82,6 +83,20 @@ def project(
     )
     docs = project_manifests(slug, quota, datasets_source)
     click.echo(yaml.safe_dump_all(docs, sort_keys=False), nl=False)
+
+
+@k8s.command("review")
+@click.option("--cpu", default="16", show_default=True, help="CPU cores of all review workspaces")
+@click.option("--memory", default="64Gi", show_default=True, help="their memory")
+@click.option("--pods", default=50, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--workspaces", default=200, show_default=True, type=click.IntRange(1, 10000))
+@click.option("--storage", default="500Gi", show_default=True, help="their claims together")
+def review(cpu: str, memory: str, pods: int, workspaces: int, storage: str) -> None:
+    """Print the namespace of the reviewers' own workspaces (server "review"), as YAML."""
+    from jupyterlab_hdh.k8s.project import ReviewQuota, review_manifests
+
+    quota = ReviewQuota(cpu=cpu, memory=memory, pods=pods, workspaces=workspaces, storage=storage)
+    click.echo(yaml.safe_dump_all(review_manifests(quota), sort_keys=False), nl=False)
 
 
 @k8s.command("probe")

@@ -28,6 +28,7 @@ from typing import Any
 
 from tornado import web
 
+from jupyterlab_hdh.governance.projects import REVIEW_WORKSPACE
 from jupyterlab_hdh.hub.bridge import (
     BridgeRefused,
     BridgeTarget,
@@ -65,6 +66,8 @@ class PodBridgeHandler(ForwardHandler):
         if m is None:
             raise BridgeRefused("the API bridge takes /projects/<project>/api/...")
         project, rest = m.group(1), m.group(2)
+        if project == REVIEW_WORKSPACE:
+            raise BridgeRefused("a review workspace acts as no one: it has no API bridge")
         ip = self.request.remote_ip or ""
         user = await self.directory.sandbox_at(project, ip)
         if user is None:

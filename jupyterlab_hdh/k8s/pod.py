@@ -62,6 +62,8 @@ LABEL_PREFIX = "hdh.io/"
 USER_ANNOTATION = f"{LABEL_PREFIX}user"
 #: how a pod reaches the control plane: the guard's bridge port, by address (no DNS in a pod)
 BRIDGE_URL_ENV = "HDH_BRIDGE_URL"
+#: a reviewer's own workspace claim
+REVIEW_WORKSPACE_SIZE = "10Gi"
 #: arguments of the local command that name host paths or the Unix socket
 _LOCAL_ONLY_ARGS = (
     "--ServerApp.sock=",
@@ -85,6 +87,11 @@ def k8s_name(*parts: str, limit: int = 63) -> str:
 def workspace_claim(project: str) -> str:
     """The ReadWriteMany claim of a project's workspace."""
     return k8s_name("hdh-workspace", project)
+
+
+def review_claim(user: str) -> str:
+    """The claim of a reviewer's own workspace (made by the hub at their first spawn)."""
+    return k8s_name("hdh-review", user)
 
 
 @dataclass(frozen=True)
@@ -113,6 +120,8 @@ class PodPlan:
     extra_container_config: dict[str, Any] = field(default_factory=dict)
     extra_pod_config: dict[str, Any] = field(default_factory=dict)
     init_containers: list[dict[str, Any]] = field(default_factory=list)
+    #: a reviewer's own claim, which KubeSpawner makes when missing (empty: the project's)
+    own_claim: str = ""
 
     def apply(self, spawner: Any) -> None:
         """Set these values on a KubeSpawner (before ``get_pod_manifest``/``start``)."""
@@ -144,7 +153,12 @@ class PodPlan:
         spawner.service_account = None
         spawner.privileged = False
         spawner.allow_privilege_escalation = False
-        spawner.storage_pvc_ensure = False  # the workspace claim is the operator's, per project
+        # a project's workspace claim is the operator's; a reviewer's own is made on first use
+        spawner.storage_pvc_ensure = bool(self.own_claim)
+        if self.own_claim:
+            spawner.pvc_name = self.own_claim
+            spawner.storage_access_modes = ["ReadWriteOnce"]
+            spawner.storage_capacity = REVIEW_WORKSPACE_SIZE
         spawner.lifecycle_hooks = {}
         spawner.init_containers = self.init_containers
         spawner.extra_containers = []
@@ -241,13 +255,15 @@ def pod_command(spec: SandboxSpec) -> list[str]:
     ]
 
 
-def pod_volumes(spec: SandboxSpec) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+def pod_volumes(
+    spec: SandboxSpec, claim: str = ""
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     """A project pod's volumes and mounts, by name: the workspace claim, the pod-local
     folders, and each permitted dataset version read-only by ``subPath``."""
     volumes: dict[str, dict[str, Any]] = {
         "workspace": {
             "name": "workspace",
-            "persistentVolumeClaim": {"claimName": workspace_claim(spec.project)},
+            "persistentVolumeClaim": {"claimName": claim or workspace_claim(spec.project)},
         },
         "home": {"name": "home", "emptyDir": {"sizeLimit": "1Gi"}},
         "tmp": {"name": "tmp", "emptyDir": {"sizeLimit": "10Gi"}},
@@ -287,16 +303,19 @@ def pod_volumes(spec: SandboxSpec) -> tuple[dict[str, dict[str, Any]], dict[str,
     return volumes, mounts
 
 
-def pod_plan(spec: SandboxSpec, profile: ComputeProfile, bridge_url: str = "") -> PodPlan:
+def pod_plan(
+    spec: SandboxSpec, profile: ComputeProfile, bridge_url: str = "", own_claim: str = ""
+) -> PodPlan:
     """The pod of ``spec`` on ``profile``. ``spec.host`` (the project's identity) is required:
     a pod never runs as root, nor as another project's uid. ``bridge_url``: the guard's API
     bridge (``http://<address>:8090``; empty: none), given to the pod with the project's
-    path as ``HDH_BRIDGE_URL``."""
+    path as ``HDH_BRIDGE_URL``. ``own_claim``: the workspace is this claim (a reviewer's),
+    not the project's."""
     if spec.host is None:
         raise ValueError("a project pod needs the project's host identity (SandboxSpec.host)")
     host = spec.host
     host.check()
-    volumes, mounts = pod_volumes(spec)
+    volumes, mounts = pod_volumes(spec, own_claim)
     init, identity, identity_mounts = identity_files(spec, profile.image)
     volumes[IDENTITY_VOLUME] = identity
     for m in identity_mounts:
@@ -348,4 +367,5 @@ def pod_plan(spec: SandboxSpec, profile: ComputeProfile, bridge_url: str = "") -
         },
         extra_pod_config=isolated_pod_settings(),
         init_containers=[init],
+        own_claim=own_claim,
     )

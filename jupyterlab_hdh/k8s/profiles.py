@@ -132,6 +132,9 @@ DEFAULT_PROFILES = (
     ),
 )
 
+#: a reviewer's own workspace (server ``review``): no data, small; not a person's choice
+REVIEW_PROFILE = ComputeProfile("review", "Review workspace", BASE_IMAGE, 1, 0.25, "4G", "1G")
+
 _KEYS = {f for f in ComputeProfile.__dataclass_fields__}
 
 

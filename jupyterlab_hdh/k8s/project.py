@@ -228,18 +228,11 @@ def datasets_volume(slug: str, source: dict[str, Any], size: str) -> list[dict[s
     ]
 
 
-def project_manifests(
-    slug: str,
-    quota: ProjectQuota | None = None,
-    datasets_source: dict[str, Any] | None = None,
-) -> list[dict[str, Any]]:
-    """Every object of project ``slug``, in the order to apply them."""
-    quota = quota or ProjectQuota()
-    ns = project_namespace(slug)
+def _namespace(slug: str) -> dict[str, Any]:
     namespace: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": _meta(ns, slug),
+        "metadata": _meta(project_namespace(slug), slug),
     }
     namespace["metadata"]["labels"].update(
         {
@@ -251,31 +244,13 @@ def project_manifests(
             "pod-security.kubernetes.io/warn": "restricted",
         }
     )
-    hard: dict[str, str] = {
-        "requests.cpu": quota.cpu,
-        "limits.cpu": quota.cpu,
-        "requests.memory": quota.memory,
-        "limits.memory": quota.memory,
-        "pods": str(quota.pods),
-        "persistentvolumeclaims": "2",  # its workspace and the datasets, nothing more
-        "requests.nvidia.com/gpu": str(quota.gpus),
-        "services": "0",  # a project exposes nothing
-        "services.loadbalancers": "0",
-        "services.nodeports": "0",
-    }
-    workspace: dict[str, Any] = {
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": _meta(workspace_claim(slug), slug, ns),
-        "spec": {
-            "accessModes": ["ReadWriteMany"],
-            "resources": {"requests": {"storage": quota.workspace}},
-        },
-    }
-    if quota.storage_class:
-        workspace["spec"]["storageClassName"] = quota.storage_class
+    return namespace
+
+
+def _limits(slug: str, hard: dict[str, str]) -> list[dict[str, Any]]:
+    """The namespace's quota (``hard``) and the defaults of a container that names none."""
+    ns = project_namespace(slug)
     return [
-        namespace,
         {
             "apiVersion": "v1",
             "kind": "ResourceQuota",
@@ -296,8 +271,99 @@ def project_manifests(
                 ]
             },
         },
+    ]
+
+
+def _no_services() -> dict[str, str]:
+    return {"services": "0", "services.loadbalancers": "0", "services.nodeports": "0"}
+
+
+def project_manifests(
+    slug: str,
+    quota: ProjectQuota | None = None,
+    datasets_source: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Every object of project ``slug``, in the order to apply them."""
+    quota = quota or ProjectQuota()
+    ns = project_namespace(slug)
+    hard: dict[str, str] = {
+        "requests.cpu": quota.cpu,
+        "limits.cpu": quota.cpu,
+        "requests.memory": quota.memory,
+        "limits.memory": quota.memory,
+        "pods": str(quota.pods),
+        "persistentvolumeclaims": "2",  # its workspace and the datasets, nothing more
+        "requests.nvidia.com/gpu": str(quota.gpus),
+        **_no_services(),  # a project exposes nothing
+    }
+    workspace: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": _meta(workspace_claim(slug), slug, ns),
+        "spec": {
+            "accessModes": ["ReadWriteMany"],
+            "resources": {"requests": {"storage": quota.workspace}},
+        },
+    }
+    if quota.storage_class:
+        workspace["spec"]["storageClassName"] = quota.storage_class
+    return [
+        _namespace(slug),
+        *_limits(slug, hard),
         *network_policies(slug),
         *role_bindings(slug),
         workspace,
         *datasets_volume(slug, datasets_source or DEFAULT_DATASETS_SOURCE, quota.datasets_size),
     ]
+
+
+@dataclass(frozen=True)
+class ReviewQuota:
+    """What the reviewers' workspaces may use together (Kubernetes quantities)."""
+
+    cpu: str = "16"
+    memory: str = "64Gi"
+    pods: int = 50
+    workspaces: int = 200  # one claim per reviewer
+    storage: str = "500Gi"
+
+
+def review_manifests(quota: ReviewQuota | None = None) -> list[dict[str, Any]]:
+    """The namespace of the reviewers' own workspaces (the named server ``review``), in the
+    order to apply them: a project namespace that no project can take (``review`` is a
+    reserved slug), with no dataset, no way to the API bridge (a review workspace acts as
+    no one) and one claim per reviewer, made by the hub at their first spawn."""
+    from jupyterlab_hdh.governance.projects import REVIEW_WORKSPACE
+
+    quota = quota or ReviewQuota()
+    slug = REVIEW_WORKSPACE
+    hard = {
+        "requests.cpu": quota.cpu,
+        "limits.cpu": quota.cpu,
+        "requests.memory": quota.memory,
+        "limits.memory": quota.memory,
+        "pods": str(quota.pods),
+        "persistentvolumeclaims": str(quota.workspaces),
+        "requests.storage": quota.storage,
+        "requests.nvidia.com/gpu": "0",
+        **_no_services(),
+    }
+    policies = [p for p in network_policies(slug) if p["metadata"]["name"] in REVIEW_POLICIES]
+    storage = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": _meta("hdh-hub-review-storage", slug, project_namespace(slug)),
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": "hdh-hub-review-storage",
+        },
+        "subjects": [
+            {"kind": "ServiceAccount", "name": HUB_ACCOUNT, "namespace": SYSTEM_NAMESPACE}
+        ],
+    }
+    return [_namespace(slug), *_limits(slug, hard), *policies, *role_bindings(slug), storage]
+
+
+#: a review workspace's policies: everything denied, then only the guard to its server
+REVIEW_POLICIES = ("default-deny", "sandbox-from-guard")

@@ -33,9 +33,10 @@ from jupyterlab_hdh.governance import projects
 from jupyterlab_hdh.hub.plan import project_plan
 from jupyterlab_hdh.hub.spawner import SpawnRefused
 from jupyterlab_hdh.hub.store import hdh_store, in_thread
-from jupyterlab_hdh.k8s.pod import IMAGE_PYTHON_PREFIX, PodPlan, pod_plan
+from jupyterlab_hdh.k8s.pod import IMAGE_PYTHON_PREFIX, PodPlan, pod_plan, review_claim
 from jupyterlab_hdh.k8s.profiles import (
     DEFAULT_PROFILES,
+    REVIEW_PROFILE,
     ComputeProfile,
     ProfileError,
     parse_profiles,
@@ -43,7 +44,15 @@ from jupyterlab_hdh.k8s.profiles import (
 )
 from jupyterlab_hdh.k8s.project import POLICY_VERSION, PROVISIONED_LABEL, project_namespace
 from jupyterlab_hdh.k8s.spark import SparkCluster
-from jupyterlab_hdh.sandbox.spec import HOST_ID_BASE, WORKSPACE, SandboxSpec
+from jupyterlab_hdh.sandbox.spec import (
+    HOST_ID_BASE,
+    REVIEW_ID_BASE,
+    WORKSPACE,
+    HostIdentity,
+    SandboxConfigError,
+    SandboxSpec,
+    check_id_bases,
+)
 
 
 class ProjectKubeSpawner(KubeSpawner):  # type: ignore[misc]
@@ -53,6 +62,10 @@ class ProjectKubeSpawner(KubeSpawner):  # type: ignore[misc]
     host_id_base = Integer(
         HOST_ID_BASE,
         help="Project <id>'s pods run as uid/gid base + id; the base is the data group",
+    ).tag(config=True)
+    review_id_base = Integer(
+        REVIEW_ID_BASE,
+        help="User <id>'s review workspace runs as uid/gid base + id, with no data group",
     ).tag(config=True)
     profiles = List(
         Dict(),
@@ -150,6 +163,8 @@ class ProjectKubeSpawner(KubeSpawner):  # type: ignore[misc]
                 "HDH has no default server: each project is its own server."
                 f" Open /hub/spawn/{self.user.name}/<project> (the project's slug)"
             )
+        if self.is_review:
+            return self._sandbox_spec((), self.reviewer_identity()), REVIEW_PROFILE
         profile = self.chosen_profile()
         try:
             plan = project_plan(hdh_store(self.data_dir), str(self.user.name), self.project)
@@ -157,22 +172,47 @@ class ProjectKubeSpawner(KubeSpawner):  # type: ignore[misc]
             raise SpawnRefused(
                 f"{self.user.name} may not open project {self.project}: {exc}"
             ) from None
-        spec = SandboxSpec(
+        return self._sandbox_spec(plan.mounts, plan.host_identity(self.host_id_base)), profile
+
+    def _sandbox_spec(self, mounts: tuple[Any, ...], host: HostIdentity) -> SandboxSpec:
+        return SandboxSpec(
             project=self.project,
             user=str(self.user.name),
             workspace=Path(WORKSPACE),  # a claim in the pod, not a host folder
             runtime_dir=Path("/nonexistent"),  # no supervisor folder on Kubernetes
-            mounts=plan.mounts,
+            mounts=mounts,
             base_url=self.server.base_url if self.server is not None else "",
             python_prefix=Path(IMAGE_PYTHON_PREFIX),
             python_base_prefix=Path(IMAGE_PYTHON_PREFIX),
-            host=plan.host_identity(self.host_id_base),
+            host=host,
         )
-        return spec, profile
+
+    @property
+    def is_review(self) -> bool:
+        """A reviewer's own workspace (server ``review``), not a project's pod."""
+        return self.project == projects.REVIEW_WORKSPACE
+
+    def reviewer_identity(self) -> HostIdentity:
+        """The reviewer's own ids (``review_id_base + user id``, no data group), once
+        :func:`~jupyterlab_hdh.governance.projects.review_problem` lets them in."""
+        from jupyterlab_hdh.governance import accounts
+
+        try:
+            check_id_bases(self.host_id_base, self.review_id_base)
+        except SandboxConfigError as exc:
+            raise SpawnRefused(f"the hub is misconfigured: {exc}", 500) from None
+        with hdh_store(self.data_dir).sessions() as s:
+            problem = projects.review_problem(s, str(self.user.name))
+            if problem is not None:
+                raise SpawnRefused(problem)
+            user_id = accounts.get_user(s, str(self.user.name)).id
+        return HostIdentity.for_reviewer(user_id, self.review_id_base)
 
     def hdh_pod_plan(self) -> PodPlan:
         """The pod of this user's server of this project (``SpawnRefused``: why not)."""
         spec, profile = self.hdh_spec()
+        if self.is_review:  # no bridge (it acts as no one), the reviewer's own claim
+            return pod_plan(spec, profile, own_claim=review_claim(spec.user))
         return pod_plan(spec, profile, self.bridge_address())
 
     def spark_cluster(self) -> SparkCluster | None:

@@ -352,6 +352,7 @@ def test_the_bridge_forwards_as_the_pod_the_call_comes_from(
         ("/projects/p1/api/optout", "not reachable through the API bridge"),
         ("/projects/p1/api/bridge/../../api/optout", "'..' path segments"),
         ("/projects/p1", "takes /projects/<project>/api/"),
+        ("/projects/review/api/bridge/whoami", "a review workspace acts as no one"),
     ],
 )
 def test_the_bridge_refuses_other_projects_and_routes(

@@ -12,7 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from jupyterlab_hdh.k8s.project import project_manifests, project_namespace
+from jupyterlab_hdh.k8s.project import project_manifests, project_namespace, review_manifests
 from tests.k8s.pod_security import restricted_violations
 
 SYSTEM = Path(__file__).resolve().parents[2] / "k8s" / "system"
@@ -96,15 +96,22 @@ def test_rights_are_what_each_role_needs() -> None:
     """The guard reads pods of project namespaces only; the hub watches sandbox pods
     everywhere (KubeSpawner's one watch) but makes and deletes them only in project
     namespaces; a project grants no one else anything."""
-    objects = [d for _, d in DOCS] + project_manifests("cohort-a") + project_manifests("b")
-    a, b = project_namespace("cohort-a"), project_namespace("b")
+    objects = [
+        *(d for _, d in DOCS),
+        *project_manifests("cohort-a"),
+        *project_manifests("b"),
+        *review_manifests(),
+    ]
+    a, b, rv = project_namespace("cohort-a"), project_namespace("b"), "hdh-p-review"
     assert _rules(objects, "hdh-guard") == {
-        (ns, "pods", verb) for ns in (a, b) for verb in ("get", "list")
+        (ns, "pods", verb) for ns in (a, b, rv) for verb in ("get", "list")
     }
     assert _rules(objects, "hub") == {
         *[("*", r, v) for r in ("pods", "events") for v in ("get", "list", "watch")],
         ("*", "namespaces", "get"),
-        *[(ns, "pods", v) for ns in (a, b) for v in ("create", "delete")],
+        *[(ns, "pods", v) for ns in (a, b, rv) for v in ("create", "delete")],
+        # each reviewer's own claim, made at their first spawn; a project's are the operator's
+        *[(rv, "persistentvolumeclaims", v) for v in ("get", "create")],
     }
     for account in ("default", "hdh-api", "jovyan"):
         assert _rules(objects, account) == set()
