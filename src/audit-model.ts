@@ -5,6 +5,7 @@
  */
 
 import { ITrans } from './catalogue-model';
+import { isObj, str } from './guards.js';
 
 export const CODE_KINDS = ['cell', 'terminal', 'save', 'template'] as const;
 export type CodeKind = (typeof CODE_KINDS)[number];
@@ -48,9 +49,6 @@ export interface IAuditFilters {
   until?: string;
 }
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 const int = (v: unknown): number | null =>
   typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : null;
 

@@ -5,6 +5,8 @@
  * query, the `hdh.read` cell, and the translator seam every user string goes through.
  */
 
+import { Obj, arr, isObj, textOf } from './guards.js';
+
 /** JupyterLab's `TranslationBundle.__` shape: `%1`, `%2`… are replaced by the arguments. */
 export interface ITrans {
   __(msgid: string, ...args: (string | number)[]): string;
@@ -141,23 +143,9 @@ export interface IDatasetPage {
   changeUrl: string;
 }
 
-type Obj = Record<string, unknown>;
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function arr(v: unknown): unknown[] {
-  return Array.isArray(v) ? v : [];
-}
-
-function str(v: unknown): string {
-  return typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '';
-}
-
 function strs(v: unknown): string[] {
   return arr(v)
-    .map(str)
+    .map(textOf)
     .filter(s => s);
 }
 
@@ -185,21 +173,21 @@ export function parseSearch(body: unknown): ISearchResult {
   const years = arr(f.years).map(num);
   const hits: ISearchHit[] = [];
   for (const r of arr(b.results)) {
-    if (!isObj(r) || !str(r.dataset)) {
+    if (!isObj(r) || !textOf(r.dataset)) {
       continue;
     }
     hits.push({
-      kind: str(r.kind) || 'dataset',
-      dataset: str(r.dataset),
-      version: str(r.version),
-      title: str(r.title),
-      table: str(r.table),
-      variable: str(r.variable),
-      snippet: str(r.snippet)
+      kind: textOf(r.kind) || 'dataset',
+      dataset: textOf(r.dataset),
+      version: textOf(r.version),
+      title: textOf(r.title),
+      table: textOf(r.table),
+      variable: textOf(r.variable),
+      snippet: textOf(r.snippet)
     });
   }
   return {
-    query: str(b.query),
+    query: textOf(b.query),
     hits,
     facets: {
       theme: strs(f.theme),
@@ -219,20 +207,20 @@ export function parseTable(body: unknown): ITable {
     .map(c => {
       const constraints = isObj(c.constraints) ? c.constraints : {};
       return {
-        name: str(c.name),
-        type: str(c.type) || 'string',
-        description: str(c.description),
-        nomenclature: str(c.nomenclature),
+        name: textOf(c.name),
+        type: textOf(c.type) || 'string',
+        description: textOf(c.description),
+        nomenclature: textOf(c.nomenclature),
         primaryKey: c.primary_key === true,
-        foreignKey: str(c.foreign_key),
+        foreignKey: textOf(c.foreign_key),
         required: constraints.required === true
       };
     })
     .filter(c => c.name);
   return {
-    name: str(t.name),
-    title: str(t.title),
-    description: str(t.description),
+    name: textOf(t.name),
+    title: textOf(t.title),
+    description: textOf(t.description),
     rows: num(t.rows),
     columnCount: num(t.column_count) ?? columns.length,
     columns
@@ -242,22 +230,22 @@ export function parseTable(body: unknown): ITable {
 function parseAccess(v: unknown): IAccess {
   const a = isObj(v) ? v : {};
   return {
-    project: str(a.project),
-    state: str(a.state) || 'unknown',
+    project: textOf(a.project),
+    state: textOf(a.state) || 'unknown',
     mounted: strs(a.mounted),
     permitted: strs(a.permitted),
     leads: arr(a.leads)
       .filter(isObj)
-      .map(l => str(l.name))
+      .map(l => textOf(l.name))
       .filter(n => n),
     restart: a.restart === true,
-    how: str(a.how)
+    how: textOf(a.how)
   };
 }
 
 function joined(c: Obj, keys: string[]): string {
   return keys
-    .map(k => str(c[k]))
+    .map(k => textOf(c[k]))
     .filter(v => v)
     .join(' · ');
 }
@@ -270,50 +258,50 @@ export function parseDatasetPage(body: unknown): IDatasetPage {
   const summary = isObj(report.summary) ? report.summary : {};
   const publisher = isObj(d.publisher) ? d.publisher : {};
   return {
-    name: str(d.name),
-    version: str(d.version),
-    title: str(d.title) || str(d.name),
-    description: str(d.description),
-    publisher: str(publisher.name),
-    population: str(d.population),
-    temporalStart: str(d.temporal_start),
-    temporalEnd: str(d.temporal_end),
+    name: textOf(d.name),
+    version: textOf(d.version),
+    title: textOf(d.title) || textOf(d.name),
+    description: textOf(d.description),
+    publisher: textOf(publisher.name),
+    population: textOf(d.population),
+    temporalStart: textOf(d.temporal_start),
+    temporalEnd: textOf(d.temporal_end),
     records: num(d.records),
     individuals: num(d.individuals),
     codingSystems: strs(d.coding_systems),
     themes: strs(d.theme),
     keywords: strs(d.keywords),
-    accessRights: str(d.access_rights),
-    legalBasis: str(d.legal_basis),
+    accessRights: textOf(d.access_rights),
+    legalBasis: textOf(d.legal_basis),
     synthetic: d.synthetic === true,
     qualityPassed: num(q.passed) ?? num(summary.passed),
     qualityFailed: num(q.failed) ?? num(summary.failed),
-    qualitySummary: str(q.summary),
+    qualitySummary: textOf(q.summary),
     qualityChecks: arr(report.checks)
       .filter(isObj)
       .map(c => ({
-        id: str(c.check_id) || str(c.id) || str(c.name),
-        status: str(c.status),
+        id: textOf(c.check_id) || textOf(c.id) || textOf(c.name),
+        status: textOf(c.status),
         where: joined(c, ['table', 'column']),
         violated: num(c.violated),
         pct: num(c.pct),
         note: joined(c, ['message', 'detail'])
       }))
       .filter(c => c.id),
-    qualityError: str(b.quality_error),
+    qualityError: textOf(b.quality_error),
     tables: arr(d.tables)
       .map(parseTable)
       .filter(t => t.name),
     versions: arr(d.versions)
       .filter(isObj)
       .map(v => ({
-        version: str(v.version),
-        status: str(v.status),
-        createdAt: str(v.created_at).slice(0, 10)
+        version: textOf(v.version),
+        status: textOf(v.status),
+        createdAt: textOf(v.created_at).slice(0, 10)
       }))
       .filter(v => v.version),
     access: parseAccess(b.access),
-    changeUrl: str(b.change_url)
+    changeUrl: textOf(b.change_url)
   };
 }
 

@@ -7,7 +7,8 @@
  * touches the elements it is given); unit-tested in `test/format.test.mjs`.
  */
 
-import type { ITrans } from './catalogue-model'; // a type only: lib/format.js imports nothing
+import type { ITrans } from './catalogue-model'; // a type only
+import { isObj } from './guards.js';
 
 /** The longest server reason kept (a guard or control-plane reason is one sentence or two). */
 export const REASON_MAX = 400;
@@ -94,9 +95,6 @@ export function oneLine(text: string): string {
   const s = text.replace(/\s+/g, ' ').trim();
   return s.length > REASON_MAX ? `${s.slice(0, REASON_MAX - 1)}…` : s;
 }
-
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function reasonOfJson(body: unknown): string {
   if (typeof body === 'string') {

@@ -7,6 +7,7 @@
  */
 
 import { ITrans } from './catalogue-model'; // a type only: node's tests load lib/model.js alone
+import { arr, isObj, textOf } from './guards.js';
 
 export interface IMount {
   dataset: string;
@@ -82,26 +83,6 @@ export const EDITABLE_STATES: ReadonlySet<string> = new Set(['draft', 'returned'
 export const FILE_ROLES = ['output', 'supporting', 'code'] as const;
 export type FileRole = (typeof FILE_ROLES)[number];
 
-type Obj = Record<string, unknown>;
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function str(v: unknown): string {
-  if (typeof v === 'string') {
-    return v;
-  }
-  if (typeof v === 'number' && Number.isFinite(v)) {
-    return String(v);
-  }
-  return '';
-}
-
-function arr(v: unknown): unknown[] {
-  return Array.isArray(v) ? v : [];
-}
-
 /**
  * A same-origin absolute path, or null: the only kind of URL the panel navigates to.
  * Refuses `javascript:`, `data:`, absolute and protocol-relative URLs (`//evil`), and
@@ -128,15 +109,15 @@ export function parseMyData(body: unknown): IMyData {
   const b = isObj(body) ? body : {};
   const mounts: IMount[] = [];
   for (const m of arr(b.mounts)) {
-    if (!isObj(m) || !str(m.dataset) || !str(m.version)) {
+    if (!isObj(m) || !textOf(m.dataset) || !textOf(m.version)) {
       continue;
     }
     mounts.push({
-      dataset: str(m.dataset),
-      version: str(m.version),
-      path: str(m.path) || `/data/${str(m.dataset)}/${str(m.version)}`,
+      dataset: textOf(m.dataset),
+      version: textOf(m.version),
+      path: textOf(m.path) || `/data/${textOf(m.dataset)}/${textOf(m.version)}`,
       tables: arr(m.tables)
-        .map(t => (isObj(t) ? str(t.table) : str(t)))
+        .map(t => (isObj(t) ? textOf(t.table) : textOf(t)))
         .filter(t => t !== '')
     });
   }
@@ -144,21 +125,21 @@ export function parseMyData(body: unknown): IMyData {
   if (Array.isArray(b.permitted)) {
     permitted = [];
     for (const p of b.permitted) {
-      if (!isObj(p) || !str(p.dataset) || !str(p.version)) {
+      if (!isObj(p) || !textOf(p.dataset) || !textOf(p.version)) {
         continue;
       }
       const mounted =
         p.mounted === true ||
-        mounts.some(m => m.dataset === str(p.dataset) && m.version === str(p.version));
-      permitted.push({ dataset: str(p.dataset), version: str(p.version), mounted });
+        mounts.some(m => m.dataset === textOf(p.dataset) && m.version === textOf(p.version));
+      permitted.push({ dataset: textOf(p.dataset), version: textOf(p.version), mounted });
     }
   }
   return {
-    project: str(b.project) || null,
-    user: str(b.user) || null,
+    project: textOf(b.project) || null,
+    user: textOf(b.user) || null,
     mounts,
     permitted,
-    permittedError: str(b.permitted_error) || null,
+    permittedError: textOf(b.permitted_error) || null,
     changeUrl: safeSameOriginPath(b.change_url)
   };
 }
@@ -199,11 +180,11 @@ export function parseCatalogue(body: unknown): ICatalogueHit[] {
       continue;
     }
     const hit = {
-      dataset: str(r.dataset ?? r.dataset_id ?? r.name ?? r.id),
-      version: str(r.version),
-      table: str(r.table ?? r.table_name),
-      variable: str(r.variable ?? r.column ?? r.variable_name),
-      description: str(r.description ?? r.snippet ?? r.label ?? r.title)
+      dataset: textOf(r.dataset ?? r.dataset_id ?? r.name ?? r.id),
+      version: textOf(r.version),
+      table: textOf(r.table ?? r.table_name),
+      variable: textOf(r.variable ?? r.column ?? r.variable_name),
+      description: textOf(r.description ?? r.snippet ?? r.label ?? r.title)
     };
     if (hit.dataset || hit.table || hit.variable) {
       hits.push(hit);
@@ -218,7 +199,7 @@ function flagLocation(v: unknown): string {
       .map(([k, x]) => `${k}=${typeof x === 'string' ? x : JSON.stringify(x)}`)
       .join(', ');
   }
-  return str(v);
+  return textOf(v);
 }
 
 /**
@@ -226,7 +207,7 @@ function flagLocation(v: unknown): string {
  * summary, flags, error}`), or a `check: {status, flags}` object.
  */
 function parseFile(f: unknown): IRequestFile | null {
-  if (!isObj(f) || !str(f.path)) {
+  if (!isObj(f) || !textOf(f.path)) {
     return null;
   }
   const report = isObj(f.check) ? f.check : isObj(f.check_report) ? f.check_report : null;
@@ -234,26 +215,26 @@ function parseFile(f: unknown): IRequestFile | null {
   for (const fl of arr(report?.flags)) {
     if (isObj(fl)) {
       flags.push({
-        rule: str(fl.rule),
-        message: str(fl.message),
+        rule: textOf(fl.rule),
+        message: textOf(fl.message),
         location: flagLocation(fl.location),
-        severity: str(fl.severity)
+        severity: textOf(fl.severity)
       });
     }
   }
   return {
-    path: str(f.path),
-    role: str(f.role),
-    sha256: str(f.sha256),
-    checkStatus: str(f.check_status) || str(report?.status) || null,
-    checkSummary: str(report?.summary),
-    checkError: str(report?.error),
+    path: textOf(f.path),
+    role: textOf(f.role),
+    sha256: textOf(f.sha256),
+    checkStatus: textOf(f.check_status) || textOf(report?.status) || null,
+    checkSummary: textOf(report?.summary),
+    checkError: textOf(report?.error),
     flags
   };
 }
 
 export function parseRequest(r: unknown): IExportRequest | null {
-  if (!isObj(r) || !str(r.id)) {
+  if (!isObj(r) || !textOf(r.id)) {
     return null;
   }
   const files = Array.isArray(r.files)
@@ -262,20 +243,20 @@ export function parseRequest(r: unknown): IExportRequest | null {
   const count = typeof r.files === 'number' && r.files >= 0 ? Math.floor(r.files) : 0;
   const comments: IComment[] = [];
   for (const c of arr(r.comments)) {
-    if (isObj(c) && str(c.body)) {
-      comments.push({ author: str(c.author), body: str(c.body) });
+    if (isObj(c) && textOf(c.body)) {
+      comments.push({ author: textOf(c.author), body: textOf(c.body) });
     }
   }
   return {
-    id: str(r.id),
-    title: str(r.title),
-    state: str(r.state) || 'unknown',
+    id: textOf(r.id),
+    title: textOf(r.title),
+    state: textOf(r.state) || 'unknown',
     fileCount: files !== null ? files.length : count,
     files,
     comments,
     released: arr(r.released)
       // the readable download name (`filename`); older servers gave only `<sha256>-name`
-      .map(x => (isObj(x) ? str(x.filename) || str(x.name) : str(x)))
+      .map(x => (isObj(x) ? textOf(x.filename) || textOf(x.name) : textOf(x)))
       .filter(x => x),
     uiUrl: safeSameOriginPath(r.ui_url)
   };
@@ -297,7 +278,7 @@ export function errorDetail(body: unknown): string | null {
     return d;
   }
   if (Array.isArray(d)) {
-    const parts = d.map(x => (isObj(x) ? str(x.msg) || JSON.stringify(x) : str(x)));
+    const parts = d.map(x => (isObj(x) ? textOf(x.msg) || JSON.stringify(x) : textOf(x)));
     return parts.filter(p => p).join('; ') || null;
   }
   return null;
@@ -363,22 +344,27 @@ const TEMPLATE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
 export function parseTemplates(body: unknown): ITemplate[] {
   const out: ITemplate[] = [];
   for (const t of arr(isObj(body) ? body.results : body)) {
-    if (!isObj(t) || !TEMPLATE_NAME.test(str(t.name))) {
+    if (!isObj(t) || !TEMPLATE_NAME.test(textOf(t.name))) {
       continue;
     }
     const parameters: ITemplateParameter[] = [];
     for (const p of arr(t.parameters)) {
-      if (isObj(p) && str(p.name)) {
+      if (isObj(p) && textOf(p.name)) {
         parameters.push({
-          name: str(p.name),
-          type: str(p.type),
-          default: str(p.default),
-          help: str(p.help)
+          name: textOf(p.name),
+          type: textOf(p.type),
+          default: textOf(p.default),
+          help: textOf(p.help)
         });
       }
     }
-    const name = str(t.name);
-    out.push({ name, title: str(t.title) || name, description: str(t.description), parameters });
+    const name = textOf(t.name);
+    out.push({
+      name,
+      title: textOf(t.title) || name,
+      description: textOf(t.description),
+      parameters
+    });
   }
   return out;
 }

@@ -12,6 +12,7 @@
  */
 
 import { ITrans } from './catalogue-model';
+import { Obj, arr, isObj, str } from './guards.js';
 
 /** The header that carries the session's anti-forgery token to `/api/egress/...`. */
 export const TOKEN_HEADER = 'X-HDH-Token';
@@ -20,10 +21,6 @@ export const REVIEW_SERVER = 'review';
 /** The longest refusal shown (the API's `detail` is one line; anything longer is cut). */
 export const DETAIL_MAX = 300;
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const str = (v: unknown): string => (typeof v === 'string' ? v : '');
-const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 const count = (v: unknown): number =>
   typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : 0;
 
