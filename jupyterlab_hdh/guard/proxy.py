@@ -201,6 +201,7 @@ class Guard:
             c.close()
             c = None
         if c is None:
+            self._forget_unused_pools()
             c = UpstreamPool(
                 target,
                 max_active=64,
@@ -209,6 +210,14 @@ class Guard:
             )
             self._clients[key] = c
         return c
+
+    #: pools kept for sandboxes no longer used (pods come and go at new addresses)
+    MAX_UNUSED_POOLS = 64
+
+    def _forget_unused_pools(self) -> None:
+        unused = [k for k, c in self._clients.items() if c.unused]
+        for key in unused[: max(0, len(unused) - self.MAX_UNUSED_POOLS)]:
+            self._clients.pop(key).close()
 
     def close(self) -> None:
         for stop in self.on_close:

@@ -231,6 +231,8 @@ class UpstreamPool:
         #: counters, for tests and diagnostics
         self.connections_made = 0
         self.reused = 0
+        #: fetches in progress
+        self.active = 0
 
     # ------------------------------------------------------------ public
 
@@ -246,13 +248,17 @@ class UpstreamPool:
         if request.body_producer is not None or request.expect_100_continue:
             raise ValueError("body_producer and expect_100_continue are not supported")
         start_wall, start = time.time(), time.monotonic()
-        async with self._slots:
-            conn = await self._acquire(request)
-            try:
-                reader = await self._exchange(conn, request)
-            except _RetryableFailure:  # a reused connection the server had closed
-                conn = await self._acquire(request, fresh=True)
-                reader = await self._exchange(conn, request, allow_retry=False)
+        self.active += 1
+        try:
+            async with self._slots:
+                conn = await self._acquire(request)
+                try:
+                    reader = await self._exchange(conn, request)
+                except _RetryableFailure:  # a reused connection the server had closed
+                    conn = await self._acquire(request, fresh=True)
+                    reader = await self._exchange(conn, request, allow_retry=False)
+        finally:
+            self.active -= 1
         assert reader.start_line is not None
         buffer = io.BytesIO(b"".join(reader.chunks)) if request.streaming_callback is None else None
         response = HTTPResponse(
@@ -280,6 +286,11 @@ class UpstreamPool:
     @property
     def idle_count(self) -> int:
         return len(self._idle)
+
+    @property
+    def unused(self) -> bool:
+        """Nothing in progress and nothing pooled: dropping it loses nothing."""
+        return self.active == 0 and not self._idle
 
     # ------------------------------------------------------------ connections
 

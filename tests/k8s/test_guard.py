@@ -182,6 +182,10 @@ def test_a_new_pod_at_an_address_gets_new_connections() -> None:
     assert second is not first and second.target.identity == "pod-2"
     with pytest.raises(RuntimeError, match="closed"):
         asyncio.run(first.fetch(None))  # type: ignore[arg-type]
+    # pods come and go at new addresses: the pools of those gone do not pile up
+    for i in range(3 * Guard.MAX_UNUSED_POOLS):
+        guard.client(TcpUpstream(f"10.2.{i // 250}.{i % 250}", SERVER_PORT, f"pod-{i}"))
+    assert len(guard._clients) <= Guard.MAX_UNUSED_POOLS + 1
     guard.close()
 
 
