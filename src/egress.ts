@@ -15,7 +15,6 @@ import { ITrans, englishTrans } from './catalogue-model';
 import { h } from './dom';
 import { errorText } from './format';
 import {
-  EDITABLE_STATES,
   FILE_ROLES,
   FileRole,
   IExportRequest,
@@ -24,6 +23,7 @@ import {
   parseRequest,
   parseRequests
 } from './model';
+import { EDITABLE } from './states';
 
 /** How many requests of a list are fetched in full (files, checks, comments). */
 export const DETAILED_MAX = 20;
@@ -252,7 +252,7 @@ export async function addFilesInteractively(
   const __ = trans.__.bind(trans);
   let drafts: IExportRequest[];
   try {
-    drafts = (await listRequests()).filter(r => EDITABLE_STATES.has(r.state));
+    drafts = (await listRequests()).filter(r => EDITABLE.has(r.state));
   } catch (error) {
     await reportError(__('Export requests'), error, trans);
     return null;

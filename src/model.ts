@@ -77,9 +77,6 @@ export interface IExportRequest {
   uiUrl: string | null;
 }
 
-/** States in which the requester may add or replace files and (re)submit. */
-export const EDITABLE_STATES: ReadonlySet<string> = new Set(['draft', 'returned']);
-
 export const FILE_ROLES = ['output', 'supporting', 'code'] as const;
 export type FileRole = (typeof FILE_ROLES)[number];
 

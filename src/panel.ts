@@ -15,24 +15,15 @@ import { HdhApiError, requestAPI } from './api';
 import { ITrans, englishTrans } from './catalogue-model';
 import { button, clear, h } from './dom';
 import { createRequest, listRequests, reportError, submitRequest, withdrawRequest } from './egress';
-import {
-  EDITABLE_STATES,
-  IExportRequest,
-  IMyData,
-  parseCatalogue,
-  parseMyData,
-  readSnippet
-} from './model';
+import { IExportRequest, IMyData, parseCatalogue, parseMyData, readSnippet } from './model';
 import { FetchLike, fetchSession } from './review-model';
+import { EDITABLE, WITHDRAWABLE } from './states';
 
 export function restartWarning(trans: ITrans): string {
   return trans.__(
     'Your sandbox will restart to mount the versions you choose. Running kernels stop; files in your workspace are kept.'
   );
 }
-
-/** States in which the requester may still withdraw (the control plane has the last word). */
-const WITHDRAWABLE = new Set(['draft', 'submitted', 'partially_reviewed', 'reviewed', 'returned']);
 
 function describe(error: unknown, what: string, trans: ITrans): string {
   if (error instanceof HdhApiError && error.notAvailable) {
@@ -398,7 +389,7 @@ export class ExportSection extends Section {
         ...r.comments.map(c => h('li', {}, `${c.author || '?'}: ${c.body}`))
       );
     const actions = h('div', { class: 'jp-hdh-actions' });
-    if (EDITABLE_STATES.has(r.state)) {
+    if (EDITABLE.has(r.state)) {
       const label = r.state === 'draft' ? __('Submit') : __('Resubmit');
       const submit = button(label, () => void this.act(r, 'submit'), {
         class: 'jp-hdh-button jp-hdh-submit'

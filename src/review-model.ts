@@ -13,6 +13,7 @@
 
 import { ITrans } from './catalogue-model';
 import { Obj, arr, isObj, str } from './guards.js';
+import { FINAL, VOTING } from './states.js';
 
 /** The header that carries the session's anti-forgery token to `/api/egress/...`. */
 export const TOKEN_HEADER = 'X-HDH-Token';
@@ -382,9 +383,6 @@ export interface IRequestView {
   mayComment: boolean;
   mayCommentPrivately: boolean;
 }
-
-const VOTING = new Set(['submitted', 'partially_reviewed']);
-const FINAL = new Set(['rejected', 'released', 'withdrawn']);
 
 function location(v: unknown): string {
   if (isObj(v)) {

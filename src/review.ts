@@ -39,12 +39,10 @@ import {
   renderUrl,
   stateLabel
 } from './review-model';
+import { AWAITING_REVIEWER } from './states';
 
 export const REVIEW_REQUESTS = 'hdh:review-requests';
 export const REVIEW_WIDGET_ID = 'jp-hdh-review';
-
-/** States in which a request waits on a reviewer (a vote, a decision, a release). */
-const OPEN = new Set(['submitted', 'partially_reviewed', 'reviewed', 'approved', 'releasing']);
 
 export class ReviewView extends Widget {
   constructor(
@@ -156,8 +154,8 @@ export class ReviewView extends Widget {
       return;
     }
     clear(this._body);
-    const open = items.filter(r => OPEN.has(r.state));
-    const decided = items.filter(r => !OPEN.has(r.state));
+    const open = items.filter(r => AWAITING_REVIEWER.has(r.state));
+    const decided = items.filter(r => !AWAITING_REVIEWER.has(r.state));
     const waiting = open.filter(r => r.awaitingMe).length;
     this._body.append(
       h(

@@ -4,7 +4,6 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import {
-  EDITABLE_STATES,
   contextFrom,
   errorDetail,
   parseCatalogue,
@@ -283,12 +282,6 @@ describe('parseRequests / parseRequest', () => {
       assert.equal(parseRequest(v), null);
     }
     assert.deepEqual(parseRequests({ detail: 'down' }), []);
-  });
-});
-
-describe('EDITABLE_STATES', () => {
-  it('lets the requester change and resubmit drafts and returned requests only', () => {
-    assert.deepEqual([...EDITABLE_STATES].sort(), ['draft', 'returned']);
   });
 });
 
