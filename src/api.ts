@@ -1,58 +1,19 @@
 /**
  * The extension's only way to the server: JSON calls to the sandbox's `/hdh/*` routes
  * through JupyterLab's `ServerConnection` (same origin, XSRF token and base URL handled by
- * it). A refusal becomes an `HdhApiError` carrying the HTTP status, the server's one-line
- * reason and a readable message in the user's language (`format.ts`), which every widget
- * shows where the user is looking.
+ * it). A refusal becomes an `HdhApiError` (`errors.ts`) carrying the HTTP status, the
+ * server's one-line reason and a readable message in the user's language (`format.ts`),
+ * which every widget shows where the user is looking.
  */
 
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import { ITrans, englishTrans } from './catalogue-model';
-import { refusalMessage, serverReason } from './format';
+import { HdhApiError } from './errors';
+import { serverReason } from './format';
+import { parseJson } from './guards';
 
-/** The language refusals are worded in when a widget does not say (`useApiLanguage`). */
-let apiTrans: ITrans = englishTrans;
-
-/** Words the `message` of every later refusal with `trans` (the plugins pass theirs). */
-export function useApiLanguage(trans: ITrans): void {
-  apiTrans = trans;
-}
-
-/** The language refusals and progress are worded in by default (English until set). */
-export function apiLanguage(): ITrans {
-  return apiTrans;
-}
-
-/**
- * A failed `/hdh/*` call: the HTTP status (0 when the server was not reached), the
- * server's one-line `reason` (may be empty) and, as `message`, the readable line.
- */
-export class HdhApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly reason: string
-  ) {
-    super(refusalMessage(status, reason, apiTrans));
-    this.name = 'HdhApiError';
-  }
-
-  /** The readable line (as `message`), kept for the callers that read `detail`. */
-  get detail(): string {
-    return this.message;
-  }
-
-  /** The readable line in the language of `trans`. */
-  describe(trans: ITrans): string {
-    return refusalMessage(this.status, this.reason, trans);
-  }
-
-  /** The route or the control plane behind it is not deployed or not reachable yet. */
-  get notAvailable(): boolean {
-    return this.status === 0 || this.status === 404 || this.status === 502 || this.status === 503;
-  }
-}
+export { HdhApiError, apiLanguage, useApiLanguage } from './errors';
 
 /** Encodes each path segment (ids come from the server, never trusted as path syntax). */
 export function hdhPath(...segments: string[]): string {
@@ -89,14 +50,7 @@ export async function requestAPI<T = unknown>(
   if (!response.ok) {
     throw new HdhApiError(response.status, serverReason(text));
   }
-  if (!text) {
-    return null as T;
-  }
-  try {
-    return JSON.parse(text) as T;
-  } catch {
-    return null as T; // not JSON: each reader treats what it cannot read as empty
-  }
+  return parseJson(text) as T; // not JSON: null, which each reader treats as empty
 }
 
 export function postJSON<T = unknown>(endpoint: string, payload: unknown = {}): Promise<T> {

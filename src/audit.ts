@@ -27,7 +27,6 @@ import {
 } from './audit-model';
 import { ITrans, englishTrans } from './catalogue-model';
 import { errorText, formatDateTime } from './format';
-import { ReviewClient, ReviewError } from './review-model';
 
 export const AUDIT_CODE = 'hdh:audit-code';
 export const AUDIT_EVERY_PROJECT = 'hdh:audit-every-project';
@@ -35,32 +34,13 @@ export const AUDIT_WIDGET_ID = 'jp-hdh-audit';
 
 /**
  * Where the pages come from when not from this sandbox's `/hdh/audit/code`: the control
- * plane, for a reviewer looking at the code behind a request (`review.ts`). A refusal is an
- * `HdhApiError`, worded like the sandbox's.
+ * plane, for a reviewer looking at the code behind a request (`review.ts`): `ReviewClient`'s
+ * `auditCode` or `auditAll`, whose refusals are `HdhApiError`s worded like the sandbox's.
  */
 export interface IAuditSource {
   /** the project read; empty: every project (administrators), with a project filter */
   project: string;
   page(query: Record<string, string>): Promise<unknown>;
-}
-
-/**
- * A page of `project`'s audited code (empty: every project's) from the control plane, its
- * refusals as `HdhApiError`.
- */
-export async function auditPage(
-  client: ReviewClient,
-  project: string,
-  query: Record<string, string>
-): Promise<unknown> {
-  try {
-    return await (project ? client.auditCode(project, query) : client.auditAll(query));
-  } catch (error) {
-    if (error instanceof ReviewError) {
-      throw new HdhApiError(error.status, error.detail);
-    }
-    throw error;
-  }
 }
 
 export class AuditView extends Widget {

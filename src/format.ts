@@ -8,7 +8,7 @@
  */
 
 import type { ITrans } from './catalogue-model'; // a type only
-import { isObj } from './guards.js';
+import { arr, isObj, str } from './guards.js';
 
 /** The longest server reason kept (a guard or control-plane reason is one sentence or two). */
 export const REASON_MAX = 400;
@@ -96,7 +96,24 @@ export function oneLine(text: string): string {
   return s.length > REASON_MAX ? `${s.slice(0, REASON_MAX - 1)}…` : s;
 }
 
-function reasonOfJson(body: unknown): string {
+/** How `serverReason` reads a validation error list: with each error's field or without. */
+export interface IReasonOptions {
+  /** each FastAPI validation error with its field (`reason: String should…`), as the
+   * review widget shows them; the panel shows the message alone */
+  fields?: boolean;
+}
+
+function validationError(x: unknown, fields: boolean): string {
+  if (!isObj(x)) {
+    return typeof x === 'string' ? x : '';
+  }
+  if (fields) {
+    return [arr(x.loc).slice(1).join('.'), str(x.msg)].filter(p => p).join(': ');
+  }
+  return str(x.msg);
+}
+
+function reasonOfJson(body: unknown, fields: boolean): string {
   if (typeof body === 'string') {
     return body;
   }
@@ -110,15 +127,13 @@ function reasonOfJson(body: unknown): string {
     }
     if (Array.isArray(d)) {
       // FastAPI's validation errors: [{loc, msg, type}, …]
-      const parts = d
-        .map(x => (isObj(x) && typeof x.msg === 'string' ? x.msg : typeof x === 'string' ? x : ''))
-        .filter(p => p);
+      const parts = d.map(x => validationError(x, fields)).filter(p => p);
       if (parts.length) {
         return parts.join('; ');
       }
     }
     if (isObj(d)) {
-      const inner = reasonOfJson(d);
+      const inner = reasonOfJson(d, fields);
       if (inner) {
         return inner;
       }
@@ -132,14 +147,14 @@ function reasonOfJson(body: unknown): string {
  * `reason` (FastAPI's, jupyter_server's and the guard's), or a text answer's first line; an
  * HTML page (a proxy's error page) or nothing gives `''`.
  */
-export function serverReason(text: string): string {
+export function serverReason(text: string, options: IReasonOptions = {}): string {
   const t = text.trim();
   if (!t) {
     return '';
   }
   if (t.startsWith('{') || t.startsWith('[') || t.startsWith('"')) {
     try {
-      return oneLine(reasonOfJson(JSON.parse(t)));
+      return oneLine(reasonOfJson(JSON.parse(t), options.fields === true));
     } catch {
       // not JSON after all: read as text
     }

@@ -32,3 +32,15 @@ export function textOf(v: unknown): string {
 export function arr(v: unknown): unknown[] {
   return Array.isArray(v) ? v : [];
 }
+
+/** An answer's text as JSON; `null` when it is empty or not JSON (an HTML error page). */
+export function parseJson(text: string): unknown {
+  if (!text) {
+    return null;
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}

@@ -16,7 +16,7 @@ import { ITranslator } from '@jupyterlab/translation';
 import { LabIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
-import { AUDIT_CODE, AUDIT_EVERY_PROJECT, AuditView, auditPage } from './audit';
+import { AUDIT_CODE, AUDIT_EVERY_PROJECT, AuditView } from './audit';
 import { BROWSE_CATALOGUE, CatalogueBrowser, INotebookLike, isNotebook } from './catalogue';
 import { ITrans, englishTrans } from './catalogue-model';
 import { addFilesInteractively } from './egress';
@@ -176,7 +176,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
           project: '',
           page: query =>
             client
-              ? auditPage(client, '', query)
+              ? client.auditAll(query)
               : Promise.reject(new HdhApiError(401, state.kind === 'ok' ? '' : state.detail))
         });
         void view.load();
@@ -204,7 +204,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
             // the audited code behind a request, read from the control plane (not the sandbox)
             void app.commands.execute(AUDIT_CODE, { project }).then(() => {
               if (audit && !audit.isDisposed) {
-                audit.useSource({ project, page: query => auditPage(client, project, query) });
+                audit.useSource({ project, page: query => client.auditCode(project, query) });
                 void audit.load();
               }
             });

@@ -265,22 +265,6 @@ export function parseRequests(body: unknown): IExportRequest[] {
   return rows.map(parseRequest).filter((r): r is IExportRequest => r !== null);
 }
 
-/** The `detail` of an error body (FastAPI's string or list-of-objects form), if any. */
-export function errorDetail(body: unknown): string | null {
-  if (!isObj(body)) {
-    return null;
-  }
-  const d = body.detail ?? body.message;
-  if (typeof d === 'string' && d) {
-    return d;
-  }
-  if (Array.isArray(d)) {
-    const parts = d.map(x => (isObj(x) ? textOf(x.msg) || JSON.stringify(x) : textOf(x)));
-    return parts.filter(p => p).join('; ') || null;
-  }
-  return null;
-}
-
 /** What a reviewer needs to know about an output (the control plane validates it). */
 export interface IFileContext {
   population?: string;

@@ -12,15 +12,15 @@
  */
 
 import { ITrans } from './catalogue-model';
-import { Obj, arr, isObj, str } from './guards.js';
+import { HdhApiError } from './errors.js';
+import { oneLine, serverReason } from './format.js';
+import { Obj, arr, isObj, parseJson, str } from './guards.js';
 import { FINAL, VOTING } from './states.js';
 
 /** The header that carries the session's anti-forgery token to `/api/egress/...`. */
 export const TOKEN_HEADER = 'X-HDH-Token';
 /** The name of the reviewers' named server (hub side: no dataset, no project, no bridge). */
 export const REVIEW_SERVER = 'review';
-/** The longest refusal shown (the API's `detail` is one line; anything longer is cut). */
-export const DETAIL_MAX = 300;
 
 const count = (v: unknown): number =>
   typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : 0;
@@ -64,36 +64,31 @@ export function safePath(v: unknown): string | null {
   return s.startsWith('/') && !s.startsWith('//') && !/[\\\s]/.test(s) ? s : null;
 }
 
-/** A refusal as one readable line (the API's `detail`, FastAPI's list form joined). */
-export function oneLine(detail: unknown, fallback: string): string {
-  let text = '';
-  if (typeof detail === 'string') {
-    text = detail;
-  } else if (Array.isArray(detail)) {
-    text = detail
-      .map(x =>
-        isObj(x) ? [arr(x.loc).slice(1).join('.'), str(x.msg)].filter(p => p).join(': ') : str(x)
-      )
-      .filter(p => p)
-      .join('; ');
-  }
-  text = text.replace(/\s+/g, ' ').trim();
-  if (!text) {
-    return fallback;
-  }
-  return text.length > DETAIL_MAX ? text.slice(0, DETAIL_MAX - 1) + '…' : text;
-}
-
-/** A refused or failed call: the HTTP status (0: not reached) and its one-line detail. */
-export class ReviewError extends Error {
+/**
+ * A refused or failed call to the control plane: an `HdhApiError` (its status, 0 when not
+ * reached, and its readable line in the user's language) whose `detail` is the control
+ * plane's own one line (what the review widget says after its own words), and on a 401
+ * where to sign in.
+ */
+export class ReviewError extends HdhApiError {
   constructor(
-    readonly status: number,
-    readonly detail: string,
+    status: number,
+    detail: string,
     readonly loginUrl: string | null = null
   ) {
-    super(detail);
+    super(status, detail);
     this.name = 'ReviewError';
   }
+
+  /** The control plane's one-line reason (its `detail`; the status when it gave none). */
+  get detail(): string {
+    return this.reason;
+  }
+}
+
+/** A control-plane refusal's one line: its `detail` (validation errors with their field). */
+function detailOf(text: string, fallback: string): string {
+  return serverReason(text, { fields: true }) || fallback;
 }
 
 // --- the session ----------------------------------------------------------------------------
@@ -115,30 +110,19 @@ export type SessionState =
 
 export type FetchLike = (url: string, init?: RequestInit) => Promise<Response>;
 
-async function readJson(response: Response): Promise<unknown> {
-  const text = await response.text();
-  if (!text) {
-    return null;
-  }
-  try {
-    return JSON.parse(text);
-  } catch {
-    return null; // an HTML error page (a proxy's 502, a route not deployed yet)
-  }
-}
-
 /** The session's answer: 200 its fields, 401 the login state, anything else an error. */
-export function parseSession(status: number, body: unknown, prefix: string): SessionState {
+export function parseSession(status: number, text: string, prefix: string): SessionState {
+  const body = parseJson(text);
   const b = isObj(body) ? body : {};
   if (status === 401) {
     return {
       kind: 'login',
-      detail: oneLine(b.detail, `${status}`),
+      detail: detailOf(text, `${status}`),
       loginUrl: safePath(b.login_url) ?? `${prefix}ui/egress/`
     };
   }
   if (status !== 200 || !str(b.user)) {
-    return { kind: 'error', detail: oneLine(b.detail, `${status}`) };
+    return { kind: 'error', detail: detailOf(text, `${status}`) };
   }
   return {
     kind: 'ok',
@@ -163,9 +147,9 @@ export async function fetchSession(prefix: string, fetchFn: FetchLike): Promise<
       headers: { Accept: 'application/json' }
     });
   } catch (error) {
-    return { kind: 'error', detail: oneLine(String(error), 'network error') };
+    return { kind: 'error', detail: oneLine(String(error)) || 'network error' };
   }
-  return parseSession(response.status, await readJson(response), prefix);
+  return parseSession(response.status, await response.text(), prefix);
 }
 
 // --- the queue ------------------------------------------------------------------------------
@@ -545,7 +529,7 @@ export type RequestDecision = 'approve' | 'return' | 'reject';
 
 /**
  * The JSON API at `<prefix>api/egress/` with the hub's cookie and the session's token;
- * every refusal is a `ReviewError` with the API's one-line `detail`.
+ * every refusal is a `ReviewError` (an `HdhApiError`) with the API's one-line `detail`.
  */
 export class ReviewClient {
   constructor(
@@ -583,17 +567,19 @@ export class ReviewClient {
       init.body = JSON.stringify(payload);
     }
     let response: Response;
+    let text: string;
     try {
       response = await this.fetchFn(url, init);
+      text = await response.text();
     } catch (error) {
-      throw new ReviewError(0, oneLine(String(error), 'network error'));
+      throw new ReviewError(0, oneLine(String(error)) || 'network error');
     }
-    const body = await readJson(response);
+    const body = parseJson(text);
     if (!response.ok) {
       const b = isObj(body) ? body : {};
       throw new ReviewError(
         response.status,
-        oneLine(b.detail, `${response.status} ${response.statusText}`.trim()),
+        detailOf(text, `${response.status} ${response.statusText}`.trim()),
         safePath(b.login_url)
       );
     }

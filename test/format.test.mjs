@@ -54,6 +54,10 @@ describe('serverReason', () => {
       ]
     });
     assert.equal(serverReason(body), 'Field required; Input should be a valid role');
+    assert.equal(
+      serverReason(body, { fields: true }),
+      'title: Field required; role: Input should be a valid role'
+    );
   });
 
   it("keeps a text answer's first line, never markup, and makes one line of it", () => {

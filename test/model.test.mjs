@@ -5,7 +5,6 @@ import { describe, it } from 'node:test';
 
 import {
   contextFrom,
-  errorDetail,
   parseCatalogue,
   parseMyData,
   parseRequest,
@@ -282,19 +281,6 @@ describe('parseRequests / parseRequest', () => {
       assert.equal(parseRequest(v), null);
     }
     assert.deepEqual(parseRequests({ detail: 'down' }), []);
-  });
-});
-
-describe('errorDetail', () => {
-  it('reads FastAPI and Jupyter error bodies', () => {
-    assert.equal(errorDetail({ detail: 'no egress request #9' }), 'no egress request #9');
-    assert.equal(
-      errorDetail({ detail: [{ msg: 'String should have at most 200 characters' }, { msg: 'x' }] }),
-      'String should have at most 200 characters; x'
-    );
-    assert.equal(errorDetail({ message: 'Forbidden' }), 'Forbidden');
-    assert.equal(errorDetail({}), null);
-    assert.equal(errorDetail('<html>404</html>'), null);
   });
 });
 

@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { englishTrans } from '../lib/catalogue-model.js';
+import { HdhApiError } from '../lib/errors.js';
+import { REASON_MAX } from '../lib/format.js';
 import {
   ReviewClient,
   ReviewError,
@@ -12,7 +14,6 @@ import {
   controlPlanePrefix,
   fetchSession,
   isReviewWorkspace,
-  oneLine,
   parseQueue,
   provenanceLabel,
   renderUrl,
@@ -418,9 +419,29 @@ describe('ReviewClient', () => {
     await assert.rejects(h.queue(), e => e.detail === '502 Bad Gateway');
   });
 
-  it('cuts an overlong detail', () => {
-    assert.equal(oneLine('x'.repeat(1000), 'f').length, 300);
-    assert.equal(oneLine('', 'fallback'), 'fallback');
+  it('refuses with an HdhApiError: worded as the sandbox words it, detail cut', async () => {
+    const c = new ReviewClient('/p/', 't', async () =>
+      json(403, { detail: 'not a reviewer of request #7\n' + 'x'.repeat(1000) })
+    );
+    await assert.rejects(c.queue(), e => {
+      assert.ok(e instanceof HdhApiError && e instanceof ReviewError);
+      assert.equal(e.reason, e.detail);
+      assert.ok(e.detail.startsWith('not a reviewer of request #7 xxx'), e.detail);
+      assert.ok(e.detail.length <= REASON_MAX && e.detail.endsWith('…'), e.detail.length);
+      assert.equal(e.message, `Not allowed: ${e.detail}`);
+      assert.equal(e.describe(englishTrans), e.message);
+      return true;
+    });
+    const down = new ReviewClient('/p/', 't', async () => {
+      throw new TypeError('Failed to fetch');
+    });
+    await assert.rejects(down.queue(), e => {
+      assert.ok(e instanceof ReviewError);
+      assert.equal(e.status, 0);
+      assert.equal(e.detail, 'TypeError: Failed to fetch');
+      assert.match(e.message, /could not be reached/);
+      return true;
+    });
   });
 });
 
