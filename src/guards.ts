@@ -44,3 +44,9 @@ export function parseJson(text: string): unknown {
     return null;
   }
 }
+
+/** A same-origin path from the server (`/services/hdh/...`), or null for anything else. */
+export function safePath(v: unknown): string | null {
+  const s = str(v);
+  return s.startsWith('/') && !s.startsWith('//') && !/[\\\s]/.test(s) ? s : null;
+}

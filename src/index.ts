@@ -23,7 +23,8 @@ import { addFilesInteractively } from './egress';
 import { HdhPanel } from './panel';
 import { REVIEW_REQUESTS, ReviewView } from './review';
 import { HdhApiError } from './api';
-import { ReviewClient, controlPlanePrefix, fetchSession, isReviewWorkspace } from './review-model';
+import { controlPlanePrefix, isReviewWorkspace } from './review-model';
+import { clientFor, pageSession } from './session';
 import templatesPlugin from './templates';
 
 export const PLUGIN_ID = 'jupyterlab-hdh:panel';
@@ -167,11 +168,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
       icon: hdhIcon,
       execute: async () => {
         const view = (await app.commands.execute(AUDIT_CODE, { project: '' })) as AuditView;
-        const state = await fetchSession(prefix, (url, init) => window.fetch(url, init));
-        const client =
-          state.kind === 'ok'
-            ? new ReviewClient(prefix, state.session.token, (url, init) => window.fetch(url, init))
-            : null;
+        const session = pageSession(prefix);
+        const state = await session.get();
+        const client = state.kind === 'ok' ? clientFor(session, state.session) : null;
         view.useSource({
           project: '',
           page: query =>

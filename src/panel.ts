@@ -16,7 +16,7 @@ import { ITrans, englishTrans } from './catalogue-model';
 import { button, clear, h } from './dom';
 import { createRequest, listRequests, reportError, submitRequest, withdrawRequest } from './egress';
 import { IExportRequest, IMyData, parseCatalogue, parseMyData, readSnippet } from './model';
-import { FetchLike, fetchSession } from './review-model';
+import { SessionStore, pageSession } from './session';
 import { EDITABLE, WITHDRAWABLE } from './states';
 
 export function restartWarning(trans: ITrans): string {
@@ -517,9 +517,9 @@ export class AuditSection extends Widget {
 export class ReviewSection extends Widget {
   constructor(
     open: () => void,
-    private readonly prefix: string,
+    prefix: string,
     trans: ITrans = englishTrans,
-    private readonly fetchFn: FetchLike = (url, init) => window.fetch(url, init)
+    private readonly session: SessionStore = pageSession(prefix)
   ) {
     super();
     this.addClass('jp-hdh-section');
@@ -539,7 +539,7 @@ export class ReviewSection extends Widget {
 
   /** Whether the control plane's session says this person may review (false when unknown). */
   async mayReview(): Promise<boolean> {
-    const state = await fetchSession(this.prefix, this.fetchFn);
+    const state = await this.session.get();
     return state.kind === 'ok' && state.session.mayReview;
   }
 }

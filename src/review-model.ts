@@ -1,7 +1,7 @@
 /**
  * The review widget's model (`review.ts`): where the control plane is from JupyterLab's
- * base URL, the reviewer's session, the queue, one request as a view model, and the
- * reviewer's actions. Pure functions and one small client whose `fetch` is injected (the
+ * base URL, the queue, one request as a view model, and the reviewer's actions (the
+ * session, with its token, comes from `session.ts`). Pure functions and one small client whose `fetch` is injected (the
  * browser's in the widget, a fake in test/review-model.test.mjs); no DOM. User strings go
  * through `trans.__`.
  *
@@ -14,7 +14,8 @@
 import { ITrans } from './catalogue-model';
 import { HdhApiError } from './errors.js';
 import { oneLine, serverReason } from './format.js';
-import { Obj, arr, isObj, parseJson, str } from './guards.js';
+import { Obj, arr, isObj, parseJson, safePath, str } from './guards.js';
+import type { FetchLike } from './session';
 import { FINAL, VOTING } from './states.js';
 
 /** The header that carries the session's anti-forgery token to `/api/egress/...`. */
@@ -58,12 +59,6 @@ export function isReviewWorkspace(baseUrl: string): boolean {
   return serverName(baseUrl) === REVIEW_SERVER;
 }
 
-/** A same-origin path from the server (`/services/hdh/...`), or null for anything else. */
-export function safePath(v: unknown): string | null {
-  const s = str(v);
-  return s.startsWith('/') && !s.startsWith('//') && !/[\\\s]/.test(s) ? s : null;
-}
-
 /**
  * A refused or failed call to the control plane: an `HdhApiError` (its status, 0 when not
  * reached, and its readable line in the user's language) whose `detail` is the control
@@ -87,69 +82,8 @@ export class ReviewError extends HdhApiError {
 }
 
 /** A control-plane refusal's one line: its `detail` (validation errors with their field). */
-function detailOf(text: string, fallback: string): string {
+export function refusalDetail(text: string, fallback: string): string {
   return serverReason(text, { fields: true }) || fallback;
-}
-
-// --- the session ----------------------------------------------------------------------------
-
-export interface ISession {
-  user: string;
-  role: string;
-  mayReview: boolean;
-  lang: string;
-  token: string;
-  /** the control plane's own pages (the fallback) */
-  pages: string;
-}
-
-export type SessionState =
-  | { kind: 'ok'; session: ISession }
-  | { kind: 'login'; detail: string; loginUrl: string }
-  | { kind: 'error'; detail: string };
-
-export type FetchLike = (url: string, init?: RequestInit) => Promise<Response>;
-
-/** The session's answer: 200 its fields, 401 the login state, anything else an error. */
-export function parseSession(status: number, text: string, prefix: string): SessionState {
-  const body = parseJson(text);
-  const b = isObj(body) ? body : {};
-  if (status === 401) {
-    return {
-      kind: 'login',
-      detail: detailOf(text, `${status}`),
-      loginUrl: safePath(b.login_url) ?? `${prefix}ui/egress/`
-    };
-  }
-  if (status !== 200 || !str(b.user)) {
-    return { kind: 'error', detail: detailOf(text, `${status}`) };
-  }
-  return {
-    kind: 'ok',
-    session: {
-      user: str(b.user),
-      role: str(b.role),
-      mayReview: b.may_review === true,
-      lang: str(b.lang) || 'en',
-      token: str(b.token),
-      pages: safePath(b.pages) ?? `${prefix}ui/egress/`
-    }
-  };
-}
-
-/** `GET <prefix>ui/api/session` with the hub's cookie (same origin only). */
-export async function fetchSession(prefix: string, fetchFn: FetchLike): Promise<SessionState> {
-  let response: Response;
-  try {
-    response = await fetchFn(`${prefix}ui/api/session`, {
-      credentials: 'same-origin',
-      cache: 'no-store',
-      headers: { Accept: 'application/json' }
-    });
-  } catch (error) {
-    return { kind: 'error', detail: oneLine(String(error)) || 'network error' };
-  }
-  return parseSession(response.status, await response.text(), prefix);
 }
 
 // --- the queue ------------------------------------------------------------------------------
@@ -532,11 +466,23 @@ export type RequestDecision = 'approve' | 'return' | 'reject';
  * every refusal is a `ReviewError` (an `HdhApiError`) with the API's one-line `detail`.
  */
 export class ReviewClient {
+  /**
+   * `renew`, given the token a call was refused with (401), answers a fresh one (or null):
+   * the call is then retried once with it (`session.ts`: `clientFor`).
+   */
   constructor(
     readonly prefix: string,
-    readonly token: string,
-    private readonly fetchFn: FetchLike
-  ) {}
+    token: string,
+    private readonly fetchFn: FetchLike,
+    private readonly renew?: (staleToken: string) => Promise<string | null>
+  ) {
+    this._token = token;
+  }
+
+  /** The session's token the calls carry (a fresh one after a renewal). */
+  get token(): string {
+    return this._token;
+  }
 
   /** The airlock's route `path` under `<prefix>api/egress/`. */
   call(path: string, method = 'GET', payload?: unknown): Promise<unknown> {
@@ -556,10 +502,16 @@ export class ReviewClient {
     return this.send(`${this.prefix}api/audit/code${qs ? `?${qs}` : ''}`);
   }
 
-  private async send(url: string, method = 'GET', payload?: unknown): Promise<unknown> {
+  private async send(
+    url: string,
+    method = 'GET',
+    payload?: unknown,
+    retried = false
+  ): Promise<unknown> {
+    const token = this._token;
     const headers: Record<string, string> = {
       Accept: 'application/json',
-      [TOKEN_HEADER]: this.token
+      [TOKEN_HEADER]: token
     };
     const init: RequestInit = { method, credentials: 'same-origin', cache: 'no-store', headers };
     if (payload !== undefined) {
@@ -575,11 +527,19 @@ export class ReviewClient {
       throw new ReviewError(0, oneLine(String(error)) || 'network error');
     }
     const body = parseJson(text);
+    if (response.status === 401 && this.renew && !retried) {
+      // the token expired or the hub session changed: once, with the session's fresh token
+      const fresh = await this.renew(token);
+      if (fresh && fresh !== token) {
+        this._token = fresh;
+        return this.send(url, method, payload, true);
+      }
+    }
     if (!response.ok) {
       const b = isObj(body) ? body : {};
       throw new ReviewError(
         response.status,
-        detailOf(text, `${response.status} ${response.statusText}`.trim()),
+        refusalDetail(text, `${response.status} ${response.statusText}`.trim()),
         safePath(b.login_url)
       );
     }
@@ -630,4 +590,6 @@ export class ReviewClient {
   release(id: number): Promise<unknown> {
     return this.call(`requests/${id}/release`, 'POST');
   }
+
+  private _token: string;
 }

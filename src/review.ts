@@ -7,7 +7,7 @@
  * decisions and release where they apply; the request's web page as the fallback.
  *
  * It talks from the browser to the control plane (`review-model.ts`: same origin, hub
- * cookie + `X-HDH-Token`), never through the sandbox. A file is shown only as the control
+ * cookie + `X-HDH-Token`, the page's session from `session.ts`), never through the sandbox. A file is shown only as the control
  * plane renders it, in `<iframe sandbox="">` from its `render` route (`dom.ts`:
  * `inertFrame`): no script, an opaque origin, never JupyterLab's. Not signed in to the
  * review service: a link opens its login in a new tab and the widget retries when the
@@ -23,22 +23,20 @@ import { button, clear, h, inertFrame, pageLink } from './dom';
 import {
   DECISIONS,
   Decision,
-  FetchLike,
   IFileView,
   IQueueItem,
   IRequestView,
-  ISession,
   ReviewClient,
   ReviewError,
   ageText,
   checkLabel,
   decisionLabel,
-  fetchSession,
   pageUrl,
   provenanceLabel,
   renderUrl,
   stateLabel
 } from './review-model';
+import { ISession, SessionStore, clientFor, pageSession } from './session';
 import { AWAITING_REVIEWER } from './states';
 
 export const REVIEW_REQUESTS = 'hdh:review-requests';
@@ -48,13 +46,14 @@ export class ReviewView extends Widget {
   constructor(
     readonly prefix: string,
     private readonly trans: ITrans = englishTrans,
-    fetchFn?: FetchLike,
+    /** the control plane's session (the page's, `pageSession`, unless given) */
+    session?: SessionStore,
     /** opens the code audit view on a project's audited code, read with this client */
     private readonly openAudit?: (project: string, client: ReviewClient) => void
   ) {
     super();
     const __ = trans.__.bind(trans);
-    this._fetch = fetchFn ?? ((url, init) => window.fetch(url, init));
+    this._store = session ?? pageSession(prefix);
     this.id = REVIEW_WIDGET_ID;
     this.addClass('jp-hdh-review');
     this.title.label = __('HDH Review');
@@ -90,7 +89,7 @@ export class ReviewView extends Widget {
     const __ = this.trans.__.bind(this.trans);
     const seq = ++this._seq;
     this.setStatus(__('Loading the review service…'), 'jp-hdh-muted');
-    const state = await fetchSession(this.prefix, this._fetch);
+    const state = await this._store.get();
     if (seq !== this._seq) {
       return;
     }
@@ -108,7 +107,7 @@ export class ReviewView extends Widget {
       return;
     }
     this._session = state.session;
-    this._client = new ReviewClient(this.prefix, state.session.token, this._fetch);
+    this._client = clientFor(this._store, state.session);
     if (!state.session.mayReview) {
       clear(this._body);
       this._body.append(
@@ -762,7 +761,7 @@ export class ReviewView extends Widget {
     this._status.className = `jp-hdh-review-status ${cls}`;
   }
 
-  private readonly _fetch: FetchLike;
+  private readonly _store: SessionStore;
   private readonly _status: HTMLElement;
   private readonly _body: HTMLElement;
   private readonly _onFocus: () => void;

@@ -12,7 +12,6 @@ import {
   TOKEN_HEADER,
   ageText,
   controlPlanePrefix,
-  fetchSession,
   isReviewWorkspace,
   parseQueue,
   provenanceLabel,
@@ -20,6 +19,7 @@ import {
   requestView,
   serverName
 } from '../lib/review-model.js';
+import { fetchSession } from '../lib/session.js';
 
 const json = (status, body) =>
   new Response(body === undefined ? '' : JSON.stringify(body), {
