@@ -35,6 +35,57 @@ def test_the_settings_keep_spark_on_loopback_in_scratch_without_ui(tmp_path: Pat
     assert "spark.driver.host" not in cluster and "spark.driver.memory" not in cluster
 
 
+def test_a_standalone_master_gets_the_pods_address_ports_and_secret(tmp_path: Path) -> None:
+    """``HDH_SPARK_MASTER=spark://...``: the hub's master and workers (Kubernetes)."""
+    secret = "s3cr3t-value"
+    env = {
+        "HDH_POD_IP": "10.1.2.3",
+        "_SPARK_AUTH_SECRET": secret,
+        "HDH_SPARK_EXECUTOR_CORES": "4",
+        "HDH_SPARK_EXECUTOR_MEMORY": "6g",
+        "HDH_SPARK_EXECUTOR_PYTHON": "/opt/hdh/venv/bin/python",
+    }
+    conf = _spark.settings(tmp_path, GiB, "spark://10.1.2.9:7077", env)
+    assert conf["spark.master"] == "spark://10.1.2.9:7077"
+    assert conf["spark.driver.host"] == "10.1.2.3"
+    assert conf["spark.driver.bindAddress"] == "0.0.0.0"  # noqa: S104 (a pod's interfaces)
+    assert conf["spark.driver.port"] == "7078" and conf["spark.blockManager.port"] == "7079"
+    assert conf["spark.authenticate"] == conf["spark.network.crypto.enabled"] == "true"
+    assert conf["spark.authenticate.secret"] == _spark.AUTH_SECRET_PLACEHOLDER
+    assert not [k for k, v in conf.items() if secret in v]  # never in the configuration
+    assert conf["spark.executor.cores"] == "4" and conf["spark.executor.memory"] == "6g"
+    assert conf["spark.pyspark.python"] == "/opt/hdh/venv/bin/python"
+    assert conf["spark.ui.enabled"] == "false" and conf["spark.driver.memory"] == "1024m"
+    # no pod address, other ports, no secret, Spark's executor defaults
+    env = {"HDH_SPARK_DRIVER_PORT": "17078", "HDH_SPARK_BLOCK_MANAGER_PORT": "17079"}
+    bare = _spark.settings(tmp_path, None, "spark://127.0.0.1:7077", env)
+    assert bare["spark.driver.host"] == bare["spark.driver.bindAddress"] == "127.0.0.1"
+    assert bare["spark.driver.port"] == "17078" and bare["spark.blockManager.port"] == "17079"
+    assert not {k for k in bare if k.startswith(("spark.authenticate", "spark.network"))}
+    assert not {"spark.executor.cores", "spark.executor.memory", "spark.pyspark.python"} & set(bare)
+    # local mode ignores the pod's environment
+    assert _spark.settings(tmp_path, GiB, "local[*]", {**env, "HDH_POD_IP": "10.1.2.3"}) == (
+        _spark.settings(tmp_path, GiB, "local[*]")
+    )
+
+
+def test_the_drivers_launch_environment_follows_the_pod() -> None:
+    pod = {"HDH_POD_IP": "10.1.2.3", "HDH_SPARK_EXECUTOR_PYTHON": "/opt/hdh/venv/bin/python"}
+    assert _spark.launch_env("spark://10.1.2.9:7077", {**pod, "SPARK_LOCAL_IP": "127.0.0.1"}) == {
+        "SPARK_LOCAL_IP": "10.1.2.3",
+        "SPARK_LOCAL_HOSTNAME": "10.1.2.3",
+        "PYSPARK_PYTHON": "/opt/hdh/venv/bin/python",  # what PySpark tells the executors
+        "MALLOC_ARENA_MAX": "2",
+    }
+    loopback = {"SPARK_LOCAL_IP": "127.0.0.1", "SPARK_LOCAL_HOSTNAME": "127.0.0.1"}
+    assert _spark.launch_env("local[*]", pod) == {**loopback, "MALLOC_ARENA_MAX": "2"}
+    assert _spark.launch_env("spark://127.0.0.1:7077", {}) == {**loopback, "MALLOC_ARENA_MAX": "2"}
+    # what the process already has stays (as before: defaults only)
+    assert _spark.launch_env("local[*]", {"SPARK_LOCAL_IP": "::1", "MALLOC_ARENA_MAX": "4"}) == {
+        "SPARK_LOCAL_HOSTNAME": "127.0.0.1"
+    }
+
+
 def test_the_heap_is_a_third_of_the_least_memory_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     assert _spark.heap_bytes(3 * GiB) == GiB and _spark.heap_bytes(None) is None
     assert _spark.heap_bytes(300 * 2**20) == _spark.MIN_HEAP
