@@ -239,7 +239,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         const id = await addFilesInteractively(paths, trans);
         if (id !== null) {
           app.shell.activateById(panel.id);
-          await panel.exports?.refresh();
+          await panel.exports?.reload();
         }
       }
     });

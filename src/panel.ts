@@ -14,6 +14,8 @@ import { Panel, Widget } from '@lumino/widgets';
 import { HdhApiError, requestAPI } from './api';
 import { ITrans, englishTrans } from './catalogue-model';
 import { button, clear, h } from './dom';
+import { errorText } from './format';
+import { SharedLoad } from './loading';
 import { createRequest, listRequests, reportError, submitRequest, withdrawRequest } from './egress';
 import { IExportRequest, IMyData, parseCatalogue, parseMyData, readSnippet } from './model';
 import { SessionStore, pageSession } from './session';
@@ -25,11 +27,19 @@ export function restartWarning(trans: ITrans): string {
   );
 }
 
+/**
+ * Why a section could not load `what`, said once: a refusal's own line (`format.ts`: what
+ * failed and why, e.g. "The server failed (HTTP 500): …"; the section's heading says what),
+ * never "`what` failed: … failed"; anything else after `what`.
+ */
 function describe(error: unknown, what: string, trans: ITrans): string {
   if (error instanceof HdhApiError && error.notAvailable) {
     return trans.__('%1 is not available yet (%2).', what, error.detail);
   }
-  return trans.__('%1 failed: %2', what, error instanceof Error ? error.message : String(error));
+  if (error instanceof HdhApiError) {
+    return error.describe(trans);
+  }
+  return trans.__('%1 failed: %2', what, errorText(error, trans));
 }
 
 /**
@@ -62,7 +72,29 @@ abstract class Section extends Widget {
     this.node.append(this.header, this.body);
   }
 
-  abstract refresh(): Promise<void>;
+  /**
+   * Loads the section again. While a load of the same thing is under way (the panel shown
+   * again, a second click on Refresh), the callers share it: one request, not two.
+   */
+  refresh(): Promise<void> {
+    return this._loads.start(this.loadKey());
+  }
+
+  /**
+   * Loads the section after a change the user made (a request created, submitted…): a load
+   * under way may have read the state before the change, so this one starts after it.
+   */
+  reload(): Promise<void> {
+    return this._loads.after(this.loadKey());
+  }
+
+  /** Reads the route and renders the answer, or why not (never throws). */
+  protected abstract load(): Promise<void>;
+
+  /** What a load reads (a search's words): a load of something else is not shared. */
+  protected loadKey(): string {
+    return '';
+  }
 
   protected message(text: string, cls = 'jp-hdh-muted'): HTMLElement {
     return h('p', { class: cls }, text);
@@ -70,6 +102,7 @@ abstract class Section extends Widget {
 
   protected header: HTMLElement;
   protected body: HTMLElement;
+  private readonly _loads = new SharedLoad(() => this.load());
 }
 
 export class MyDataSection extends Section {
@@ -77,7 +110,7 @@ export class MyDataSection extends Section {
     super('mydata', trans.__('My data'), trans);
   }
 
-  async refresh(): Promise<void> {
+  protected async load(): Promise<void> {
     let data: IMyData;
     try {
       data = parseMyData(await requestAPI('mounts'));
@@ -219,7 +252,11 @@ export class CatalogueSection extends Section {
     this.header.after(form);
   }
 
-  async refresh(): Promise<void> {
+  protected loadKey(): string {
+    return this._input.value.trim();
+  }
+
+  protected async load(): Promise<void> {
     const __ = this.trans.__.bind(this.trans);
     const q = this._input.value.trim();
     const seq = ++this._seq;
@@ -301,7 +338,7 @@ export class ExportSection extends Section {
     );
   }
 
-  async refresh(): Promise<void> {
+  protected async load(): Promise<void> {
     const __ = this.trans.__.bind(this.trans);
     let requests: IExportRequest[];
     try {
@@ -455,7 +492,7 @@ export class ExportSection extends Section {
     } catch (error) {
       await reportError(__('Could not create the export request'), error, this.trans);
     }
-    await this.refresh();
+    await this.reload();
   }
 
   private async act(r: IExportRequest, action: 'submit' | 'withdraw'): Promise<void> {
@@ -484,7 +521,7 @@ export class ExportSection extends Section {
         this.trans
       );
     }
-    await this.refresh();
+    await this.reload();
   }
 }
 
