@@ -125,6 +125,9 @@ def settings(
         conf |= {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"}
     elif master.startswith("spark://"):
         conf |= standalone_settings(env or {})
+        # the executors' folders are their workers'; Spark warns of that when this is set,
+        # and the driver's own go under java.io.tmpdir, the same scratch
+        del conf["spark.local.dir"]
     if heap is not None:
         conf["spark.driver.memory"] = f"{heap // 2**20}m"
     return conf

@@ -56,6 +56,8 @@ def test_a_standalone_master_gets_the_pods_address_ports_and_secret(tmp_path: Pa
     assert conf["spark.executor.cores"] == "4" and conf["spark.executor.memory"] == "6g"
     assert conf["spark.pyspark.python"] == "/opt/hdh/venv/bin/python"
     assert conf["spark.ui.enabled"] == "false" and conf["spark.driver.memory"] == "1024m"
+    assert "spark.local.dir" not in conf  # the workers' (Spark warns when it is set)
+    assert f"-Djava.io.tmpdir={tmp_path} " in conf["spark.driver.extraJavaOptions"]
     # no pod address, other ports, no secret, Spark's executor defaults
     env = {"HDH_SPARK_DRIVER_PORT": "17078", "HDH_SPARK_BLOCK_MANAGER_PORT": "17079"}
     bare = _spark.settings(tmp_path, None, "spark://127.0.0.1:7077", env)

@@ -254,6 +254,7 @@ def test_a_session_runs_on_the_standalone_executors(cluster: Cluster, tmp_path: 
     assert conf["spark.authenticate.secret"] == _spark.AUTH_SECRET_PLACEHOLDER
     assert not [k for k, v in conf.items() if cluster.secret in v]  # the secret stays out
     assert conf["spark.driver.host"] == "127.0.0.1"
+    assert "WARN SparkConf" not in log.read_text()  # e.g. spark.local.dir overridden
     done = cluster.state().get("completedapps", [])
     assert [a["id"] for a in done] == [out["app"]], cluster.state()
 
