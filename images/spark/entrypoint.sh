@@ -21,7 +21,7 @@
 set -euo pipefail
 
 if [ "$#" -ne 1 ] || { [ "$1" != executor ] && [ "$1" != master ] && [ "$1" != worker ]; }; then
-  echo "hdh-spark runs Spark executors only (argument: executor)" >&2
+  echo "hdh-spark runs Spark's master, workers and executors only (argument: master, worker or executor)" >&2
   exit 64
 fi
 role=$1

@@ -415,8 +415,10 @@ def test_the_executor_entrypoint_starts_sparks_kubernetes_backend(tmp_path: Path
     assert "ClassNotFoundException" not in done.stderr
 
 
-@pytest.mark.parametrize("argv", [[], ["bash"], ["executor", "--extra"], ["driver"]])
-def test_the_executor_entrypoint_refuses_any_other_command(tmp_path: Path, argv: list[str]) -> None:
+@pytest.mark.parametrize(
+    "argv", [[], ["bash"], ["executor", "--extra"], ["driver"], ["master", "worker"]]
+)
+def test_the_spark_entrypoint_refuses_any_other_command(tmp_path: Path, argv: list[str]) -> None:
     done = subprocess.run(
         [str(IMAGES / "spark" / "entrypoint.sh"), *argv],
         env={"PATH": "/usr/bin:/bin"},
@@ -426,7 +428,10 @@ def test_the_executor_entrypoint_refuses_any_other_command(tmp_path: Path, argv:
         check=False,
     )
     assert done.returncode == 64
-    assert done.stderr.strip() == "hdh-spark runs Spark executors only (argument: executor)"
+    assert done.stderr.strip() == (
+        "hdh-spark runs Spark's master, workers and executors only"
+        " (argument: master, worker or executor)"
+    )
 
 
 @pytest.mark.skipif(shutil.which("Rscript") is None, reason="R missing (scripts/setup-env)")
