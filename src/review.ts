@@ -7,11 +7,12 @@
  * decisions and release where they apply; the request's web page as the fallback.
  *
  * It talks from the browser to the control plane (`review-model.ts`: same origin, hub
- * cookie + `X-HDH-Token`, the page's session from `session.ts`), never through the sandbox. A file is shown only as the control
- * plane renders it, in `<iframe sandbox="">` from its `render` route (`dom.ts`:
- * `inertFrame`): no script, an opaque origin, never JupyterLab's. Not signed in to the
- * review service: a link opens its login in a new tab and the widget retries when the
- * window gets the focus back. Not a reviewer: a plain message, nothing else.
+ * cookie + `X-HDH-Token`, the page's session from `session.ts`), never through the
+ * sandbox. A file is shown only as the control plane renders it, in `<iframe sandbox="">`
+ * from its `render` route (`dom.ts`: `inertFrame`): no script, an opaque origin, never
+ * JupyterLab's. Not signed in to the review service: a link opens its login in a new tab
+ * and the widget retries when the window gets the focus back. Not a reviewer: a plain
+ * message, nothing else.
  *
  * Every user string goes through `trans.__`; text from the server goes in as text only.
  */
