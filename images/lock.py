@@ -12,7 +12,11 @@ x86_64), of a set of roots taken from pyproject.toml, never typed by hand:
   ``numpy`` entries, constrained to the base lock (a UDF runs with the driver's versions);
 * ``build`` (the images' builder stages only): ``[build-system] requires``, the ``build``
   entry of ``dev``, and setuptools and wheel (pyspark is published as an sdist), constrained
-  to the base lock.
+  to the base lock;
+* ``hub``   (images/hub: the JupyterHub chart's hub, the control plane and the guard):
+  ``dependencies`` + ``k8s`` (KubeSpawner) + ``chart`` (what the chart's own hub
+  configuration and idle culler import, and the chart's JupyterHub line). Not constrained
+  to the base lock: the chart's JupyterHub (5.x) is older than the sandboxes'.
 
 How: ``pip --python <python3.12> install --dry-run --ignore-installed --report`` (nothing is
 installed; pip fetches only the packages' metadata). Every pin is annotated with the
@@ -21,8 +25,9 @@ walks back to pyproject.toml. Run from the repository root, with network access 
 
     python images/lock.py --python /path/to/python3.12
 
-then commit the four files. The Dockerfiles install the locks with ``--no-deps`` and check
-the result with ``pip check``, so nothing but the lock goes into an image.
+then commit the five files (or name the ones to write: ``lock.py --python ... hub``). The
+Dockerfiles install the locks with ``--no-deps`` and check the result with ``pip check``, so
+nothing but the lock goes into an image.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ IMAGES = ROOT / "images"
 TARGET_PYTHON = "3.12"
 SPARK_EXECUTOR = ("pyspark", "pandas", "pyarrow", "numpy")
 #: locks in the order they are resolved (a later one may be constrained to an earlier one)
-LOCK_NAMES = ("base", "gpu", "spark", "build")
+LOCK_NAMES = ("base", "gpu", "spark", "build", "hub")
 
 
 class LockError(Exception):
@@ -88,6 +93,9 @@ def roots(name: str, project: dict[str, Any] | None = None) -> list[tuple[str, s
             ("setuptools", "images/lock.py: pyspark's sdist"),
             ("wheel", "images/lock.py: pyspark's sdist"),
         ]
+    if name == "hub":
+        k8s = [(d, "pyproject.toml: extra k8s") for d in extras["k8s"]]
+        return [*dep, *k8s, *((d, "pyproject.toml: extra chart") for d in extras["chart"])]
     raise LockError(f"no lock named {name!r} (there are: {', '.join(LOCK_NAMES)})")
 
 

