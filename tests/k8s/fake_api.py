@@ -126,18 +126,14 @@ class _Pods(web.RequestHandler):
 
 
 @contextmanager
-def fake_kube_api(tmp: Path) -> Iterator[FakeKubeApi]:
-    port = free_port()
-    kubeconfig = tmp / "kubeconfig"
-    kubeconfig.write_text(KUBECONFIG.format(port=port))
-    api = FakeKubeApi(port, kubeconfig)
+def serving(app: web.Application, port: int) -> Iterator[None]:
+    """``app`` on ``127.0.0.1:port`` in its own thread and loop, for the block's duration."""
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     holder: dict[str, Any] = {}
 
     def serve() -> None:
         asyncio.set_event_loop(loop)
-        app = web.Application([(r"/api/v1/namespaces/([^/]+)/pods", _Pods, {"api": api})])
         server = httpserver.HTTPServer(app)
         server.listen(port, "127.0.0.1")
         holder["server"] = server
@@ -148,7 +144,7 @@ def fake_kube_api(tmp: Path) -> Iterator[FakeKubeApi]:
     t.start()
     assert ready.wait(10)
     try:
-        yield api
+        yield
     finally:
 
         def stop() -> None:
@@ -157,3 +153,14 @@ def fake_kube_api(tmp: Path) -> Iterator[FakeKubeApi]:
 
         loop.call_soon_threadsafe(stop)
         t.join(10)
+
+
+@contextmanager
+def fake_kube_api(tmp: Path) -> Iterator[FakeKubeApi]:
+    port = free_port()
+    kubeconfig = tmp / "kubeconfig"
+    kubeconfig.write_text(KUBECONFIG.format(port=port))
+    api = FakeKubeApi(port, kubeconfig)
+    app = web.Application([(r"/api/v1/namespaces/([^/]+)/pods", _Pods, {"api": api})])
+    with serving(app, port):
+        yield api

@@ -4,24 +4,22 @@ bridge token from its file, and a clean exit on SIGTERM."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from tornado import httpserver, web
+from tornado import web
 
 from jupyterlab_hdh.context import init_installation
 from jupyterlab_hdh.hub.config import free_port
 from jupyterlab_hdh.paths import DataDir
-from tests.k8s.fake_api import fake_kube_api, pod
+from tests.k8s.fake_api import fake_kube_api, pod, serving
 from tests.k8s.test_guard import TOKEN, _ControlPlane
 from tests.waiting import wait_for
 
@@ -30,24 +28,8 @@ from tests.waiting import wait_for
 def control_plane() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     seen: list[dict[str, Any]] = []
     port = free_port()
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    holder: dict[str, Any] = {}
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        server = httpserver.HTTPServer(web.Application([(r".*", _ControlPlane, {"seen": seen})]))
-        server.listen(port, "127.0.0.1")
-        holder["server"] = server
-        loop.call_soon(ready.set)
-        loop.run_forever()
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    assert ready.wait(10)
-    yield f"http://127.0.0.1:{port}", seen
-    loop.call_soon_threadsafe(lambda: (holder["server"].stop(), loop.stop()))
-    t.join(10)
+    with serving(web.Application([(r".*", _ControlPlane, {"seen": seen})]), port):
+        yield f"http://127.0.0.1:{port}", seen
 
 
 def test_the_guard_process_serves_both_ports_and_stops_on_sigterm(
