@@ -365,15 +365,18 @@ class HdhOIDCAuthenticator(GenericOAuthenticator):  # type: ignore[misc]
         return auth_model
 
     def _audit_refusal(self, name: str, reason: str, remote: str) -> None:
-        store = hdh_store(self.data_dir)
-        with store.transaction() as s:
-            record(
-                s,
-                actor=f"anonymous@{remote}",
-                action="auth.login_failed",
-                target=f"user:{name[:NAME_MAX]}",
-                details={"via": "oidc", "issuer": self.issuer, "reason": reason},
-            )
+        with hdh_store(self.data_dir).transaction() as s:
+            self._record_refusal(s, name, reason, remote)
+
+    def _record_refusal(self, s: Any, name: str, reason: str, remote: str) -> None:
+        """``auth.login_failed`` for a single sign-on refused (in the caller's transaction)."""
+        record(
+            s,
+            actor=f"anonymous@{remote}",
+            action="auth.login_failed",
+            target=f"user:{name[:NAME_MAX]}",
+            details={"via": "oidc", "issuer": self.issuer, "reason": reason},
+        )
 
     def _apply(self, name: str, role: str, *, remote: str, login: bool) -> str | None:
         """Create ``name``'s account or set its role; audit. The refusal's reason, or None."""
@@ -388,13 +391,7 @@ class HdhOIDCAuthenticator(GenericOAuthenticator):  # type: ignore[misc]
             if user is not None and user.disabled_at is not None:
                 reason = f"{name}'s HDH account is disabled: ask an HDH administrator"
                 if login:
-                    record(
-                        s,
-                        actor=f"anonymous@{remote}",
-                        action="auth.login_failed",
-                        target=f"user:{name}",
-                        details={"via": "oidc", "issuer": self.issuer, "reason": reason},
-                    )
+                    self._record_refusal(s, name, reason, remote)
                 return reason
             if user is None:
                 create_user(s, name, role, actor=ACTOR)

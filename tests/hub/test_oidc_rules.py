@@ -329,3 +329,23 @@ def test_the_authenticator_applies_the_rules_to_the_claims(monkeypatch: pytest.M
     c.HdhOIDCAuthenticator.role_map = {"g": "king"}
     with pytest.raises(OidcConfigError, match="'king' is no HDH role"):
         HdhOIDCAuthenticator(config=c)
+
+
+def test_hdh_ups_single_sign_on_defaults_are_the_authenticators() -> None:
+    """`hdh up --oidc-*` writes its defaults as literals (importing the authenticator would
+    slow every `hdh` command by seconds): they must stay the authenticator's."""
+    from jupyterlab_hdh.cli.hub import up
+    from jupyterlab_hdh.hub.oidc import (
+        DEFAULT_GROUPS_CLAIM,
+        DEFAULT_ROLE_MAP,
+        DEFAULT_SCOPES,
+        DEFAULT_USERNAME_CLAIM,
+    )
+
+    defaults = {p.name: p.default for p in up.params}
+    (role_map,) = [p for p in up.params if p.name == "oidc_role_map"]
+    shown = role_map.help.split("[default: ", 1)[1].rstrip("]").replace(" ", "")
+    assert dict(pair.split("=") for pair in shown.split(",")) == DEFAULT_ROLE_MAP
+    assert tuple(defaults["oidc_scopes"].split()) == DEFAULT_SCOPES
+    assert defaults["oidc_username_claim"] == DEFAULT_USERNAME_CLAIM
+    assert defaults["oidc_groups_claim"] == DEFAULT_GROUPS_CLAIM
