@@ -420,10 +420,14 @@ async def ui_render(request: Request, request_id: int, path: str = "") -> Respon
     when its snapshot is gone."""
     me = await browser_user(request)
     cfg = config(request)
-    ctx = await page_context(cfg, me, "egress", request)
-    lang = ctx["lang"]
+    lang = language_of(request)
     _ = translator(lang)
     title = _("Export request #%(id)s") % {"id": request_id}
+
+    async def refused(status: int, why: str) -> HTMLResponse:
+        # the layout's page (the person's name and role: one more lookup) only for refusals
+        ctx = await page_context(cfg, me, "egress", request)
+        return _framable(page(status, title, why, ctx))
 
     def load() -> dict[str, Any]:
         with cfg.opened().sessions() as s:
@@ -434,38 +438,21 @@ async def ui_render(request: Request, request_id: int, path: str = "") -> Respon
     try:
         view = await asyncio.to_thread(load)
     except EgressError as exc:
-        return _framable(page(exc.http_status, title, str(exc), ctx))
+        return await refused(exc.http_status, str(exc))
     if view.get("viewer") not in RENDERED_FOR:
-        return _framable(
-            page(
-                403,
-                title,
-                _("the files of a request are rendered for its reviewers and administrators only"),
-                ctx,
-            )
+        return await refused(
+            403, _("the files of a request are rendered for its reviewers and administrators only")
         )
     found = next((f for f in view.get("files") or [] if f.get("path") == path), None)
     if found is None:
-        return _framable(
-            page(
-                404,
-                title,
-                _("request #%(id)s has no file %(path)s") % {"id": request_id, "path": repr(path)},
-                ctx,
-            )
+        return await refused(
+            404, _("request #%(id)s has no file %(path)s") % {"id": request_id, "path": repr(path)}
         )
     data = await asyncio.to_thread(
         blob_reader(cfg.opened().data_dir.egress_blobs), str(found["sha256"])
     )
     if data is None:
-        return _framable(
-            page(
-                410,
-                title,
-                _("the snapshot of %(path)s is missing from the airlock's store")
-                % {"path": repr(path)},
-                ctx,
-            )
-        )
+        missing = _("the snapshot of %(path)s is missing from the airlock's store")
+        return await refused(410, missing % {"path": repr(path)})
     html = await asyncio.to_thread(partial(file_page, path, data, gettext=_, lang=lang))
     return HTMLResponse(html, headers=RENDER_HEADERS)
