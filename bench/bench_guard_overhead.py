@@ -16,8 +16,12 @@ it prints every round's medians, p90s and ratios guard/direct, then the
 median over the rounds. ``--sink memory`` replaces the store audit with an
 in-memory list (what the relay alone costs). Asserts nothing.
 
-Usage: ``python bench/bench_guard_overhead.py [--n 300] [--rounds 3] [--sink store|memory]``
-(from the repository root).
+``--upstream tcp`` measures the cluster's case instead: the server listens on a loopback
+TCP port (as in a pod) and the guard reaches it as a ``TcpUpstream`` (the address the
+Kubernetes API would give it; the lookup itself is cached and left out), against direct TCP.
+
+Usage: ``python bench/bench_guard_overhead.py [--n 300] [--rounds 3] [--sink store|memory]
+[--upstream unix|tcp]`` (from the repository root).
 """
 
 from __future__ import annotations
@@ -46,9 +50,10 @@ from jupyter_server.services.kernels.connection.base import (  # noqa: E402
 
 from jupyterlab_hdh.guard.audit import MemoryAuditSink  # noqa: E402
 from jupyterlab_hdh.guard.policy import GuardConfig  # noqa: E402
+from jupyterlab_hdh.guard.upstream import TcpUpstream  # noqa: E402
 from jupyterlab_hdh.hub.config import free_port  # noqa: E402
 from jupyterlab_hdh.sandbox.client import execute_request  # noqa: E402
-from tests.guard.conftest import BASE, run_guard, start_jupyter  # noqa: E402
+from tests.guard.conftest import BASE, run_guard, start_jupyter, stop_jupyter  # noqa: E402
 
 V1 = "v1.kernel.websocket.jupyter.org"
 
@@ -83,9 +88,14 @@ def summary(name: str, xs: list[float]) -> float:
     return med
 
 
-def compare(title: str, direct: Any, guard: Any, n: int) -> tuple[float, float]:
+DIRECT = {"unix": "direct (Unix socket)", "tcp": "direct (TCP)"}
+
+
+def compare(
+    title: str, direct: Any, guard: Any, n: int, upstream: str = "unix"
+) -> tuple[float, float]:
     print(title)
-    d = summary("direct (Unix socket)", timed(direct, n))
+    d = summary(DIRECT[upstream], timed(direct, n))
     gd = summary("through the guard", timed(guard, n))
     print(f"  ratio guard/direct: {gd / d:.2f}x  (+{gd - d:.3f} ms)")
     return d, gd
@@ -102,9 +112,22 @@ def overall(title: str, pairs: list[tuple[float, float]]) -> None:
     )
 
 
+def _guard(target: str, port: int | None = None) -> Any:
+    """The guard in front of ``target``: a Unix socket path, or ``tcp:PORT`` (a pod's)."""
+    tmp = Path(tempfile.mkdtemp(prefix="hdh-bench-"))
+    if not target.startswith("tcp:"):
+        return run_guard(target, tmp, GuardConfig(), port=port)
+    pod = TcpUpstream("127.0.0.1", int(target[4:]), "bench-pod")
+
+    def resolve(user: str, project: str) -> TcpUpstream | None:
+        return pod if (user, project) == ("alice", "proj1") else None
+
+    return run_guard("", tmp, GuardConfig(), port=port, resolve=resolve)
+
+
 def serve_guard(sock: str, port: int, sink: str) -> None:
     """The guard process: serve until stdin closes."""
-    gen = run_guard(sock, Path(tempfile.mkdtemp(prefix="hdh-bench-")), GuardConfig(), port=port)
+    gen = _guard(sock, port)
     g = next(gen)
     if sink == "memory":
         g.sink.inner = MemoryAuditSink()
@@ -116,7 +139,7 @@ def serve_guard(sock: str, port: int, sink: str) -> None:
 def start_guard(sock: str, sink: str, in_process: bool) -> tuple[int, Any]:
     """Start the guard; return its port and a function that stops it."""
     if in_process:
-        gen = run_guard(sock, Path(tempfile.mkdtemp(prefix="hdh-bench-")), GuardConfig())
+        gen = _guard(sock)
         g = next(gen)
         if sink == "memory":
             g.sink.inner = MemoryAuditSink()
@@ -138,22 +161,39 @@ def start_guard(sock: str, sink: str, in_process: bool) -> tuple[int, Any]:
     return port, stop
 
 
+def server_argv_flags() -> list[str]:
+    from jupyterlab_hdh.sandbox.spec import SandboxSpec, server_argv
+
+    spec = SandboxSpec(project="proj1", user="alice", workspace=Path("/w"), runtime_dir=Path("/r"))
+    return server_argv(spec)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--sink", choices=("store", "memory"), default="store")
     ap.add_argument("--in-process", action="store_true", help="run the guard in a thread here")
+    ap.add_argument(
+        "--upstream", choices=("unix", "tcp"), default="unix", help="tcp: as on Kubernetes"
+    )
     ap.add_argument("--serve-guard", nargs=2, metavar=("SOCK", "PORT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve_guard:
         serve_guard(args.serve_guard[0], int(args.serve_guard[1]), args.sink)
         return
-    up = start_jupyter()
-    port, stop_guard = start_guard(up.sock, args.sink, args.in_process)
+    tcp = args.upstream == "tcp"
+    # the kernel websocket as the sandbox's server runs it (sandbox.spec.server_argv)
+    up = start_jupyter(tcp=tcp, extra=tuple(a for a in server_argv_flags() if "websocket" in a))
+    target = f"tcp:{up.port}" if tcp else up.sock
+    port, stop_guard = start_guard(target, args.sink, args.in_process)
     try:
-        direct_http = httpx.Client(
-            transport=httpx.HTTPTransport(uds=up.sock), base_url="http://localhost"
+        direct_http = (
+            httpx.Client(base_url=f"http://127.0.0.1:{up.port}")
+            if tcp
+            else httpx.Client(
+                transport=httpx.HTTPTransport(uds=up.sock), base_url="http://localhost"
+            )
         )
         guard_http = httpx.Client(
             base_url=f"http://127.0.0.1:{port}", headers={"X-Test-User": "alice"}, timeout=30
@@ -164,11 +204,19 @@ def main() -> None:
             BASE + "api/kernels", json={"name": "python3"}, headers={"X-XSRFToken": xsrf}
         ).json()["id"]
         path = f"{BASE}api/kernels/{kid}/channels?session_id="
-        usock = socket.socket(socket.AF_UNIX)
-        usock.connect(up.sock)
-        ws_direct = websocket.create_connection(
-            f"ws://localhost{path}{uuid.uuid4()}", socket=usock, subprotocols=[V1]
-        )
+        if tcp:
+            ws_direct = websocket.create_connection(
+                f"ws://127.0.0.1:{up.port}{path}{uuid.uuid4()}",
+                subprotocols=[V1],
+                origin=f"http://127.0.0.1:{up.port}",
+            )
+            ws_direct.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        else:
+            usock = socket.socket(socket.AF_UNIX)
+            usock.connect(up.sock)
+            ws_direct = websocket.create_connection(
+                f"ws://localhost{path}{uuid.uuid4()}", socket=usock, subprotocols=[V1]
+            )
         ws_guard = websocket.create_connection(
             f"ws://127.0.0.1:{port}{path}{uuid.uuid4()}",
             subprotocols=[V1],
@@ -179,7 +227,7 @@ def main() -> None:
         proc = "in this process" if args.in_process else "in its own process"
         print(
             f"guard overhead, n={args.n}, {args.rounds} rounds"
-            f" (one client, sequential; guard {proc}; {where})"
+            f" (one client, sequential; guard {proc}; {where}; upstream {args.upstream})"
         )
         kernel: list[tuple[float, float]] = []
         api: list[tuple[float, float]] = []
@@ -191,6 +239,7 @@ def main() -> None:
                     lambda: execute(ws_direct, "1"),
                     lambda: execute(ws_guard, "1"),
                     args.n,
+                    args.upstream,
                 )
             )
             api.append(
@@ -199,6 +248,7 @@ def main() -> None:
                     lambda: direct_http.get(BASE + "api/status"),
                     lambda: guard_http.get(BASE + "api/status"),
                     args.n,
+                    args.upstream,
                 )
             )
         print(f"over {args.rounds} rounds (medians):")
@@ -209,8 +259,7 @@ def main() -> None:
         guard_http.delete(BASE + f"api/kernels/{kid}", headers={"X-XSRFToken": xsrf})
     finally:
         stop_guard()
-        up.proc.terminate()
-        up.proc.wait(15)
+        stop_jupyter(up)
 
 
 if __name__ == "__main__":

@@ -645,6 +645,10 @@ class GuardHandler(websocket.WebSocketHandler):
             self._deny(exc.code if exc.code != 599 else 502, "sandbox refused the websocket")
         except Exception as exc:
             self._deny(502, f"sandbox unreachable: {type(exc).__name__}")
+        protocol = self.upstream.protocol if self.upstream is not None else None
+        if protocol is not None:
+            # a pod over TCP: each kernel message leaves at once (a Unix socket: no effect)
+            protocol.set_nodelay(True)
 
     def select_subprotocol(self, subprotocols: list[str]) -> str | None:
         chosen = self.upstream.selected_subprotocol if self.upstream else None

@@ -611,6 +611,9 @@ def server_argv(spec: SandboxSpec, extra: Sequence[str] = ()) -> list[str]:
         "--ServerApp.allow_remote_access=True",
         "--ServerApp.terminals_enabled=True",
         "--ServerApp.contents_manager_class=hdh.jupyter.contents.ConfinedContentsManager",
+        # kernel messages leave at once over TCP (a pod's server behind the guard)
+        "--ServerApp.kernel_websocket_connection_class="
+        "hdh.jupyter.websocket.NoDelayKernelWebsocketConnection",
         "--ContentsManager.files_handler_class=None",
         "--ContentsManager.allow_hidden=False",
         "--FileContentsManager.delete_to_trash=False",

@@ -49,9 +49,11 @@ class Upstream:
         return self.log.read_text(errors="replace")
 
 
-def start_jupyter(base_url: str = BASE, *, tcp: bool = False) -> Upstream:
+def start_jupyter(
+    base_url: str = BASE, *, tcp: bool = False, extra: tuple[str, ...] = ()
+) -> Upstream:
     """A real Jupyter server on a Unix socket (as a sandbox's) or, with ``tcp``, on a
-    loopback port (as a pod's server on Kubernetes)."""
+    loopback port (as a pod's server on Kubernetes); ``extra``: more of its arguments."""
     tmp = Path(tempfile.mkdtemp(prefix="hdhg", dir="/tmp"))
     root = tmp / "ws"
     root.mkdir()
@@ -76,6 +78,7 @@ def start_jupyter(base_url: str = BASE, *, tcp: bool = False) -> Upstream:
         "--ServerApp.password=",
         "--ServerApp.log_level=DEBUG",
         "--ServerApp.terminals_enabled=True",
+        *extra,
     ]
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp / "rt"), "JUPYTER_CONFIG_DIR": str(tmp)}
     with log.open("wb") as fh:

@@ -194,8 +194,10 @@ def test_a_new_pod_at_an_address_gets_new_connections() -> None:
 
 @pytest.fixture(scope="module")
 def pod_server() -> Iterator[Upstream]:
-    """alice's server of proj1, listening on a TCP port as in a pod."""
-    u = start_jupyter(tcp=True)
+    """alice's server of proj1, listening on a TCP port as in a pod (its kernel websocket as
+    the pod runs it)."""
+    flag = "hdh.jupyter.websocket.NoDelayKernelWebsocketConnection"
+    u = start_jupyter(tcp=True, extra=(f"--ServerApp.kernel_websocket_connection_class={flag}",))
     yield u
     stop_jupyter(u)
 
