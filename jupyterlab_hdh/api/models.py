@@ -191,6 +191,21 @@ class PermitIn(BaseModel):
     days: int | None = Field(default=None, ge=1, le=3660, description="Valid for N days from now")
 
 
+class AmendIn(BaseModel):
+    """A change to an active permit (at least one field)."""
+
+    add_members: list[str] = Field(default_factory=list, max_length=200)
+    remove_members: list[str] = Field(default_factory=list, max_length=200)
+    add_datasets: list[str] = Field(
+        default_factory=list, max_length=100, description="NAME (its current version) or NAME/vN"
+    )
+    remove_datasets: list[str] = Field(
+        default_factory=list, max_length=100, description="NAME (every version) or NAME/vN"
+    )
+    expires_at: AwareDatetime | None = Field(default=None, description="A new end")
+    days: int | None = Field(default=None, ge=1, le=3660, description="Or: N days from now")
+
+
 class RevokeIn(BaseModel):
     reason: str = Field(min_length=1, max_length=1000)
 

@@ -24,9 +24,11 @@ def _admin() -> Any:
     return Actor.administrator(_actor())
 
 
-def _parse_expiry(expires: str | None, days: int | None) -> Any:
+def _parse_expiry(expires: str | None, days: int | None, *, required: bool = True) -> Any:
     from datetime import UTC, date, datetime, timedelta
 
+    if not required and expires is None and days is None:
+        return None
     if (expires is None) == (days is None):
         raise click.UsageError("give exactly one of --expires DATE and --days N")
     if days is not None:
@@ -170,6 +172,54 @@ def permit_grant(
     click.echo(
         f"permit #{view['id']} granted on {slug} to {', '.join(view['members'])}"
         f" for {mounted} until {view['expires_at']}"
+    )
+
+
+@permit.command("amend")
+@click.argument("permit_id", type=click.IntRange(1))
+@click.option("--add-member", "add_members", multiple=True, help="A project member; repeatable")
+@click.option("--remove-member", "remove_members", multiple=True, help="Repeatable")
+@click.option("--add-dataset", "add_datasets", multiple=True, help="NAME or NAME/vN; repeatable")
+@click.option(
+    "--remove-dataset",
+    "remove_datasets",
+    multiple=True,
+    help="NAME (every version of it) or NAME/vN; repeatable",
+)
+@click.option("--expires", help="A new last day (UTC), or a date-time with offset")
+@click.option("--days", type=click.IntRange(1, 3660), help="Valid for N days from now")
+@click.pass_context
+def permit_amend(
+    ctx: click.Context,
+    permit_id: int,
+    add_members: tuple[str, ...],
+    remove_members: tuple[str, ...],
+    add_datasets: tuple[str, ...],
+    remove_datasets: tuple[str, ...],
+    expires: str | None,
+    days: int | None,
+) -> None:
+    """Change active permit PERMIT_ID in place: members, dataset versions, expiry.
+
+    What it adds counts from each person's next spawn; what it takes away (a member, an
+    earlier expiry) at once. Nothing changes unless every change is valid."""
+    from jupyterlab_hdh.governance import projects
+
+    change = projects.Amendment(
+        add_members=add_members,
+        remove_members=remove_members,
+        add_datasets=add_datasets,
+        remove_datasets=remove_datasets,
+        expires_at=_parse_expiry(expires, days, required=False),
+    )
+    hub = open_installation(ctx)
+    with hub.transaction() as s:
+        amended = projects.amend_permit(s, permit_id, change, actor=_admin())
+        view = projects.permit_view(amended, hub.data_dir)
+    granted = ", ".join(f"{m['dataset']}/{m['version']}" for m in view["datasets"])
+    click.echo(
+        f"permit #{permit_id} of {view['project']} amended: {', '.join(view['members'])}"
+        f" for {granted} until {view['expires_at']}"
     )
 
 

@@ -588,6 +588,132 @@ def revoke_permit(
     return permit
 
 
+@dataclass(frozen=True)
+class Amendment:
+    """What :func:`amend_permit` changes: members and dataset versions added or removed
+    (datasets as ``NAME`` or ``NAME/vN``), and a new expiry (None: unchanged)."""
+
+    add_members: tuple[str, ...] = ()
+    remove_members: tuple[str, ...] = ()
+    add_datasets: tuple[str, ...] = ()
+    remove_datasets: tuple[str, ...] = ()
+    expires_at: datetime | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.add_members
+            or self.remove_members
+            or self.add_datasets
+            or self.remove_datasets
+            or self.expires_at is not None
+        )
+
+
+def _version_spec(v: DatasetVersion) -> str:
+    return f"{v.dataset.name}/{v.label}"
+
+
+def amend_permit(
+    session: Session,
+    permit_id: int,
+    change: Amendment,
+    *,
+    actor: Actor,
+    now: datetime | None = None,
+) -> Permit:
+    """Change an active permit in place (its number, the decision's reference, stays).
+
+    A member or version added, or a later expiry, counts from each person's next spawn (a
+    running sandbox keeps what it mounted); a member removed or an earlier expiry is
+    enforced at once, as any loss of a permit (the guard's and the hub's re-checks). Every
+    change is checked before any is made: a bad one changes nothing. Renewing an ended
+    permit is not an amendment (a new permit: :func:`grant_permit`)."""
+    _require(actor, GRANTORS, "amend permits")
+    if change.empty:
+        raise ProjectError(
+            "nothing to amend: add or remove a member or dataset, or move the expiry"
+        )
+    permit = get_permit(session, permit_id)
+    project = permit.project
+    _lock(session, project)
+    session.refresh(permit)
+    at = _now(now)
+    state = status(permit, at)
+    if state != "active":
+        raise ProjectConflict(
+            f"permit #{permit.id} is {state}: an ended permit is renewed by a new one, not amended"
+        )
+    members = {u.name: u for u in permit.members}
+    for name in dict.fromkeys(change.add_members):
+        if name in members:
+            raise ProjectError(f"{name!r} is already covered by permit #{permit.id}")
+        member = membership(session, project, name) if isinstance(name, str) else None
+        if member is None:
+            raise ProjectError(
+                f"{name!r} is not a member of {project.slug!r}: add them to the project first"
+            )
+        if utc(member.added_at) > utc(permit.issued_at):
+            # the rule of active_permit: who joins after a permit is covered by a new one
+            raise ProjectError(
+                f"{name!r} joined {project.slug!r} after permit #{permit.id} was issued:"
+                " grant a new permit (it supersedes this one)"
+            )
+        members[name] = member.user
+    for name in dict.fromkeys(change.remove_members):
+        if members.pop(name, None) is None:
+            raise ProjectError(f"{name!r} is not covered by permit #{permit.id}")
+    if not members:
+        raise ProjectError("a permit must cover at least one project member: revoke it instead")
+    versions = {_version_spec(v): v for v in permit.dataset_versions}
+    for spec in dict.fromkeys(change.remove_datasets):
+        found = [k for k in versions if k == spec or k.split("/")[0] == spec]
+        if not found:
+            raise ProjectError(f"permit #{permit.id} grants no {spec!r}")
+        for k in found:
+            del versions[k]
+    for spec in dict.fromkeys(change.add_datasets):
+        version = resolve_dataset(session, spec)
+        if _version_spec(version) in versions:
+            raise ProjectError(f"permit #{permit.id} already grants {_version_spec(version)}")
+        versions[_version_spec(version)] = version
+    if not versions:
+        raise ProjectError("a permit must grant at least one dataset: revoke it instead")
+    expires = utc(permit.expires_at)
+    if change.expires_at is not None:
+        if change.expires_at.tzinfo is None:
+            raise ProjectError("the expiry must be a timezone-aware date and time")
+        expires = change.expires_at.astimezone(UTC)
+        if expires <= at:
+            raise ProjectError(f"the expiry {_iso(expires)} is not in the future")
+    before = {
+        "members": sorted(u.name for u in permit.members),
+        "datasets": sorted(_version_spec(v) for v in permit.dataset_versions),
+        "expires_at": _iso(permit.expires_at),
+    }
+    permit.members = sorted(members.values(), key=lambda u: u.name)
+    permit.dataset_versions = list(versions.values())
+    permit.expires_at = expires
+    session.flush()
+    after = {
+        "members": sorted(members),
+        "datasets": sorted(versions),
+        "expires_at": _iso(expires),
+    }
+    record(
+        session,
+        actor=actor.name,
+        action="permit.amend",
+        target=f"permit:{permit.id}",
+        details={
+            "project": project.slug,
+            "before": before,
+            "after": after,
+        },
+    )
+    return permit
+
+
 # --- the spawner's questions --------------------------------------------------------------------
 
 

@@ -184,6 +184,13 @@ TABLE: tuple[Case, ...] = (
     ),
     case(
         "POST",
+        "/api/permits/{permit_id}/amend",
+        CONTROLLERS,
+        "/api/permits/{permit}/amend",
+        body={"days": 60},
+    ),
+    case(
+        "POST",
         "/api/permits/{permit_id}/revoke",
         CONTROLLERS,
         "/api/permits/{permit}/revoke",

@@ -230,3 +230,24 @@ def test_project_routes_are_in_the_openapi_spec(api) -> None:
         "/api/permits/{permit_id}/revoke",
         "/api/me/projects/{slug}/access",
     } <= set(paths)
+
+
+def test_a_permit_is_amended_over_the_api(api) -> None:
+    call, _hub = api
+    _setup(call)
+    pid = _grant(call).json()["id"]
+    r = call("POST", f"/api/permits/{pid}/amend", "ctl", json={"add_members": ["bob"], "days": 60})
+    assert r.status_code == 200, r.text
+    assert r.json()["id"] == pid and r.json()["members"] == ["alice", "bob"]
+    r = call("POST", f"/api/permits/{pid}/amend", "ctl", json={"remove_members": ["eve"]})
+    assert r.status_code == 422 and "'eve' is not covered" in r.json()["detail"]
+    r = call("POST", f"/api/permits/{pid}/amend", "ctl", json={"days": 1, "expires_at": None})
+    assert r.status_code == 200
+    both = {"days": 3, "expires_at": "2030-01-01T00:00:00Z"}
+    r = call("POST", f"/api/permits/{pid}/amend", "ctl", json=both)
+    assert r.status_code == 422 and "at most one" in r.text
+    assert (
+        call("POST", f"/api/permits/{pid}/revoke", "ctl", json={"reason": "x"}).status_code == 200
+    )
+    r = call("POST", f"/api/permits/{pid}/amend", "ctl", json={"days": 3})
+    assert r.status_code == 409 and "renewed by a new one" in r.json()["detail"]

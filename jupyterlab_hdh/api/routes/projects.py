@@ -97,6 +97,28 @@ def grant_permit(slug: str, body: models.PermitIn, user: Anyone, inst: Inst) -> 
         return permit_out(inst, permit)
 
 
+@router.post("/api/permits/{permit_id}/amend", tags=["permits"])
+def amend_permit(
+    permit_id: int, body: models.AmendIn, user: Anyone, inst: Inst
+) -> models.PermitOut:
+    """Change an active permit in place (``governance.projects.amend_permit``)."""
+    if body.expires_at is not None and body.days is not None:
+        raise HTTPException(422, "give at most one of expires_at and days")
+    expires_at = body.expires_at
+    if body.days is not None:
+        expires_at = datetime.now(UTC) + timedelta(days=body.days)
+    change = projects.Amendment(
+        add_members=tuple(body.add_members),
+        remove_members=tuple(body.remove_members),
+        add_datasets=tuple(body.add_datasets),
+        remove_datasets=tuple(body.remove_datasets),
+        expires_at=expires_at,
+    )
+    with inst.transaction() as s:
+        permit = projects.amend_permit(s, permit_id, change, actor=projects.Actor.of(user))
+        return permit_out(inst, permit)
+
+
 @router.post("/api/permits/{permit_id}/revoke", tags=["permits"])
 def revoke_permit(
     permit_id: int, body: models.RevokeIn, user: Anyone, inst: Inst
