@@ -256,6 +256,13 @@ class ProjectKubeSpawner(KubeSpawner):  # type: ignore[misc]
             raise
         return str(self.guard_url)
 
+    def _get_pod_url(self, pod: Any) -> str:
+        """The server's address as the hub records it: always the guard's, never the pod's.
+        KubeSpawner's ``poll`` compares it with the recorded one and, if they differ, moves
+        the proxy's route to what this answers: the pod's address would take the guard out
+        of the path."""
+        return str(self.guard_url)
+
     # -- Spark's pods (k8s/spark.py) ------------------------------------------
 
     async def _create_spark_pod(self, namespace: str, body: dict[str, Any]) -> None:

@@ -304,3 +304,39 @@ def test_revoking_the_permit_stops_the_pod_and_its_executors(
     assert asyncio.run(poll()) == (1, [])
     assert stopped == ["sandbox"]
     assert api.calls == [("delete", "m"), ("delete", "w0")]
+
+
+def test_the_hubs_poll_never_moves_the_route_to_the_pod(
+    cluster_world, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """KubeSpawner's own poll compares the recorded address with the pod's and moves the
+    proxy's route when they differ: ProjectKubeSpawner's address is the guard's, always."""
+    from types import SimpleNamespace as NS
+
+    async def watching(self: Any, replace: bool = False) -> None:
+        return None  # KubeSpawner's pod watch, which needs a cluster: the reflector below
+
+    monkeypatch.setattr(KubeSpawner, "_start_watching_pods", watching)
+    committed: list[int] = []
+
+    async def poll() -> tuple[Any, str, int]:
+        sp = _spawner(cluster_world, "alice", "cohort-2027")
+        running = {
+            "metadata": {"name": sp.pod_name, "namespace": sp.namespace},
+            "status": {
+                "phase": "Running",
+                "podIP": "10.1.2.3",
+                "containerStatuses": [{"name": "notebook", "ready": True, "state": {}}],
+            },
+        }
+        reflector = NS(pods={f"{sp.namespace}/{sp.pod_name}": running})
+        monkeypatch.setattr(type(sp), "pod_reflector", property(lambda self: reflector))
+        guard = "hdh-guard.hdh-system.svc"
+        sp.orm_spawner.server = NS(ip=guard, port=8000, base_url="/user/alice/cohort-2027/")
+        server = NS(ip=guard, port=8000, url=f"http://{guard}:8000/user/alice/cohort-2027/")
+        monkeypatch.setattr(type(sp), "server", property(lambda self: server))
+        sp.db = NS(commit=lambda: committed.append(1))
+        status = await sp.poll()
+        return status, f"{server.ip}:{server.port}", len(committed)
+
+    assert asyncio.run(poll()) == (None, "hdh-guard.hdh-system.svc:8000", 0)
