@@ -87,6 +87,8 @@ DROPPED_RESPONSE = frozenset(
 )
 #: Request headers never forwarded to the untrusted sandbox.
 SECRET_REQUEST_HEADERS = frozenset({"authorization", "proxy-authorization"})
+#: the guard's own headers on an upstream websocket (authorization: a pod's server token)
+WS_GUARD_HEADERS = frozenset({"host", "x-forwarded-user", "authorization"})
 #: Cookie-name prefixes that belong to the hub or to hub services such as the
 #: guard itself (their OAuth token cookie is named after the client id,
 #: ``service-<name>``): they carry tokens and are never forwarded.
@@ -409,6 +411,10 @@ class GuardHandler(websocket.WebSocketHandler):
             out.add(k, v)
         out["Host"] = UPSTREAM_HOST
         out["X-Forwarded-User"] = self.user
+        if isinstance(self.target, TcpUpstream) and self.target.token:
+            # a pod's server takes only the guard's requests (the browser's own
+            # Authorization was dropped above)
+            out["Authorization"] = f"token {self.target.token}"
         if self.decision.max_response_bytes is not None:
             # capped reads are counted and inspected in clear (no gzip bombs, no guessing)
             out.pop("Accept-Encoding", None)
@@ -621,7 +627,11 @@ class GuardHandler(websocket.WebSocketHandler):
             self._deny(403, "cross-origin websocket refused")
         headers = httputil.HTTPHeaders()
         for k, v in self._request_headers().get_all():
-            if k.lower() in WS_HEADERS or k.lower() in ("host", "x-forwarded-user"):
+            if k.lower() in WS_HEADERS or k.lower() in (
+                "host",
+                "x-forwarded-user",
+                "authorization",
+            ):
                 headers.add(k, v)
         offered = [
             p.strip()

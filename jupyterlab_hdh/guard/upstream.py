@@ -77,6 +77,8 @@ class TcpUpstream:
     host: str
     port: int
     identity: str
+    #: the pod's server token (the guard sends it; a browser never sees it)
+    token: str = field(default="", repr=False)
 
     def __str__(self) -> str:
         return f"{self.host}:{self.port} (pod {self.identity})"

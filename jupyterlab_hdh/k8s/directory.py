@@ -6,7 +6,8 @@ Kubernetes API, read-only, for the pods of the project's namespace (``hdh-p-<slu
 
 * :meth:`PodDirectory.server` — the address of ``user``'s running, ready sandbox of
   ``project`` (where the guard forwards that person's requests), with the pod's uid as the
-  identity of the connections made to it (``guard.upstream.TcpUpstream``);
+  identity of the connections made to it and the server token the spawner gave the pod
+  (``guard.upstream.TcpUpstream``: the pod's server answers no one without it);
 * :meth:`PodDirectory.sandbox_at` — whose sandbox of ``project`` calls from an address (the
   API bridge's caller is the pod whose IP it comes from: no secret enters a sandbox).
 
@@ -26,11 +27,11 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from jupyterlab_hdh.guard.upstream import TcpUpstream
-from jupyterlab_hdh.k8s.pod import SERVER_PORT, USER_ANNOTATION
+from jupyterlab_hdh.k8s.pod import SERVER_PORT, SERVER_TOKEN_ENV, USER_ANNOTATION
 from jupyterlab_hdh.k8s.project import PROJECT, ROLE, project_namespace
 
 log = logging.getLogger("hdh.guard")
@@ -52,6 +53,7 @@ class SandboxPod:
     ip: str
     uid: str
     ready: bool
+    token: str = field(default="", repr=False)
 
 
 def sandbox_pod(pod: dict[str, Any]) -> SandboxPod | None:
@@ -74,7 +76,16 @@ def sandbox_pod(pod: dict[str, Any]) -> SandboxPod | None:
         return None
     containers = status.get("containerStatuses") or []
     ready = bool(containers) and all(c.get("ready") for c in containers)
-    return SandboxPod(str(user), str(project), str(ip), str(meta["uid"]), ready)
+    return SandboxPod(str(user), str(project), str(ip), str(meta["uid"]), ready, _token(pod))
+
+
+def _token(pod: dict[str, Any]) -> str:
+    """The server token the spawner put in the pod's environment (``SERVER_TOKEN_ENV``)."""
+    for c in (pod.get("spec") or {}).get("containers") or []:
+        for e in c.get("env") or []:
+            if e.get("name") == SERVER_TOKEN_ENV and isinstance(e.get("value"), str):
+                return str(e["value"])
+    return ""
 
 
 def sandbox_selector(project: str) -> str:
@@ -119,7 +130,7 @@ class PodDirectory:
             if pods:  # never guess between two servers of one person
                 log.error("%d sandbox pods of %s for %s: none is used", len(pods), project, user)
             return None
-        target = TcpUpstream(pods[0].ip, self.port, pods[0].uid)
+        target = TcpUpstream(pods[0].ip, self.port, pods[0].uid, pods[0].token)
         self._found[key] = (self._clock(), target)
         return target
 

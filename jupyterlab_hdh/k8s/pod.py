@@ -60,6 +60,10 @@ LABEL_PREFIX = "hdh.io/"
 #: the pod's person, annotated: the account name as it is (a label cannot hold every name);
 #: the guard forwards a person's requests to, and bridges calls from, the pod bearing it
 USER_ANNOTATION = f"{LABEL_PREFIX}user"
+#: the pod's server token, made by the spawner at each start: the server answers only the
+#: guard, which reads it from the pod object (anything else reaching port 8888, such as a
+#: host-network pod of the node, which NetworkPolicies do not govern, is refused)
+SERVER_TOKEN_ENV = "JUPYTER_TOKEN"  # noqa: S105 - the variable's name
 #: how a pod reaches the control plane: the guard's bridge port, by address (no DNS in a pod)
 BRIDGE_URL_ENV = "HDH_BRIDGE_URL"
 #: a reviewer's own workspace claim
@@ -69,6 +73,7 @@ _LOCAL_ONLY_ARGS = (
     "--ServerApp.sock=",
     "--ServerApp.sock_mode=",
     "--LabApp.extra_labextensions_path=",  # the images install the extension itself
+    "--IdentityProvider.token=",  # a pod's server has a token (SERVER_TOKEN_ENV)
 )
 _DNS_LABEL = re.compile(r"[^a-z0-9-]+")
 
@@ -304,15 +309,22 @@ def pod_volumes(
 
 
 def pod_plan(
-    spec: SandboxSpec, profile: ComputeProfile, bridge_url: str = "", own_claim: str = ""
+    spec: SandboxSpec,
+    profile: ComputeProfile,
+    bridge_url: str = "",
+    own_claim: str = "",
+    *,
+    server_token: str,
 ) -> PodPlan:
     """The pod of ``spec`` on ``profile``. ``spec.host`` (the project's identity) is required:
     a pod never runs as root, nor as another project's uid. ``bridge_url``: the guard's API
     bridge (``http://<address>:8090``; empty: none), given to the pod with the project's
     path as ``HDH_BRIDGE_URL``. ``own_claim``: the workspace is this claim (a reviewer's),
-    not the project's."""
+    not the project's. ``server_token``: the server's token (a new one at each start)."""
     if spec.host is None:
         raise ValueError("a project pod needs the project's host identity (SandboxSpec.host)")
+    if len(server_token) < 32:
+        raise ValueError("a project pod's server needs a token of at least 32 characters")
     host = spec.host
     host.check()
     volumes, mounts = pod_volumes(spec, own_claim)
@@ -325,6 +337,7 @@ def pod_plan(
     # loads it from the venv (images/base/hdh-rprofile.R)
     env.pop("R_PROFILE_USER", None)
     env["HDH_PROFILE"] = profile.name
+    env[SERVER_TOKEN_ENV] = server_token
     if bridge_url:
         env[BRIDGE_URL_ENV] = f"{bridge_url.rstrip('/')}/projects/{spec.project}"
     selector, tolerations = profile.scheduling()

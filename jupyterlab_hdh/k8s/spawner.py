@@ -19,6 +19,7 @@ resolves at each spawn (``bridge_url``; the pod itself has no DNS).
 from __future__ import annotations
 
 import asyncio
+import secrets
 import socket
 from pathlib import Path
 from typing import Any
@@ -211,9 +212,10 @@ class ProjectKubeSpawner(KubeSpawner):  # type: ignore[misc]
     def hdh_pod_plan(self) -> PodPlan:
         """The pod of this user's server of this project (``SpawnRefused``: why not)."""
         spec, profile = self.hdh_spec()
+        token = secrets.token_hex(32)  # a new one at each start: the guard reads it
         if self.is_review:  # no bridge (it acts as no one), the reviewer's own claim
-            return pod_plan(spec, profile, own_claim=review_claim(spec.user))
-        return pod_plan(spec, profile, self.bridge_address())
+            return pod_plan(spec, profile, own_claim=review_claim(spec.user), server_token=token)
+        return pod_plan(spec, profile, self.bridge_address(), server_token=token)
 
     def spark_cluster(self) -> SparkCluster | None:
         """The Spark pods this server starts with (None: its profile has no executors)."""

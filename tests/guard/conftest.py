@@ -80,6 +80,8 @@ def start_jupyter(
         "--ServerApp.terminals_enabled=True",
         *extra,
     ]
+    if any(a.startswith("--IdentityProvider.token=") for a in extra):  # a pod's, with a token
+        cmd.remove("--IdentityProvider.token=")
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp / "rt"), "JUPYTER_CONFIG_DIR": str(tmp)}
     with log.open("wb") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=tmp)
@@ -89,7 +91,8 @@ def start_jupyter(
             raise RuntimeError(f"jupyter server exited: {log.read_text()}")
         if tcp or os.path.exists(sock):
             transport = httpx.HTTPTransport(uds=sock or None)
-            url = f"http://{'127.0.0.1:' + str(port) if tcp else 'localhost'}{base_url}api/status"
+            # /api answers without a token: a server with one (a pod's) is up too
+            url = f"http://{'127.0.0.1:' + str(port) if tcp else 'localhost'}{base_url}api"
             try:
                 with httpx.Client(transport=transport) as c:
                     if c.get(url).status_code == 200:

@@ -51,6 +51,7 @@ def pod(
     role: str = "sandbox",
     deleting: bool = False,
     uid: str | None = None,
+    token: str = "",
 ) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "name": f"jupyter-{user}--{project}",
@@ -63,6 +64,9 @@ def pod(
         meta["deletionTimestamp"] = "2026-12-05T03:00:00Z"
     return {
         "metadata": meta,
+        "spec": {
+            "containers": [{"name": "notebook", "env": [{"name": "JUPYTER_TOKEN", "value": token}]}]
+        },
         "status": {
             "phase": phase,
             "podIP": ip,

@@ -35,6 +35,7 @@ from tests.guard.test_proxy import connect, events, run_code, start_kernel, xsrf
 from tests.k8s.fake_api import FakeKubeApi, fake_kube_api, pod
 
 TOKEN = "b" * 64
+POD_TOKEN = "p" * 64  # the pod's server token, as the spawner puts it in the pod
 
 
 @pytest.fixture
@@ -60,7 +61,7 @@ def ask(api: FakeKubeApi, question: Any, **directory: Any) -> Any:
 
 
 def test_a_persons_server_is_their_one_running_ready_sandbox(kube: FakeKubeApi) -> None:
-    alice = pod("alice", "p1", "10.0.0.1", uid="uid-alice")
+    alice = pod("alice", "p1", "10.0.0.1", uid="uid-alice", token="t-alice")
     kube.pods += [
         alice,
         pod("carol", "p1", "10.0.0.3", ready=False),
@@ -85,7 +86,8 @@ def test_a_persons_server_is_their_one_running_ready_sandbox(kube: FakeKubeApi) 
         return found
 
     found = ask(kube, servers)
-    assert found["alice"] == TcpUpstream("10.0.0.1", SERVER_PORT, "uid-alice")
+    assert found["alice"] == TcpUpstream("10.0.0.1", SERVER_PORT, "uid-alice", "t-alice")
+    assert "t-alice" not in repr(found["alice"])  # never in a log line
     assert found["alice@p2"] is not None and found["alice@p2"].host == "10.0.1.1"
     assert [u for u, t in found.items() if t is None] == [
         "bob",
@@ -197,7 +199,13 @@ def pod_server() -> Iterator[Upstream]:
     """alice's server of proj1, listening on a TCP port as in a pod (its kernel websocket as
     the pod runs it)."""
     flag = "hdh.jupyter.websocket.NoDelayKernelWebsocketConnection"
-    u = start_jupyter(tcp=True, extra=(f"--ServerApp.kernel_websocket_connection_class={flag}",))
+    u = start_jupyter(
+        tcp=True,
+        extra=(
+            f"--ServerApp.kernel_websocket_connection_class={flag}",
+            f"--IdentityProvider.token={POD_TOKEN}",
+        ),
+    )
     yield u
     stop_jupyter(u)
 
@@ -205,7 +213,7 @@ def pod_server() -> Iterator[Upstream]:
 @pytest.fixture
 def cluster_guard(pod_server: Upstream, kube: FakeKubeApi, tmp_path: Path) -> Iterator[GuardServer]:
     """The guard finding alice's pod of proj1 through the (stand-in) Kubernetes API."""
-    kube.pods.append(pod("alice", "proj1", "127.0.0.1", uid="alice-pod"))
+    kube.pods.append(pod("alice", "proj1", "127.0.0.1", uid="alice-pod", token=POD_TOKEN))
     holder: dict[str, PodDirectory] = {}
 
     async def resolve(user: str, project: str) -> TcpUpstream | None:
@@ -221,6 +229,9 @@ def test_every_request_to_a_pod_goes_through_the_guard_and_is_audited(
     cluster_guard: GuardServer, pod_server: Upstream, kube: FakeKubeApi
 ) -> None:
     (pod_server.root / "notes.txt").write_text("hello from the pod")
+    # the pod's server answers no one without its token: not a neighbour on the node
+    direct = f"http://127.0.0.1:{pod_server.port}{BASE}api/contents/notes.txt"
+    assert httpx.get(direct, timeout=10).status_code == 403
     with cluster_guard.client() as c:
         r = c.get(BASE + "api/contents/notes.txt")
         assert r.status_code == 200, r.text

@@ -261,7 +261,7 @@ def test_the_pod_plan_refuses_a_spec_without_the_project_identity(tmp_path: Path
 
     spec = SandboxSpec(project="p", user="u", workspace=tmp_path, runtime_dir=tmp_path)
     with pytest.raises(ValueError, match="host identity"):
-        pod_plan(spec, DEFAULT_PROFILES[0])
+        pod_plan(spec, DEFAULT_PROFILES[0], server_token="t" * 64)
 
 
 class _FakeCoreV1:
@@ -403,3 +403,16 @@ def test_the_pod_names_the_projects_uid_as_the_sandbox_does(cluster_world) -> No
     }
     assert restricted_violations(pod) == {}
     kubernetes_validate.validate(pod, K8S_VERSION, strict=True)
+
+
+def test_each_start_gives_the_pods_server_its_own_token(cluster_world) -> None:
+    """The pod's server answers only the guard (which reads the token from the pod object):
+    not a host-network pod of the node, which NetworkPolicies do not govern."""
+    tokens = []
+    for _ in range(2):
+        (c,) = render(cluster_world, "alice", "cohort-2027")["spec"]["containers"]
+        env = {e["name"]: e.get("value") for e in c["env"]}
+        tokens.append(env["JUPYTER_TOKEN"])
+        cmd = c["command"] if "command" in c else c["args"]
+        assert not [a for a in cmd if a.startswith("--IdentityProvider.token")]
+    assert tokens[0] != tokens[1] and all(len(t) == 64 for t in tokens)
