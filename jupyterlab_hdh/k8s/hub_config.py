@@ -145,6 +145,9 @@ def cluster_settings(cs: ClusterSettings) -> dict[str, dict[str, Any]]:
             "bridge_url": cs.guard_bridge_url(),
             "start_timeout": 300,
             "http_timeout": 60,
+            # a project's workspace claim is the operator's and a reviewer's is theirs to keep:
+            # deleting a named server never deletes a claim
+            "delete_pvc": False,
         },
     }
 

@@ -47,6 +47,7 @@ from jupyterlab_hdh.sandbox.spec import (
     group_text,
     passwd_text,
     sandbox_env,
+    sandbox_ids,
     server_argv,
 )
 
@@ -214,7 +215,12 @@ def identity_files(
             {"name": "HDH_PASSWD", "value": passwd_text(spec)},
             {"name": "HDH_GROUP", "value": group_text(spec)},
         ],
-        "securityContext": restricted_container_context(),
+        # as the project's uid (KubeSpawner sets it on the main container only)
+        "securityContext": {
+            **restricted_container_context(),
+            "runAsUser": sandbox_ids(spec)[0],
+            "runAsGroup": sandbox_ids(spec)[1],
+        },
         "resources": {
             "limits": {"cpu": "100m", "memory": "64Mi"},
             "requests": {"cpu": "10m", "memory": "16Mi"},
@@ -372,10 +378,13 @@ def pod_plan(
         # ready once its server answers: the hub routes to the guard only then (the kubelet
         # probes from the node, which NetworkPolicies do not stop)
         extra_container_config={
+            # lenient: a kernel using every CPU slows the server, and a pod not ready gets
+            # no request from the guard (30 s without an answer before that)
             "readinessProbe": {
                 "httpGet": {"path": f"{spec.base_url or '/'}api", "port": SERVER_PORT},
-                "periodSeconds": 2,
-                "failureThreshold": 3,
+                "periodSeconds": 3,
+                "timeoutSeconds": 5,
+                "failureThreshold": 10,
             }
         },
         extra_pod_config=isolated_pod_settings(),

@@ -49,7 +49,7 @@ SPARK_BLOCK_MANAGER_PORT = 7079
 SPARK_WORKER_PORT = 7080
 PROVISIONED_LABEL = f"{LABEL_PREFIX}policies"
 #: bumped whenever the policies change, so a namespace made by an older HDH is refused
-POLICY_VERSION = "2"  # 2: the guard's and the hub's RoleBindings
+POLICY_VERSION = "3"  # 2: the guard's and the hub's RoleBindings; 3: no sandbox to sandbox
 ROLE = f"{LABEL_PREFIX}role"
 PROJECT = f"{LABEL_PREFIX}project"
 
@@ -109,6 +109,7 @@ def _guard_peer() -> dict[str, Any]:
 
 
 #: Spark's pods of a project: the driver (in the sandbox) and its executors
+SPARK_EXECUTORS: dict[str, Any] = {"matchLabels": {ROLE: "spark-executor"}}
 SPARK_PODS: dict[str, Any] = {
     "matchExpressions": [{"key": ROLE, "operator": "In", "values": ["sandbox", "spark-executor"]}]
 }
@@ -152,10 +153,24 @@ def network_policies(slug: str) -> list[dict[str, Any]]:
             "spark-within-project",
             slug,
             {
-                "podSelector": SPARK_PODS,
+                # Spark's own pods (master, workers, executors): with each other and with
+                # the drivers (the sandboxes)
+                "podSelector": SPARK_EXECUTORS,
                 "policyTypes": ["Ingress", "Egress"],
                 "ingress": [{"from": [{"podSelector": SPARK_PODS}], "ports": _spark_ports()}],
                 "egress": [{"to": [{"podSelector": SPARK_PODS}], "ports": _spark_ports()}],
+            },
+        ),
+        _policy(
+            "driver-to-spark",
+            slug,
+            {
+                # a sandbox (a driver) talks to Spark's pods only: never to another member's
+                # sandbox on these ports (an unaudited channel between two sandboxes)
+                "podSelector": sandbox,
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": [{"from": [{"podSelector": SPARK_EXECUTORS}], "ports": _spark_ports()}],
+                "egress": [{"to": [{"podSelector": SPARK_EXECUTORS}], "ports": _spark_ports()}],
             },
         ),
     ]

@@ -19,6 +19,7 @@ resolves at each spawn (``bridge_url``; the pod itself has no DNS).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import socket
 from pathlib import Path
@@ -268,20 +269,43 @@ class ProjectKubeSpawner(KubeSpawner):  # type: ignore[misc]
     # -- Spark's pods (k8s/spark.py) ------------------------------------------
 
     async def _create_spark_pod(self, namespace: str, body: dict[str, Any]) -> None:
+        """Create one of this server's Spark pods. A pod of that name left by an earlier
+        start (a hub that died mid-way, a failed deletion) is deleted first, then made anew."""
         name = body["metadata"]["name"]
-        try:
-            await asyncio.wait_for(
-                self.api.create_namespaced_pod(namespace, body), self.k8s_api_request_timeout
-            )
-        except ApiException as exc:
-            if exc.status == 409:
-                raise SpawnRefused(
-                    f"Spark's pod {name} of an earlier start of this server is still being"
-                    " deleted: start it again in a minute",
-                    409,
-                ) from None
-            raise
+        for attempt in range(2):
+            try:
+                await asyncio.wait_for(
+                    self.api.create_namespaced_pod(namespace, body), self.k8s_api_request_timeout
+                )
+                break
+            except ApiException as exc:
+                if exc.status != 409 or attempt:
+                    if exc.status == 409:
+                        raise SpawnRefused(
+                            f"Spark's pod {name} of an earlier start of this server is still"
+                            " being deleted: start it again in a minute",
+                            409,
+                        ) from None
+                    raise
+                self.log.warning("deleting %s, left by an earlier start of this server", name)
+                await self._delete_spark_pod(name, namespace, grace=0)
+                await self._gone(name, namespace)
         self.hdh_spark_pods = [*self.hdh_spark_pods, name]
+
+    async def _gone(self, name: str, namespace: str) -> None:
+        """Wait until the pod ``name`` no longer exists (at most ``start_timeout``)."""
+
+        async def absent() -> bool:
+            try:
+                await self.api.read_namespaced_pod(name, namespace)
+            except ApiException as exc:
+                if exc.status == 404:
+                    return True
+                raise
+            return False
+
+        with contextlib.suppress(TimeoutError):
+            await exponential_backoff(absent, f"{name} was not deleted", timeout=self.start_timeout)
 
     async def _start_spark_master(self, cluster: SparkCluster) -> str:
         """Create Spark's master pod and wait for its address (``SpawnRefused`` on time out)."""
@@ -315,15 +339,21 @@ class ProjectKubeSpawner(KubeSpawner):  # type: ignore[misc]
         """Delete this server's Spark pods (those already gone are fine)."""
         names, self.hdh_spark_pods = self.hdh_spark_pods, []
         for name in names:
-            try:
-                await asyncio.wait_for(
-                    self.api.delete_namespaced_pod(name, self.namespace, grace_period_seconds=5),
-                    self.k8s_api_request_timeout,
-                )
-            except ApiException as exc:
-                if exc.status != 404:
-                    self.hdh_spark_pods = [*self.hdh_spark_pods, name]  # tried again at stop
-                    self.log.warning("cannot delete Spark's pod %s: %s", name, exc.reason)
+            if not await self._delete_spark_pod(name, self.namespace):
+                self.hdh_spark_pods = [*self.hdh_spark_pods, name]  # tried again at stop
+
+    async def _delete_spark_pod(self, name: str, namespace: str, grace: int = 5) -> bool:
+        """Delete one pod; True when it is gone or going."""
+        try:
+            await asyncio.wait_for(
+                self.api.delete_namespaced_pod(name, namespace, grace_period_seconds=grace),
+                self.k8s_api_request_timeout,
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                self.log.warning("cannot delete Spark's pod %s: %s", name, exc.reason)
+                return False
+        return True
 
     async def stop(self, now: bool = False) -> None:
         await super().stop(now)

@@ -130,6 +130,9 @@ ROWS: list[tuple[str, str, int, str, bool]] = [
     ("alice-a", "exec-b", SPARK_BLOCK_MANAGER_PORT, "TCP", False),
     # not even another member's sandbox server of the same project (the guard authenticates)
     ("alice-a", "bob-a", SERVER_PORT, "TCP", False),
+    # nor another member's sandbox on Spark's ports (only Spark's pods talk to a driver)
+    ("alice-a", "bob-a", SPARK_DRIVER_PORT, "TCP", False),
+    ("bob-a", "alice-a", SPARK_BLOCK_MANAGER_PORT, "TCP", False),
     ("exec-a", "bob-a", SERVER_PORT, "TCP", False),
     ("exec-a", "internet", 443, "TCP", False),
     ("exec-a", "metadata", 80, "TCP", False),

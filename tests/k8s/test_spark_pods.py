@@ -340,3 +340,47 @@ def test_the_hubs_poll_never_moves_the_route_to_the_pod(
         return status, f"{server.ip}:{server.port}", len(committed)
 
     assert asyncio.run(poll()) == (None, "hdh-guard.hdh-system.svc:8000", 0)
+
+
+def test_a_spark_pod_left_by_an_earlier_start_is_replaced(
+    cluster_world, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hub that died mid-start leaves a pod of that name: it is deleted and made anew,
+    instead of every later start being refused."""
+
+    class Leftover(_FakeApi):
+        def __init__(self, names: set[str]) -> None:
+            super().__init__()
+            self.left = set(names)
+
+        async def create_namespaced_pod(self, namespace: str, body: dict[str, Any]) -> Any:
+            name = body["metadata"]["name"]
+            if name in self.left:
+                self.calls.append(("conflict", name))
+                raise ApiException(status=409, reason="AlreadyExists")
+            return await super().create_namespaced_pod(namespace, body)
+
+        async def read_namespaced_pod(self, name: str, namespace: str) -> Any:
+            if name in self.left or ("delete", name) in self.calls and name not in self.bodies:
+                raise ApiException(status=404, reason="Not Found")
+            return await super().read_namespaced_pod(name, namespace)
+
+        async def delete_namespaced_pod(self, name: str, namespace: str, **kw: Any) -> Any:
+            self.calls.append(("delete", name))
+            self.left.discard(name)
+
+    async def make() -> str:
+        return str(_spawner(cluster_world, "alice", "cohort-2027", profile="spark").pod_name)
+
+    pod_name = asyncio.run(make())
+    api = Leftover({f"{pod_name}-spark-0"})
+    sp, _, outcome = _run(cluster_world, monkeypatch, api)
+    assert outcome == "http://hdh-guard.hdh-system.svc:8000"
+    w0 = f"{pod_name}-spark-0"
+    assert api.calls[-4:] == [
+        ("conflict", w0),
+        ("delete", w0),
+        ("create", w0),
+        ("create", f"{pod_name}-spark-1"),
+    ]
+    assert w0 in sp.hdh_spark_pods
