@@ -46,20 +46,52 @@ log = logging.getLogger("hdh.guard")
 BRIDGE_ROUTE = re.compile(r"/projects/([a-z0-9][a-z0-9-]{0,38})(/[^?#]*(?:\?[^#]*)?)")
 
 
+#: bridge calls one address may have in flight (each asks the Kubernetes API, then the
+#: control plane): a sandbox looping on the bridge cannot starve the others
+MAX_CALLS_IN_FLIGHT = 8
+
+
 class PodBridgeHandler(ForwardHandler):
     """The API bridge of a cluster: the caller is the sandbox pod at the connection's address."""
 
     directory: PodDirectory
     api_url: str
     token: str
+    in_flight: dict[str, int]
+    _counted: str | None = None
 
     def initialize(  # type: ignore[override]
-        self, directory: PodDirectory, api_url: str, token: str
+        self, directory: PodDirectory, api_url: str, token: str, in_flight: dict[str, int]
     ) -> None:
         super().initialize(None)
         self.directory = directory
         self.api_url = api_url.rstrip("/")
         self.token = token
+        self.in_flight = in_flight
+
+    def prepare(self) -> None:
+        ip = self.request.remote_ip or ""
+        if self.in_flight.get(ip, 0) >= MAX_CALLS_IN_FLIGHT:
+            self.set_status(429)
+            self.finish(
+                {
+                    "detail": f"more than {MAX_CALLS_IN_FLIGHT} bridge calls at once from {ip}:"
+                    " wait for an answer",
+                    "reason": "bridge",
+                }
+            )
+            return
+        self.in_flight[ip] = self.in_flight.get(ip, 0) + 1
+        self._counted = ip
+
+    def on_finish(self) -> None:
+        ip, self._counted = self._counted, None
+        if ip is not None:
+            left = self.in_flight.get(ip, 1) - 1
+            if left > 0:
+                self.in_flight[ip] = left
+            else:
+                self.in_flight.pop(ip, None)
 
     async def route(self) -> tuple[BridgeTarget, str]:
         m = BRIDGE_ROUTE.fullmatch(self.request.uri or "")
@@ -77,7 +109,8 @@ class PodBridgeHandler(ForwardHandler):
 
 
 def bridge_app(directory: PodDirectory, api_url: str, token: str) -> web.Application:
-    handler = {"directory": directory, "api_url": api_url, "token": token}
+    in_flight: dict[str, int] = {}  # per caller's address, for this bridge
+    handler = {"directory": directory, "api_url": api_url, "token": token, "in_flight": in_flight}
     return web.Application([(r".*", PodBridgeHandler, handler)])
 
 

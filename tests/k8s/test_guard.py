@@ -266,11 +266,15 @@ def test_every_request_to_a_pod_goes_through_the_guard_and_is_audited(
 # ------------------------------------------------------------------ the API bridge
 
 
+#: while closed, the recording control plane holds its answers (a slow control plane)
+GATE = {"closed": False}
+
+
 class _ControlPlane(web.RequestHandler):
     def initialize(self, seen: list[dict[str, Any]]) -> None:
         self.seen = seen
 
-    def _record(self) -> None:
+    async def _record(self) -> None:
         self.seen.append(
             {
                 "method": self.request.method,
@@ -279,13 +283,15 @@ class _ControlPlane(web.RequestHandler):
                 "body": self.request.body,
             }
         )
+        while GATE["closed"]:
+            await asyncio.sleep(0.01)
         self.finish({"ok": True})
 
-    def get(self, *_: Any) -> None:
-        self._record()
+    async def get(self, *_: Any) -> None:
+        await self._record()
 
-    def post(self, *_: Any) -> None:
-        self._record()
+    async def post(self, *_: Any) -> None:
+        await self._record()
 
 
 @pytest.fixture
@@ -401,3 +407,30 @@ def test_the_bridge_believes_the_connection_not_the_headers(
         r = c.get("/projects/p1/api/bridge/whoami")
     assert r.status_code == 403 and "127.0.0.1 is not a running sandbox" in r.json()["detail"]
     assert seen == []
+
+
+def test_one_sandbox_cannot_hold_the_bridge(
+    bridge: tuple[str, list[dict[str, Any]]], kube: FakeKubeApi
+) -> None:
+    """A sandbox looping on the bridge gets 429 past a few calls in flight; its calls still
+    answered free the places again."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from jupyterlab_hdh.k8s.guard import MAX_CALLS_IN_FLIGHT
+    from tests.waiting import wait_for
+
+    url, seen = bridge
+    kube.pods.append(pod("alice", "p1", "127.0.0.1"))
+    target = f"{url}/projects/p1/api/bridge/whoami"
+    GATE["closed"] = True
+    try:
+        with ThreadPoolExecutor(MAX_CALLS_IN_FLIGHT) as pool:
+            held = [pool.submit(httpx.get, target, timeout=30) for _ in range(MAX_CALLS_IN_FLIGHT)]
+            wait_for(lambda: len(seen) == MAX_CALLS_IN_FLIGHT, "the held calls to arrive")
+            r = httpx.get(target, timeout=10)
+            assert r.status_code == 429 and "bridge calls at once" in r.json()["detail"]
+            GATE["closed"] = False
+            assert [f.result().status_code for f in held] == [200] * MAX_CALLS_IN_FLIGHT
+    finally:
+        GATE["closed"] = False
+    assert httpx.get(target, timeout=10).status_code == 200
