@@ -53,6 +53,7 @@ from jupyterlab_hdh.guard.policy import GuardConfig  # noqa: E402
 from jupyterlab_hdh.guard.upstream import TcpUpstream  # noqa: E402
 from jupyterlab_hdh.hub.config import free_port  # noqa: E402
 from jupyterlab_hdh.sandbox.client import execute_request  # noqa: E402
+from jupyterlab_hdh.sandbox.spec import KERNEL_WEBSOCKET_ARG  # noqa: E402
 from tests.guard.conftest import BASE, run_guard, start_jupyter, stop_jupyter  # noqa: E402
 
 V1 = "v1.kernel.websocket.jupyter.org"
@@ -161,13 +162,6 @@ def start_guard(sock: str, sink: str, in_process: bool) -> tuple[int, Any]:
     return port, stop
 
 
-def server_argv_flags() -> list[str]:
-    from jupyterlab_hdh.sandbox.spec import SandboxSpec, server_argv
-
-    spec = SandboxSpec(project="proj1", user="alice", workspace=Path("/w"), runtime_dir=Path("/r"))
-    return server_argv(spec)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=300)
@@ -184,7 +178,7 @@ def main() -> None:
         return
     tcp = args.upstream == "tcp"
     # the kernel websocket as the sandbox's server runs it (sandbox.spec.server_argv)
-    up = start_jupyter(tcp=tcp, extra=tuple(a for a in server_argv_flags() if "websocket" in a))
+    up = start_jupyter(tcp=tcp, extra=(KERNEL_WEBSOCKET_ARG,))
     target = f"tcp:{up.port}" if tcp else up.sock
     port, stop_guard = start_guard(target, args.sink, args.in_process)
     try:

@@ -580,6 +580,13 @@ def r_helper() -> str | None:
     return str(path) if path.is_file() else None
 
 
+#: the sandbox server's kernel websocket (``hdh.jupyter.websocket``: no Nagle delay over TCP)
+KERNEL_WEBSOCKET_ARG = (
+    "--ServerApp.kernel_websocket_connection_class="
+    "hdh.jupyter.websocket.NoDelayKernelWebsocketConnection"
+)
+
+
 def server_argv(spec: SandboxSpec, extra: Sequence[str] = ()) -> list[str]:
     """The Jupyter server command run inside the sandbox.
 
@@ -612,8 +619,7 @@ def server_argv(spec: SandboxSpec, extra: Sequence[str] = ()) -> list[str]:
         "--ServerApp.terminals_enabled=True",
         "--ServerApp.contents_manager_class=hdh.jupyter.contents.ConfinedContentsManager",
         # kernel messages leave at once over TCP (a pod's server behind the guard)
-        "--ServerApp.kernel_websocket_connection_class="
-        "hdh.jupyter.websocket.NoDelayKernelWebsocketConnection",
+        KERNEL_WEBSOCKET_ARG,
         "--ContentsManager.files_handler_class=None",
         "--ContentsManager.allow_hidden=False",
         "--FileContentsManager.delete_to_trash=False",

@@ -30,6 +30,7 @@ from jupyterlab_hdh.k8s.directory import PodDirectory, api_pod_lister
 from jupyterlab_hdh.k8s.guard import api_client, bridge_app
 from jupyterlab_hdh.k8s.pod import SERVER_PORT
 from jupyterlab_hdh.k8s.project import project_namespace
+from jupyterlab_hdh.sandbox.spec import KERNEL_WEBSOCKET_ARG
 from tests.guard.conftest import BASE, GuardServer, Upstream, run_guard, start_jupyter, stop_jupyter
 from tests.guard.test_proxy import connect, events, run_code, start_kernel, xsrf_client
 from tests.k8s.fake_api import FakeKubeApi, fake_kube_api, pod
@@ -198,13 +199,8 @@ def test_a_new_pod_at_an_address_gets_new_connections() -> None:
 def pod_server() -> Iterator[Upstream]:
     """alice's server of proj1, listening on a TCP port as in a pod (its kernel websocket as
     the pod runs it)."""
-    flag = "hdh.jupyter.websocket.NoDelayKernelWebsocketConnection"
     u = start_jupyter(
-        tcp=True,
-        extra=(
-            f"--ServerApp.kernel_websocket_connection_class={flag}",
-            f"--IdentityProvider.token={POD_TOKEN}",
-        ),
+        tcp=True, extra=(KERNEL_WEBSOCKET_ARG, f"--IdentityProvider.token={POD_TOKEN}")
     )
     yield u
     stop_jupyter(u)

@@ -111,7 +111,6 @@ def test_each_start_has_its_own_secret_and_the_driver_is_told_where_and_how(
     # the executor's heap, the worker daemon and the JVM's own memory fit the pod's limit
     assert executor_heap("16G") * 2**20 + 512 * 2**20 < 0.7 * quantity_bytes("16G")
     # KubeSpawner writes the address as a field reference in the sandbox pod
-    sp_env: dict[str, Any] = {}
 
     async def sandbox_pod() -> dict[str, Any]:
         from kubernetes_asyncio.client import ApiClient

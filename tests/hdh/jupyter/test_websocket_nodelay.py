@@ -13,12 +13,14 @@ from tornado import iostream
 
 from hdh.jupyter.websocket import NoDelayKernelWebsocketConnection
 from jupyterlab_hdh.k8s.pod import pod_command
-from jupyterlab_hdh.sandbox.spec import HostIdentity, SandboxSpec, server_argv
-
-FLAG = (
-    "--ServerApp.kernel_websocket_connection_class="
-    "hdh.jupyter.websocket.NoDelayKernelWebsocketConnection"
+from jupyterlab_hdh.sandbox.spec import (
+    KERNEL_WEBSOCKET_ARG,
+    HostIdentity,
+    SandboxSpec,
+    server_argv,
 )
+
+FLAG = KERNEL_WEBSOCKET_ARG
 
 
 def test_the_sandboxs_server_and_the_pods_run_with_it(tmp_path: Path) -> None:
@@ -29,6 +31,12 @@ def test_the_sandboxs_server_and_the_pods_run_with_it(tmp_path: Path) -> None:
         runtime_dir=tmp_path,
         host=HostIdentity(200001, 200001, 200000),
     )
+    assert KERNEL_WEBSOCKET_ARG.endswith(
+        "="
+        + NoDelayKernelWebsocketConnection.__module__
+        + "."
+        + NoDelayKernelWebsocketConnection.__name__
+    )  # the flag names this very class
     assert FLAG in server_argv(spec)
     assert FLAG in pod_command(spec)
 
