@@ -264,6 +264,9 @@ class ReleasedFileOut(BaseModel):
 class NotificationOut(BaseModel):
     id: int
     request_id: int | None
+    link: str | None = Field(
+        default=None, description="the page it is about, under the control plane's URL"
+    )
     kind: str
     subject: str
     body: str

@@ -189,6 +189,9 @@ class PermitIn(BaseModel):
         default=None, description="When it ends (with a UTC offset); or give days"
     )
     days: int | None = Field(default=None, ge=1, le=3660, description="Valid for N days from now")
+    compute_profile: str | None = Field(
+        default=None, description="cpu, gpu or spark (default: the installation's)"
+    )
 
 
 class AmendIn(BaseModel):
@@ -204,6 +207,7 @@ class AmendIn(BaseModel):
     )
     expires_at: AwareDatetime | None = Field(default=None, description="A new end")
     days: int | None = Field(default=None, ge=1, le=3660, description="Or: N days from now")
+    compute_profile: str | None = Field(default=None, description="A new compute profile")
 
 
 class RevokeIn(BaseModel):
@@ -220,6 +224,9 @@ class PermitOut(BaseModel):
     revoked_at: str | None
     revoked_by: str | None
     revoke_reason: str | None
+    compute_profile: str | None = Field(
+        default=None, description="the compute profile its sandboxes run with (None: default)"
+    )
     members: list[str]
     mounts: list[MountOut] = Field(description="what a member mounts by default (newest version)")
     datasets: list[MountOut] = Field(description="every dataset version the permit grants")

@@ -144,6 +144,11 @@ def permit() -> None:
 )
 @click.option("--expires", help="Last day (UTC) it is valid, or a date-time with offset")
 @click.option("--days", type=click.IntRange(1, 3660), help="Valid for N days from now")
+@click.option(
+    "--profile",
+    type=click.Choice(["cpu", "gpu", "spark"]),
+    help="The compute profile its sandboxes run with (default: the installation's)",
+)
 @click.pass_context
 def permit_grant(
     ctx: click.Context,
@@ -152,6 +157,7 @@ def permit_grant(
     datasets: tuple[str, ...],
     expires: str | None,
     days: int | None,
+    profile: str | None,
 ) -> None:
     """Grant a permit on project SLUG; it supersedes the project's active permit."""
     from jupyterlab_hdh.governance import projects
@@ -166,6 +172,7 @@ def permit_grant(
             datasets=list(datasets),
             expires_at=expires_at,
             actor=_admin(),
+            compute_profile=profile,
         )
         view = projects.permit_view(granted, hub.data_dir)
     mounted = ", ".join(f"{m['dataset']}/{m['version']}" for m in view["mounts"])
@@ -188,6 +195,11 @@ def permit_grant(
 )
 @click.option("--expires", help="A new last day (UTC), or a date-time with offset")
 @click.option("--days", type=click.IntRange(1, 3660), help="Valid for N days from now")
+@click.option(
+    "--profile",
+    type=click.Choice(["cpu", "gpu", "spark"]),
+    help="The compute profile its sandboxes run with from now on",
+)
 @click.pass_context
 def permit_amend(
     ctx: click.Context,
@@ -198,8 +210,9 @@ def permit_amend(
     remove_datasets: tuple[str, ...],
     expires: str | None,
     days: int | None,
+    profile: str | None,
 ) -> None:
-    """Change active permit PERMIT_ID in place: members, dataset versions, expiry.
+    """Change active permit PERMIT_ID in place: members, dataset versions, expiry, profile.
 
     What it adds counts from each person's next spawn; what it takes away (a member, an
     earlier expiry) at once. Nothing changes unless every change is valid."""
@@ -211,6 +224,7 @@ def permit_amend(
         add_datasets=add_datasets,
         remove_datasets=remove_datasets,
         expires_at=_parse_expiry(expires, days, required=False),
+        compute_profile=profile,
     )
     hub = open_installation(ctx)
     with hub.transaction() as s:

@@ -1277,6 +1277,7 @@ def notifications(
         {
             "id": n.id,
             "request_id": n.request_id,
+            "link": n.link,
             "kind": n.kind,
             "subject": n.subject,
             "body": n.body,

@@ -189,10 +189,13 @@ def _message(row: Notification, to: str, settings: EmailSettings) -> EmailMessag
     msg["Subject"] = " ".join(row.subject.split())[:200]
     msg["Date"] = format_datetime(datetime.now(UTC))
     msg["Message-ID"] = message_id(row, settings)
-    link = ""
-    if settings.base_url and row.request_id is not None:
-        link = f"\n\n{settings.base_url.rstrip('/')}/ui/egress/requests/{row.request_id}"
-    msg.set_content(f"{row.body}{link}\n\n-- \nHDH airlock notification #{row.id}\n")
+    link, page = "", row.link
+    if row.request_id is not None:
+        page = f"ui/egress/requests/{row.request_id}"
+    if settings.base_url and page:
+        link = f"\n\n{settings.base_url.rstrip('/')}/{page}"
+    what = "airlock" if row.request_id is not None else "access desk"
+    msg.set_content(f"{row.body}{link}\n\n-- \nHDH {what} notification #{row.id}\n")
     return msg
 
 

@@ -24,7 +24,10 @@ Rules (see ``docs/architecture.md``, "Projects and permits"):
 * A permit mounts only current dataset versions when it is granted
   (``name`` or ``name/vN``): a superseded version may lack opt-outs applied since.
 * A member removed from the project loses access at once, whatever the permit says; added
-  back, they need a new permit (membership must predate the permit that covers them).
+  back, they need a new permit or an amendment (membership must predate the permit, or the
+  amendment, that covers them: ``permit_members.covered_at``).
+* A permit may name the compute profile its sandboxes run with (:data:`COMPUTE_PROFILES`;
+  None: the installation's default).
 * Every change is audited in the caller's transaction. Times are stored in UTC.
 * The slug :data:`REVIEW_WORKSPACE` (``review``) is no project's: it is the hub's named
   server of a reviewer's own workspace (no dataset, no project), which
@@ -49,6 +52,7 @@ from jupyterlab_hdh.errors import HdhError
 from jupyterlab_hdh.paths import DataDir
 from jupyterlab_hdh.store.models import (
     PROJECT_ROLES,
+    permit_members,
     Dataset,
     DatasetVersion,
     MountSelection,
@@ -69,6 +73,9 @@ MEMBER_ROLES = ("researcher",)
 GRANTORS = ("data_controller", "admin")
 DATASET_SPEC_RE = re.compile(r"(?P<name>[a-z0-9][a-z0-9_-]{0,62})(?:/(?P<version>v[0-9]{1,9}))?")
 TITLE_MAX, PURPOSE_MAX, REASON_MAX = 200, 5000, 1000
+#: The compute profiles a permit may name: those of ``images/`` and of the Kubernetes
+#: spawner's defaults (``k8s.profiles.DEFAULT_PROFILES``, kept equal by a test).
+COMPUTE_PROFILES = ("cpu", "gpu", "spark")
 #: The hub's named server of a reviewer's own workspace (``/hub/spawn/<user>/review``): a
 #: sandbox with no dataset and no project, so no project may take this slug.
 REVIEW_WORKSPACE = "review"
@@ -201,6 +208,14 @@ def status(permit: Permit, now: datetime | None = None) -> str:
     if utc(permit.issued_at) > at:
         return "not_yet_issued"
     return "active"
+
+
+def check_profile(name: str | None) -> str | None:
+    if name is not None and name not in COMPUTE_PROFILES:
+        raise ProjectError(
+            f"unknown compute profile {name!r}: choose one of {', '.join(COMPUTE_PROFILES)}"
+        )
+    return name
 
 
 def check_slug(slug: str) -> str:
@@ -429,9 +444,11 @@ def grant_permit(
     expires_at: datetime,
     actor: Actor,
     now: datetime | None = None,
+    compute_profile: str | None = None,
 ) -> Permit:
     """Issue a permit; the project's previous active permit, if any, is revoked (superseded)."""
     _require(actor, GRANTORS, "grant permits")
+    check_profile(compute_profile)
     project = get_project(session, slug)
     _lock(session, project)
     at = _now(now)  # after the lock: grants on a project are ordered as they commit
@@ -466,6 +483,7 @@ def grant_permit(
         expires_at=expires,
         members=users,
         dataset_versions=versions,
+        compute_profile=compute_profile,
     )
     session.add(permit)
     session.flush()
@@ -481,6 +499,7 @@ def grant_permit(
             "members": sorted(u.name for u in users),
             "datasets": [f"{v.dataset.name}/{v.label}" for v in versions],
             "expires_at": _iso(expires),
+            "compute_profile": compute_profile,
             "supersedes": [p.id for p in previous],
         },
     )
@@ -538,6 +557,7 @@ def follow_optout_versions(
                 expires_at=utc(permit.expires_at),
                 actor=actor,
                 now=at,
+                compute_profile=permit.compute_profile,
             )
         except ProjectError as exc:
             # It cannot move (no member left, a newer ingestion superseded the derived
@@ -591,13 +611,15 @@ def revoke_permit(
 @dataclass(frozen=True)
 class Amendment:
     """What :func:`amend_permit` changes: members and dataset versions added or removed
-    (datasets as ``NAME`` or ``NAME/vN``), and a new expiry (None: unchanged)."""
+    (datasets as ``NAME`` or ``NAME/vN``), a new expiry and a new compute profile (None:
+    unchanged)."""
 
     add_members: tuple[str, ...] = ()
     remove_members: tuple[str, ...] = ()
     add_datasets: tuple[str, ...] = ()
     remove_datasets: tuple[str, ...] = ()
     expires_at: datetime | None = None
+    compute_profile: str | None = None
 
     @property
     def empty(self) -> bool:
@@ -607,6 +629,7 @@ class Amendment:
             or self.add_datasets
             or self.remove_datasets
             or self.expires_at is not None
+            or self.compute_profile is not None
         )
 
 
@@ -632,8 +655,10 @@ def amend_permit(
     _require(actor, GRANTORS, "amend permits")
     if change.empty:
         raise ProjectError(
-            "nothing to amend: add or remove a member or dataset, or move the expiry"
+            "nothing to amend: add or remove a member or dataset, move the expiry or change"
+            " the compute profile"
         )
+    check_profile(change.compute_profile)
     permit = get_permit(session, permit_id)
     project = permit.project
     _lock(session, project)
@@ -652,12 +677,6 @@ def amend_permit(
         if member is None:
             raise ProjectError(
                 f"{name!r} is not a member of {project.slug!r}: add them to the project first"
-            )
-        if utc(member.added_at) > utc(permit.issued_at):
-            # the rule of active_permit: who joins after a permit is covered by a new one
-            raise ProjectError(
-                f"{name!r} joined {project.slug!r} after permit #{permit.id} was issued:"
-                " grant a new permit (it supersedes this one)"
             )
         members[name] = member.user
     for name in dict.fromkeys(change.remove_members):
@@ -686,19 +705,31 @@ def amend_permit(
         expires = change.expires_at.astimezone(UTC)
         if expires <= at:
             raise ProjectError(f"the expiry {_iso(expires)} is not in the future")
+    profile = change.compute_profile or permit.compute_profile
+    covered = {u.name for u in permit.members}
+    added = [u.id for n, u in members.items() if n not in covered]
     before = {
         "members": sorted(u.name for u in permit.members),
         "datasets": sorted(_version_spec(v) for v in permit.dataset_versions),
         "expires_at": _iso(permit.expires_at),
+        "compute_profile": permit.compute_profile,
     }
     permit.members = sorted(members.values(), key=lambda u: u.name)
     permit.dataset_versions = list(versions.values())
     permit.expires_at = expires
+    permit.compute_profile = profile
     session.flush()
+    if added:  # covered from now: who joined the project before now (see active_permit)
+        session.execute(
+            update(permit_members)
+            .where(permit_members.c.permit_id == permit.id, permit_members.c.user_id.in_(added))
+            .values(covered_at=at)
+        )
     after = {
         "members": sorted(members),
         "datasets": sorted(versions),
         "expires_at": _iso(expires),
+        "compute_profile": profile,
     }
     record(
         session,
@@ -736,11 +767,11 @@ def active_permit(
     covering = [p for p in history if any(u.name == user_name for u in p.members)]
     if current is not None:
         if current in covering:
-            if utc(member.added_at) > utc(current.issued_at):
-                # removed, then added again: only a new permit restores their access
+            if utc(member.added_at) > covered_since(session, current, member.user):
+                # removed, then added again: only a new permit or amendment restores access
                 raise NotCovered(
-                    f"{user_name!r} rejoined project {slug!r} after permit #{current.id} was"
-                    " issued: a new permit must cover them"
+                    f"{user_name!r} rejoined project {slug!r} after permit #{current.id}"
+                    " covered them: a new permit, or an amendment, must cover them again"
                 )
             return current
         raise NotCovered(f"permit #{current.id} of project {slug!r} does not cover {user_name!r}")
@@ -754,6 +785,16 @@ def active_permit(
             f" by {last.revoked_by} because: {last.revoke_reason}"
         )
     raise PermitExpired(f"permit #{last.id} of project {slug!r} expired at {_iso(last.expires_at)}")
+
+
+def covered_since(session: Session, permit: Permit, user: User) -> datetime:
+    """When ``permit`` began to cover ``user``: its issue, or the amendment that added them."""
+    at = session.scalar(
+        select(permit_members.c.covered_at).where(
+            permit_members.c.permit_id == permit.id, permit_members.c.user_id == user.id
+        )
+    )
+    return utc(at) if at is not None else utc(permit.issued_at)
 
 
 def _mount(version: DatasetVersion, data_dir: DataDir) -> Mount:
@@ -986,6 +1027,7 @@ def permit_view(permit: Permit, data_dir: DataDir, now: datetime | None = None) 
         "revoked_at": _iso(permit.revoked_at),
         "revoked_by": permit.revoked_by,
         "revoke_reason": permit.revoke_reason,
+        "compute_profile": permit.compute_profile,
         "members": sorted(u.name for u in permit.members),
         "mounts": [_mount_view(m) for m in mounts(permit, data_dir)],
         "datasets": [_mount_view(m) for m in permitted(permit, data_dir)],

@@ -196,6 +196,8 @@ permit_members = Table(
     Base.metadata,
     Column("permit_id", ForeignKey("permits.id"), primary_key=True),
     Column("user_id", ForeignKey("users.id"), primary_key=True),
+    # when an amendment added this member (NULL: covered since the permit was issued)
+    Column("covered_at", DateTime(timezone=True), nullable=True),
 )
 
 permit_datasets = Table(
@@ -220,6 +222,8 @@ class Permit(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_by: Mapped[str | None] = mapped_column(String(200))
     revoke_reason: Mapped[str | None] = mapped_column(Text)
+    # the compute profile its sandboxes run with (None: the installation's default)
+    compute_profile: Mapped[str | None] = mapped_column(String(32), nullable=True, default=None)
     project: Mapped[Project] = relationship(back_populates="permits")
     members: Mapped[list[User]] = relationship(secondary=permit_members, order_by="User.name")
     dataset_versions: Mapped[list[DatasetVersion]] = relationship(
@@ -345,7 +349,8 @@ class EgressOutbox(Base):
 
 
 class Notification(Base):
-    """An in-app notification; ``egress.notify`` e-mails rows whose ``emailed_at`` is NULL."""
+    """An in-app notification (of the airlock or the access desk); ``egress.notify`` e-mails
+    rows whose ``emailed_at`` is NULL."""
 
     __tablename__ = "notifications"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -353,9 +358,66 @@ class Notification(Base):
     request_id: Mapped[int | None] = mapped_column(
         ForeignKey("egress_requests.id"), nullable=True, index=True
     )
+    # the page it is about, under the control plane's URL (``ui/applications/3``), when it is
+    # not an airlock request's
+    link: Mapped[str | None] = mapped_column(String(300), nullable=True, default=None)
     kind: Mapped[str] = mapped_column(String(32))
     subject: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     emailed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+# --- the access desk (applications, issue 14) ---------------------------------------------------
+
+
+class Application(Base):
+    """A request for access to data: a new project, a renewal or an amendment of a project's
+    permit, judged by the committee's opinions and the authority's decision
+    (``governance.applications``)."""
+
+    __tablename__ = "applications"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # new | renewal | amendment
+    project_slug: Mapped[str] = mapped_column(String(39), index=True)
+    applicant: Mapped[str] = mapped_column(String(100), index=True)  # the project's lead
+    submitted_by: Mapped[str] = mapped_column(String(200))  # the applicant, or an operator
+    title: Mapped[str] = mapped_column(String(200))
+    purpose: Mapped[str] = mapped_column(Text)
+    public_interest: Mapped[str] = mapped_column(Text)
+    methodology: Mapped[str] = mapped_column(Text)
+    datasets: Mapped[list[str]] = mapped_column(JSON)  # NAME or NAME/vN
+    members: Mapped[list[str]] = mapped_column(JSON)  # user names, the applicant excluded
+    duration_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    compute_profile: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    state: Mapped[str] = mapped_column(String(32), index=True)
+    round: Mapped[int] = mapped_column(Integer, default=1)  # times submitted
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decision: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    decision_reference: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    decision_text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    permit_id: Mapped[int | None] = mapped_column(ForeignKey("permits.id"), nullable=True)
+    opinions: Mapped[list[ApplicationOpinion]] = relationship(
+        back_populates="application", order_by="ApplicationOpinion.id"
+    )
+    permit: Mapped[Permit | None] = relationship()
+
+
+class ApplicationOpinion(Base):
+    """A committee member's opinion on one round of an application."""
+
+    __tablename__ = "application_opinions"
+    __table_args__ = (UniqueConstraint("application_id", "member", "round"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
+    member: Mapped[str] = mapped_column(String(100))
+    opinion: Mapped[str] = mapped_column(String(24))  # favourable | unfavourable | changes
+    text: Mapped[str] = mapped_column(Text)
+    round: Mapped[int] = mapped_column(Integer)
+    recorded_by: Mapped[str] = mapped_column(String(200))  # the member, or an operator
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    application: Mapped[Application] = relationship(back_populates="opinions")

@@ -82,6 +82,26 @@ def test_members_datasets_and_expiry_change_in_place_and_are_audited(permitted) 
     assert details["after"]["datasets"] == ["pmsi_mco/v1", "snds/v1"]
 
 
+def test_a_member_who_joined_after_the_permit_is_covered_from_the_amendment(permitted) -> None:
+    hub, pid = permitted
+    with hub.sessions() as s:  # bob was removed, then added back after the permit
+        assert "does not cover 'bob'" in (pj.access_problem(s, "bob", "cohort-2027") or "")
+    with hub.transaction() as s:
+        pj.amend_permit(
+            s, pid, Amend(add_members=("bob",), compute_profile="gpu"), actor=CONTROLLER
+        )
+    with hub.sessions() as s:
+        assert pj.access_problem(s, "bob", "cohort-2027") is None
+        assert pj.get_permit(s, pid).compute_profile == "gpu"
+    # removed and added back once more: the amendment no longer covers him
+    with hub.transaction() as s:
+        pj.remove_member(s, "cohort-2027", "bob", actor=CONTROLLER)
+    with hub.transaction() as s:
+        pj.add_member(s, "cohort-2027", "bob", actor=CONTROLLER)
+    with hub.sessions() as s:
+        assert "rejoined" in (pj.access_problem(s, "bob", "cohort-2027") or "")
+
+
 def test_what_is_taken_away_holds_at_once(permitted) -> None:
     hub, pid = permitted
     with hub.transaction() as s:
@@ -101,7 +121,7 @@ def test_what_is_taken_away_holds_at_once(permitted) -> None:
         (Amend(add_members=("alice",)), "already covered"),
         (Amend(add_members=("rev",)), "is not a member of 'cohort-2027'"),
         (Amend(add_members=("nobody",)), "is not a member"),
-        (Amend(add_members=("bob",)), "joined 'cohort-2027' after permit"),
+        (Amend(compute_profile="quantum"), "unknown compute profile 'quantum'"),
         (Amend(remove_members=("bob",)), "is not covered by permit"),
         (Amend(remove_members=("alice",)), "at least one project member"),
         (Amend(add_datasets=("snds",)), "already grants snds/v1"),

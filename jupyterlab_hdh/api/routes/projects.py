@@ -93,6 +93,7 @@ def grant_permit(slug: str, body: models.PermitIn, user: Anyone, inst: Inst) -> 
             datasets=body.datasets,
             expires_at=expires_at,
             actor=projects.Actor.of(user),
+            compute_profile=body.compute_profile,
         )
         return permit_out(inst, permit)
 
@@ -113,6 +114,7 @@ def amend_permit(
         add_datasets=tuple(body.add_datasets),
         remove_datasets=tuple(body.remove_datasets),
         expires_at=expires_at,
+        compute_profile=body.compute_profile,
     )
     with inst.transaction() as s:
         permit = projects.amend_permit(s, permit_id, change, actor=projects.Actor.of(user))
