@@ -40,6 +40,8 @@ from jupyterlab_hdh.store.models import AuditEvent, AuditHead
 
 FORMAT = "hdh-audit-checkpoint/1"
 KEY_FILE = "audit-signing.pem"
+#: where ``hdh audit checkpoint`` keeps every checkpoint, under the data directory
+KEPT_DIR = "audit-checkpoints"
 #: the fields of an exported event, as stored (``details`` is the stored JSON text)
 EVENT_FIELDS = ("seq", "ts", "actor", "action", "target", "details", "prev_hash", "hash")
 _BODY_FIELDS = ("format", "seq", "head_hash", "time", "key_id")
@@ -132,6 +134,24 @@ def make_checkpoint(session: Session, key: Ed25519PrivateKey, *, actor: str) -> 
     }
     body["signature"] = base64.b64encode(key.sign(_signed_bytes(body))).decode()
     return body
+
+
+def keep(data_root: Path, checkpoint: dict[str, Any]) -> Path:
+    """Keep ``checkpoint`` under ``<data dir>/audit-checkpoints/`` (the register publishes
+    the newest); returns its path. Written whole or not at all."""
+    folder = data_root / KEPT_DIR
+    folder.mkdir(mode=0o755, exist_ok=True)
+    path = folder / f"checkpoint-{checkpoint['seq']:09d}.json"
+    partial = folder / f".{path.name}.partial"
+    partial.write_text(json.dumps(checkpoint, indent=2) + "\n")
+    partial.replace(path)
+    return path
+
+
+def latest_kept(data_root: Path) -> Path | None:
+    """The kept checkpoint of the highest event number, or None."""
+    kept = sorted((data_root / KEPT_DIR).glob("checkpoint-*.json"))
+    return kept[-1] if kept else None
 
 
 def parse_checkpoint(text: str, where: str) -> dict[str, Any]:

@@ -140,10 +140,7 @@ def audit_checkpoint(ctx: click.Context, out: Path | None, actor: str) -> None:
     except cp.CheckpointError as exc:
         raise click.ClickException(str(exc)) from None
     text = json.dumps(checkpoint, indent=2) + "\n"
-    folder = hub.data_dir.root / "audit-checkpoints"
-    folder.mkdir(mode=0o755, exist_ok=True)
-    kept = folder / f"checkpoint-{checkpoint['seq']:09d}.json"
-    kept.write_text(text)
+    kept = cp.keep(hub.data_dir.root, checkpoint)
     if out is not None:
         out.write_text(text)
     if made:

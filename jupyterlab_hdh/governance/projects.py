@@ -52,7 +52,6 @@ from jupyterlab_hdh.errors import HdhError
 from jupyterlab_hdh.paths import DataDir
 from jupyterlab_hdh.store.models import (
     PROJECT_ROLES,
-    permit_members,
     Dataset,
     DatasetVersion,
     MountSelection,
@@ -62,6 +61,7 @@ from jupyterlab_hdh.store.models import (
     ProjectMember,
     Role,
     User,
+    permit_members,
 )
 from jupyterlab_hdh.textfields import clean_text
 from jupyterlab_hdh.timestamps import iso_utc, utc
