@@ -4,11 +4,12 @@ Owns the ``hdh`` group and its options (``--data-dir``, ``--store-url``); the co
 live one per module beside it and are imported only when used (``COMMANDS``), so that
 ``hdh --help`` and each command start fast: ``installation`` (init), ``data`` (data,
 optout), ``catalogue``, ``audit``, ``users`` (user), ``projects`` (project, permit),
-``hub`` (up, serve, token), ``egress`` (the airlock, with ``egress_check``), ``guard`` (the
-display budget), ``template`` (the template studies, run where the data is). ``demo`` is
-the demo installation of ``hdh up``; ``common`` the one-line errors, progress and JSON
-output they share; ``cli_context`` (beside this package) the opened installation and the
-audit actor. Domain errors print as one line on stderr (exit
+``applications`` (application: the access desk), ``hub`` (up, serve, token), ``egress``
+(the airlock, with ``egress_check``), ``guard`` (the display budget), ``template`` (the
+template studies, run where the data is). ``demo`` is the demo installation of ``hdh up``;
+``common`` what they share: one-line errors, progress lines, JSON output, the administrator
+the console acts as, e-mailing notifications; ``cli_context`` (beside this package) the
+opened installation and the audit actor. Domain errors print as one line on stderr (exit
 status 1), never a stack trace.
 """
 
@@ -25,6 +26,7 @@ from jupyterlab_hdh.paths import DataDir
 
 #: command name → ``module:attribute`` in this package, imported when the command is used
 COMMANDS = {
+    "application": "applications:application",
     "audit": "audit:audit",
     "catalogue": "catalogue:catalogue",
     "data": "data:data",

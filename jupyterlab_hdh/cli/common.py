@@ -1,4 +1,5 @@
-"""What the command groups of ``hdh`` share: one-line errors, progress lines, JSON output."""
+"""What the command groups of ``hdh`` share: one-line errors, progress lines, JSON output,
+the administrator the console acts as, and e-mailing the notifications a step wrote."""
 
 from __future__ import annotations
 
@@ -38,3 +39,31 @@ def say(msg: str) -> None:
 def emit(data: Any) -> None:
     """A result as indented JSON on stdout."""
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def admin() -> Any:
+    """The operator at the console as an administrator (audit actor ``cli:<login>``). The CLI
+    is the operator's console: whoever can run it can read the store and the keys anyway;
+    the API is where roles are enforced per person, by bearer token."""
+    from jupyterlab_hdh.cli_context import actor
+    from jupyterlab_hdh.governance.projects import Actor
+
+    return Actor.administrator(actor())
+
+
+def mail_pending(ctx: click.Context) -> None:
+    """E-mail the notifications a step wrote (when SMTP is configured); never fails the step."""
+    from jupyterlab_hdh.cli_context import open_installation
+    from jupyterlab_hdh.egress.notify import EmailConfigError, EmailSettings, send_pending
+
+    hub = open_installation(ctx)
+    try:
+        settings = EmailSettings.load(hub.data_dir.root)
+    except EmailConfigError as exc:
+        click.echo(f"warning: e-mail not sent: {exc}", err=True)
+        return
+    if settings.enabled:
+        with hub.sessions() as s:
+            report = send_pending(s, settings)
+        if report.error:
+            click.echo(f"warning: e-mail not sent yet (will retry): {report.error}", err=True)

@@ -23,6 +23,8 @@ from typing import Any
 
 import click
 
+from jupyterlab_hdh.cli.common import mail_pending as _mail
+
 
 class EgressGroup(click.Group):
     """Reports airlock (and other domain) errors as one line, not a traceback."""
@@ -76,23 +78,6 @@ def _actor(ctx: click.Context, user_name: str | None) -> Any:
 
 def _emit(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
-
-
-def _mail(ctx: click.Context) -> None:
-    """E-mail the notifications a step wrote (when SMTP is configured); never fails the step."""
-    from jupyterlab_hdh.egress.notify import EmailConfigError, EmailSettings, send_pending
-
-    hub = _installation(ctx)
-    try:
-        settings = EmailSettings.load(hub.data_dir.root)
-    except EmailConfigError as exc:
-        click.echo(f"warning: e-mail not sent: {exc}", err=True)
-        return
-    if settings.enabled:
-        with hub.sessions() as s:
-            report = send_pending(s, settings)
-        if report.error:
-            click.echo(f"warning: e-mail not sent yet (will retry): {report.error}", err=True)
 
 
 def _show(view: dict[str, Any], as_json: bool) -> None:

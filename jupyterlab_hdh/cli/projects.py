@@ -7,21 +7,13 @@ from typing import Any
 import click
 
 from jupyterlab_hdh.cli.common import HdhGroup
+from jupyterlab_hdh.cli.common import admin as _admin
 from jupyterlab_hdh.cli.common import emit as _emit
-from jupyterlab_hdh.cli_context import actor as _actor
 from jupyterlab_hdh.cli_context import open_installation
 
 # --- projects and permits ---------------------------------------------------------------------
 #
-# The CLI is the operator's console: it acts as an administrator (audit actor ``cli:<login>``,
-# role ``admin``). Whoever can run it can read the store and the keys anyway. The API is where
-# roles are enforced per person, by bearer token.
-
-
-def _admin() -> Any:
-    from jupyterlab_hdh.governance.projects import Actor
-
-    return Actor.administrator(_actor())
+# The CLI is the operator's console: it acts as an administrator (``common.admin``).
 
 
 def _parse_expiry(expires: str | None, days: int | None, *, required: bool = True) -> Any:
