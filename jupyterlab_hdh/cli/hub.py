@@ -62,7 +62,7 @@ def _serve(data_dir: DataDir, host: str, port: int) -> None:
     """Run the API; as the hub's ``hdh`` service (``hdh up``) also its web pages and bridge."""
     import uvicorn
 
-    from jupyterlab_hdh.api.app import create_app
+    from jupyterlab_hdh.api.app import SWEEP_SECONDS, create_app
     from jupyterlab_hdh.api.browser import HubBrowserAuth
     from jupyterlab_hdh.api.hub_client import HubClient
     from jupyterlab_hdh.egress.settings import AirlockConfigError, load_settings
@@ -79,6 +79,7 @@ def _serve(data_dir: DataDir, host: str, port: int) -> None:
         bridge_token=Path(token_file).read_text().strip() if token_file else None,
         browser_auth=HubBrowserAuth.from_env(),
         hub_servers=HubClient.from_env(),
+        sweep_every=SWEEP_SECONDS,
     )
     click.echo(
         f"HDH control plane: {base_url}/api/docs  (catalogue: {base_url}/api/catalogue/datasets)"

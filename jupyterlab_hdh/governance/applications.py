@@ -22,8 +22,9 @@ Rules:
   changes are requested. Everything a decision issues is checked before anything is made:
   a refusal (a dataset gone, a slug taken meanwhile) changes nothing.
 * Each step is audited (``application.*``) and notifies, in the app and by e-mail
-  (``egress.notify.send_pending``), those it concerns: the committee of a submission, the
-  applicant of an opinion and of the decision, the team of the decision.
+  (``egress.notify.send_pending``), those it concerns: the committee (and administrators)
+  of a submission, a revision or a withdrawal, the applicant of an opinion, the whole team
+  (the application's and the project's members) of the decision.
 * Who may see an application: its team, the committee, data controllers and
   administrators. The applicant sees opinions without their authors' names.
 """
@@ -504,6 +505,14 @@ def withdraw(
     app.updated_at = at
     session.flush()
     _audit(session, app, actor, "application.withdraw")
+    _notify(
+        session,
+        _committee(session, app) + _admins(session),
+        app,
+        "application_withdrawn",
+        f"Application #{app.id} for project {app.project_slug} withdrawn",
+        f"{app.applicant} withdrew the application ({app.title}): no opinion is needed.",
+    )
     return app
 
 
@@ -564,7 +573,7 @@ def decide(
     outcome = f"favourable: permit #{permit.id} is issued" if permit is not None else "unfavourable"
     _notify(
         session,
-        [app.applicant, *app.members],
+        [app.applicant, *sorted(_team(session, app) - {app.applicant})],
         app,
         "application_decided",
         f"Application #{app.id} for project {app.project_slug}: decision {decision}",

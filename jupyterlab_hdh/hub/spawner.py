@@ -135,9 +135,22 @@ class SandboxSpawner(Spawner):  # type: ignore[misc]
             ) from None
         host = plan.host_identity(self.host_id_base) if os.geteuid() == 0 else None
         store.data_dir.workspaces.mkdir(mode=0o700, exist_ok=True)
+        self._reopen_archive(store, plan.permit_id)
         return self._sandbox_of(
             store.data_dir.workspace(self.project), plan.mounts, host, plan.permit_id
         )
+
+    def _reopen_archive(self, store: Any, permit_id: int) -> None:
+        """A renewed project's workspace was archived read-only when its last permit ended:
+        writable again before its sandbox starts (``governance.retention``)."""
+        from jupyterlab_hdh.governance import retention
+
+        if retention.archive_of(store.data_dir, self.project) is None:
+            return
+        with store.transaction() as s:
+            retention.reopen(
+                s, store.data_dir, self.project, actor=self.hdh_user, reason=f"permit #{permit_id}"
+            )
 
     def _build_review(self) -> Any:
         """The reviewer's workspace: no dataset, no project, its own folder and host ids."""
