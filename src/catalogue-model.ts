@@ -102,6 +102,13 @@ export interface IQualityCheck {
   note: string;
 }
 
+/** An open application (an access request) for a dataset: its number and state. */
+export interface IAccessRequest {
+  id: number;
+  /** `submitted` or `changes_requested` */
+  state: string;
+}
+
 export interface IAccess {
   project: string;
   /** `mounted`, `permitted`, `not_permitted` or `unknown` */
@@ -109,6 +116,10 @@ export interface IAccess {
   mounted: string[];
   permitted: string[];
   leads: string[];
+  /** whether this member leads the project: only a lead requests access */
+  youLead: boolean;
+  /** the open access request for this dataset, if any */
+  application: IAccessRequest | null;
   /** chosen for this sandbox, mounted once it restarts */
   restart: boolean;
   /** the server's sentence (English); the widget words the known states itself */
@@ -238,9 +249,21 @@ function parseAccess(v: unknown): IAccess {
       .filter(isObj)
       .map(l => textOf(l.name))
       .filter(n => n),
+    youLead: a.you_lead === true,
+    application: parseAccessRequest(a.application),
     restart: a.restart === true,
     how: textOf(a.how)
   };
+}
+
+/** An application as `/hdh/catalogue/datasets/<name>` (its `access.application`) or the
+ * access request's answer give it: `{id, state}`, or null when it is not one. */
+export function parseAccessRequest(v: unknown): IAccessRequest | null {
+  const a = isObj(v) ? v : {};
+  const id = num(a.id);
+  return id !== null && Number.isInteger(id) && id > 0
+    ? { id, state: textOf(a.state) || 'submitted' }
+    : null;
 }
 
 function joined(c: Obj, keys: string[]): string {

@@ -2,7 +2,9 @@
  * The catalogue browser, a main-area widget ("HDH: Browse the catalogue"): search as you type
  * with filters (`GET /hdh/catalogue/search`), a dataset's page with its description,
  * coverage, counts, quality report, versions, tables and the member's access in this project
- * (`GET /hdh/catalogue/datasets/<name>`), a table's data dictionary
+ * (`GET /hdh/catalogue/datasets/<name>`) where the project's lead requests access to a
+ * dataset the permit does not cover (`POST .../request-access`: an amendment application),
+ * a table's data dictionary
  * (`.../versions/<v>/tables/<table>`), and from a table an `hdh.read(...)` cell inserted
  * into the last active notebook, below its active cell.
  *
@@ -13,7 +15,7 @@
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
-import { hdhPath, requestAPI } from './api';
+import { hdhPath, postJSON, requestAPI } from './api';
 import { Child, button, clear, h } from './dom';
 import {
   ENGINES,
@@ -27,13 +29,14 @@ import {
   ITable,
   ITrans,
   englishTrans,
+  parseAccessRequest,
   parseDatasetPage,
   parseSearch,
   parseTable,
   readCellSource,
   searchQuery
 } from './catalogue-model';
-import { errorText, formatDate, formatNumber, formatPercent } from './format';
+import { errorText, formatDate, formatNumber, formatPercent, whileBusy } from './format';
 
 export const BROWSE_CATALOGUE = 'hdh:browse-catalogue';
 export const CATALOGUE_WIDGET_ID = 'jp-hdh-catalogue';
@@ -519,6 +522,20 @@ export class CatalogueBrowser extends Widget {
               dataset
             );
       case 'not_permitted':
+        if (a.application) {
+          return __(
+            'Access requested: application #%1 (%2).',
+            a.application.id,
+            this.requestStateLabel(a.application.state)
+          );
+        }
+        if (a.youLead) {
+          return __(
+            "The permit of project %1 does not cover %2. As the project's lead, you may request access: the committee gives its opinion, then the authority decides; once approved, %2 is added to the project's permit.",
+            a.project,
+            dataset
+          );
+        }
         return a.leads.length
           ? __(
               "The permit of project %1 does not cover %2. Ask the project lead (%3) to request access: the data controller adds %2 to the project's permit once the access request is approved.",
@@ -566,7 +583,125 @@ export class CatalogueBrowser extends Widget {
         )
       );
     }
+    if (a.state === 'not_permitted' && a.youLead && !a.application) {
+      const open = button(__('Request access'), () => this.requestForm(box, open, a, dataset), {
+        class: 'jp-hdh-button jp-hdh-cat-requestAccess'
+      });
+      box.append(' ', open);
+    }
     return box;
+  }
+
+  /** The access request's form (under the access box): the public-interest justification
+   * and the methodology, both required; the server's one-line reason shows in it. */
+  private requestForm(
+    box: HTMLElement,
+    open: HTMLButtonElement,
+    a: IAccess,
+    dataset: string
+  ): void {
+    const __ = this.trans.__.bind(this.trans);
+    open.disabled = true;
+    const publicInterest = h('textarea', {
+      name: 'public_interest',
+      rows: '3',
+      maxlength: '10000',
+      'aria-required': 'true'
+    });
+    const methodology = h('textarea', {
+      name: 'methodology',
+      rows: '3',
+      maxlength: '10000',
+      'aria-required': 'true'
+    });
+    const error = h('p', { class: 'jp-hdh-error jp-hdh-cat-requestError', role: 'alert' });
+    const submit = button(
+      __('Submit the request'),
+      () => void this.submitRequest(box, a, dataset, publicInterest, methodology, error, submit),
+      { class: 'jp-hdh-button jp-hdh-submit jp-hdh-cat-requestSubmit' }
+    );
+    const cancel = button(__('Cancel'), () => {
+      form.remove();
+      open.disabled = false;
+      open.focus();
+    });
+    const form = h(
+      'form',
+      { class: 'jp-hdh-cat-requestForm', 'aria-label': __('Request access to %1', dataset) },
+      h(
+        'p',
+        { class: 'jp-hdh-muted' },
+        __(
+          'The request amends the permit of project %1 to add %2: the committee reads it, then the authority decides.',
+          a.project,
+          dataset
+        )
+      ),
+      h('label', { class: 'jp-hdh-field' }, __('Public-interest justification'), publicInterest),
+      h('label', { class: 'jp-hdh-field' }, __('Methodology'), methodology),
+      error,
+      h('div', { class: 'jp-hdh-cat-requestActions' }, submit, cancel)
+    );
+    form.addEventListener('submit', e => e.preventDefault());
+    box.after(form);
+    publicInterest.focus();
+  }
+
+  private async submitRequest(
+    box: HTMLElement,
+    a: IAccess,
+    dataset: string,
+    publicInterest: HTMLTextAreaElement,
+    methodology: HTMLTextAreaElement,
+    error: HTMLElement,
+    submit: HTMLButtonElement
+  ): Promise<void> {
+    const __ = this.trans.__.bind(this.trans);
+    const form = submit.closest('form');
+    const why = publicInterest.value.trim();
+    const how = methodology.value.trim();
+    if (!why || !how) {
+      error.textContent = __(
+        'Both the public-interest justification and the methodology are required.'
+      );
+      (why ? methodology : publicInterest).focus();
+      return;
+    }
+    error.textContent = '';
+    const controls = form ? Array.from(form.querySelectorAll('button')) : [submit];
+    let body: unknown;
+    try {
+      body = await whileBusy(controls, () =>
+        postJSON(hdhPath('catalogue', 'datasets', dataset, 'request-access'), {
+          public_interest: why,
+          methodology: how
+        })
+      );
+    } catch (err) {
+      error.textContent = this.describe(err, __('The access request could not be filed.'));
+      return;
+    }
+    if (body === undefined) {
+      return; // already being submitted
+    }
+    const filed = parseAccessRequest(body);
+    if (!filed || !this._page || this._page.name !== dataset) {
+      void this.openDataset(dataset); // an answer the widget does not know: read the page again
+      return;
+    }
+    this._page.access = { ...a, application: filed };
+    const done = h(
+      'p',
+      { class: 'jp-hdh-cat-done jp-hdh-cat-requestDone', role: 'status' },
+      __(
+        'Access requested: application #%1. The committee gives its opinion, then the authority decides; you are notified of each step.',
+        filed.id
+      )
+    );
+    const fresh = this.accessBox(this._page.access, dataset, this._page.changeUrl);
+    form?.remove();
+    box.replaceWith(fresh);
+    fresh.after(done);
   }
 
   private tablesList(p: IDatasetPage): HTMLElement {
@@ -859,6 +994,16 @@ export class CatalogueBrowser extends Widget {
       default:
         return __('Access unknown');
     }
+  }
+
+  /** An open application's state in words (`submitted`, `changes_requested`). */
+  private requestStateLabel(state: string): string {
+    const __ = this.trans.__.bind(this.trans);
+    return state === 'submitted'
+      ? __('submitted')
+      : state === 'changes_requested'
+        ? __('changes requested')
+        : state;
   }
 
   private rightsLabel(r: string): string {

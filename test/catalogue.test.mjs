@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import {
   ENGINES,
   englishTrans,
+  parseAccessRequest,
   parseDatasetPage,
   parseSearch,
   parseTable,
@@ -84,6 +85,35 @@ describe('parseDatasetPage', () => {
     const p = parseDatasetPage({});
     assert.equal(p.access.state, 'unknown');
     assert.deepEqual(p.tables, []);
+    assert.equal(p.access.youLead, false);
+    assert.equal(p.access.application, null);
+  });
+  it('reads whether the member leads the project and the open access request', () => {
+    const access = a => parseDatasetPage({ access: { state: 'not_permitted', ...a } }).access;
+    assert.equal(access({ you_lead: true }).youLead, true);
+    assert.equal(access({ you_lead: 'yes' }).youLead, false);
+    assert.deepEqual(
+      access({ application: { id: 7, state: 'submitted', title: 'T' } }).application,
+      {
+        id: 7,
+        state: 'submitted'
+      }
+    );
+    assert.equal(access({ application: { id: '7', state: 'submitted' } }).application, null);
+    assert.equal(access({ application: null }).application, null);
+  });
+});
+
+describe('parseAccessRequest', () => {
+  it('reads the number and state of a filed application, or null', () => {
+    assert.deepEqual(parseAccessRequest({ id: 12, kind: 'amendment', state: 'submitted' }), {
+      id: 12,
+      state: 'submitted'
+    });
+    assert.deepEqual(parseAccessRequest({ id: 3 }), { id: 3, state: 'submitted' });
+    for (const junk of [null, {}, { id: 0 }, { id: 1.5 }, { id: -2 }, 'x', [1]]) {
+      assert.equal(parseAccessRequest(junk), null, JSON.stringify(junk));
+    }
   });
 });
 

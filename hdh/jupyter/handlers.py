@@ -333,15 +333,40 @@ class CatalogueSearchHandler(APIHandler):
 _FILTER_ARGS = ("theme", "coding_system", "access_rights", "synthetic", "from", "to")
 
 
-def local_access(dataset: str, bridged: dict[str, Any] | None) -> dict[str, Any]:
+#: the states of an application still waiting for the decision (``governance/applications.py``)
+OPEN_APPLICATION_STATES = ("submitted", "changes_requested")
+
+
+def pending_application(dataset: str, applications: Any) -> dict[str, Any] | None:
+    """The open application (newest first, as the control plane lists them) that asks for
+    ``dataset`` (``name`` or ``name/vN``): ``{id, state, title}``, or None."""
+    for app in applications if isinstance(applications, list) else []:
+        if not isinstance(app, dict) or app.get("state") not in OPEN_APPLICATION_STATES:
+            continue
+        specs = app.get("datasets")
+        if not isinstance(specs, list):
+            continue
+        if isinstance(app.get("id"), int) and any(
+            isinstance(spec, str) and spec.split("/")[0] == dataset for spec in specs
+        ):
+            return {"id": app["id"], "state": app["state"], "title": app.get("title")}
+    return None
+
+
+def local_access(
+    dataset: str, bridged: dict[str, Any] | None, applications: Any = None
+) -> dict[str, Any]:
     """The access badge: what this sandbox mounts (read from ``/data``, the truth here) and
-    what the control plane says the permit grants, with how to obtain access."""
+    what the control plane says the permit grants, with how to obtain access and the open
+    access request for it (``application``), if any."""
     mounted = [m["version"] for m in list_mounts() if m["dataset"] == dataset]
     out: dict[str, Any] = dict(bridged or {})
     out["dataset"] = dataset
     out["mounted"] = mounted
     out.setdefault("permitted", [])
     out.setdefault("leads", [])
+    out.setdefault("you_lead", False)
+    out["application"] = pending_application(dataset, applications)
     if mounted:
         if out.get("state") != "mounted":
             out["how"] = f"{dataset} is mounted read-only in this sandbox under /data/{dataset}/."
@@ -363,8 +388,9 @@ class CatalogueDatasetHandler(APIHandler):
     coverage, counts, tables with their column counts, quality summary) and every version
     (``dataset``), the current version's quality report (``quality``, null when it has none)
     and this member's access in this project (``access``: mounted / permitted /
-    not_permitted, leads, how to obtain it), with ``change_url`` (the project's datasets
-    page). Read-only; every call goes through the API bridge."""
+    not_permitted, leads, whether this member leads the project, how to obtain it, the open
+    access request for it), with ``change_url`` (the project's datasets page). Read-only;
+    every call goes through the API bridge."""
 
     auth_resource = AUTH_RESOURCE
 
@@ -378,9 +404,10 @@ class CatalogueDatasetHandler(APIHandler):
                 self.finish({"detail": _detail(status, record)})
                 return
             version = str(record.get("version", ""))
-            (q_status, quality), (a_status, access) = await asyncio.gather(
+            (q_status, quality), (a_status, access), (r_status, requests) = await asyncio.gather(
                 bridge_get(f"/api/catalogue/datasets/{name}/versions/{version}/quality"),
                 bridge_get(f"/api/bridge/access/{name}"),
+                bridge_get("/api/bridge/applications"),
             )
         except BridgeUnavailable as exc:
             self.set_status(503)
@@ -397,7 +424,9 @@ class CatalogueDatasetHandler(APIHandler):
         elif q_status != 404:
             out["quality_error"] = _detail(q_status, quality)
         ok = a_status == 200 and isinstance(access, dict)
-        out["access"] = local_access(name, access if ok else None)
+        out["access"] = local_access(
+            name, access if ok else None, requests if r_status == 200 else None
+        )
         if not ok:
             out["access"]["error"] = _detail(a_status, access)
             out["access"].setdefault(
@@ -408,6 +437,28 @@ class CatalogueDatasetHandler(APIHandler):
             root = hub_root(self.base_url, user, project)
             out["change_url"] = f"{root}services/hdh/ui/projects/{project}/datasets"
         self.finish(out)
+
+
+#: what the browser sends with an access request (the dataset is the URL's)
+ACCESS_REQUEST_FIELDS = ("public_interest", "methodology", "title")
+
+
+class CatalogueAccessRequestHandler(_BridgedHandler):
+    """``POST /hdh/catalogue/datasets/<name>/request-access`` (``{"public_interest",
+    "methodology"}``, optional ``"title"``): this sandbox's user, a lead of its project,
+    applies for an amendment of the project's permit that adds the dataset. The control
+    plane files it for this sandbox's project as its user, and refuses a member who does not
+    lead the project (403, naming the leads), a dataset already granted or an application
+    still open (409), empty text (422): its one-line reason is relayed."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        body = self.json_body()
+        payload = {k: body[k] for k in ACCESS_REQUEST_FIELDS if k in body}
+        await self.relay(
+            "/api/bridge/applications", method="POST", json_body={"dataset": name, **payload}
+        )
 
 
 class CatalogueTableHandler(_BridgedHandler):
@@ -549,6 +600,7 @@ def route_table(base_url: str) -> list[tuple[str, Any]]:
         (url_path_join(base_url, "hdh", "catalogue"), CatalogueHandler),
         (catalogue + "/search", CatalogueSearchHandler),
         (catalogue + f"/datasets/({DATASET_RE})", CatalogueDatasetHandler),
+        (catalogue + f"/datasets/({DATASET_RE})/request-access", CatalogueAccessRequestHandler),
         (
             catalogue + f"/datasets/({DATASET_RE})/versions/({VERSION_RE})/tables/({TABLE_RE})",
             CatalogueTableHandler,

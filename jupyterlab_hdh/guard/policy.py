@@ -272,6 +272,13 @@ ROUTES: tuple[Route, ...] = (
     # versions, quality report, the member's access) and a table's data dictionary
     _r("hdh-catalogue-search", r"hdh/catalogue/search", _GET, request_cap=None),
     _r("hdh-catalogue-dataset", rf"hdh/catalogue/datasets/{_DATASET}", _GET, request_cap=None),
+    # its one write: a project's lead requests access to a dataset (an amendment application,
+    # filed by the control plane for this sandbox's project, as its user)
+    _r(
+        "hdh-catalogue-request-access",
+        rf"hdh/catalogue/datasets/{_DATASET}/request-access",
+        {"POST"},
+    ),
     _r(
         "hdh-catalogue-table",
         rf"hdh/catalogue/datasets/{_DATASET}/versions/{_VERSION}/tables/{_TABLE}",

@@ -7,9 +7,9 @@ that socket *is* that sandbox: the socket is the credential, and no secret
 enters the sandbox. Each request is checked and rebuilt here:
 
 * only ``GET`` of an allow-listed path (:data:`ALLOWED_PATHS`), or ``POST`` of a JSON body
-  (at most 64 KiB) to the airlock routes (:data:`ALLOWED_POSTS`), given as a plain
-  origin-form path: no absolute URL, no ``%``-encoding, no ``.``/``..`` or empty
-  segment, no backslash; anything else is answered 403 by the bridge itself;
+  (at most 64 KiB) to the airlock routes and the access request (:data:`ALLOWED_POSTS`),
+  given as a plain origin-form path: no absolute URL, no ``%``-encoding, no ``.``/``..``
+  or empty segment, no backslash; anything else is answered 403 by the bridge itself;
 * none of the sandbox's headers pass except :data:`PASSED_HEADERS` (so no
   ``Authorization``, cookies, ``Host``, ``X-Forwarded-*`` or forged ``X-HDH-*``);
   the bridge adds the identity of the sandbox it serves (``X-HDH-User``,
@@ -46,12 +46,17 @@ ALLOWED_PATHS = re.compile(
     r"|/api/bridge/audit/code"
     r"|/api/bridge/access/[a-z0-9][a-z0-9_-]{0,62}"
     r"|/api/bridge/egress/requests(?:/[0-9]{1,9})?"
+    r"|/api/bridge/applications"
     r"|/api/catalogue/datasets(?:/[A-Za-z0-9._-]+(?:/versions/[A-Za-z0-9._-]+"
     r"(?:/quality|/tables/[A-Za-z0-9._-]+)?)?)?"
     r"|/api/catalogue/search"
 )
-#: The routes a sandbox may POST to: its own export requests (the airlock), JSON bodies only.
-ALLOWED_POSTS = re.compile(r"/api/bridge/egress/requests(?:/[0-9]{1,9}/(?:files|submit|withdraw))?")
+#: The routes a sandbox may POST to, JSON bodies only: its own export requests (the airlock),
+#: and its lead's request for access to a dataset (an amendment of the project's permit).
+ALLOWED_POSTS = re.compile(
+    r"/api/bridge/egress/requests(?:/[0-9]{1,9}/(?:files|submit|withdraw))?"
+    r"|/api/bridge/applications"
+)
 #: Query strings: printable ASCII without '#' or whitespace (they never pick the route).
 QUERY_RE = re.compile(r"[A-Za-z0-9._~%&=+,:;*!$'()/?@-]{0,1024}")
 #: Request headers passed on (lower case); every other header is dropped.

@@ -247,6 +247,7 @@ SAMPLES = {
     "hdh-template-copy": "hdh/templates/mi-pathway/copy",
     "hdh-catalogue-search": "hdh/catalogue/search",
     "hdh-catalogue-dataset": "hdh/catalogue/datasets/demo-snds",
+    "hdh-catalogue-request-access": "hdh/catalogue/datasets/demo-snds/request-access",
     "hdh-catalogue-table": "hdh/catalogue/datasets/demo-snds/versions/v1/tables/ER_PRS_F",
 }
 ALL_METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
@@ -368,6 +369,9 @@ UNKNOWN = [
     "hdh/catalogue/datasets/demo-snds/versions/v1/tables/ER_PRS_F/x",
     "hdh/catalogue/datasets/demo-snds/access",
     "hdh/catalogue/search/x",
+    "hdh/catalogue/datasets/Demo/request-access",
+    "hdh/catalogue/datasets/demo-snds/request-access/x",
+    "hdh/catalogue/datasets/demo-snds/versions/v1/request-access",
     "proxy/8888",
     "edit/x.py",
 ]

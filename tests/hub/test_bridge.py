@@ -41,6 +41,7 @@ ALLOWED = [
     "/api/catalogue/search?q=diab%C3%A8te&limit=5",
     "/api/bridge/egress/requests",
     "/api/bridge/egress/requests/12",
+    "/api/bridge/applications",
 ]
 #: The airlock routes a sandbox may POST to (its own requests).
 ALLOWED_POSTS = [
@@ -48,6 +49,7 @@ ALLOWED_POSTS = [
     "/api/bridge/egress/requests/7/files",
     "/api/bridge/egress/requests/7/submit",
     "/api/bridge/egress/requests/7/withdraw",
+    "/api/bridge/applications",
 ]
 REFUSED = [
     ("POST", "/api/optout"),
@@ -94,6 +96,27 @@ REFUSED = [
     ("GET", "/api/bridge/access/Demo"),
     ("GET", "/api/bridge/access/demo-snds/other-project"),
     ("GET", "/api/bridge/access/.."),
+    # access requests: the project's own applications, read; a lead files one; nothing more
+    # (no opinion, decision, revision or withdrawal from a sandbox, no other route)
+    ("GET", "/api/bridge/applications/1"),
+    ("GET", "/api/bridge/applications/"),
+    ("POST", "/api/bridge/applications/"),
+    ("POST", "/api/bridge/applications/1"),
+    ("POST", "/api/bridge/applications/1/opinion"),
+    ("POST", "/api/bridge/applications/1/decide"),
+    ("POST", "/api/bridge/applications/1/revise"),
+    ("POST", "/api/bridge/applications/1/withdraw"),
+    ("POST", "/api/bridge/applications?project=other"),
+    ("PUT", "/api/bridge/applications"),
+    ("DELETE", "/api/bridge/applications"),
+    ("PATCH", "/api/bridge/applications"),
+    ("GET", "/api/applications"),
+    ("POST", "/api/applications"),
+    ("POST", "/api/applications/1/decide"),
+    ("GET", "/api/bridge/applications/../../applications"),
+    ("GET", "/api/bridge/applications/%2e%2e/%2e%2e/applications"),
+    ("GET", "/api/bridge//applications"),
+    ("POST", "/api/bridge/applicationsx"),
 ]
 
 

@@ -226,9 +226,26 @@ def test_a_dataset_outside_the_permit_says_how_to_obtain_access(
     assert badge.get_attribute("data-access") == "not_permitted"
     assert badge.inner_text() == "Not permitted"
     how = detail.locator(".jp-hdh-cat-accessBox").inner_text()
-    assert "does not cover registre-test" in how and "Ask the project lead" in how, how
+    # alice leads demo: she may request access (an amendment of the permit), from here
+    assert "does not cover registre-test" in how and "As the project's lead" in how, how
     widget.screenshot(path=str(SHOTS / "catalogue-not-permitted.png"))
     assert (SHOTS / "catalogue-not-permitted.png").stat().st_size < MAX_SHOT_BYTES
+    detail.locator(".jp-hdh-cat-requestAccess").click()
+    form = detail.locator(".jp-hdh-cat-requestForm")
+    form.wait_for(state="visible")
+    form.locator(".jp-hdh-cat-requestSubmit").click()  # both fields are required
+    error = form.locator(".jp-hdh-cat-requestError")
+    assert "are required" in error.inner_text(), error.inner_text()
+    form.locator('textarea[name="public_interest"]').fill("Suivi des cancers après un diabète.")
+    form.locator('textarea[name="methodology"]').fill("Cohorte rétrospective chaînée au SNDS.")
+    form.locator(".jp-hdh-cat-requestSubmit").click()
+    done = detail.locator(".jp-hdh-cat-requestDone")
+    done.wait_for(state="visible")
+    number = re.search(r"application #(\d+)", done.inner_text())
+    assert number is not None, done.inner_text()
+    how = detail.locator(".jp-hdh-cat-accessBox").inner_text()
+    assert f"Access requested: application #{number[1]} (submitted)" in how, how
+    assert detail.locator(".jp-hdh-cat-requestAccess").count() == 0
     # its dictionary still reads, and says that a read cell would fail here
     detail.locator('tr[data-table="IR_BEN_R"] .jp-hdh-cat-openTable').click()
     widget.locator(".jp-hdh-cat-dictionary").wait_for(state="visible")

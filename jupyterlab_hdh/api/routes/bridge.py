@@ -13,7 +13,7 @@ are reachable (others are 404).
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, HTTPException, Path, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -26,9 +26,11 @@ from jupyterlab_hdh.catalogue.records import SLUG_PATTERN
 from jupyterlab_hdh.egress import manager
 from jupyterlab_hdh.egress.errors import NotFound
 from jupyterlab_hdh.egress.settings import load_settings
-from jupyterlab_hdh.governance.projects import Actor
+from jupyterlab_hdh.governance import applications as ap
+from jupyterlab_hdh.governance import projects as pj
+from jupyterlab_hdh.governance.projects import Actor, ProjectConflict
 from jupyterlab_hdh.sandbox.spec import DATA_ROOT
-from jupyterlab_hdh.store.models import EgressRequest, Project, ProjectMember, User
+from jupyterlab_hdh.store.models import Application, EgressRequest, Project, ProjectMember, User
 
 router = APIRouter(tags=["bridge"])
 
@@ -83,6 +85,8 @@ class DatasetAccessOut(BaseModel):
     mounted: list[str]
     permitted: list[str]
     leads: list[LeadOut]
+    #: whether the caller leads the project (only a lead requests access: an amendment)
+    you_lead: bool = False
     #: what to do to get (or use) access, in a sentence
     how: str
 
@@ -134,8 +138,96 @@ def bridge_access(
         mounted=mounted,
         permitted=permitted,
         leads=leads,
+        you_lead=any(lead.name == me.user for lead in leads),
         how=access_sentence(state, dataset, me.project, leads),
     )
+
+
+# --- access requests: the lead applies for an amendment of the project's permit --------------
+
+
+class AccessRequestIn(BaseModel):
+    """A lead's request, from the catalogue browser, to add ``dataset`` to the permit of the
+    sandbox's project: an amendment application (``governance/applications.py``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = Field(pattern=SLUG_PATTERN)
+    public_interest: str
+    methodology: str
+    #: default: "Add <dataset> to project <project>"
+    title: str | None = None
+
+
+class BridgeApplicationOut(BaseModel):
+    """One application of the sandbox's project, as its sandbox sees it (no opinions)."""
+
+    id: int
+    kind: str
+    project: str
+    applicant: str
+    title: str
+    state: str
+    round: int
+    datasets: list[str]
+    submitted_at: str | None = None
+    updated_at: str | None = None
+    decision_reference: str | None = None
+    permit: int | None = None
+
+
+def application_out(app: Application) -> BridgeApplicationOut:
+    return BridgeApplicationOut(**ap.summary(app), datasets=list(app.datasets))
+
+
+@router.get("/api/bridge/applications", responses=BRIDGE_RESPONSES)
+def bridge_applications(s: Db, me: Bridged) -> list[BridgeApplicationOut]:
+    """The applications of the calling sandbox's project (newest first): the catalogue
+    browser shows a dataset's open request. Never another project's."""
+    actor = bridged_actor(s, me)
+    return [application_out(a) for a in ap.visible(s, actor, project=me.project)]
+
+
+@router.post("/api/bridge/applications", status_code=201, responses=BRIDGE_RESPONSES)
+def bridge_request_access(body: AccessRequestIn, me: Bridged, inst: Inst) -> BridgeApplicationOut:
+    """The calling user, a lead of the sandbox's project, applies for an amendment of the
+    project's active permit that adds ``dataset`` (its current version): the committee gives
+    its opinion, an administrator records the authority's decision, which amends the permit.
+    Always for the caller's own project, as the caller. 403 (naming the leads) for a member
+    who does not lead it, 409 when the permit already grants the dataset or another
+    application of the project is open, 422 for an unknown dataset or empty text."""
+    granted = sorted(p.version for p in me.permitted if p.dataset == body.dataset)
+    if granted:
+        raise ProjectConflict(
+            f"the permit of project {me.project} already covers {body.dataset}"
+            f" ({', '.join(granted)}): nothing to request"
+        )
+    with inst.transaction() as s:
+        actor = bridged_actor(s, me)
+        leads = _leads(s, me.project)
+        if not any(lead.name == actor.name for lead in leads):
+            who = ", ".join(lead.name for lead in leads) or "none named"
+            raise HTTPException(
+                403,
+                f"only a lead of project {me.project} requests access to a dataset: ask the"
+                f" project lead ({who})",
+            )
+        project = pj.get_project(s, me.project)
+        title = (body.title or "").strip() or f"Add {body.dataset} to project {me.project}"
+        app = ap.submit(
+            s,
+            ap.Draft(
+                kind="amendment",
+                project=me.project,
+                title=title,
+                purpose=project.purpose,
+                public_interest=body.public_interest,
+                methodology=body.methodology,
+                datasets=(body.dataset,),
+            ),
+            actor=actor,
+        )
+        return application_out(app)
 
 
 @router.get("/api/bridge/audit/code", responses=BRIDGE_RESPONSES)
