@@ -34,6 +34,7 @@ from jupyterlab_hdh.api.browser import BrowserAuthError, HubBrowserAuth, NotLogg
 from jupyterlab_hdh.api.deps import ApiConfig
 from jupyterlab_hdh.api.hub_client import HubClient
 from jupyterlab_hdh.api.routes import (
+    application_pages,
     audit,
     bridge,
     catalogue,
@@ -58,6 +59,7 @@ ROUTERS = (
     bridge.router,  # /api/bridge/... (sandboxes, through the hub's API bridge)
     egress.router,  # /api/egress/... (the airlock)
     egress_pages.router,  # /ui/egress/... (the airlock's browser pages)
+    application_pages.router,  # /ui/applications/... (the access desk's browser pages)
     session.router,  # /ui/api/session (who the browser is, for the review widget)
     pages.router,  # /ui/..., /oauth_callback (project pages, hub login)
 )

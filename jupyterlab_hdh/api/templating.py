@@ -1,13 +1,15 @@
 """The Jinja2 templates of the control plane's web pages (``api/templates/``), autoescaped.
 
 Owns the one template environment: every HTML page the control plane answers (the project
-pages of ``routes/pages.py``, the airlock's pages of ``routes/egress_pages.py``) is rendered from a
-template here, so every value is escaped where it is written.
+pages of ``routes/pages.py``, the airlock's pages of ``routes/egress_pages.py``, the access
+desk's of ``routes/application_pages.py``) is rendered from a template here, so every value
+is escaped where it is written.
 
 Owns the one layout too (``base.html``): :func:`layout` is what every page passes to it — the
 signed-in person's name and role, and the navigation links that role may follow
-(:func:`navigation`): a researcher gets no "Review" link, a reviewer does, an administrator
-also gets the administration pages. Public pages (the opt-out register of issue 14) are
+(:func:`navigation`): everyone signed in gets the projects and the access applications, a
+researcher gets no "Review" link, a reviewer does, an administrator also gets the
+administration pages. Public pages (the opt-out register of issue 14) are
 listed in :data:`PUBLIC_PAGES` and shown to everyone, signed in or not.
 
 And the pages' languages (issue 12, item 4): English (the msgids, and the fallback) and French,
@@ -244,6 +246,7 @@ def navigation(
     if role is None:
         return links
     links.append(NavLink("projects", _("Projects"), f"{prefix}ui/"))
+    links.append(NavLink("applications", _("Applications"), f"{prefix}ui/applications"))
     if role in REVIEW_ROLES:
         links.append(NavLink("egress", _("Review"), f"{prefix}ui/egress/"))
     else:

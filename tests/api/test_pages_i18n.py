@@ -48,6 +48,7 @@ PY_SOURCES = (
     "jupyterlab_hdh/api/templating.py",
     "jupyterlab_hdh/api/routes/pages.py",
     "jupyterlab_hdh/api/routes/egress_pages.py",
+    "jupyterlab_hdh/api/routes/application_pages.py",
     "jupyterlab_hdh/egress/render.py",
 )
 #: Messages written the same in French and in English (the only English left on a French page).
@@ -236,7 +237,7 @@ def test_every_list_page_in_both_languages(empty: Site, who: str, lang: str) -> 
         assert ("Connecté en tant que " + who) in parse(projects).text
         if role in ("reviewer", "committee"):
             assert "Rien à relire." in parse(listing).text
-            assert parse(listing).nav_labels == ["Projets", "Relecture"]
+            assert parse(listing).nav_labels == ["Projets", "Demandes d’accès", "Relecture"]
 
 
 @pytest.mark.parametrize("lang", ["fr", "en"])

@@ -51,11 +51,11 @@ ROLE_LABEL = {
     "admin": "administrator",
 }
 NAV = {
-    "researcher": ["Projects", "Export requests"],
-    "reviewer": ["Projects", "Review"],
-    "committee": ["Projects", "Review"],
-    "data_controller": ["Projects", "Export requests"],
-    "admin": ["Projects", "Export requests", "Hub administration", "API reference"],
+    "researcher": ["Projects", "Applications", "Export requests"],
+    "reviewer": ["Projects", "Applications", "Review"],
+    "committee": ["Projects", "Applications", "Review"],
+    "data_controller": ["Projects", "Applications", "Export requests"],
+    "admin": ["Projects", "Applications", "Export requests", "Hub administration", "API reference"],
 }
 NOTHING_TO_REVIEW = "Nothing to review. Requests submitted by project members appear here."
 

@@ -33,6 +33,9 @@ pytestmark = pytest.mark.skipif(_ui_problem() is not None, reason=str(_ui_proble
 
 MAX_SHOT_BYTES = 200_000
 BRAND_BLUE = "rgb(18, 53, 91)"  # header.site's background in hdh.css: the stylesheet applies
+#: the navigation of an output checker and of a researcher
+REVIEWER_NAV = ["Projects", "Applications", "Review"]
+RESEARCHER_NAV = ["Projects", "Applications", "Export requests"]
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +140,7 @@ def shoot(page: Any, name: str) -> Path:
 
 def test_a_reviewer_with_nothing_to_review(bob: Session) -> None:
     page = bob.open("ui/egress/")
-    assert_layout(bob, "bob", "reviewer (output checker)", ["Projects", "Review"], current="Review")
+    assert_layout(bob, "bob", "reviewer (output checker)", REVIEWER_NAV, current="Review")
     main = page.get_by_role("main")
     assert main.get_by_role("heading", level=1).inner_text() == "Export requests to review"
     empty = main.get_by_text("Nothing to review.")
@@ -173,7 +176,7 @@ def test_a_reviewer_switches_to_french_and_it_is_remembered(
         assert "Connecté en tant que bob" in who and "relecteur (contrôle des sorties)" in who
         menu = page.get_by_role("navigation", name="Principale")
         labels = [" ".join(t.split()) for t in menu.get_by_role("link").all_inner_texts()]
-        assert labels == ["Projets", "Relecture"], labels
+        assert labels == ["Projets", "Demandes d’accès", "Relecture"], labels
         main = page.get_by_role("main")
         assert main.get_by_role("heading", level=1).inner_text() == "Demandes d’export à relire"
         text = " ".join(main.inner_text().split())
@@ -197,9 +200,7 @@ def test_a_reviewer_switches_to_french_and_it_is_remembered(
 
 def test_a_reviewers_projects_say_where_the_reviews_are(bob: Session) -> None:
     page = bob.open("ui/")
-    assert_layout(
-        bob, "bob", "reviewer (output checker)", ["Projects", "Review"], current="Projects"
-    )
+    assert_layout(bob, "bob", "reviewer (output checker)", REVIEWER_NAV, current="Projects")
     main = page.get_by_role("main")
     assert main.get_by_text("Reviewers need no project").is_visible()
     with page.expect_navigation():
@@ -209,7 +210,7 @@ def test_a_reviewers_projects_say_where_the_reviews_are(bob: Session) -> None:
 
 def test_a_researchers_projects(alice: Session) -> None:
     page = alice.open("ui/")
-    assert_layout(alice, "alice", "researcher", ["Projects", "Export requests"], current="Projects")
+    assert_layout(alice, "alice", "researcher", RESEARCHER_NAV, current="Projects")
     main = page.get_by_role("main")
     table = main.get_by_role("table", name="Projects you are a member of")
     assert table.is_visible()
@@ -224,9 +225,7 @@ def test_a_researchers_projects(alice: Session) -> None:
 
 def test_a_researchers_empty_export_requests_say_how_to_make_one(alice: Session) -> None:
     page = alice.open("ui/egress/")
-    assert_layout(
-        alice, "alice", "researcher", ["Projects", "Export requests"], current="Export requests"
-    )
+    assert_layout(alice, "alice", "researcher", RESEARCHER_NAV, current="Export requests")
     main = page.get_by_role("main")
     text = " ".join(main.inner_text().split())
     assert "None of your projects has an export request yet." in text
@@ -252,7 +251,7 @@ def test_a_refusal_is_a_page_of_the_layout_with_a_way_back(bob: Session) -> None
 
 def test_a_researchers_dataset_versions(alice: Session) -> None:
     page = alice.open("ui/projects/demo/datasets")
-    assert_layout(alice, "alice", "researcher", ["Projects", "Export requests"], current="Projects")
+    assert_layout(alice, "alice", "researcher", RESEARCHER_NAV, current="Projects")
     main = page.get_by_role("main")
     table = main.get_by_role("table", name="Dataset versions granted by permit")
     assert table.get_by_role("checkbox").count() >= 1
@@ -276,7 +275,7 @@ def test_a_reviewer_opens_a_request_in_the_layout(bob: Session, up: Up) -> None:
     table = main.get_by_role("table", name="Export requests waiting for review")
     with page.expect_navigation():
         table.get_by_role("link").first.click()
-    assert_layout(bob, "bob", "reviewer (output checker)", ["Projects", "Review"], current="Review")
+    assert_layout(bob, "bob", "reviewer (output checker)", REVIEWER_NAV, current="Review")
     assert page.get_by_role("heading", level=1).inner_text().endswith("Table 1: patients by region")
     assert page.get_by_role("button", name="Vote (final)").is_visible()
     assert page.get_by_role("link", name="Review").count() >= 2  # the menu, and the way back
