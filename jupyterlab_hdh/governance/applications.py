@@ -168,9 +168,16 @@ def _active_permit(session: Session, project: Project, at: datetime) -> Any:
 
 
 def _check(
-    session: Session, applicant: str, draft: Draft, at: datetime, *, own: int | None
+    session: Session,
+    applicant: str,
+    draft: Draft,
+    at: datetime,
+    *,
+    own: int | None,
+    deciding: bool = False,
 ) -> _Checked:
-    """``draft`` with its text cleaned, or a ProjectError naming the first problem."""
+    """``draft`` with its text cleaned, or a ProjectError naming the first problem (when
+    ``deciding``, an amendment the permit meanwhile grants is no error: nothing to add)."""
     if draft.kind not in KINDS:
         raise ProjectError(f"unknown kind of application {draft.kind!r}: choose {', '.join(KINDS)}")
     pj.check_slug(draft.project)
@@ -224,6 +231,15 @@ def _check(
             raise ProjectError(
                 "an amendment adds a dataset or a member, or changes the compute profile"
             )
+        granted = {_key(v) for v in permit.dataset_versions}
+        covered = {u.name for u in permit.members}
+        new = [d for d in clean.datasets if _key(pj.resolve_dataset(session, d)) not in granted]
+        unchanged = clean.compute_profile in (None, permit.compute_profile)
+        if not deciding and not new and set(clean.members) <= covered and unchanged:
+            raise ProjectConflict(
+                f"permit #{permit.id} of {draft.project!r} already grants what this amendment"
+                " asks for: nothing to request"
+            )
     else:
         days = draft.duration_days
         if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_DAYS:
@@ -239,6 +255,10 @@ def _check(
         pj.resolve_dataset(session, spec)  # unknown dataset, bad version: a clear error
     users = [lead] + [_researcher(session, m, "member") for m in clean.members]
     return _Checked(clean, users)
+
+
+def _key(version: Any) -> tuple[str, str]:
+    return (version.dataset.name, version.label)
 
 
 def _team(session: Session, app: Application) -> set[str]:
@@ -596,7 +616,7 @@ def _issue(session: Session, app: Application, actor: Actor, at: datetime) -> An
         duration_days=app.duration_days,
         compute_profile=app.compute_profile,
     )
-    checked = _check(session, app.applicant, draft, at, own=app.id)
+    checked = _check(session, app.applicant, draft, at, own=app.id, deciding=True)
     # the projects functions authorise from the role: the decision is an administrator's
     grantor = Actor(actor.name, Role.ADMIN)
     slug = app.project_slug
@@ -611,12 +631,8 @@ def _issue(session: Session, app: Application, actor: Actor, at: datetime) -> An
         permit = _active_permit(session, project, at)
         assert permit is not None  # _check
         covered = {u.name for u in permit.members}
-        granted = {(v.dataset.name, v.label) for v in permit.dataset_versions}
-        datasets = []
-        for spec in app.datasets:
-            v = pj.resolve_dataset(session, spec)
-            if (v.dataset.name, v.label) not in granted:
-                datasets.append(spec)
+        granted = {_key(v) for v in permit.dataset_versions}
+        datasets = [d for d in app.datasets if _key(pj.resolve_dataset(session, d)) not in granted]
         change = pj.Amendment(
             add_members=tuple(u.name for u in checked.users if u.name not in covered),
             add_datasets=tuple(datasets),
@@ -660,7 +676,14 @@ def visible(
     if project is not None:
         query = query.where(Application.project_slug == project)
     rows = list(session.scalars(query))
-    return [a for a in rows if may_see(session, a, viewer)]
+    if viewer.role in (*OVERSEERS, Role.COMMITTEE):
+        return rows
+    mine = {p.slug for p in pj.projects_of(session, viewer.name)}  # one query, not one per row
+    return [
+        a
+        for a in rows
+        if a.applicant == viewer.name or viewer.name in a.members or a.project_slug in mine
+    ]
 
 
 def view(session: Session, app_id: int, viewer: Actor) -> dict[str, Any]:

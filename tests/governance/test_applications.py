@@ -270,6 +270,11 @@ def test_amendment_rules(desk) -> None:
         )
     with pytest.raises(pj.ProjectError, match="keeps the permit's expiry"), hub.transaction() as s:
         ap.submit(s, _draft(kind="amendment", project="cohort-2027"), actor=ALICE)
+    with (
+        pytest.raises(pj.ProjectConflict, match="already grants what this amendment asks for"),
+        hub.transaction() as s,
+    ):
+        ap.submit(s, replace(amendment, datasets=("snds",), members=()), actor=ALICE)
     with pytest.raises(pj.ProjectError, match="adds a dataset or a member"), hub.transaction() as s:
         ap.submit(s, replace(amendment, datasets=(), members=()), actor=ALICE)
 
