@@ -65,6 +65,8 @@ SOURCE_SUFFIXES = (".parquet", ".csv")
 #: them would merge every unlinked stay into one fake patient.
 LINKAGE_PLACEHOLDERS = ("xxxxxxxxxxxxxxxxx", "XXXXXXXXXXXXXXXXS")
 EXTRACT_MANIFEST = "extract.json"
+#: Not a dataset name: ``/data/linkage`` holds a permit's linked tables (``linkage``).
+RESERVED_DATASET_NAME = "linkage"
 
 
 class IngestError(HdhError):
@@ -92,6 +94,11 @@ def check_dataset_name(name: str) -> str:
         raise IngestError(
             f"invalid dataset name {name!r}: use 1-63 lowercase ASCII letters, digits, '-' or '_',"
             " starting with a letter or digit"
+        )
+    if name == RESERVED_DATASET_NAME:
+        raise IngestError(
+            f"the dataset name {name!r} is reserved: sandboxes mount their permit's linked"
+            " cohort tables at /data/linkage"
         )
     return name
 
@@ -678,6 +685,8 @@ def recover(hub: Any) -> list[str]:
     datasets = hub.data_dir.datasets
     if datasets.exists():
         for ds in datasets.iterdir():
+            if not DATASET_NAME_RE.match(ds.name):  # not a dataset: .linkage (linked tables)
+                continue
             for ver in ds.iterdir() if ds.is_dir() else ():
                 if (ds.name, ver.name) not in known:
                     remove_tree(ver)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 DATA_DIR_ENV = "HDH_DATA_DIR"
 STORE_URL_ENV = "HDH_STORE_URL"
+#: The folder of linked cohort tables under ``datasets/`` (never a dataset name).
+LINKAGE_FOLDER = ".linkage"
 
 
 def default_data_dir() -> Path:
@@ -83,6 +85,17 @@ class DataDir:
 
     def dataset_version_dir(self, dataset: str, version: str) -> Path:
         return self.datasets / dataset / version
+
+    @property
+    def linkage(self) -> Path:
+        """Linked cohort tables (``jupyterlab_hdh.linkage``), beside the dataset versions (so
+        a cluster's datasets volume carries them) in a folder no dataset can be named."""
+        return self.datasets / LINKAGE_FOLDER
+
+    def linkage_dir(self, permit_id: int) -> Path:
+        """``permit-<id>/``: the linked tables of one permit, mounted read-only at
+        ``/data/linkage`` in its project's sandboxes while it is active."""
+        return self.linkage / f"permit-{int(permit_id)}"
 
     def create(self) -> None:
         """Create the folders (owner-only permissions). Idempotent."""

@@ -121,6 +121,7 @@ def test_same_extract_twice_is_refused(hub, raw_extract: Path) -> None:
         ("Snds", "invalid dataset name"),
         ("-x", "invalid dataset name"),
         ("x" * 64, "invalid dataset name"),
+        ("linkage", "reserved"),  # /data/linkage: a permit's linked tables
     ],
 )
 def test_bad_dataset_names_are_refused(hub, raw_extract: Path, name: str, message: str) -> None:

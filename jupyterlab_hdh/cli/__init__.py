@@ -34,6 +34,7 @@ COMMANDS = {
     "guard": "guard:guard",
     "init": "installation:init",
     "k8s": "k8s:k8s",
+    "linkage": "linkage:linkage",
     "optout": "data:optout",
     "permit": "projects:permit",
     "project": "projects:project",

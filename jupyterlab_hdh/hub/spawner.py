@@ -137,7 +137,7 @@ class SandboxSpawner(Spawner):  # type: ignore[misc]
         store.data_dir.workspaces.mkdir(mode=0o700, exist_ok=True)
         self._reopen_archive(store, plan.permit_id)
         return self._sandbox_of(
-            store.data_dir.workspace(self.project), plan.mounts, host, plan.permit_id
+            store.data_dir.workspace(self.project), plan.mounts, host, plan.permit_id, plan.linkage
         )
 
     def _reopen_archive(self, store: Any, permit_id: int) -> None:
@@ -170,7 +170,12 @@ class SandboxSpawner(Spawner):  # type: ignore[misc]
         return self._sandbox_of(store.data_dir.review_workspace(self.hdh_user), (), host, None)
 
     def _sandbox_of(
-        self, workspace: Path, mounts: tuple[Any, ...], host: Any, permit_id: int | None
+        self,
+        workspace: Path,
+        mounts: tuple[Any, ...],
+        host: Any,
+        permit_id: int | None,
+        linkage: Path | None = None,
     ) -> Any:
         """This server's sandbox (not started): its folders under the data directory, the
         hub's limits, the data directory and its keys never bound."""
@@ -195,6 +200,7 @@ class SandboxSpawner(Spawner):  # type: ignore[misc]
             protected=(root,),
             secrets=(data_dir.keys,),
             host=host,
+            linkage=linkage,
         )
         (root / "sandboxes").mkdir(mode=0o700, exist_ok=True)
         sandbox = Sandbox(spec, start_timeout=self.sandbox_start_timeout)

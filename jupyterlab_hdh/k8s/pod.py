@@ -34,11 +34,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jupyterlab_hdh.k8s.profiles import ComputeProfile
+from jupyterlab_hdh.paths import LINKAGE_FOLDER
 from jupyterlab_hdh.sandbox.spec import (
     DATA_ROOT,
     IPYTHON_DIR,
     IPYTHON_KERNELS_DIR,
     LAB_STATE_DIR,
+    LINKAGE_ROOT,
     SANDBOX_HOME,
     SANDBOX_TMP,
     SANDBOX_VAR_TMP,
@@ -270,7 +272,8 @@ def pod_volumes(
     spec: SandboxSpec, claim: str = ""
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     """A project pod's volumes and mounts, by name: the workspace claim, the pod-local
-    folders, and each permitted dataset version read-only by ``subPath``."""
+    folders, and each permitted dataset version read-only by ``subPath`` (and the permit's
+    linked tables, ``.linkage/permit-<id>``, at ``/data/linkage``)."""
     volumes: dict[str, dict[str, Any]] = {
         "workspace": {
             "name": "workspace",
@@ -298,7 +301,7 @@ def pod_volumes(
         },
         "lab": {"name": "lab", "mountPath": LAB_STATE_DIR},
     }
-    if spec.mounts:
+    if spec.mounts or spec.linkage is not None:
         volumes["datasets"] = {
             "name": "datasets",
             "persistentVolumeClaim": {"claimName": DATASETS_CLAIM, "readOnly": True},
@@ -309,6 +312,13 @@ def pod_volumes(
             "name": "datasets",
             "mountPath": f"{DATA_ROOT}/{m.dataset}/{m.version}",
             "subPath": f"{m.dataset}/{m.version}",
+            "readOnly": True,
+        }
+    if spec.linkage is not None:  # the permit's linked tables: datasets/.linkage/permit-<id>
+        mounts["linkage"] = {
+            "name": "datasets",
+            "mountPath": LINKAGE_ROOT,
+            "subPath": f"{LINKAGE_FOLDER}/{spec.linkage.name}",
             "readOnly": True,
         }
     return volumes, mounts
@@ -355,7 +365,9 @@ def pod_plan(
         volume_mounts=mounts,
         uid=host.uid,
         gid=host.gid,
-        supplemental_gids=[host.data_gid] if spec.mounts and host.data_gid is not None else [],
+        supplemental_gids=[host.data_gid]
+        if (spec.mounts or spec.linkage is not None) and host.data_gid is not None
+        else [],
         pod_security_context={
             "runAsNonRoot": True,
             "seccompProfile": dict(RUNTIME_DEFAULT_SECCOMP),

@@ -174,9 +174,12 @@ class ProjectKubeSpawner(KubeSpawner):  # type: ignore[misc]
             raise SpawnRefused(
                 f"{self.user.name} may not open project {self.project}: {exc}"
             ) from None
-        return self._sandbox_spec(plan.mounts, plan.host_identity(self.host_id_base)), profile
+        host = plan.host_identity(self.host_id_base)
+        return self._sandbox_spec(plan.mounts, host, plan.linkage), profile
 
-    def _sandbox_spec(self, mounts: tuple[Any, ...], host: HostIdentity) -> SandboxSpec:
+    def _sandbox_spec(
+        self, mounts: tuple[Any, ...], host: HostIdentity, linkage: Path | None = None
+    ) -> SandboxSpec:
         return SandboxSpec(
             project=self.project,
             user=str(self.user.name),
@@ -187,6 +190,7 @@ class ProjectKubeSpawner(KubeSpawner):  # type: ignore[misc]
             python_prefix=Path(IMAGE_PYTHON_PREFIX),
             python_base_prefix=Path(IMAGE_PYTHON_PREFIX),
             host=host,
+            linkage=linkage,
         )
 
     @property

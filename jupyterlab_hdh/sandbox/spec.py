@@ -92,6 +92,8 @@ SANDBOX_USER = "jovyan"
 SANDBOX_HOME = "/home/jovyan"
 WORKSPACE = "/workspace"
 DATA_ROOT = "/data"
+#: where a permit's linked cohort tables are mounted read-only (``jupyterlab_hdh.linkage``)
+LINKAGE_ROOT = f"{DATA_ROOT}/linkage"
 SOCK_DIR = "/sock"
 SOCK_NAME = "jupyter.sock"
 SOCK_PATH = f"{SOCK_DIR}/{SOCK_NAME}"
@@ -265,6 +267,8 @@ class SandboxSpec:
     ``cpu_limit`` in cores; both are applied where the host allows (see
     :mod:`jupyterlab_hdh.sandbox.limits`). ``host``: the unprivileged host
     identity to run as; required (and only possible) when the supervisor is root.
+    ``linkage``: the host folder of the permit's linked cohort tables, bound read-only at
+    :data:`LINKAGE_ROOT` (None: none).
     """
 
     project: str
@@ -282,10 +286,13 @@ class SandboxSpec:
     python_base_prefix: Path = field(default_factory=lambda: Path(sys.base_prefix))
     package_sources: tuple[Path, ...] = field(default_factory=_package_source_dirs)
     host: HostIdentity | None = None
+    linkage: Path | None = None
 
     def __post_init__(self) -> None:
         # Normalise so callers may pass str/list; the dataclass stays frozen.
         object.__setattr__(self, "workspace", Path(self.workspace))
+        if self.linkage is not None:
+            object.__setattr__(self, "linkage", Path(self.linkage))
         object.__setattr__(self, "runtime_dir", Path(self.runtime_dir))
         object.__setattr__(
             self,
@@ -320,6 +327,8 @@ class SandboxSpec:
             if (m.dataset, m.version) in seen:
                 raise SandboxConfigError(f"dataset version mounted twice: {m.target}")
             seen.add((m.dataset, m.version))
+            if self.linkage is not None and f"{DATA_ROOT}/{m.dataset}" == LINKAGE_ROOT:
+                raise SandboxConfigError(f"a dataset named {m.dataset!r} hides {LINKAGE_ROOT}")
         for key, value in self.extra_env.items():
             if not EXTRA_ENV_ALLOWED.match(key) or key in RESERVED_ENV:
                 raise SandboxConfigError(f"environment variable not allowed: {key!r}")
@@ -331,7 +340,7 @@ class SandboxSpec:
             raise SandboxConfigError("cpu_limit must be positive")
         if self.host is not None:
             self.host.check()
-            if self.host.data_gid is None and self.mounts:
+            if self.host.data_gid is None and (self.mounts or self.linkage is not None):
                 raise SandboxConfigError("a sandbox without the data group mounts no dataset")
 
     def check_paths(self) -> None:
@@ -347,6 +356,8 @@ class SandboxSpec:
                 raise SandboxConfigError(
                     f"dataset {m.dataset} version {m.version} is not available on this host"
                 )
+        if self.linkage is not None and not (self.linkage.is_absolute() and self.linkage.is_dir()):
+            raise SandboxConfigError("the permit's linked tables are not available on this host")
         if not self.workspace.is_absolute():
             raise SandboxConfigError("workspace path must be absolute")
         if not self.runtime_dir.is_absolute():
@@ -355,9 +366,11 @@ class SandboxSpec:
         guarded = [Path(p) for p in FORBIDDEN_HOST_ROOTS]
         guarded += [p.resolve() for p in (*self.protected, *self.secrets)]
         trees = [Path(p) for p in FORBIDDEN_HOST_TREES] + [p.resolve() for p in self.secrets]
-        for label, path in [("workspace", self.workspace)] + [
-            (f"dataset {m.target}", m.host_path) for m in self.mounts
-        ]:
+        for label, path in (
+            [("workspace", self.workspace)]
+            + [(f"dataset {m.target}", m.host_path) for m in self.mounts]
+            + ([(LINKAGE_ROOT, self.linkage)] if self.linkage is not None else [])
+        ):
             real = path.resolve()
             for g in guarded:
                 if g.is_relative_to(real):
@@ -735,6 +748,8 @@ def bwrap_argv(
     ]
     for m in spec.mounts:
         binds += ["--ro-bind", str(m.host_path.resolve()), m.target]
+    if spec.linkage is not None:
+        binds += ["--ro-bind", str(spec.linkage.resolve()), LINKAGE_ROOT]
     binds += [
         "--bind",
         str(spec.workspace.resolve()),

@@ -421,3 +421,31 @@ class ApplicationOpinion(Base):
     recorded_by: Mapped[str] = mapped_column(String(200))  # the member, or an operator
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     application: Mapped[Application] = relationship(back_populates="opinions")
+
+
+# --- linkage of a study's own cohort (issue 14) -------------------------------------------------
+
+
+class Linkage(Base):
+    """A study cohort linked to the hub's pseudonyms for one permit (``jupyterlab_hdh.linkage``).
+
+    Holds no identifier: the SHA-256 of the source file (a second run of the same file for
+    the same permit is refused), the counts and the report by identifier quality. The linked
+    table is ``<datasets>/.linkage/permit-<permit id>/<name>.parquet``."""
+
+    __tablename__ = "linkages"
+    __table_args__ = (
+        UniqueConstraint("permit_id", "name"),
+        UniqueConstraint("permit_id", "input_sha256"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    permit_id: Mapped[int] = mapped_column(ForeignKey("permits.id"), index=True)
+    name: Mapped[str] = mapped_column(String(63))
+    input_sha256: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int] = mapped_column(Integer)
+    matched: Mapped[int] = mapped_column(Integer)
+    key_fingerprint: Mapped[str] = mapped_column(String(32))
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    permit: Mapped[Permit] = relationship()

@@ -143,6 +143,36 @@ def test_each_project_pod_runs_as_its_own_uid_with_its_own_versions(cluster_worl
     assert claims == {"workspace": workspace_claim("notes-only"), "datasets": DATASETS_CLAIM}
 
 
+def test_only_the_permits_project_pod_mounts_its_linked_tables(cluster_world) -> None:
+    from jupyterlab_hdh.store.models import Linkage
+
+    with cluster_world.transaction() as s:
+        permit = pj.active_permit(s, "alice", "cohort-2027")
+        s.add(
+            Linkage(
+                permit_id=permit.id,
+                name="cohort",
+                input_sha256="0" * 64,
+                rows=1,
+                matched=1,
+                key_fingerprint="0" * 16,
+                report={},
+                created_by="test",
+            )
+        )
+        permit_id = permit.id
+    (c,) = render(cluster_world, "alice", "cohort-2027")["spec"]["containers"]
+    mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+    assert mounts["/data/linkage"] == {
+        "name": "datasets",
+        "mountPath": "/data/linkage",
+        "subPath": f".linkage/permit-{permit_id}",
+        "readOnly": True,
+    }
+    (other,) = render(cluster_world, "bob", "notes-only")["spec"]["containers"]
+    assert not [m for m in other["volumeMounts"] if m["mountPath"].startswith("/data/linkage")]
+
+
 def test_no_jupyterhub_secret_or_argument_enters_the_pod(cluster_world) -> None:
     (c,) = render(cluster_world, "alice", "cohort-2027")["spec"]["containers"]
     env = {e["name"]: e.get("value") for e in c.get("env") or []}

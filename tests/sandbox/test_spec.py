@@ -157,6 +157,23 @@ def test_datasets_read_only_at_data_dataset_version(site: Site) -> None:
     assert not any(src == str(site.dataset("ds_a", "v2")) for _, src, _ in b)
 
 
+def test_the_permits_linked_tables_read_only_at_data_linkage(site: Site) -> None:
+    linked = site.datasets / ".linkage" / "permit-3"
+    linked.mkdir(parents=True, exist_ok=True)
+    spec = site.spec("p1", "alice", [("ds_a", "v1")], linkage=linked)
+    spec.check_paths()
+    b = binds(bwrap_argv(spec))
+    assert ("--ro-bind", str(linked), "/data/linkage") in b
+    assert [src for _, src, _ in b if ".linkage" in src] == [str(linked)]  # that permit's only
+    without = binds(bwrap_argv(site.spec("p2", "bob", [("ds_a", "v1")])))
+    assert not any(dst.startswith("/data/linkage") for _, _, dst in without)
+    with pytest.raises(SandboxConfigError, match="hides /data/linkage"):
+        site.spec("p1", "alice", [("linkage", "v1")], linkage=linked)
+    with pytest.raises(SandboxConfigError, match="linked tables are not available"):
+        missing = linked.parent / "permit-9"
+        site.spec("p1", "alice", [("ds_a", "v1")], linkage=missing).check_paths()
+
+
 def test_only_workspace_socket_and_lab_settings_are_writable(site: Site) -> None:
     spec = site.spec("p1", "alice", [("ds_a", "v1")])
     rw = [(src, dst) for opt, src, dst in binds(bwrap_argv(spec)) if opt != "--ro-bind"]
