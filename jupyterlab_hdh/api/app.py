@@ -35,6 +35,7 @@ from jupyterlab_hdh.api.deps import ApiConfig
 from jupyterlab_hdh.api.hub_client import HubClient
 from jupyterlab_hdh.api.routes import (
     application_pages,
+    applications,
     audit,
     bridge,
     catalogue,
@@ -56,6 +57,7 @@ ROUTERS = (
     data.router,  # /api/datasets/{name}/versions, /api/optout (data controllers)
     audit.router,  # /api/audit/... (administrators)
     projects.router,  # /api/projects/..., /api/permits/..., /api/me/... (projects, permits)
+    applications.router,  # /api/applications/... (the access desk: opinions, decisions)
     bridge.router,  # /api/bridge/... (sandboxes, through the hub's API bridge)
     egress.router,  # /api/egress/... (the airlock)
     egress_pages.router,  # /ui/egress/... (the airlock's browser pages)
@@ -101,7 +103,7 @@ def create_app(
         title="HDH control plane",
         version=__version__,
         description="Catalogue (public, read-only), ingestion, opt-out register, audit log,"
-        " projects and permits, and the airlock.",
+        " projects and permits, applications for access, and the airlock.",
         openapi_url="/api/openapi.json",
         docs_url=None,  # routes/service.py serves it, with its assets from the package
         redoc_url=None,

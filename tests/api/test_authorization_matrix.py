@@ -30,6 +30,7 @@ from jupyterlab_hdh.context import init_installation
 from jupyterlab_hdh.egress import manager as m
 from jupyterlab_hdh.egress import release as rel
 from jupyterlab_hdh.governance import accounts
+from jupyterlab_hdh.governance import applications as ap
 from jupyterlab_hdh.governance import projects as pj
 from jupyterlab_hdh.ingestion import ingest
 from jupyterlab_hdh.paths import DataDir
@@ -59,7 +60,9 @@ class World:
 def world(tmp_path_factory: pytest.TempPathFactory, raw_extract: Path) -> World:
     """snds v1 ingested; projects study (alice leads, bob) and other (mallory) with a permit
     on study for both, and four export requests of study by alice: a draft, one submitted,
-    one reviewed (every output voted), one released."""
+    one reviewed (every output voted), one released; three applications by alice (with bob)
+    for new projects: one submitted, one with changes requested, one with a favourable
+    opinion."""
     root = tmp_path_factory.mktemp("authz") / "hdh"
     hub, _ = init_installation(DataDir.resolve(root))
     ingest(hub, raw_extract, "snds", actor="test")
@@ -82,6 +85,14 @@ def world(tmp_path_factory: pytest.TempPathFactory, raw_extract: Path) -> World:
         for name in ("adm", *a.USERS):
             tokens[name] = accounts.issue_token(s, accounts.get_user(s, name), actor="test")
         permit = pj.active_permit(s, "alice", "study").id
+    with hub.transaction() as s:  # alice applies for three new projects, with bob
+        applied, changes, opined = (
+            ap.submit(s, _application(slug), actor=a.ALICE).id
+            for slug in ("study-2", "study-3", "study-4")
+        )
+    with hub.transaction() as s:
+        ap.give_opinion(s, changes, "changes_requested", "Say more.", actor=a.CORA)
+        ap.give_opinion(s, opined, "favourable", "Sound.", actor=a.CORA)
     draft = a.draft(hub, ("out.csv", "output"))
     submitted = a.draft(hub, ("out2.csv", "output"))
     a.submit(hub, submitted)
@@ -109,8 +120,38 @@ def world(tmp_path_factory: pytest.TempPathFactory, raw_extract: Path) -> World:
         "approved": approved,
         "released": released,
         "released_name": released_file["name"],
+        "applied": applied,
+        "changes": changes,
+        "opined": opined,
     }
     return World(root, tokens, ids)
+
+
+def _application(slug: str) -> ap.Draft:
+    return ap.Draft(
+        kind="new",
+        project=slug,
+        title="A study",
+        purpose="Tests.",
+        public_interest="Tests.",
+        methodology="Tests.",
+        datasets=("snds",),
+        members=("bob",),
+        duration_days=30,
+    )
+
+
+#: a new project's application, as a body
+APPLICATION = {
+    "kind": "new",
+    "project": "new-study",
+    "title": "A study",
+    "purpose": "Tests.",
+    "public_interest": "Tests.",
+    "methodology": "Tests.",
+    "datasets": ["snds"],
+    "duration_days": 30,
+}
 
 
 @dataclass(frozen=True)
@@ -241,6 +282,43 @@ TABLE: tuple[Case, ...] = (
         MEMBERS,
         "/api/me/projects/study/mounts",
         body={"versions": ["snds/v1"]},
+    ),
+    # the access desk: researchers apply, the committee gives opinions, an administrator
+    # records the decision; the team, the committee and the overseers see an application
+    case("POST", "/api/applications", MEMBERS | {"mallory"}, body=APPLICATION),
+    case("GET", "/api/applications", SIGNED_IN),
+    case(
+        "GET",
+        "/api/applications/{app_id}",
+        CONTROLLERS | {"cora"} | MEMBERS,  # a reviewer is not the committee
+        "/api/applications/{applied}",
+    ),
+    case(
+        "POST",
+        "/api/applications/{app_id}/opinion",
+        {"cora"},  # an administrator records one only for a committee member (member=)
+        "/api/applications/{applied}/opinion",
+        body={"opinion": "favourable", "text": "Sound."},
+    ),
+    case(
+        "POST",
+        "/api/applications/{app_id}/revise",
+        ADMIN | {"alice"},  # the applicant, not her team
+        "/api/applications/{changes}/revise",
+        body={"note": "Said more."},
+    ),
+    case(
+        "POST",
+        "/api/applications/{app_id}/withdraw",
+        ADMIN | {"alice"},
+        "/api/applications/{applied}/withdraw",
+    ),
+    case(
+        "POST",
+        "/api/applications/{app_id}/decide",
+        ADMIN,
+        "/api/applications/{opined}/decide",
+        body={"decision": "favourable", "reference": "R-1"},
     ),
     # the API bridge: only the hub's bridge token, never a person's
     *(
