@@ -19,6 +19,7 @@ call the domain, return a pydantic model (``models.py``, ``egress_models.py``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -44,10 +45,11 @@ from jupyterlab_hdh.api.routes import (
     egress_pages,
     pages,
     projects,
+    register,
     service,
     session,
 )
-from jupyterlab_hdh.context import open_installation
+from jupyterlab_hdh.context import Installation, open_installation
 from jupyterlab_hdh.errors import HdhError
 from jupyterlab_hdh.paths import DataDir
 
@@ -62,9 +64,36 @@ ROUTERS = (
     egress.router,  # /api/egress/... (the airlock)
     egress_pages.router,  # /ui/egress/... (the airlock's browser pages)
     application_pages.router,  # /ui/applications/... (the access desk's browser pages)
+    register.router,  # /ui/register/..., /api/register (the public register: no login)
     session.router,  # /ui/api/session (who the browser is, for the review widget)
     pages.router,  # /ui/..., /oauth_callback (project pages, hub login)
 )
+
+
+log = logging.getLogger(__name__)
+
+#: how often ``hdh serve`` (and so ``hdh up``) archives the workspaces of ended permits and
+#: reopens renewed ones (``governance.retention.sweep``: two cheap queries when idle)
+SWEEP_SECONDS = 10.0
+
+
+def _sweep_once(inst: Installation) -> None:
+    from jupyterlab_hdh.governance import retention
+
+    with inst.transaction() as s:
+        for o in retention.sweep(s, inst.data_dir):
+            log.info("workspace of %s: %s %s", o.project, o.action, o.detail)
+
+
+async def sweep_workspaces(inst: Installation, every: float = SWEEP_SECONDS) -> None:
+    """Run :func:`_sweep_once` now and every ``every`` seconds until cancelled; a failure is
+    logged and tried again at the next round (it never stops the control plane)."""
+    while True:
+        try:
+            await asyncio.to_thread(_sweep_once, inst)
+        except Exception:  # a bad governance.toml, a disk error: logged, retried
+            log.exception("the workspace retention sweep failed (will retry)")
+        await asyncio.sleep(every)
 
 
 def create_app(
@@ -74,12 +103,14 @@ def create_app(
     bridge_token: str | None = None,
     browser_auth: HubBrowserAuth | None = None,
     hub_servers: HubClient | None = None,
+    sweep_every: float | None = None,
 ) -> FastAPI:
     """The API of one installation; ``bridge_token`` enables ``/api/bridge/...`` (else 503).
 
     ``browser_auth`` (the hub's OAuth client when the hub runs this as its ``hdh``
     service) enables the web pages under ``/ui/`` and serves everything under the
-    service prefix too; ``hub_servers`` lets those pages restart a sandbox."""
+    service prefix too; ``hub_servers`` lets those pages restart a sandbox; ``sweep_every``
+    (seconds) runs the workspaces' retention sweep while the app runs."""
     cfg = ApiConfig(
         data_dir,
         base_url=base_url,
@@ -91,11 +122,16 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         cfg.installation = open_installation(data_dir)
+        sweeper = None
         try:
             # finish the releases a crash interrupted (never keeps the app from starting)
             await asyncio.to_thread(egress.recover_at_start, cfg.installation)
+            if sweep_every is not None:
+                sweeper = asyncio.create_task(sweep_workspaces(cfg.installation, sweep_every))
             yield
         finally:
+            if sweeper is not None:
+                sweeper.cancel()
             cfg.installation.close()
             cfg.installation = None
 

@@ -9,8 +9,8 @@ Owns the one layout too (``base.html``): :func:`layout` is what every page passe
 signed-in person's name and role, and the navigation links that role may follow
 (:func:`navigation`): everyone signed in gets the projects and the access applications, a
 researcher gets no "Review" link, a reviewer does, an administrator also gets the
-administration pages. Public pages (the opt-out register of issue 14) are
-listed in :data:`PUBLIC_PAGES` and shown to everyone, signed in or not.
+administration pages. Public pages (the register of projects and the right to object, issue
+14) are listed in :data:`PUBLIC_PAGES` and shown to everyone, signed in or not.
 
 And the pages' languages (issue 12, item 4): English (the msgids, and the fallback) and French,
 whose message catalogue is the checked-in ``locale/fr.po`` (standard gettext PO, read by
@@ -231,9 +231,12 @@ class NavLink:
     href: str
 
 
-#: Pages anyone may open, signed in or not, as ``(key, label, path under the prefix)``:
-#: none yet (issue 14 adds the public opt-out register here).
-PUBLIC_PAGES: tuple[tuple[str, str, str], ...] = ()
+#: Pages anyone may open, signed in or not, as ``(key, label, path under the prefix)``: the
+#: public register of projects and the right to object (``routes/register.py``).
+PUBLIC_PAGES: tuple[tuple[str, str, str], ...] = (
+    ("register", N_("Public register"), "ui/register/"),
+    ("opt-out", N_("Your right to object"), "ui/register/opt-out"),
+)
 
 
 def navigation(
@@ -242,10 +245,10 @@ def navigation(
     """The links of the header for a person with ``role`` (None: not signed in, or not known
     to the store): only pages that role may open, labelled in ``lang``."""
     _ = translator(lang)
-    links = [NavLink(key, _(label), prefix + path) for key, label, path in PUBLIC_PAGES]
+    public = [NavLink(key, _(label), prefix + path) for key, label, path in PUBLIC_PAGES]
     if role is None:
-        return links
-    links.append(NavLink("projects", _("Projects"), f"{prefix}ui/"))
+        return public
+    links = [NavLink("projects", _("Projects"), f"{prefix}ui/")]
     links.append(NavLink("applications", _("Applications"), f"{prefix}ui/applications"))
     if role in REVIEW_ROLES:
         links.append(NavLink("egress", _("Review"), f"{prefix}ui/egress/"))
@@ -254,7 +257,7 @@ def navigation(
     if role == "admin":
         links.append(NavLink("hub-admin", _("Hub administration"), f"{hub_prefix}hub/admin"))
         links.append(NavLink("api-docs", _("API reference"), f"{prefix}api/docs"))
-    return links
+    return links + public
 
 
 def layout(

@@ -38,11 +38,13 @@ COMMANDS = {
     "optout": "data:optout",
     "permit": "projects:permit",
     "project": "projects:project",
+    "register": "register:register",
     "serve": "hub:serve",
     "template": "template:template",
     "token": "hub:hub_token",
     "up": "hub:up",
     "user": "users:user",
+    "workspace": "workspace:workspace",
 }
 
 

@@ -324,7 +324,8 @@ def _acting_for(actor: Actor, name: str, doing: str) -> None:
 
 
 def get(session: Session, app_id: int) -> Application:
-    app = session.get(Application, app_id) if isinstance(app_id, int) else None
+    known = isinstance(app_id, int) and 0 < app_id < 2**31  # a larger id overflows the column
+    app = session.get(Application, app_id) if known else None
     if app is None:
         raise UnknownApplication(f"no application #{app_id}")
     return app
@@ -564,7 +565,7 @@ def decide(
     if app.state not in OPEN_STATES:
         raise ProjectConflict(f"application #{app.id} is {_state_text(app)}: already ended")
     if not any(o.round == app.round for o in app.opinions):
-        raise ProjectError(
+        raise ProjectConflict(
             f"application #{app.id} has no opinion of the committee on round {app.round}:"
             " a decision follows an opinion"
         )

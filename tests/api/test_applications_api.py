@@ -196,7 +196,7 @@ DECIDE = {"decision": "favourable", "reference": "R"}
         ("alice", "POST", "", _other(kind="other"), 422, "kind: Input should be"),
         ("alice", "POST", "", _other(extra="x"), 422, "extra: Extra inputs"),
         ("alice", "POST", "", _other(applicant="eve"), 403, "only an administrator"),
-        ("adm", "POST", "/{id}/decide", DECIDE, 422, "no opinion of the committee"),
+        ("adm", "POST", "/{id}/decide", DECIDE, 409, "no opinion of the committee"),
         ("ctl", "POST", "/{id}/decide", DECIDE, 403, "an administrator does"),
         ("bob", "POST", "/{id}/opinion", OK, 403, "not a committee member"),
         ("adm", "GET", "/999", None, 404, "no application #999"),

@@ -195,6 +195,10 @@ TABLE: tuple[Case, ...] = (
         may_404=True,
     ),
     case("GET", "/api/catalogue/search", EVERYONE, "/api/catalogue/search?q=snds"),
+    # the public register: anyone, signed in or not
+    case("GET", "/api/register", EVERYONE),
+    case("GET", "/ui/register/audit/checkpoint.json", EVERYONE, may_404=True),  # none taken
+    case("GET", "/ui/register/audit/public-key.pem", EVERYONE, may_404=True),
     case("GET", "/api/catalogue/dcat.jsonld", EVERYONE),
     case("GET", "/catalogue", EVERYONE),
     case("GET", "/catalogue/{name}/{version}", EVERYONE, "/catalogue/snds/v1"),
@@ -330,6 +334,13 @@ TABLE: tuple[Case, ...] = (
             ("GET", "/api/bridge/egress/checks", "", None),
             ("GET", "/api/bridge/egress/requests", "", None),
             ("POST", "/api/bridge/egress/requests", "", {"title": "t"}),
+            ("GET", "/api/bridge/applications", "", None),
+            (
+                "POST",
+                "/api/bridge/applications",
+                "",
+                {"dataset": "snds", "public_interest": "p", "methodology": "m"},
+            ),
             (
                 "GET",
                 "/api/bridge/egress/requests/{request_id}",

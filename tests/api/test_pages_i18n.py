@@ -49,10 +49,14 @@ PY_SOURCES = (
     "jupyterlab_hdh/api/routes/pages.py",
     "jupyterlab_hdh/api/routes/egress_pages.py",
     "jupyterlab_hdh/api/routes/application_pages.py",
+    "jupyterlab_hdh/api/routes/register.py",
+    "jupyterlab_hdh/api/register_site.py",
     "jupyterlab_hdh/egress/render.py",
 )
 #: Messages written the same in French and in English (the only English left on a French page).
-SAME_IN_BOTH = frozenset({"Version", "Actions", "code", "message", "votes", "Votes", "public"})
+SAME_IN_BOTH = frozenset(
+    {"Version", "Actions", "code", "message", "votes", "Votes", "public", "Versions"}
+)
 ROLES = sorted(ROLE_OF) + ["rex"]  # rex: a researcher of no project
 PLACEHOLDER = re.compile(r"%\(\w+\)[sr]")
 TAG = re.compile(r"<[^>]+>")
@@ -237,7 +241,13 @@ def test_every_list_page_in_both_languages(empty: Site, who: str, lang: str) -> 
         assert ("Connecté en tant que " + who) in parse(projects).text
         if role in ("reviewer", "committee"):
             assert "Rien à relire." in parse(listing).text
-            assert parse(listing).nav_labels == ["Projets", "Demandes d’accès", "Relecture"]
+            assert parse(listing).nav_labels == [
+                "Projets",
+                "Demandes d’accès",
+                "Relecture",
+                "Registre public",
+                "Votre droit d’opposition",
+            ]
 
 
 @pytest.mark.parametrize("lang", ["fr", "en"])

@@ -50,12 +50,21 @@ ROLE_LABEL = {
     "data_controller": "data controller",
     "admin": "administrator",
 }
+#: the public pages every header links to, signed in or not (the register, issue 14)
+PUBLIC_NAV = ["Public register", "Your right to object"]
 NAV = {
-    "researcher": ["Projects", "Applications", "Export requests"],
-    "reviewer": ["Projects", "Applications", "Review"],
-    "committee": ["Projects", "Applications", "Review"],
-    "data_controller": ["Projects", "Applications", "Export requests"],
-    "admin": ["Projects", "Applications", "Export requests", "Hub administration", "API reference"],
+    "researcher": ["Projects", "Applications", "Export requests", *PUBLIC_NAV],
+    "reviewer": ["Projects", "Applications", "Review", *PUBLIC_NAV],
+    "committee": ["Projects", "Applications", "Review", *PUBLIC_NAV],
+    "data_controller": ["Projects", "Applications", "Export requests", *PUBLIC_NAV],
+    "admin": [
+        "Projects",
+        "Applications",
+        "Export requests",
+        "Hub administration",
+        "API reference",
+        *PUBLIC_NAV,
+    ],
 }
 NOTHING_TO_REVIEW = "Nothing to review. Requests submitted by project members appear here."
 
@@ -370,11 +379,12 @@ def test_refusals_are_readable_pages_in_the_layout(busy: Site) -> None:
     assert "expected a small form post" in page.text
 
 
-def test_a_failed_login_page_is_in_the_layout_without_navigation(empty: Site) -> None:
+def test_a_failed_login_page_is_in_the_layout_with_the_public_pages_only(empty: Site) -> None:
     r = empty.client.get(f"{PREFIX}oauth_callback")
     assert r.status_code == 400
     page = parse(r.text)
-    assert {"header", "main", "footer"} <= set(page.landmarks) and "nav" not in page.landmarks
+    assert {"header", "main", "footer"} <= set(page.landmarks)
+    assert page.nav_labels == PUBLIC_NAV  # nothing that needs a sign-in
     assert "Not signed in" in page.text and "Cannot log in" in page.text
     assert ("Log in", "/hub/login") in [(t, h) for h, t, _a in page.links]
     assert "Signed in as" not in page.text

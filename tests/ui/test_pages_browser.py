@@ -34,8 +34,9 @@ pytestmark = pytest.mark.skipif(_ui_problem() is not None, reason=str(_ui_proble
 MAX_SHOT_BYTES = 200_000
 BRAND_BLUE = "rgb(18, 53, 91)"  # header.site's background in hdh.css: the stylesheet applies
 #: the navigation of an output checker and of a researcher
-REVIEWER_NAV = ["Projects", "Applications", "Review"]
-RESEARCHER_NAV = ["Projects", "Applications", "Export requests"]
+PUBLIC_NAV = ["Public register", "Your right to object"]
+REVIEWER_NAV = ["Projects", "Applications", "Review", *PUBLIC_NAV]
+RESEARCHER_NAV = ["Projects", "Applications", "Export requests", *PUBLIC_NAV]
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +177,13 @@ def test_a_reviewer_switches_to_french_and_it_is_remembered(
         assert "Connecté en tant que bob" in who and "relecteur (contrôle des sorties)" in who
         menu = page.get_by_role("navigation", name="Principale")
         labels = [" ".join(t.split()) for t in menu.get_by_role("link").all_inner_texts()]
-        assert labels == ["Projets", "Demandes d’accès", "Relecture"], labels
+        assert labels == [
+            "Projets",
+            "Demandes d’accès",
+            "Relecture",
+            "Registre public",
+            "Votre droit d’opposition",
+        ], labels
         main = page.get_by_role("main")
         assert main.get_by_role("heading", level=1).inner_text() == "Demandes d’export à relire"
         text = " ".join(main.inner_text().split())
