@@ -199,7 +199,8 @@ def reopen(session: Session, data_dir: DataDir, slug: str, *, actor: str, reason
     _audit(
         session, actor, "workspace.reopen", slug, reason=reason, archived_at=marker["archived_at"]
     )
-    _marker(data_dir, slug).unlink()
+    # the control plane's sweep and a starting sandbox may both reopen it
+    _marker(data_dir, slug).unlink(missing_ok=True)
     (data_dir.workspaces / ARCHIVE_DIR / f"{slug}.manifest.jsonl").unlink(missing_ok=True)
     return True
 

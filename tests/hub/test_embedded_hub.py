@@ -29,6 +29,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from jupyterlab_hdh.hub.config import HubConfigError, proxy_command
 from jupyterlab_hdh.sandbox import bwrap_problem
 from jupyterlab_hdh.sandbox.client import execute_request
 from tests.hdh_up import free_port, start_up, stop_up
+from tests.waiting import wait_for
 
 POLL_INTERVAL = 2
 READ_CODE = (
@@ -663,6 +665,84 @@ def test_choosing_another_dataset_version_restarts_the_sandbox_with_it(up: Up) -
     assert "demo-snds/v1" in json.dumps(start["details"]) and "v2" not in json.dumps(
         start["details"]["mounts"]
     )
+
+
+DESK_CODE = (
+    "import os\nopen('notes.txt', 'w').write('first results')\nprint(sorted(os.listdir('/data')))"
+)
+
+
+def test_the_access_desk_from_application_to_an_archived_workspace(up: Up) -> None:
+    """Issue 14's whole path in the running product: alice applies, carol (committee) gives an
+    opinion, the administrator records the authority's decision, which issues the permit;
+    alice's sandbox of the new project mounts its data; the public register shows it
+    without login; the permit ends: the sandbox stops and the workspace is archived."""
+    api = up.api_url
+
+    def call(user: str, method: str, path: str, body: Any = None) -> Any:
+        headers = {"Authorization": f"Bearer {up.creds[user]['token']}"}
+        r = httpx.request(method, f"{api}{path}", json=body, headers=headers, timeout=60)
+        assert r.status_code < 300, (path, r.status_code, r.text)
+        return r.json()
+
+    app = call(
+        "alice",
+        "POST",
+        "/api/applications",
+        {
+            "kind": "new",
+            "project": "desk-study",
+            "title": "Parcours de soins des diabétiques",
+            "purpose": "Décrire les parcours de soins.",
+            "public_interest": "Mieux organiser le suivi.",
+            "methodology": "Cohorte rétrospective.",
+            "datasets": ["demo-snds"],
+            "duration_days": 30,
+        },
+    )
+    assert app["state"] == "submitted"
+    opinion = {"opinion": "favourable", "text": "Protocole clair."}
+    call("carol", "POST", f"/api/applications/{app['id']}/opinion", opinion)
+    decision = {"decision": "favourable", "reference": "DR-2027-001"}
+    decided = call("admin", "POST", f"/api/applications/{app['id']}/decide", decision)
+    assert decided["state"] == "approved" and decided["permit"]
+    # the register, through the hub's proxy, without login
+    register = httpx.get(f"{up.url}/services/hdh/ui/register/", timeout=30)
+    assert register.status_code == 200 and "Parcours de soins des diabétiques" in register.text
+    base = "/user/alice/desk-study/"
+    with up.api("alice") as hub_api:
+        r = spawn(hub_api, "alice", "desk-study")
+        assert r.status_code in (201, 202), r.text
+        wait_ready(hub_api, "alice", "desk-study")
+        browser = _lab_session(up, "alice", base)
+        try:
+            out, _ = execute(up, browser, base, DESK_CODE)
+        finally:
+            browser.close()
+        assert out.strip() == "['demo-snds']"
+        # the permit ends (an amendment brings its expiry to a few seconds from now)
+        soon = (datetime.now(UTC) + timedelta(seconds=3)).isoformat(timespec="seconds")
+        amended = up.hdh("permit", "amend", str(decided["permit"]), "--expires", soon)
+        assert amended.returncode == 0, amended.stderr
+        wait_for(
+            lambda: "desk-study" not in hub_api.get("/users/alice").json()["servers"],
+            "the hub to stop the sandbox of an expired permit",
+            timeout=POLL_INTERVAL * 3 + 30,
+        )
+    marker = up.data_dir / "workspaces" / ".archive" / "desk-study.json"
+    wait_for(marker.exists, "the control plane's sweep to archive the workspace", timeout=60)
+    archived = json.loads(marker.read_text())
+    assert archived["files"] >= 1 and "expired" in archived["reason"]
+    notes = up.data_dir / "workspaces" / "desk-study" / "notes.txt"
+    assert notes.read_text() == "first results" and not os.stat(notes).st_mode & 0o222
+    actions = [e["action"] for e in up.audit()]
+    path = ("application.submit", "application.opinion", "application.decide", "permit.grant")
+    for action in (*path, "sandbox.start", "sandbox.stop", "workspace.archive"):
+        assert action in actions, action
+    ended = httpx.get(f"{up.url}/services/hdh/api/register", timeout=30).json()
+    project = next(p for p in ended["projects"] if p["slug"] == "desk-study")
+    assert project["status"] == "ended" and project["holder"] == ["alice"]
+    assert project["decisions"][0]["reference"] == "DR-2027-001"
 
 
 def test_ctrl_c_stops_hub_proxy_guard_and_sandboxes(up: Up) -> None:
