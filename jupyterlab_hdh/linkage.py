@@ -34,6 +34,10 @@ malformed subject number (1-64 of ``A-Z a-z 0-9 . _ -``, and no run of 13 digits
 number must not be a NIR), the same subject number twice, no subject at all. So is a file
 already linked for this permit (same SHA-256), a name already used for it, a permit that
 is not active, an actor who is not a data controller or an administrator.
+
+A permit re-issued because opt-outs were applied (``hdh data reapply-optout``) keeps its
+linked tables (:func:`follow`), without the pseudonyms of those who objected; a renewal or
+a new permit does not: the cohort is linked again for it.
 """
 
 from __future__ import annotations
@@ -508,3 +512,61 @@ def describe(classes: dict[str, dict[str, Any]]) -> Iterable[tuple[str, int, int
             int(c.get("matched", 0)),
             float(c.get("match_rate", 0)),
         )
+
+
+# --- a permit re-issued for opt-outs keeps its linked tables, without the persons who objected --
+
+
+def follow(
+    session: Session,
+    data_dir: DataDir,
+    moves: Iterable[tuple[int, int | None, str]],
+    *,
+    actor: pj.Actor,
+) -> list[tuple[int, str]]:
+    """Carry the linked tables of permits re-issued by
+    :func:`~jupyterlab_hdh.governance.projects.follow_optout_versions` (``(old, new, what)``)
+    to the new permit, with the pseudonym of everyone in the opt-out register made null, so
+    the study keeps its linkage and the new permit mounts no one who objected. In the
+    caller's transaction; returns ``(new permit, name)`` of each table carried. A renewal or a
+    new permit is not a move: its cohort is linked again (a linkage is scoped to one permit)."""
+    from jupyterlab_hdh.data.optout import pseudonyms as objected
+
+    moved = [(old, new) for old, new, _ in moves if new is not None]
+    if not moved:
+        return []
+    gone = pa.array(sorted(objected(session)), type=pa.string())
+    carried = []
+    for old, new in moved:
+        for entry in linkages(session, old):
+            source = data_dir.linkage_dir(old) / f"{entry.name}.parquet"
+            table = pq.read_table(source)
+            pseudonym = table.column("pseudonym")
+            kept = pc.if_else(pc.is_in(pseudonym, value_set=gone), None, pseudonym)
+            table = table.set_column(table.schema.get_field_index("pseudonym"), "pseudonym", kept)
+            final = data_dir.linkage_dir(new) / f"{entry.name}.parquet"
+            final.unlink(missing_ok=True)  # left by a run that did not commit
+            _write_table(table, data_dir.staging, final)
+            matched = table.num_rows - kept.null_count
+            session.add(
+                Linkage(
+                    permit_id=new,
+                    name=entry.name,
+                    input_sha256=entry.input_sha256,
+                    rows=entry.rows,
+                    matched=matched,
+                    key_fingerprint=entry.key_fingerprint,
+                    report={**entry.report, "carried_from_permit": old, "matched": matched},
+                    created_by=actor.name,
+                )
+            )
+            session.flush()
+            record(
+                session,
+                actor=actor.name,
+                action="linkage.follow",
+                target=f"permit:{new}",
+                details={"from_permit": old, "name": entry.name, "matched": matched},
+            )
+            carried.append((new, entry.name))
+    return carried

@@ -127,6 +127,7 @@ def ingest(
 @click.pass_context
 def reapply_optout(ctx: click.Context, dataset: str | None) -> None:
     """Issue new versions without the persons who opted out since."""
+    from jupyterlab_hdh import linkage
     from jupyterlab_hdh.governance import projects
     from jupyterlab_hdh.ingestion import reapply_optout as run
 
@@ -135,8 +136,13 @@ def reapply_optout(ctx: click.Context, dataset: str | None) -> None:
         click.echo(f"{name}: {outcome}")
     with hub.transaction() as s:
         moved = projects.follow_optout_versions(s, actor=projects.Actor.administrator(_actor()))
+        carried = linkage.follow(
+            s, hub.data_dir, moved, actor=projects.Actor.administrator(_actor())
+        )
     for old_id, new_id, what in moved:
         click.echo(f"permit #{old_id}: " + (f"re-issued as #{new_id}, {what}" if new_id else what))
+    for new_id, name in carried:
+        click.echo(f"permit #{new_id}: linked table {name} carried, without those who objected")
 
 
 @data.command("list")

@@ -321,3 +321,28 @@ def test_cli_runs_lists_and_refuses(permitted, persons: list[str], tmp_path: Pat
     result = runner.invoke(main, [*base, "linkage", "list", "--json"])
     (view,) = json.loads(result.output)
     assert view["mounted_at"] == "/data/linkage/cohort.parquet" and view["matched"] == 7
+
+
+def test_a_permit_reissued_for_opt_outs_keeps_the_linked_table_without_them(
+    permitted, persons: list[str], tmp_path: Path
+) -> None:
+    from jupyterlab_hdh.cli import main
+    from jupyterlab_hdh.data import optout
+
+    hub, permit_id = permitted
+    source, _ = _cohort(tmp_path, persons)
+    _run(hub, permit_id, source)
+    with hub.transaction() as s:
+        optout.add(s, hub.keys, persons[0], actor="test")  # S000 objects
+    base = ["--data-dir", str(hub.data_dir.root), "--store-url", hub.data_dir.store_url]
+    result = CliRunner().invoke(main, [*base, "data", "reapply-optout"])
+    assert result.exit_code == 0, result.output
+    with hub.sessions() as s:
+        new = pj.active_permit(s, "alice", "cohort-2027").id
+        assert new != permit_id
+        (carried,) = lk.linkages(s, new)
+        assert carried.matched == 6
+    assert f"permit #{new}: linked table cohort carried" in result.output
+    table = pq.read_table(hub.data_dir.linkage_dir(new) / "cohort.parquet")
+    linked = dict(zip(table["subject"].to_pylist(), table["pseudonym"].to_pylist(), strict=True))
+    assert linked["S000"] is None and linked["S001"] == pseudonymise_one(persons[1], hub.keys)

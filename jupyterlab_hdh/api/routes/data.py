@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, HTTPException
 
-from jupyterlab_hdh import ingestion
+from jupyterlab_hdh import ingestion, linkage
 from jupyterlab_hdh.api import models
 from jupyterlab_hdh.api.deps import Controller, Inst
 from jupyterlab_hdh.data import optout
@@ -60,6 +60,7 @@ def reapply(user: Controller, inst: Inst, dataset: str | None = None) -> models.
     outcomes = ingestion.reapply_optout(inst, actor=user.name, dataset=dataset)
     with inst.transaction() as s:
         moved = projects.follow_optout_versions(s, actor=projects.Actor.of(user))
+        linkage.follow(s, inst.data_dir, moved, actor=projects.Actor.of(user))
     return models.ReapplyOut(
         outcomes=dict(outcomes),
         permits=[models.PermitMoveOut(permit=o, new_permit=n, outcome=w) for o, n, w in moved],
