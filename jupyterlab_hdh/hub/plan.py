@@ -24,7 +24,8 @@ from jupyterlab_hdh.sandbox.spec import DatasetMount, HostIdentity
 @dataclass(frozen=True)
 class ProjectPlan:
     """A project server's permit, project identity and mounts (``linkage``: the host folder
-    of the active permit's linked tables, or None)."""
+    of the active permit's linked tables, or None; ``compute_profile``: the one the permit
+    names, or None for the installation's choice)."""
 
     project: str
     user: str
@@ -32,6 +33,7 @@ class ProjectPlan:
     project_id: int
     mounts: tuple[DatasetMount, ...]
     linkage: Path | None = None
+    compute_profile: str | None = None
 
     def host_identity(self, base: int) -> HostIdentity:
         """The project's own uid/gid (``base + project id``; ``base`` is the data group)."""
@@ -47,4 +49,6 @@ def project_plan(store: Installation, user: str, project: str) -> ProjectPlan:
             for m in projects.member_mounts(s, permit, user, store.data_dir)
         )
         linked = linkage.linked_folder(s, permit, store.data_dir)
-        return ProjectPlan(project, user, permit.id, permit.project_id, mounts, linked)
+        return ProjectPlan(
+            project, user, permit.id, permit.project_id, mounts, linked, permit.compute_profile
+        )

@@ -4,7 +4,8 @@ A KubeSpawner whose pod comes from the same plan as the embedded sandbox
 (:func:`~jupyterlab_hdh.hub.plan.project_plan`: the active permit and its dataset
 versions) through :func:`~jupyterlab_hdh.k8s.pod.pod_plan`. Named server = project slug;
 the unnamed server is refused as locally; the person chooses a compute profile among the
-configured ones (``user_options["profile"]``, default ``default_profile``). The pod's
+configured ones (``user_options["profile"]``, default ``default_profile``), unless the
+permit names one: then that one, and no other (the access desk decides it). The pod's
 environment is the sandbox's and nothing of JupyterHub's (no API token enters a sandbox),
 and its command is the sandbox's server with no JupyterHub arguments. ``poll()`` re-checks
 the permit as locally, and stops the pod when it no longer lets the person in.
@@ -131,8 +132,17 @@ class ProjectKubeSpawner(KubeSpawner):  # type: ignore[misc]
     def compute_profiles(self) -> tuple[ComputeProfile, ...]:
         return parse_profiles(self.profiles) if self.profiles else DEFAULT_PROFILES
 
-    def chosen_profile(self) -> ComputeProfile:
-        name = str((self.user_options or {}).get("profile") or self.default_profile)
+    def chosen_profile(self, permitted: str | None = None) -> ComputeProfile:
+        """The profile asked for (``user_options["profile"]``), else the one the permit names
+        (``permitted``), else ``default_profile``; a permit that names one allows no other."""
+        asked = (self.user_options or {}).get("profile")
+        name = str(asked or permitted or self.default_profile)
+        if permitted is not None and name != permitted:
+            raise SpawnRefused(
+                f"the permit of project {self.project} allows the compute profile"
+                f" {permitted!r}, not {name!r}: its lead applies for an amendment to change it",
+                403,
+            )
         try:
             return profile_named(self.compute_profiles(), name)
         except ProfileError as exc:
@@ -167,13 +177,13 @@ class ProjectKubeSpawner(KubeSpawner):  # type: ignore[misc]
             )
         if self.is_review:
             return self._sandbox_spec((), self.reviewer_identity()), REVIEW_PROFILE
-        profile = self.chosen_profile()
         try:
             plan = project_plan(hdh_store(self.data_dir), str(self.user.name), self.project)
         except projects.PermitError as exc:
             raise SpawnRefused(
                 f"{self.user.name} may not open project {self.project}: {exc}"
             ) from None
+        profile = self.chosen_profile(plan.compute_profile)
         host = plan.host_identity(self.host_id_base)
         return self._sandbox_spec(plan.mounts, host, plan.linkage), profile
 

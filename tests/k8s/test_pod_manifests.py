@@ -17,6 +17,7 @@ from jupyterlab_hdh.governance import projects as pj
 from jupyterlab_hdh.hub.spawner import SpawnRefused
 from jupyterlab_hdh.k8s.pod import DATASETS_CLAIM, SERVER_PORT, k8s_name, workspace_claim
 from jupyterlab_hdh.k8s.profiles import DEFAULT_PROFILES, ProfileError, parse_profiles
+from tests.governance.conftest import CONTROLLER
 from tests.k8s.pod_security import restricted_violations
 
 K8S_VERSION = "1.33"
@@ -447,3 +448,26 @@ def test_each_start_gives_the_pods_server_its_own_token(cluster_world) -> None:
         cmd = c["command"] if "command" in c else c["args"]
         assert not [a for a in cmd if a.startswith("--IdentityProvider.token")]
     assert tokens[0] != tokens[1] and all(len(t) == 64 for t in tokens)
+
+
+def test_a_permit_that_names_a_profile_allows_that_one_only(cluster_world) -> None:
+    """The access desk decides the compute profile (issue 14, item 2): a permit naming one
+    spawns it by default and refuses another, with the reason."""
+    with cluster_world.transaction() as s:
+        permit = pj.active_permit(s, "alice", "cohort-2027")
+        pj.amend_permit(s, permit.id, pj.Amendment(compute_profile="gpu"), actor=CONTROLLER)
+    pod = render(cluster_world, "alice", "cohort-2027")
+    assert pod["metadata"]["labels"]["hdh.io/profile"] == "gpu"
+    with pytest.raises(SpawnRefused, match="allows the compute profile 'gpu', not 'spark'"):
+        render(cluster_world, "alice", "cohort-2027", profile="spark")
+    # a permit that names none: the person's choice among the configured ones
+    assert (
+        render(cluster_world, "bob", "notes-only", profile="spark")["metadata"]["labels"][
+            "hdh.io/profile"
+        ]
+        == "spark"
+    )
+
+
+def test_the_permits_profiles_are_the_spawners_defaults() -> None:
+    assert tuple(p.name for p in DEFAULT_PROFILES) == pj.COMPUTE_PROFILES
