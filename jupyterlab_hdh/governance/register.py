@@ -46,7 +46,7 @@ class RegisterConfigError(HdhError, ValueError):
 class RegisterSettings:
     """Who publishes the register and how a person exercises their rights."""
 
-    publisher: str = "The data controller of this HDH installation"
+    publisher: str = ""  # empty: the pages say "the data controller of this installation"
     contact: str = ""  # e-mail or postal address for opt-out requests
     dpo: str = ""  # the data protection officer's contact
     website: str = ""
