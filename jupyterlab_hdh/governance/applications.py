@@ -257,6 +257,22 @@ def _check(
     return _Checked(clean, users)
 
 
+def _draft_of(app: Application) -> Draft:
+    """What ``app`` asks for now, as its applicant would write it."""
+    return Draft(
+        kind=app.kind,
+        project=app.project_slug,
+        title=app.title,
+        purpose=app.purpose,
+        public_interest=app.public_interest,
+        methodology=app.methodology,
+        datasets=tuple(app.datasets),
+        members=tuple(app.members),
+        duration_days=app.duration_days,
+        compute_profile=app.compute_profile,
+    )
+
+
 def _key(version: Any) -> tuple[str, str]:
     return (version.dataset.name, version.label)
 
@@ -468,20 +484,8 @@ def revise(
             f"application #{app.id} is {_state_text(app)}: revise it when changes are requested"
         )
     note = clean_text(change.note, "note", OPINION_MAX, error=ProjectError, required=False)
-    draft = Draft(
-        kind=app.kind,
-        project=app.project_slug,
-        title=app.title if change.title is None else change.title,
-        purpose=app.purpose if change.purpose is None else change.purpose,
-        public_interest=(
-            app.public_interest if change.public_interest is None else change.public_interest
-        ),
-        methodology=app.methodology if change.methodology is None else change.methodology,
-        datasets=tuple(app.datasets if change.datasets is None else change.datasets),
-        members=tuple(app.members if change.members is None else change.members),
-        duration_days=app.duration_days if change.duration_days is None else change.duration_days,
-        compute_profile=change.compute_profile or app.compute_profile,
-    )
+    changed = {k: v for k, v in vars(change).items() if k != "note" and v is not None}
+    draft = replace(_draft_of(app), **changed)
     d = _check(session, app.applicant, draft, at, own=app.id).draft
     before = _content(app)
     app.title, app.purpose = d.title, d.purpose
@@ -605,19 +609,7 @@ def decide(
 
 def _issue(session: Session, app: Application, actor: Actor, at: datetime) -> Any:
     """Carry out a favourable decision; returns the permit (new or amended)."""
-    draft = Draft(
-        kind=app.kind,
-        project=app.project_slug,
-        title=app.title,
-        purpose=app.purpose,
-        public_interest=app.public_interest,
-        methodology=app.methodology,
-        datasets=tuple(app.datasets),
-        members=tuple(app.members),
-        duration_days=app.duration_days,
-        compute_profile=app.compute_profile,
-    )
-    checked = _check(session, app.applicant, draft, at, own=app.id, deciding=True)
+    checked = _check(session, app.applicant, _draft_of(app), at, own=app.id, deciding=True)
     # the projects functions authorise from the role: the decision is an administrator's
     grantor = Actor(actor.name, Role.ADMIN)
     slug = app.project_slug
