@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from jupyterlab_hdh.api.app import create_app
+from jupyterlab_hdh.api.routes.register import CheckpointOut, RegisterOut
 from jupyterlab_hdh.audit import checkpoint as cp
 from jupyterlab_hdh.cli import main
 from tests.governance.test_register import published  # noqa: F401  (the fixture)
@@ -40,6 +41,7 @@ def test_anyone_reads_the_register_without_logging_in(published) -> None:  # noq
         missing = client.get("/ui/register/projects/nowhere")
         assert missing.status_code == 404 and "No project nowhere" in missing.text
         as_json = client.get("/api/register").json()
+        RegisterOut.model_validate(as_json)  # what the API's documentation says
         assert [p["slug"] for p in as_json["projects"]] == ["diabetes", "study"]
         # in French, by the browser's language
         fr = client.get("/ui/register/", headers={"Accept-Language": "fr-FR,fr;q=0.9"})
@@ -59,6 +61,7 @@ def test_the_register_publishes_the_audit_checkpoint_and_key(published) -> None:
         with hub.transaction() as s:
             cp.keep(hub.data_dir.root, cp.make_checkpoint(s, key, actor="test"))
         checkpoint = client.get("/ui/register/audit/checkpoint.json").json()
+        CheckpointOut.model_validate(checkpoint)
         pem = client.get("/ui/register/audit/public-key.pem")
         assert pem.headers["content-type"].startswith("application/x-pem-file")
         cp.check_signature(checkpoint, cp.load_public_key(pem.content, "register"))

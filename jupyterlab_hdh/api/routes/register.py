@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, Field
 
 from jupyterlab_hdh.api.deps import ApiConfig, config
 from jupyterlab_hdh.api.register_site import Links, render
@@ -79,7 +80,39 @@ async def register_optout(request: Request) -> Response:
     return await _page(request, "opt-out")
 
 
-@router.get("/api/register", tags=["register"], summary="The public register (no login)")
+class RegisterOut(BaseModel):
+    """The register (``governance.register.snapshot``; ``format`` names its version)."""
+
+    format: str
+    generated_at: str
+    publisher: dict[str, str]
+    projects: list[dict[str, Any]] = Field(
+        description="slug, title, purpose, holder, status, datasets, compute_profile,"
+        " created_at, first_permit_at, ends_at, permits, decisions, released_outputs"
+    )
+    under_review: list[dict[str, Any]]
+    datasets: list[dict[str, Any]] = Field(description="each dataset and the projects using it")
+    audit: dict[str, Any] = Field(description="the latest signed checkpoint and its public key")
+
+
+class CheckpointOut(BaseModel):
+    """A signed audit checkpoint (``audit.checkpoint``): verify it with the public key."""
+
+    format: str
+    seq: int
+    head_hash: str
+    time: str
+    key_id: str
+    signature: str
+
+
+@router.get(
+    "/api/register",
+    tags=["register"],
+    summary="The public register (no login)",
+    response_class=JSONResponse,
+    responses={200: {"model": RegisterOut}},
+)
 async def register_json(request: Request) -> JSONResponse:
     """Every project granted data or applying for it (holder, purpose, datasets, status,
     dates, decisions, titles of released outputs), the datasets and the projects using them,
@@ -93,6 +126,8 @@ async def register_json(request: Request) -> JSONResponse:
     "/ui/register/audit/checkpoint.json",
     tags=["register"],
     summary="The latest signed audit checkpoint (no login)",
+    response_class=JSONResponse,
+    responses={200: {"model": CheckpointOut}},
 )
 async def register_checkpoint(request: Request) -> JSONResponse:
     """404 until an administrator takes one (``hdh audit checkpoint``)."""
