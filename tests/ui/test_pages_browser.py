@@ -287,3 +287,42 @@ def test_a_reviewer_opens_a_request_in_the_layout(bob: Session, up: Up) -> None:
     assert page.get_by_role("button", name="Vote (final)").is_visible()
     assert page.get_by_role("link", name="Review").count() >= 2  # the menu, and the way back
     shoot(page, "pages-review-request.png")
+
+
+def test_a_researcher_applies_and_anyone_reads_the_register(
+    alice: Session,
+    browser: Any,
+    up: Up,  # noqa: F811
+) -> None:
+    """The access desk's form as alice fills it, then the public register as a visitor who
+    is not signed in sees it (issue 14)."""
+    page = alice.open("ui/applications/new")
+    assert_layout(alice, "alice", "researcher", RESEARCHER_NAV, current="Applications")
+    page.fill("#f-project", "heart-2027")
+    page.fill("#f-title", "Insuffisance cardiaque après 75 ans")
+    page.fill("#f-purpose", "Décrire les hospitalisations pour insuffisance cardiaque.")
+    page.fill("#f-public-interest", "Mieux organiser le suivi à domicile.")
+    page.fill("#f-methodology", "Cohorte rétrospective 2018-2024.")
+    page.fill("#f-datasets", "demo-snds")
+    page.fill("#f-days", "180")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Submit the application").click()
+    assert "/services/hdh/ui/applications/" in page.url, page.url
+    main = " ".join(page.get_by_role("main").inner_text().split())
+    assert "Insuffisance cardiaque après 75 ans" in main and "heart-2027" in main
+    assert page.evaluate("window.__hdhCsp") == []
+    shoot(page, "pages-application.png")
+    visitor = browser.new_context(viewport={"width": 1100, "height": 720})
+    try:
+        visitor.add_init_script(_CSP_LISTENER)
+        public = visitor.new_page()
+        response = public.goto(f"{up.url}/services/hdh/ui/register/")
+        assert response is not None and response.status == 200
+        text = " ".join(public.get_by_role("main").inner_text().split())
+        assert "Public register of projects" in text
+        assert "demo" in text and "Insuffisance cardiaque après 75 ans" in text  # under review
+        assert "Not signed in" in public.get_by_role("banner").inner_text()
+        assert public.evaluate("window.__hdhCsp") == []
+        shoot(public, "pages-register.png")
+    finally:
+        visitor.close()
