@@ -124,6 +124,7 @@ from jupyterlab_hdh.governance.projects import (
     get_project,
 )
 from jupyterlab_hdh.paths import DataDir
+from jupyterlab_hdh.store.db import is_row_id
 from jupyterlab_hdh.store.models import (
     AuditEvent,
     EgressComment,
@@ -247,10 +248,15 @@ def check_context(context: Any) -> dict[str, Any]:
 # --- lookups and actors -------------------------------------------------------------------------
 
 
+def find(session: Session, request_id: int) -> EgressRequest | None:
+    """The request as the session sees it, or None (also for an id no request can have)."""
+    return session.get(EgressRequest, request_id) if is_row_id(request_id) else None
+
+
 def _lock(session: Session, request_id: int) -> EgressRequest:
     """The request, locked for this transaction (a no-op UPDATE first: the row lock on
     PostgreSQL, the write lock on SQLite), read fresh after the lock."""
-    if not isinstance(request_id, int) or isinstance(request_id, bool):
+    if not is_row_id(request_id):
         raise NotFound(f"no egress request {request_id!r}")
     result = session.execute(
         update(EgressRequest)
@@ -454,12 +460,8 @@ def create_request(
 def _unlocked(session: Session, request_id: int) -> EgressRequest:
     """The request as committed now, without a lock (checks before slow work; the step
     re-checks under :func:`_lock`)."""
-    req = (
-        session.get(EgressRequest, request_id)
-        if isinstance(request_id, int) and not isinstance(request_id, bool)
-        else None
-    )
-    if req is None or isinstance(request_id, bool):
+    req = find(session, request_id)
+    if req is None:
         raise NotFound(f"no egress request #{request_id!r}")
     return req
 
@@ -1013,11 +1015,7 @@ def get_request(
     """A JSON-able view of the request for ``actor``, blinded as the module docstring says."""
     from jupyterlab_hdh.egress import provenance as prov
 
-    req = (
-        session.get(EgressRequest, request_id)
-        if isinstance(request_id, int) and not isinstance(request_id, bool)
-        else None
-    )
+    req = find(session, request_id)
     if req is None:
         raise NotFound(f"no egress request #{request_id}")
     viewer = _viewer(session, req, actor)

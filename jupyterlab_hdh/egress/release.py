@@ -272,11 +272,7 @@ def released_download(
 ) -> tuple[Path, str]:
     """The path of released file ``name`` (its outbox name or its download name) of request
     ``request_id`` and the name it downloads under, for a project member."""
-    req = (
-        session.get(EgressRequest, request_id)
-        if isinstance(request_id, int) and not isinstance(request_id, bool)
-        else None
-    )
+    req = manager.find(session, request_id)
     if req is None or not permissions.is_member(session, req, actor.name):
         raise NotFound(f"no released file {name!r} in egress request #{request_id}")
     if req.state != st.RELEASED:
@@ -303,11 +299,7 @@ def released_file(
 def released_files(session: Session, request_id: int, *, actor: Actor) -> list[dict[str, Any]]:
     """The released files of a request, for a project member: ``name`` in the outbox (and in
     the download address), ``filename`` to save it under, workspace ``path``, ``sha256``."""
-    req = (
-        session.get(EgressRequest, request_id)
-        if isinstance(request_id, int) and not isinstance(request_id, bool)
-        else None
-    )
+    req = manager.find(session, request_id)
     if req is None or not permissions.is_member(session, req, actor.name):
         raise NotFound(f"no egress request #{request_id}")
     if req.state != st.RELEASED:

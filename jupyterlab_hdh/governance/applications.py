@@ -49,6 +49,7 @@ from jupyterlab_hdh.governance.projects import (
     ProjectConflict,
     ProjectError,
 )
+from jupyterlab_hdh.store.db import is_row_id
 from jupyterlab_hdh.store.models import (
     Application,
     ApplicationOpinion,
@@ -340,8 +341,7 @@ def _acting_for(actor: Actor, name: str, doing: str) -> None:
 
 
 def get(session: Session, app_id: int) -> Application:
-    known = isinstance(app_id, int) and 0 < app_id < 2**31  # a larger id overflows the column
-    app = session.get(Application, app_id) if known else None
+    app = session.get(Application, app_id) if is_row_id(app_id) else None
     if app is None:
         raise UnknownApplication(f"no application #{app_id}")
     return app

@@ -42,6 +42,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 #: The store's backends, and the driver a URL without one uses.
+#: the largest integer primary key the store holds (an INTEGER column on PostgreSQL)
+MAX_ROW_ID = 2**31 - 1
+
+
+def is_row_id(value: object) -> bool:
+    """``value`` can be a row's integer id: an int (not a bool) in 1..MAX_ROW_ID. A caller's
+    id outside it is simply unknown, never a database overflow error."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ROW_ID
+
+
 BACKENDS = {"sqlite": "pysqlite", "postgresql": "psycopg"}
 URL_EXAMPLES = "sqlite:////path/to/hdh.sqlite or postgresql://user:password@host:5432/dbname"
 

@@ -159,6 +159,15 @@ def test_refusals_are_one_line_http_errors_and_change_nothing(api: Any) -> None:
         assert words in detail, detail
 
     refused(client.get("/api/egress/requests/999", headers=auth["alice"]), 404, "#999")
+    # an id past the store's integers is as unknown, never a database overflow (500)
+    huge = 2**63
+    refused(client.get(f"/api/egress/requests/{huge}", headers=auth["alice"]), 404, "no egress")
+    refused(
+        client.post(f"/api/egress/requests/{huge}/submit", headers=auth["alice"]), 404, "no egress"
+    )
+    refused(
+        client.get(f"/api/egress/requests/{huge}/released", headers=auth["alice"]), 404, "no egress"
+    )
     refused(client.get(f"/api/egress/requests/{rid}", headers=auth["mallory"]), 404, "no egress")
     refused(  # a reviewer does not see a draft
         client.get(f"/api/egress/requests/{rid}", headers=auth["rita"]), 404, "no egress"
