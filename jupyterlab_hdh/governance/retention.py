@@ -90,7 +90,10 @@ def archive_of(data_dir: DataDir, slug: str) -> dict[str, Any] | None:
 
 
 def _walk(root: Path) -> Iterator[tuple[str, int, os.stat_result]]:
-    """``(relative path, dir_fd, stat)`` of everything under ``root``, never through a link."""
+    """``(relative path, dir_fd, lstat)`` of everything under ``root``, never through a link.
+
+    The stat is only a hint: a running sandbox may swap an entry meanwhile, so whatever is
+    read or changed is opened again with :func:`_open_entry` and checked on its descriptor."""
     for top, dirnames, filenames, dirfd in os.fwalk(root, follow_symlinks=False):
         rel = os.path.relpath(top, root)
         for name in sorted((*dirnames, *filenames)):
@@ -101,42 +104,68 @@ def _walk(root: Path) -> Iterator[tuple[str, int, os.stat_result]]:
             yield (name if rel == "." else f"{rel}/{name}"), dirfd, st
 
 
+#: open what is there now, never through a link (ELOOP), never waiting on a FIFO
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def _open_entry(name: str | Path, dir_fd: int | None) -> int | None:
+    """A descriptor of the entry itself, or None when it is a link, a socket, or gone."""
+    try:
+        return os.open(name, _OPEN_FLAGS, dir_fd=dir_fd)
+    except OSError:  # ELOOP: a link (perhaps swapped in meanwhile); ENXIO: a socket; gone
+        return None
+
+
 def manifest(root: Path) -> tuple[list[dict[str, Any]], str]:
     """Every regular file's relative path, size and SHA-256 (links by their target's text),
     and the digest of the whole list."""
     entries: list[dict[str, Any]] = []
     for rel, dirfd, st in _walk(root):
         name = os.path.basename(rel)
-        if stat.S_ISREG(st.st_mode):
+        if stat.S_ISLNK(st.st_mode):
+            entries.append({"path": rel, "link": os.readlink(name, dir_fd=dirfd)})
+            continue
+        fd = _open_entry(name, dirfd)
+        if fd is None:
+            continue
+        opened = os.fstat(fd)
+        if not stat.S_ISREG(opened.st_mode):
+            os.close(fd)
+            continue  # a folder, or a FIFO: nothing to read
+        size = opened.st_size
+        with os.fdopen(fd, "rb", buffering=0) as fh:
             digest = hashlib.sha256()
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dirfd)
-            with os.fdopen(fd, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(block)
-            entries.append({"path": rel, "size": st.st_size, "sha256": digest.hexdigest()})
-        elif stat.S_ISLNK(st.st_mode):
-            target = os.readlink(name, dir_fd=dirfd)
-            entries.append({"path": rel, "link": target})
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        entries.append({"path": rel, "size": size, "sha256": digest.hexdigest()})
     entries.sort(key=lambda e: e["path"])
     text = "\n".join(json.dumps(e, sort_keys=True) for e in entries)
     return entries, hashlib.sha256(text.encode()).hexdigest()
 
 
 def _set_writable(root: Path, writable: bool) -> None:
-    def fix(name: str | Path, st: os.stat_result, dir_fd: int | None) -> None:
-        if stat.S_ISLNK(st.st_mode):
+    """Owner write added back, or every write bit taken away, on ``root`` and everything
+    under it, each changed through its own descriptor: a link swapped in by a sandbox is
+    never followed to a file outside the workspace."""
+
+    def fix(name: str | Path, dir_fd: int | None) -> None:
+        fd = _open_entry(name, dir_fd)
+        if fd is None:
             return
-        mode = stat.S_IMODE(st.st_mode)
-        want = (mode | stat.S_IWUSR) if writable else (mode & ~WRITE)
-        if want != mode:
-            os.chmod(name, want, dir_fd=dir_fd)
+        try:
+            mode = stat.S_IMODE(os.fstat(fd).st_mode)
+            want = (mode | stat.S_IWUSR) if writable else (mode & ~WRITE)
+            if want != mode:
+                os.fchmod(fd, want)
+        finally:
+            os.close(fd)
 
     if not writable:  # the top first: nothing new is made while the rest is walked
-        fix(root, os.lstat(root), None)
-    for rel, dirfd, st in _walk(root):
-        fix(os.path.basename(rel), st, dirfd)
+        fix(root, None)
+    for rel, dirfd, _st in _walk(root):
+        fix(os.path.basename(rel), dirfd)
     if writable:
-        fix(root, os.lstat(root), None)
+        fix(root, None)
 
 
 def _audit(session: Session, actor: str, action: str, slug: str, **details: Any) -> None:

@@ -161,3 +161,37 @@ def test_the_control_plane_sweeps_on_its_own(ended) -> None:
             lambda: rt.archive_of(hub.data_dir, "cohort-2027"), "the control plane's sweep"
         )
     assert marker["files"] == 2 and not _writable(ws)
+
+
+def test_a_sandbox_swapping_a_file_for_a_link_or_a_fifo_during_the_archive_gains_nothing(
+    ended, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The archive runs while a sandbox may still be stopping: an entry seen as a file can be
+    a link to a host file, or a FIFO, by the time it is changed or read. The host file keeps
+    its mode and the archive does not hang on the FIFO."""
+    hub, ws = ended
+    host_file = hub.data_dir.root / "outside.txt"  # stands for the store, a key...
+    walk = rt._walk
+
+    def racing(root: Path):  # the sandbox acts between the walk's look and the change
+        for rel, dirfd, st in walk(root):
+            if rel == "analysis.ipynb":
+                os.unlink(ws / "analysis.ipynb")
+                os.symlink(host_file, ws / "analysis.ipynb")
+            if rel == "results/table.csv":
+                os.unlink(ws / "results" / "table.csv")
+                os.mkfifo(ws / "results" / "table.csv")
+            yield rel, dirfd, st
+
+    monkeypatch.setattr(rt, "_walk", racing)
+    with hub.transaction() as s:
+        marker = rt.archive(
+            s,
+            hub.data_dir,
+            "cohort-2027",
+            actor="op",
+            reason="test",
+            settings=rt.RetentionSettings(1),
+        )
+    assert _writable(host_file)  # never changed through the link
+    assert marker["files"] == 0  # the link and the FIFO are no files of the archive
