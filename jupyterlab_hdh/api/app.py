@@ -81,8 +81,9 @@ def _sweep_once(inst: Installation) -> None:
     from jupyterlab_hdh.governance import retention
 
     with inst.transaction() as s:
-        for o in retention.sweep(s, inst.data_dir):
-            log.info("workspace of %s: %s %s", o.project, o.action, o.detail)
+        changed = [o for o in retention.sweep(s, inst.data_dir) if o.action != "due"]
+    for o in changed:  # a due archive waits for `hdh workspace purge`: not logged every round
+        log.info("workspace of %s: %s %s", o.project, o.action, o.detail)
 
 
 async def sweep_workspaces(inst: Installation, every: float = SWEEP_SECONDS) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from jupyterlab_hdh.cli.common import HdhGroup, admin, emit, mail_pending
+from jupyterlab_hdh.cli.common import HdhGroup, admin, emit, mail_pending, profile_option
 from jupyterlab_hdh.cli_context import open_installation
 
 # the domain's constants, spelled out so that ``hdh --help`` need not import it (a test ties
@@ -24,7 +24,6 @@ KINDS = ("new", "renewal", "amendment")
 STATES = ("submitted", "changes_requested", "approved", "rejected", "withdrawn")
 OPINIONS = ("favourable", "unfavourable", "changes_requested")
 DECISIONS = ("favourable", "unfavourable")
-PROFILES = ("cpu", "gpu", "spark")
 
 app_id_argument = click.argument("app_id", type=click.IntRange(1), metavar="ID")
 dataset_option = click.option(
@@ -51,7 +50,7 @@ def application() -> None:
 @dataset_option
 @member_option
 @click.option("--days", type=click.IntRange(1), help="Duration of the permit (not an amendment)")
-@click.option("--profile", type=click.Choice(PROFILES), help="Compute profile (default: cpu)")
+@profile_option("Compute profile (default: cpu)")
 @click.pass_context
 def submit(
     ctx: click.Context,
@@ -124,7 +123,7 @@ def opinion(ctx: click.Context, app_id: int, member: str, opinion: str, text: st
 @member_option
 @click.option("--no-members", is_flag=True, help="The application names no member any more")
 @click.option("--days", type=click.IntRange(1), help="Duration of the permit")
-@click.option("--profile", type=click.Choice(PROFILES))
+@profile_option("A new compute profile")
 @click.option("--note", default="", help="What changed (told to the committee)")
 @click.pass_context
 def revise(

@@ -31,6 +31,16 @@ class HdhGroup(click.Group):
             raise click.ClickException(str(exc)) from None
 
 
+#: the compute profiles a permit names (``governance.projects.COMPUTE_PROFILES``, kept equal by
+#: a test): spelled here so that ``hdh --help`` loads no domain module
+COMPUTE_PROFILES = ("cpu", "gpu", "spark")
+
+
+def profile_option(help: str) -> Any:  # noqa: A002  (click's own keyword)
+    """``--profile``, one of :data:`COMPUTE_PROFILES`, for the commands that set a permit's."""
+    return click.option("--profile", type=click.Choice(COMPUTE_PROFILES), help=help)
+
+
 def say(msg: str) -> None:
     """A progress line, on stderr (stdout is for results)."""
     click.echo(msg, err=True)

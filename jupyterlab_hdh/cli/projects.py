@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from jupyterlab_hdh.cli.common import HdhGroup
+from jupyterlab_hdh.cli.common import HdhGroup, profile_option
 from jupyterlab_hdh.cli.common import admin as _admin
 from jupyterlab_hdh.cli.common import emit as _emit
 from jupyterlab_hdh.cli_context import open_installation
@@ -136,11 +136,7 @@ def permit() -> None:
 )
 @click.option("--expires", help="Last day (UTC) it is valid, or a date-time with offset")
 @click.option("--days", type=click.IntRange(1, 3660), help="Valid for N days from now")
-@click.option(
-    "--profile",
-    type=click.Choice(["cpu", "gpu", "spark"]),
-    help="The compute profile its sandboxes run with (default: the installation's)",
-)
+@profile_option("The compute profile its sandboxes run with (default: the installation's)")
 @click.pass_context
 def permit_grant(
     ctx: click.Context,
@@ -187,11 +183,7 @@ def permit_grant(
 )
 @click.option("--expires", help="A new last day (UTC), or a date-time with offset")
 @click.option("--days", type=click.IntRange(1, 3660), help="Valid for N days from now")
-@click.option(
-    "--profile",
-    type=click.Choice(["cpu", "gpu", "spark"]),
-    help="The compute profile its sandboxes run with from now on",
-)
+@profile_option("The compute profile its sandboxes run with from now on")
 @click.pass_context
 def permit_amend(
     ctx: click.Context,

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from jupyterlab_hdh.cli import applications as cli_ap
+from jupyterlab_hdh.cli import common as cli_common
 from jupyterlab_hdh.cli import main
 from jupyterlab_hdh.cli_context import actor as console
 from jupyterlab_hdh.governance import applications as ap
@@ -211,4 +212,4 @@ def test_refusals_are_one_line_and_change_nothing(desk) -> None:
 def test_the_choices_are_the_domains() -> None:
     assert cli_ap.KINDS == ap.KINDS and cli_ap.OPINIONS == ap.OPINIONS
     assert tuple(cli_ap.STATES) == (*ap.OPEN_STATES, *ap.ENDED_STATES)
-    assert cli_ap.DECISIONS == ap.DECISIONS and cli_ap.PROFILES == pj.COMPUTE_PROFILES
+    assert cli_ap.DECISIONS == ap.DECISIONS and cli_common.COMPUTE_PROFILES == pj.COMPUTE_PROFILES

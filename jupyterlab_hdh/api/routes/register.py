@@ -11,7 +11,8 @@ checkpoint and its public key. Nothing here asks who the reader is. Thin: the co
 """
 
 import asyncio
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -22,10 +23,25 @@ from jupyterlab_hdh.api.register_site import Links, render
 from jupyterlab_hdh.api.routes.pages import PAGE_HEADERS, _common, _hub_prefix, _message
 from jupyterlab_hdh.api.templating import translator
 from jupyterlab_hdh.governance import register as rg
+from jupyterlab_hdh.paths import DataDir
+
+T = TypeVar("T")
 
 router = APIRouter()
 #: the register changes with each decision and release: cached a minute by readers
 PUBLIC_HEADERS = {**PAGE_HEADERS, "Cache-Control": "public, max-age=60"}
+
+
+PUBLIC_DATA = {"Cache-Control": "public, max-age=60"}
+
+
+async def _published(request: Request, read: Callable[[DataDir], T | None]) -> T:
+    """What ``read`` finds of the audit's publication (checkpoint, key), or 404 before the
+    first checkpoint."""
+    found = await asyncio.to_thread(read, config(request).opened().data_dir)
+    if found is None:
+        raise HTTPException(404, "no audit checkpoint has been published yet")
+    return found
 
 
 def _snapshot(cfg: ApiConfig) -> dict[str, Any]:
@@ -119,7 +135,7 @@ async def register_json(request: Request) -> JSONResponse:
     new applications under review, and the latest signed audit checkpoint with its public key.
     Public: no token."""
     register = await asyncio.to_thread(_snapshot, config(request))
-    return JSONResponse(register, headers={"Cache-Control": "public, max-age=60"})
+    return JSONResponse(register, headers=PUBLIC_DATA)
 
 
 @router.get(
@@ -131,11 +147,8 @@ async def register_json(request: Request) -> JSONResponse:
 )
 async def register_checkpoint(request: Request) -> JSONResponse:
     """404 until an administrator takes one (``hdh audit checkpoint``)."""
-    cfg = config(request)
-    checkpoint = await asyncio.to_thread(rg.latest_checkpoint, cfg.opened().data_dir)
-    if checkpoint is None:
-        raise HTTPException(404, "no audit checkpoint has been published yet")
-    return JSONResponse(checkpoint, headers={"Cache-Control": "public, max-age=60"})
+    checkpoint = await _published(request, rg.latest_checkpoint)
+    return JSONResponse(checkpoint, headers=PUBLIC_DATA)
 
 
 @router.get(
@@ -146,8 +159,5 @@ async def register_checkpoint(request: Request) -> JSONResponse:
     responses={200: {"content": {"application/x-pem-file": {}}}},
 )
 async def register_public_key(request: Request) -> Response:
-    cfg = config(request)
-    pem = await asyncio.to_thread(rg.public_key, cfg.opened().data_dir)
-    if pem is None:
-        raise HTTPException(404, "no audit checkpoint has been published yet")
-    return PlainTextResponse(pem, media_type="application/x-pem-file")
+    pem = await _published(request, rg.public_key)
+    return PlainTextResponse(pem, media_type="application/x-pem-file", headers=PUBLIC_DATA)
