@@ -29,7 +29,14 @@ from jupyterlab_hdh.errors import HdhError
 from jupyterlab_hdh.governance import projects as pj
 from jupyterlab_hdh.governance.applications import OPEN_STATES
 from jupyterlab_hdh.paths import DataDir
-from jupyterlab_hdh.store.models import Application, Dataset, EgressRequest, Permit, Project
+from jupyterlab_hdh.store.models import (
+    Application,
+    Dataset,
+    DatasetVersion,
+    EgressRequest,
+    Permit,
+    Project,
+)
 from jupyterlab_hdh.timestamps import iso_utc
 
 FORMAT = "hdh-register/1"
@@ -176,27 +183,43 @@ def _under_review(session: Session) -> list[dict[str, Any]]:
 
 
 def _dataset_entries(session: Session, projects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each dataset, titled by its current version's record (else its newest), and the
+    projects using it. Two queries whatever the number of versions: the public page is
+    served to anyone, and a version's record carries its whole data dictionary."""
+    shown: dict[str, tuple[int, str | None]] = {}  # name -> (version id, current label)
+    for name, vid, number, state in session.execute(
+        select(Dataset.name, DatasetVersion.id, DatasetVersion.number, DatasetVersion.status)
+        .join(DatasetVersion)
+        .order_by(Dataset.name, DatasetVersion.number)
+    ):
+        if state == "current" or shown.get(name, (0, None))[1] is None:
+            shown[name] = (vid, f"v{number}" if state == "current" else None)
+    wanted = [vid for vid, _ in shown.values()]
+    records: dict[int, dict[str, Any]] = {
+        vid: record
+        for vid, record in session.execute(
+            select(DatasetVersion.id, DatasetVersion.record).where(DatasetVersion.id.in_(wanted))
+        )
+    }
     out = []
-    for dataset in session.scalars(select(Dataset).order_by(Dataset.name)):
-        current = next((v for v in dataset.versions if v.status == "current"), None)
-        latest = current or (dataset.versions[-1] if dataset.versions else None)
-        record = latest.record if latest is not None else {}
+    for name, (vid, current) in shown.items():
+        record = records.get(vid) or {}
         publisher = record.get("publisher") or {}
         users = [
             {
                 "slug": p["slug"],
                 "status": p["status"],
-                "versions": [d for d in p["datasets"] if d.split("/")[0] == dataset.name],
+                "versions": [d for d in p["datasets"] if d.split("/")[0] == name],
             }
             for p in projects
-            if any(d.split("/")[0] == dataset.name for d in p["datasets"])
+            if any(d.split("/")[0] == name for d in p["datasets"])
         ]
         out.append(
             {
-                "name": dataset.name,
-                "title": record.get("title") or dataset.name,
+                "name": name,
+                "title": record.get("title") or name,
                 "publisher": publisher.get("name") if isinstance(publisher, dict) else None,
-                "current_version": current.label if current is not None else None,
+                "current_version": current,
                 "projects": users,
             }
         )

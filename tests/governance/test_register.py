@@ -72,6 +72,7 @@ def test_the_register_shows_projects_datasets_decisions_and_releases(published) 
     snds = rg.dataset_entry(reg, "snds")
     assert snds is not None
     assert [p["slug"] for p in snds["projects"]] == ["diabetes", "study"]
+    assert (snds["current_version"], snds["title"]) == ("v1", "snds")  # a record-less version
     # nothing private: no opinion's text or author, no file, no member but the holder
     text = rg.to_json(reg)
     for private in ("Avis du 3 mai", "cora", "table.csv", "mallory", "rita"):
