@@ -124,10 +124,6 @@ class _Checked:
     users: list[User] = field(default_factory=list)
 
 
-def _now(now: datetime | None) -> datetime:
-    return pj._now(now)
-
-
 def _text(value: Any, what: str, limit: int = TEXT_MAX, *, one_line: bool = False) -> str:
     return clean_text(value, what, limit, error=ProjectError, one_line=one_line)
 
@@ -371,7 +367,7 @@ def submit(
     now: datetime | None = None,
 ) -> Application:
     """File an application by ``applicant`` (default: the actor), and tell the committee."""
-    at = _now(now)
+    at = pj.moment(now)
     name = applicant or actor.name
     _acting_for(actor, name, "apply")
     if actor.name == name and actor.role not in pj.MEMBER_ROLES:
@@ -421,7 +417,7 @@ def give_opinion(
     now: datetime | None = None,
 ) -> ApplicationOpinion:
     """Record committee ``member``'s (default: the actor's) opinion on the current round."""
-    at = _now(now)
+    at = pj.moment(now)
     name = member or actor.name
     _acting_for(actor, name, "give an opinion")
     app = _lock(session, get(session, app_id))
@@ -476,7 +472,7 @@ def revise(
     now: datetime | None = None,
 ) -> Application:
     """The applicant answers a request for changes: a new round, submitted again."""
-    at = _now(now)
+    at = pj.moment(now)
     app = _lock(session, get(session, app_id))
     _acting_for(actor, app.applicant, "revise this application")
     if app.state != "changes_requested":
@@ -521,7 +517,7 @@ def withdraw(
     session: Session, app_id: int, *, actor: Actor, now: datetime | None = None
 ) -> Application:
     """The applicant (or an administrator) withdraws an open application."""
-    at = _now(now)
+    at = pj.moment(now)
     app = _lock(session, get(session, app_id))
     _acting_for(actor, app.applicant, "withdraw this application")
     if app.state not in OPEN_STATES:
@@ -555,7 +551,7 @@ def decide(
 
     Everything is checked again first (the catalogue, the accounts and the project may have
     changed since the submission): a decision that cannot be carried out changes nothing."""
-    at = _now(now)
+    at = pj.moment(now)
     if actor.role not in DECIDERS:
         raise NotAuthorised(
             f"{actor.name} (role {actor.role!r}) may not record the authority's decision"

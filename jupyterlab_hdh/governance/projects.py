@@ -185,7 +185,9 @@ class Mount:
     path: Path
 
 
-def _now(now: datetime | None) -> datetime:
+def moment(now: datetime | None) -> datetime:
+    """``now`` in UTC (the current time when None); a naive time is a ProjectError. Every
+    governance module takes its "now" through this one rule."""
     if now is None:
         return datetime.now(UTC)
     if now.tzinfo is None:
@@ -200,7 +202,7 @@ def _iso(dt: datetime | None) -> str | None:
 def status(permit: Permit, now: datetime | None = None) -> str:
     """``active``, ``expired`` or ``revoked`` at ``now`` (``revoked`` wins if both);
     ``not_yet_issued`` when asked about a time before it was issued."""
-    at = _now(now)
+    at = moment(now)
     if permit.revoked_at is not None and utc(permit.revoked_at) <= at:
         return "revoked"
     if utc(permit.expires_at) <= at:
@@ -373,7 +375,7 @@ def add_member(
     if membership(session, project, user.name) is not None:
         raise ProjectConflict(f"{user.name!r} is already a member of {slug!r}")
     member = ProjectMember(
-        project_id=project.id, user_id=user.id, role=role, added_by=actor.name, added_at=_now(now)
+        project_id=project.id, user_id=user.id, role=role, added_by=actor.name, added_at=moment(now)
     )
     session.add(member)
     _flush(session, f"{user.name!r} is already a member of {slug!r}")
@@ -451,7 +453,7 @@ def grant_permit(
     check_profile(compute_profile)
     project = get_project(session, slug)
     _lock(session, project)
-    at = _now(now)  # after the lock: grants on a project are ordered as they commit
+    at = moment(now)  # after the lock: grants on a project are ordered as they commit
     if not isinstance(expires_at, datetime) or expires_at.tzinfo is None:
         raise ProjectError("the expiry must be a timezone-aware date and time")
     expires = expires_at.astimezone(UTC)
@@ -536,7 +538,7 @@ def follow_optout_versions(
     Returns ``(old permit, new permit or None, what happened)``.
     """
     _require(actor, GRANTORS, "re-issue permits")
-    at = _now(now)
+    at = moment(now)
     outcomes: list[tuple[int, int | None, str]] = []
     active = session.scalars(select(Permit).where(Permit.revoked_at.is_(None))).all()
     for permit in sorted(active, key=lambda p: p.id):
@@ -595,7 +597,7 @@ def revoke_permit(
 ) -> Permit:
     """Revoke a permit now; sandboxes using it must stop (see :func:`expiring`)."""
     _require(actor, GRANTORS, "revoke permits")
-    at = _now(now)
+    at = moment(now)
     permit = get_permit(session, permit_id)
     reason = _text(reason, "reason", REASON_MAX)
     _lock(session, permit.project)
@@ -663,7 +665,7 @@ def amend_permit(
     project = permit.project
     _lock(session, project)
     session.refresh(permit)
-    at = _now(now)
+    at = moment(now)
     state = status(permit, at)
     if state != "active":
         raise ProjectConflict(
@@ -752,7 +754,7 @@ def active_permit(
     session: Session, user_name: str, slug: str, now: datetime | None = None
 ) -> Permit:
     """The permit that lets ``user_name`` open project ``slug`` at ``now``, or a PermitError."""
-    at = _now(now)
+    at = moment(now)
     project = get_project(session, slug)
     member = membership(session, project, user_name)
     if member is None:
@@ -942,7 +944,7 @@ def select_mounts(
             MountSelection.project_id == permit.project_id, MountSelection.user_id == user.id
         )
     )
-    at = _now(now)
+    at = moment(now)
     for version_id in sorted(picked):
         session.add(
             MountSelection(
@@ -975,7 +977,7 @@ def expiring(
 
     With ``since``, only those that ended after it (the spawner's last sweep).
     """
-    at = _now(now)
+    at = moment(now)
     rows = session.scalars(
         select(Permit)
         .where(or_(Permit.expires_at <= at, Permit.revoked_at <= at))
@@ -984,7 +986,7 @@ def expiring(
     ended = [p for p in rows if status(p, at) in ("expired", "revoked")]
     if since is None:
         return ended
-    after = _now(since)
+    after = moment(since)
     return [p for p in ended if ended_at(p) > after]
 
 

@@ -243,7 +243,7 @@ def public_key(data_dir: DataDir) -> str | None:
 
 def snapshot(session: Session, data_dir: DataDir, now: datetime | None = None) -> dict[str, Any]:
     """The whole register at ``now``: what its pages, its JSON and its export show."""
-    at = pj._now(now)
+    at = pj.moment(now)
     projects = [
         _project_entry(session, project, at)
         for project in pj.projects_of(session)

@@ -189,7 +189,7 @@ def archive(
     settings: RetentionSettings | None = None,
 ) -> dict[str, Any]:
     """Make ``slug``'s workspace read-only and mark it kept until now + the retention."""
-    at = pj._now(now)
+    at = pj.moment(now)
     days = (settings or RetentionSettings.load(data_dir)).days
     root = data_dir.workspace(slug)
     if not root.is_dir() or root.is_symlink():
@@ -267,7 +267,7 @@ def sweep(
 ) -> list[Outcome]:
     """Archive the workspaces of projects with no active permit any more, reopen those with
     one again, and list the archives past their retention. Idempotent."""
-    at = pj._now(now)
+    at = pj.moment(now)
     settings = settings or RetentionSettings.load(data_dir)
     outcomes = []
     for project in pj.projects_of(session):
@@ -296,7 +296,7 @@ def purge(
 ) -> dict[str, Any]:
     """Record the purge of an archived workspace whose retention period is over; the caller
     commits, then :func:`remove` deletes it (a failed commit deletes nothing)."""
-    at = pj._now(now)
+    at = pj.moment(now)
     marker = archive_of(data_dir, slug)
     if marker is None:
         raise RetentionError(f"the workspace of {slug!r} is not archived: nothing to purge")
