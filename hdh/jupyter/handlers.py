@@ -333,29 +333,17 @@ class CatalogueSearchHandler(APIHandler):
 _FILTER_ARGS = ("theme", "coding_system", "access_rights", "synthetic", "from", "to")
 
 
-#: the states of an application still waiting for the decision (``governance/applications.py``)
-OPEN_APPLICATION_STATES = ("submitted", "changes_requested")
+def access_request(bridged: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The open access request the control plane names for the dataset (``application`` of
+    ``/api/bridge/access/<name>``: it picks the project's open one) as the panel reads it:
+    ``{id, state, title}``, or None."""
+    app = (bridged or {}).get("application")
+    if not isinstance(app, dict) or not isinstance(app.get("id"), int):
+        return None
+    return {"id": app["id"], "state": app.get("state"), "title": app.get("title")}
 
 
-def pending_application(dataset: str, applications: Any) -> dict[str, Any] | None:
-    """The open application (newest first, as the control plane lists them) that asks for
-    ``dataset`` (``name`` or ``name/vN``): ``{id, state, title}``, or None."""
-    for app in applications if isinstance(applications, list) else []:
-        if not isinstance(app, dict) or app.get("state") not in OPEN_APPLICATION_STATES:
-            continue
-        specs = app.get("datasets")
-        if not isinstance(specs, list):
-            continue
-        if isinstance(app.get("id"), int) and any(
-            isinstance(spec, str) and spec.split("/")[0] == dataset for spec in specs
-        ):
-            return {"id": app["id"], "state": app["state"], "title": app.get("title")}
-    return None
-
-
-def local_access(
-    dataset: str, bridged: dict[str, Any] | None, applications: Any = None
-) -> dict[str, Any]:
+def local_access(dataset: str, bridged: dict[str, Any] | None) -> dict[str, Any]:
     """The access badge: what this sandbox mounts (read from ``/data``, the truth here) and
     what the control plane says the permit grants, with how to obtain access and the open
     access request for it (``application``), if any."""
@@ -366,7 +354,7 @@ def local_access(
     out.setdefault("permitted", [])
     out.setdefault("leads", [])
     out.setdefault("you_lead", False)
-    out["application"] = pending_application(dataset, applications)
+    out["application"] = access_request(bridged)
     if mounted:
         if out.get("state") != "mounted":
             out["how"] = f"{dataset} is mounted read-only in this sandbox under /data/{dataset}/."
@@ -404,10 +392,9 @@ class CatalogueDatasetHandler(APIHandler):
                 self.finish({"detail": _detail(status, record)})
                 return
             version = str(record.get("version", ""))
-            (q_status, quality), (a_status, access), (r_status, requests) = await asyncio.gather(
+            (q_status, quality), (a_status, access) = await asyncio.gather(
                 bridge_get(f"/api/catalogue/datasets/{name}/versions/{version}/quality"),
                 bridge_get(f"/api/bridge/access/{name}"),
-                bridge_get("/api/bridge/applications"),
             )
         except BridgeUnavailable as exc:
             self.set_status(503)
@@ -424,9 +411,7 @@ class CatalogueDatasetHandler(APIHandler):
         elif q_status != 404:
             out["quality_error"] = _detail(q_status, quality)
         ok = a_status == 200 and isinstance(access, dict)
-        out["access"] = local_access(
-            name, access if ok else None, requests if r_status == 200 else None
-        )
+        out["access"] = local_access(name, access if ok else None)
         if not ok:
             out["access"]["error"] = _detail(a_status, access)
             out["access"].setdefault(

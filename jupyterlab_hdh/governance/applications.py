@@ -158,6 +158,25 @@ def _open_for(session: Session, slug: str, but: int | None = None) -> Applicatio
     return session.scalar(query.order_by(Application.id))
 
 
+def open_for_dataset(session: Session, project: str, dataset: str) -> Application | None:
+    """The open application of ``project`` (newest first) that asks for ``dataset`` (named
+    ``NAME`` or ``NAME/vN`` among its datasets), or None: the dataset's pending access
+    request as the project's sandboxes show it. Never another project's application."""
+    query = (
+        select(Application)
+        .where(Application.project_slug == project, Application.state.in_(OPEN_STATES))
+        .order_by(Application.id.desc())
+    )
+    return next(
+        (
+            app
+            for app in session.scalars(query)
+            if any(str(spec).split("/")[0] == dataset for spec in app.datasets or ())
+        ),
+        None,
+    )
+
+
 def _active_permit(session: Session, project: Project, at: datetime) -> Any:
     return next(
         (p for p in reversed(pj.permits(session, project)) if pj.status(p, at) == "active"), None

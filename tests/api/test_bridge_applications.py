@@ -188,3 +188,61 @@ def test_only_through_the_bridge(desk: Any) -> None:
     bad = {**_as("alice"), "X-HDH-Bridge": "x" * 64}
     assert client.post(URL, json=BODY, headers=bad).status_code == 403
     assert _apps(hub) == []
+
+
+ACCESS = "/api/bridge/access/registry"
+
+
+def _request(client: TestClient, user: str, project: str = "cohort") -> Any:
+    r = client.get(ACCESS, headers=_as(user, project))
+    assert r.status_code == 200, r.text
+    return r.json()["application"]
+
+
+def test_the_access_answer_names_the_projects_open_request_until_decided(desk: Any) -> None:
+    client, hub = desk
+    assert _request(client, "alice") is None
+    filed = client.post(URL, json=BODY, headers=_as("alice")).json()
+    # every member's sandbox of the project sees it, on that dataset's badge only
+    for user in ("alice", "carol"):
+        shown = _request(client, user)
+        assert shown is not None
+        assert (shown["id"], shown["kind"], shown["state"], shown["title"]) == (
+            filed["id"],
+            "amendment",
+            "submitted",
+            "Add registry to project cohort",
+        )
+        assert shown["submitted_at"] == filed["submitted_at"] and shown["updated_at"]
+    snds = client.get("/api/bridge/access/snds", headers=_as("alice")).json()
+    assert snds["application"] is None
+    # back with the applicant: still open
+    with hub.transaction() as s:
+        ap.give_opinion(s, filed["id"], "changes_requested", "Say which years.", actor=COMM)
+    assert _request(client, "carol")["state"] == "changes_requested"
+    # decided: no longer a pending request
+    with hub.transaction() as s:
+        ap.decide(s, filed["id"], "unfavourable", reference="DEC-2026-9", actor=ADM)
+    assert _request(client, "alice") is None and _request(client, "carol") is None
+
+
+def test_a_withdrawn_request_is_no_longer_shown(desk: Any) -> None:
+    client, hub = desk
+    filed = client.post(URL, json=BODY, headers=_as("alice")).json()
+    assert _request(client, "alice")["id"] == filed["id"]
+    with hub.transaction() as s:
+        ap.withdraw(s, filed["id"], actor=pj.Actor("alice", "researcher"))
+    assert _request(client, "alice") is None
+
+
+def test_another_projects_request_never_shows(desk: Any) -> None:
+    client, _hub = desk
+    # olga's project ``other`` asks for registry: cohort's sandboxes see nothing of it
+    theirs = client.post(URL, json=BODY, headers=_as("olga", "other")).json()
+    assert _request(client, "olga", "other")["id"] == theirs["id"]
+    assert _request(client, "alice") is None and _request(client, "carol") is None
+    # once cohort asks too, each project sees its own request only
+    ours = client.post(URL, json=BODY, headers=_as("alice")).json()
+    assert ours["id"] != theirs["id"]
+    assert _request(client, "alice")["id"] == ours["id"]
+    assert _request(client, "olga", "other")["id"] == theirs["id"]

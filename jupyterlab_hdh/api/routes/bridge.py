@@ -74,6 +74,19 @@ class LeadOut(BaseModel):
     email: str | None = None
 
 
+class AccessApplicationOut(BaseModel):
+    """The project's open application that asks for the dataset: its access request, still
+    waiting for the decision (``governance/applications.py``: ``open_for_dataset``)."""
+
+    id: int
+    kind: str
+    #: ``submitted`` or ``changes_requested``
+    state: str
+    title: str
+    submitted_at: str | None = None
+    updated_at: str | None = None
+
+
 class DatasetAccessOut(BaseModel):
     """A dataset as the calling sandbox's project may use it (the catalogue's access badge)."""
 
@@ -89,6 +102,9 @@ class DatasetAccessOut(BaseModel):
     you_lead: bool = False
     #: what to do to get (or use) access, in a sentence
     how: str
+    #: the project's open application that asks for the dataset, if any (the badge's
+    #: "Access requested"); only ever the caller's own project's
+    application: AccessApplicationOut | None = None
 
 
 def _leads(s: Session, project: str) -> list[LeadOut]:
@@ -125,8 +141,9 @@ def bridge_access(
     dataset: Annotated[str, Path(pattern=SLUG_PATTERN)], s: Db, me: Bridged
 ) -> DatasetAccessOut:
     """Whether the calling sandbox's project may use ``dataset``: what the sandbox mounts and
-    what the permit grants (versions), the project's leads and how to obtain access. Only the
-    caller's own project is ever described."""
+    what the permit grants (versions), the project's leads, how to obtain access and the
+    project's open application that asks for the dataset (``application``, or null). Only
+    the caller's own project is ever described."""
     mounted = [m.version for m in me.mounts if m.dataset == dataset]
     permitted = [p.version for p in me.permitted if p.dataset == dataset]
     state = "mounted" if mounted else "permitted" if permitted else "not_permitted"
@@ -140,7 +157,17 @@ def bridge_access(
         leads=leads,
         you_lead=any(lead.name == me.user for lead in leads),
         how=access_sentence(state, dataset, me.project, leads),
+        application=pending_request(s, me.project, dataset),
     )
+
+
+def pending_request(s: Session, project: str, dataset: str) -> AccessApplicationOut | None:
+    """``project``'s open application that asks for ``dataset``, as its sandboxes see it."""
+    app = ap.open_for_dataset(s, project, dataset)
+    if app is None:
+        return None
+    fields = ap.summary(app)
+    return AccessApplicationOut(**{k: fields[k] for k in AccessApplicationOut.model_fields})
 
 
 # --- access requests: the lead applies for an amendment of the project's permit --------------
@@ -182,8 +209,8 @@ def application_out(app: Application) -> BridgeApplicationOut:
 
 @router.get("/api/bridge/applications", responses=BRIDGE_RESPONSES)
 def bridge_applications(s: Db, me: Bridged) -> list[BridgeApplicationOut]:
-    """The applications of the calling sandbox's project (newest first): the catalogue
-    browser shows a dataset's open request. Never another project's."""
+    """The applications of the calling sandbox's project (newest first). Never another
+    project's. (A dataset's open request comes with ``/api/bridge/access/{dataset}``.)"""
     actor = bridged_actor(s, me)
     return [application_out(a) for a in ap.visible(s, actor, project=me.project)]
 

@@ -2,7 +2,9 @@
 page: a real Jupyter server with the sandbox's extension in front of a fake API bridge (a real
 HTTP server on a Unix socket) that answers like the control plane. The request goes to
 ``/api/bridge/applications`` with the URL's dataset; refusals come back as the control plane's
-one-line reason."""
+one-line reason. A dataset's open request comes with the control plane's access answer
+(``/api/bridge/access/<name>``), in one call: the sandbox never lists the project's
+applications to find it."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from hdh.jupyter.handlers import local_access, pending_application
+from hdh.jupyter.handlers import local_access
 from tests.hdh.jupyter.server import hdh_jupyter_server
 
 TOKEN = "t0ken-for-access-requests"
@@ -30,7 +32,7 @@ REGISTRY = {"name": "registry", "version": "v1", "title": "Registry", "tables": 
 SNDS = {"name": "demo-snds", "version": "v1", "title": "SNDS", "tables": []}
 
 
-def _access(dataset: str) -> dict[str, Any]:
+def _access(dataset: str, application: Any = None) -> dict[str, Any]:
     return {
         "dataset": dataset,
         "project": "demo",
@@ -40,11 +42,19 @@ def _access(dataset: str) -> dict[str, Any]:
         "leads": [{"name": "alice", "email": None}],
         "you_lead": True,
         "how": "Ask the project lead (alice) to request access.",
+        "application": application,
     }
 
 
-OPEN = {"id": 7, "state": "submitted", "title": "Add registry", "datasets": ["registry"]}
-ENDED = {"id": 3, "state": "rejected", "title": "Add demo-snds", "datasets": ["demo-snds"]}
+#: the project's open application for ``registry``, as the control plane's access answer has it
+OPEN = {
+    "id": 7,
+    "kind": "amendment",
+    "state": "submitted",
+    "title": "Add registry",
+    "submitted_at": "2026-12-01T09:00:00Z",
+    "updated_at": "2026-12-01T09:00:00Z",
+}
 
 
 @dataclass
@@ -76,9 +86,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     get_answers: dict[str, Any] = {
         "/api/catalogue/datasets/registry": REGISTRY,
         "/api/catalogue/datasets/demo-snds": SNDS,
-        "/api/bridge/access/registry": _access("registry"),
+        "/api/bridge/access/registry": _access("registry", OPEN),
         "/api/bridge/access/demo-snds": _access("demo-snds"),
-        "/api/bridge/applications": [OPEN, ENDED],
+        # listed only to show that the dataset page no longer asks for it
+        "/api/bridge/applications": [{**OPEN, "datasets": ["registry"]}],
     }
 
     class Bridge(BaseHTTPRequestHandler):
@@ -186,38 +197,44 @@ def test_only_post_and_only_dataset_names(server: Server) -> None:
 
 
 def test_the_dataset_page_shows_the_open_request(server: Server) -> None:
+    server.calls.clear()
     r = server.request("GET", "hdh/catalogue/datasets/registry")
     assert r.status_code == 200, r.text
     access = r.json()["access"]
     assert access["state"] == "not_permitted" and access["you_lead"] is True
+    # the panel's shape, as before: the request's number, state and title
     assert access["application"] == {"id": 7, "state": "submitted", "title": "Add registry"}
-    # an ended application is no open request
+    # the control plane's access answer carries it: the page never lists the applications
+    # (the quality report and the access answer are asked for together: in either order)
+    assert sorted(path for _, path, _ in server.calls) == [
+        "/api/bridge/access/registry",
+        "/api/catalogue/datasets/registry",
+        "/api/catalogue/datasets/registry/versions/v1/quality",
+    ]
+    assert all(method == "GET" for method, _, _ in server.calls)
+    # no open request for this dataset: none shown
+    server.calls.clear()
     r = server.request("GET", "hdh/catalogue/datasets/demo-snds")
     assert r.status_code == 200, r.text
     assert r.json()["access"]["application"] is None
+    assert "/api/bridge/applications" not in {path for _, path, _ in server.calls}
 
 
-def test_pending_application_reads_defensively() -> None:
-    apps = [
-        {"id": 9, "state": "approved", "datasets": ["registry"]},
-        {"id": 5, "state": "changes_requested", "datasets": ["pmsi", "registry/v2"]},
-        {"id": 4, "state": "submitted", "datasets": ["registry"]},
-    ]
-    assert pending_application("registry", apps) == {
-        "id": 5,
-        "state": "changes_requested",
-        "title": None,
-    }
-    assert pending_application("reg", apps) is None
-    assert pending_application("registry", None) is None
-    assert pending_application("registry", {"detail": "x"}) is None
-    assert pending_application("registry", ["junk", {"id": "1", "state": "submitted"}]) is None
+def test_the_access_request_reads_defensively(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HDH_DATA_ROOT", str(tmp_path))
+    shown = local_access("registry", _access("registry", OPEN))["application"]
+    assert shown == {"id": 7, "state": "submitted", "title": "Add registry"}
+    for junk in (None, "7", [OPEN], {"id": "7", "state": "submitted"}, {"state": "submitted"}):
+        assert local_access("registry", _access("registry", junk))["application"] is None
 
 
-def test_without_an_answer_on_applications_the_badge_has_none(
+def test_without_an_answer_on_access_the_badge_has_no_request(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HDH_DATA_ROOT", str(tmp_path))
     out = local_access("registry", _access("registry"))
     assert out["application"] is None and out["you_lead"] is True
-    assert local_access("registry", None)["you_lead"] is False
+    bare = local_access("registry", None)
+    assert bare["you_lead"] is False and bare["application"] is None
