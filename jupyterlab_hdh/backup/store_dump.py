@@ -516,6 +516,12 @@ def load(
         )
     dumped = _check_tables(schema, folder)
     try:
+        current = db.current_revision(engine)
+        if current not in (None, head):  # an older installation: never upgraded by a restore
+            raise StoreNotEmpty(
+                f"the store at {engine.url!r} is an installation at revision {current}: a dump"
+                " is loaded only into a new, empty store"
+            )
         db.upgrade(engine)
     except SQLAlchemyError as exc:
         raise db.unreachable(engine, exc) from exc

@@ -202,11 +202,22 @@ def test_rows_are_streamed_in_batches(hub: Any, tmp_path: Path) -> None:
     if hub.engine.dialect.name == "postgresql":
         assert all(name for _, _, name in table_reads), "not a server-side cursor"
     target = db.make_engine(f"sqlite:///{tmp_path / 'target.sqlite'}")
-    sd.load(target, tmp_path / "dump", batch=4)
+    progress: list[tuple[str, int, bool]] = []
+    sd.load(target, tmp_path / "dump", batch=4, progress=lambda *p: progress.append(p))
+    assert [p[0] for p in progress if p[2]] == TABLES
+    assert ("users", 23, True) in progress
     assert _counts(target)["users"] == 23
     users = Base.metadata.tables["users"]
     assert _table_rows(target, users) == _table_rows(hub.engine, users)
     target.dispose()
+
+
+def test_the_snapshot_reads_only(hub: Any) -> None:
+    if hub.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's read transaction has no read-only mode: dump() only reads")
+    users = Base.metadata.tables["users"]
+    with pytest.raises(DBAPIError, match="read-only transaction"), sd._snapshot(hub.engine) as c:
+        c.execute(users.insert().values(name="x", role="researcher", created_at=datetime.now(UTC)))
 
 
 # --- refusals: nothing is loaded ---------------------------------------------------------------
@@ -219,6 +230,16 @@ def test_load_refuses_a_store_that_is_not_empty(hub: Any, tmp_path: Path) -> Non
         sd.load(hub.engine, tmp_path / "dump")
     assert "hdh init" in str(err.value) and "\n" not in str(err.value)
     assert _counts(hub.engine) == before
+
+
+def test_load_leaves_an_older_installation_alone(hub: Any, tmp_path: Path) -> None:
+    sd.dump(hub.engine, tmp_path / "dump")
+    target = db.make_engine(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    command.upgrade(db.alembic_config(target), "0008")
+    with pytest.raises(sd.StoreNotEmpty, match="an installation at revision 0008"):
+        sd.load(target, tmp_path / "dump")
+    assert db.current_revision(target) == "0008"  # not upgraded by the refused restore
+    target.dispose()
 
 
 def test_load_refuses_a_dump_of_another_revision(hub: Any, tmp_path: Path) -> None:
