@@ -1,5 +1,7 @@
 """``hdh k8s``: HDH's Kubernetes objects, printed for ``kubectl apply -f -``.
 
+``hdh k8s workspace sweep|verify|purge`` archives the workspace claims of projects whose
+permit ended (:mod:`jupyterlab_hdh.k8s.workspaces`).
 ``hdh k8s review`` prints the namespace of the reviewers' own workspaces.
 ``hdh k8s guard`` runs the cluster's guard (:mod:`jupyterlab_hdh.k8s.guard`).
 ``hdh k8s probe SLUG`` prints the isolation probe (:mod:`jupyterlab_hdh.k8s.probe`).
@@ -11,10 +13,22 @@ the project's first pod on a cluster: the spawner refuses a namespace it did not
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 import yaml
+
+from jupyterlab_hdh.cli.common import HdhGroup, say
+from jupyterlab_hdh.cli_context import actor, open_installation
+
+if TYPE_CHECKING:
+    from jupyterlab_hdh.context import Installation
+    from jupyterlab_hdh.k8s.workspaces import ClaimJobs
+
+_T = TypeVar("_T")
 
 
 def _json_object(_ctx: click.Context, _param: click.Parameter, value: str | None) -> object:
@@ -150,4 +164,120 @@ def guard(
         port=port,
         bridge_port=bridge_port,
         kubeconfig=kubeconfig,
+    )
+
+
+@k8s.group("workspace", cls=HdhGroup)
+def k8s_workspace() -> None:
+    """Project workspace claims whose permit ended: archived, verified, purged.
+
+    What `hdh workspace` does on one machine, through a Job in each project's namespace
+    (:mod:`jupyterlab_hdh.k8s.workspaces`); `hdh workspace list` lists both."""
+
+
+_image = click.option("--image", default=None, help="the Jobs' image (default: the base image)")
+_host_id_base = click.option(
+    "--host-id-base",
+    default=None,
+    type=click.IntRange(1, 2**31 - 1),
+    help="the hub's ProjectKubeSpawner.host_id_base (project N's files are uid base + N)",
+)
+_kubeconfig = click.option("--kubeconfig", default=None, help="default: the pod's account")
+
+
+def _claims(
+    ctx: click.Context,
+    image: str | None,
+    host_id_base: int | None,
+    kubeconfig: str | None,
+    work: Callable[[Installation, ClaimJobs], Awaitable[_T]],
+) -> _T:
+    """Run ``work`` with the installation and a Kubernetes client, then close both."""
+    from jupyterlab_hdh.k8s.guard import api_client
+    from jupyterlab_hdh.k8s.profiles import BASE_IMAGE
+    from jupyterlab_hdh.k8s.workspaces import ClaimJobs
+    from jupyterlab_hdh.sandbox.spec import HOST_ID_BASE
+
+    inst = open_installation(ctx)
+
+    async def run() -> _T:
+        api = await api_client(kubeconfig)
+        try:
+            jobs = ClaimJobs(
+                api, image=image or BASE_IMAGE, host_id_base=host_id_base or HOST_ID_BASE
+            )
+            return await work(inst, jobs)
+        finally:
+            await api.close()
+
+    return asyncio.run(run())
+
+
+@k8s_workspace.command("sweep")
+@_image
+@_host_id_base
+@_kubeconfig
+@click.pass_context
+def k8s_workspace_sweep(
+    ctx: click.Context, image: str | None, host_id_base: int | None, kubeconfig: str | None
+) -> None:
+    """Archive the claims of projects with no active permit, reopen renewed ones, and name
+    those past their retention (the CronJob hdh-retention runs it)."""
+    from jupyterlab_hdh.k8s import workspaces
+
+    outcomes = _claims(
+        ctx,
+        image,
+        host_id_base,
+        kubeconfig,
+        lambda inst, jobs: workspaces.sweep(inst, jobs, actor=actor()),
+    )
+    for o in outcomes:
+        click.echo(f"{o.project}\t{o.action}\t{o.detail}")
+    if not outcomes:
+        say("nothing to do")
+    failed = [o.project for o in outcomes if o.action == "failed"]
+    if failed:
+        raise click.ClickException(f"the workspace of {', '.join(failed)} could not be handled")
+
+
+@k8s_workspace.command("verify")
+@click.argument("slug", callback=_slug)
+@_image
+@_host_id_base
+@_kubeconfig
+@click.pass_context
+def k8s_workspace_verify(
+    ctx: click.Context,
+    slug: str,
+    image: str | None,
+    host_id_base: int | None,
+    kubeconfig: str | None,
+) -> None:
+    """Check that an archived claim is as it was archived (every file's SHA-256)."""
+    from jupyterlab_hdh.k8s import workspaces
+
+    changes = _claims(
+        ctx, image, host_id_base, kubeconfig, lambda i, j: workspaces.verify(i, j, slug)
+    )
+    for line in changes:
+        click.echo(line)
+    if changes:
+        raise click.ClickException(f"the archive of {slug} changed")
+    click.echo(f"the archive of {slug} is as it was archived")
+
+
+@k8s_workspace.command("purge")
+@click.argument("slug", callback=_slug)
+@_kubeconfig
+@click.pass_context
+def k8s_workspace_purge(ctx: click.Context, slug: str, kubeconfig: str | None) -> None:
+    """Delete an archived claim whose retention period is over (audited first)."""
+    from jupyterlab_hdh.k8s import workspaces
+
+    marker = _claims(
+        ctx, None, None, kubeconfig, lambda i, j: workspaces.purge(i, j, slug, actor=actor())
+    )
+    click.echo(
+        f"workspace claim of {slug} deleted ({marker['files']} files, kept until {marker['until']})"
     )

@@ -48,6 +48,7 @@ def workspace_list(ctx: click.Context) -> None:
             click.echo(
                 f"{slug}\tarchived {m['archived_at']}\tkept until {m['until']}"
                 f"\t{m['files']} files, {m['bytes']} bytes\t{m['reason']}"
+                + (f"\tKubernetes claim {m[retention.CLAIM]}" if retention.on_claim(m) else "")
             )
     if not slugs:
         say("no archived workspace")

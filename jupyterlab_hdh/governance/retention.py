@@ -12,18 +12,20 @@ sandbox of the project starts. After the retention period the archive is **due**
 
 Every archive, reopening and purge is audited (``workspace.archive``, ``workspace.reopen``,
 ``workspace.purge``) with the manifest's digest, so a changed archive is detectable
-(:func:`verify`). Pure domain code: files and the store, no web framework.
+(:func:`verify`). The files are handled by :mod:`jupyterlab_hdh.workspace_files`.
+
+On Kubernetes the workspace is a claim the control plane cannot mount: the same
+:func:`steps` say what to do, a Job in the project's namespace does it
+(:mod:`jupyterlab_hdh.k8s.workspaces`), and :func:`keep` / :func:`release` record it; its
+marker names the claim (:func:`on_claim`), and each side leaves the other's archives alone.
+Pure domain code: files and the store, no web framework.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
-import stat
 import tomllib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -36,11 +38,11 @@ from jupyterlab_hdh.errors import HdhError
 from jupyterlab_hdh.governance import projects as pj
 from jupyterlab_hdh.paths import DataDir
 from jupyterlab_hdh.timestamps import iso_utc, utc
+from jupyterlab_hdh.workspace_files import differences, manifest, set_writable, totals
 
 CONFIG_FILE = "governance.toml"
 ARCHIVE_DIR = ".archive"  # under workspaces/: no project slug starts with a dot
 DEFAULT_DAYS = 365
-WRITE = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
 
 
 class RetentionError(HdhError, ValueError):
@@ -89,85 +91,6 @@ def archive_of(data_dir: DataDir, slug: str) -> dict[str, Any] | None:
         return None
 
 
-def _walk(root: Path) -> Iterator[tuple[str, int, os.stat_result]]:
-    """``(relative path, dir_fd, lstat)`` of everything under ``root``, never through a link.
-
-    The stat is only a hint: a running sandbox may swap an entry meanwhile, so whatever is
-    read or changed is opened again with :func:`_open_entry` and checked on its descriptor."""
-    for top, dirnames, filenames, dirfd in os.fwalk(root, follow_symlinks=False):
-        rel = os.path.relpath(top, root)
-        for name in sorted((*dirnames, *filenames)):
-            try:
-                st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            yield (name if rel == "." else f"{rel}/{name}"), dirfd, st
-
-
-#: open what is there now, never through a link (ELOOP), never waiting on a FIFO
-_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-
-
-def _open_entry(name: str | Path, dir_fd: int | None) -> int | None:
-    """A descriptor of the entry itself, or None when it is a link, a socket, or gone."""
-    try:
-        return os.open(name, _OPEN_FLAGS, dir_fd=dir_fd)
-    except OSError:  # ELOOP: a link (perhaps swapped in meanwhile); ENXIO: a socket; gone
-        return None
-
-
-def manifest(root: Path) -> tuple[list[dict[str, Any]], str]:
-    """Every regular file's relative path, size and SHA-256 (links by their target's text),
-    and the digest of the whole list."""
-    entries: list[dict[str, Any]] = []
-    for rel, dirfd, st in _walk(root):
-        name = os.path.basename(rel)
-        if stat.S_ISLNK(st.st_mode):
-            entries.append({"path": rel, "link": os.readlink(name, dir_fd=dirfd)})
-            continue
-        fd = _open_entry(name, dirfd)
-        if fd is None:
-            continue
-        opened = os.fstat(fd)
-        if not stat.S_ISREG(opened.st_mode):
-            os.close(fd)
-            continue  # a folder, or a FIFO: nothing to read
-        size = opened.st_size
-        with os.fdopen(fd, "rb", buffering=0) as fh:
-            digest = hashlib.sha256()
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        entries.append({"path": rel, "size": size, "sha256": digest.hexdigest()})
-    entries.sort(key=lambda e: e["path"])
-    text = "\n".join(json.dumps(e, sort_keys=True) for e in entries)
-    return entries, hashlib.sha256(text.encode()).hexdigest()
-
-
-def _set_writable(root: Path, writable: bool) -> None:
-    """Owner write added back, or every write bit taken away, on ``root`` and everything
-    under it, each changed through its own descriptor: a link swapped in by a sandbox is
-    never followed to a file outside the workspace."""
-
-    def fix(name: str | Path, dir_fd: int | None) -> None:
-        fd = _open_entry(name, dir_fd)
-        if fd is None:
-            return
-        try:
-            mode = stat.S_IMODE(os.fstat(fd).st_mode)
-            want = (mode | stat.S_IWUSR) if writable else (mode & ~WRITE)
-            if want != mode:
-                os.fchmod(fd, want)
-        finally:
-            os.close(fd)
-
-    if not writable:  # the top first: nothing new is made while the rest is walked
-        fix(root, None)
-    for rel, dirfd, _st in _walk(root):
-        fix(os.path.basename(rel), dirfd)
-    if writable:
-        fix(root, None)
-
-
 def _audit(session: Session, actor: str, action: str, slug: str, **details: Any) -> None:
     record(
         session,
@@ -176,6 +99,66 @@ def _audit(session: Session, actor: str, action: str, slug: str, **details: Any)
         target=f"workspace:{slug}",
         details={"project": slug, **details},
     )
+
+
+#: the archive of a workspace claim on Kubernetes says so in its marker (``"claim"``): its
+#: files are reached only through a Job in the project's namespace (``k8s.workspaces``)
+CLAIM = "claim"
+
+
+def on_claim(marker: dict[str, Any]) -> bool:
+    """Whether an archive marker is of a Kubernetes workspace claim, not a local folder."""
+    return CLAIM in marker
+
+
+def _refuse_claim(marker: dict[str, Any], slug: str, what: str) -> None:
+    if on_claim(marker):
+        raise RetentionError(
+            f"the workspace of {slug!r} is the Kubernetes claim {marker[CLAIM]}:"
+            f" `hdh k8s workspace {what} {slug}` {what}s it"
+        )
+
+
+def keep(
+    session: Session,
+    data_dir: DataDir,
+    slug: str,
+    *,
+    summary: dict[str, Any],
+    actor: str,
+    reason: str,
+    now: datetime | None = None,
+    settings: RetentionSettings | None = None,
+    entries: list[dict[str, Any]] | None = None,
+    claim: str | None = None,
+) -> dict[str, Any]:
+    """Record that ``slug``'s workspace was made read-only, with ``summary`` of its manifest
+    (:func:`~jupyterlab_hdh.workspace_files.totals`: files, bytes, digest, and anything
+    else to say): audited, and marked kept until now + the retention. ``entries``: the
+    manifest itself, kept beside the marker (a local folder); ``claim``: a Kubernetes
+    claim, whose manifest stays in the claim (only the summary is kept here)."""
+    at = pj.moment(now)
+    days = (settings or RetentionSettings.load(data_dir)).days
+    marker: dict[str, Any] = {
+        "project": slug,
+        "archived_at": iso_utc(at, "seconds"),
+        "until": iso_utc(at + timedelta(days=days), "seconds"),
+        "reason": reason,
+        **summary,
+    }
+    if claim is not None:
+        marker[CLAIM] = claim
+    folder = data_dir.workspaces / ARCHIVE_DIR
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if entries is not None:
+        (folder / f"{slug}.manifest.jsonl").write_text(
+            "".join(json.dumps(e, sort_keys=True) + "\n" for e in entries)
+        )
+    partial = folder / f".{slug}.json.partial"
+    partial.write_text(json.dumps(marker, indent=2) + "\n")
+    _audit(session, actor, "workspace.archive", slug, **marker)
+    partial.replace(_marker(data_dir, slug))
+    return marker
 
 
 def archive(
@@ -189,31 +172,31 @@ def archive(
     settings: RetentionSettings | None = None,
 ) -> dict[str, Any]:
     """Make ``slug``'s workspace read-only and mark it kept until now + the retention."""
-    at = pj.moment(now)
-    days = (settings or RetentionSettings.load(data_dir)).days
     root = data_dir.workspace(slug)
     if not root.is_dir() or root.is_symlink():
         raise RetentionError(f"project {slug!r} has no workspace folder to archive")
-    _set_writable(root, False)
+    set_writable(root, False)
     entries, digest = manifest(root)
-    marker = {
-        "project": slug,
-        "archived_at": iso_utc(at, "seconds"),
-        "until": iso_utc(at + timedelta(days=days), "seconds"),
-        "reason": reason,
-        "files": sum(1 for e in entries if "sha256" in e),
-        "bytes": sum(e.get("size", 0) for e in entries),
-        "manifest_sha256": digest,
-    }
-    folder = data_dir.workspaces / ARCHIVE_DIR
-    folder.mkdir(mode=0o700, exist_ok=True)
-    (folder / f"{slug}.manifest.jsonl").write_text(
-        "".join(json.dumps(e, sort_keys=True) + "\n" for e in entries)
+    return keep(
+        session, data_dir, slug, summary=totals(entries, digest), actor=actor, reason=reason,
+        now=now, settings=settings, entries=entries,
+    )  # fmt: skip
+
+
+def release(
+    session: Session, data_dir: DataDir, slug: str, *, actor: str, reason: str
+) -> dict[str, Any] | None:
+    """Record that an archived workspace is writable again (a new permit): audited, marker
+    and manifest dropped. The marker it had, or None when it was not archived."""
+    marker = archive_of(data_dir, slug)
+    if marker is None:
+        return None
+    _audit(
+        session, actor, "workspace.reopen", slug, reason=reason, archived_at=marker["archived_at"]
     )
-    partial = folder / f".{slug}.json.partial"
-    partial.write_text(json.dumps(marker, indent=2) + "\n")
-    _audit(session, actor, "workspace.archive", slug, **marker)
-    partial.replace(_marker(data_dir, slug))
+    # the control plane's sweep and a starting sandbox may both reopen it
+    _marker(data_dir, slug).unlink(missing_ok=True)
+    (data_dir.workspaces / ARCHIVE_DIR / f"{slug}.manifest.jsonl").unlink(missing_ok=True)
     return marker
 
 
@@ -222,16 +205,17 @@ def reopen(session: Session, data_dir: DataDir, slug: str, *, actor: str, reason
     marker = archive_of(data_dir, slug)
     if marker is None:
         return False
+    _refuse_claim(marker, slug, "reopen")
     root = data_dir.workspace(slug)
     if root.is_dir() and not root.is_symlink():
-        _set_writable(root, True)
-    _audit(
-        session, actor, "workspace.reopen", slug, reason=reason, archived_at=marker["archived_at"]
-    )
-    # the control plane's sweep and a starting sandbox may both reopen it
-    _marker(data_dir, slug).unlink(missing_ok=True)
-    (data_dir.workspaces / ARCHIVE_DIR / f"{slug}.manifest.jsonl").unlink(missing_ok=True)
-    return True
+        set_writable(root, True)
+    return release(session, data_dir, slug, actor=actor, reason=reason) is not None
+
+
+def kept_manifest(data_dir: DataDir, slug: str) -> list[dict[str, Any]]:
+    """The manifest recorded when ``slug``'s (local) workspace was archived."""
+    path = data_dir.workspaces / ARCHIVE_DIR / f"{slug}.manifest.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def verify(data_dir: DataDir, slug: str) -> list[str]:
@@ -239,22 +223,50 @@ def verify(data_dir: DataDir, slug: str) -> list[str]:
     marker = archive_of(data_dir, slug)
     if marker is None:
         raise RetentionError(f"the workspace of {slug!r} is not archived")
-    kept = {
-        e["path"]: e
-        for e in map(
-            json.loads,
-            (data_dir.workspaces / ARCHIVE_DIR / f"{slug}.manifest.jsonl").read_text().splitlines(),
-        )
-    }
-    now = {e["path"]: e for e in manifest(data_dir.workspace(slug))[0]}
-    changes = [f"removed: {p}" for p in sorted(set(kept) - set(now))]
-    changes += [f"added: {p}" for p in sorted(set(now) - set(kept))]
-    changes += [f"changed: {p}" for p in sorted(set(kept) & set(now)) if kept[p] != now[p]]
-    return changes
+    _refuse_claim(marker, slug, "verify")
+    return differences(kept_manifest(data_dir, slug), manifest(data_dir.workspace(slug))[0])
 
 
 def _active(session: Session, project: Any, at: datetime) -> bool:
     return any(pj.status(p, at) == "active" for p in pj.permits(session, project))
+
+
+@dataclass(frozen=True)
+class Step:
+    """What a sweep has to do for one project: ``archive`` (no active permit any more),
+    ``reopen`` (an active permit again) or nothing but say it is ``due`` (past retention)."""
+
+    project: str
+    project_id: int
+    action: str
+    reason: str
+    marker: dict[str, Any] | None
+
+
+def steps(
+    session: Session, data_dir: DataDir, *, claims: bool, now: datetime | None = None
+) -> list[Step]:
+    """What to do to the workspaces of the projects: local folders (``claims=False``: the
+    control plane's sweep) or Kubernetes claims (``claims=True``: ``k8s.workspaces``). Each
+    side leaves the other's archives alone; the caller checks the workspace exists."""
+    at = pj.moment(now)
+    out = []
+    for project in pj.projects_of(session):
+        marker = archive_of(data_dir, project.slug)
+        if marker is not None and on_claim(marker) != claims:
+            continue
+        active = _active(session, project, at)
+        if marker is None and not active and project.permits:
+            last = max(project.permits, key=pj.ended_at)
+            reason = f"permit #{last.id} {pj.status(last, at)}"
+            out.append(Step(project.slug, project.id, "archive", reason, None))
+        elif marker is not None and active:
+            out.append(Step(project.slug, project.id, "reopen", "an active permit again", marker))
+        elif marker is not None and utc(datetime.fromisoformat(marker["until"])) <= at:
+            out.append(
+                Step(project.slug, project.id, "due", f"kept until {marker['until']}", marker)
+            )
+    return out
 
 
 def sweep(
@@ -265,41 +277,54 @@ def sweep(
     now: datetime | None = None,
     settings: RetentionSettings | None = None,
 ) -> list[Outcome]:
-    """Archive the workspaces of projects with no active permit any more, reopen those with
-    one again, and list the archives past their retention. Idempotent."""
+    """Archive the local workspaces of projects with no active permit any more, reopen
+    those with one again, and list the archives past their retention. Idempotent."""
     at = pj.moment(now)
     settings = settings or RetentionSettings.load(data_dir)
     outcomes = []
-    for project in pj.projects_of(session):
-        marker = archive_of(data_dir, project.slug)
-        active = _active(session, project, at)
-        if marker is None and not active and project.permits:
-            if not data_dir.workspace(project.slug).is_dir():
+    for step in steps(session, data_dir, claims=False, now=at):
+        if step.action == "archive":
+            if not data_dir.workspace(step.project).is_dir():
                 continue
-            last = max(project.permits, key=pj.ended_at)
-            reason = f"permit #{last.id} {pj.status(last, at)}"
             done = archive(
-                session, data_dir, project.slug, actor=actor, reason=reason, now=at,
+                session, data_dir, step.project, actor=actor, reason=step.reason, now=at,
                 settings=settings,
             )  # fmt: skip
-            outcomes.append(Outcome(project.slug, "archived", f"until {done['until']}: {reason}"))
-        elif marker is not None and active:
-            reopen(session, data_dir, project.slug, actor=actor, reason="an active permit again")
-            outcomes.append(Outcome(project.slug, "reopened", "an active permit again"))
-        elif marker is not None and utc(datetime.fromisoformat(marker["until"])) <= at:
-            outcomes.append(Outcome(project.slug, "due", f"kept until {marker['until']}"))
+            outcomes.append(
+                Outcome(step.project, "archived", f"until {done['until']}: {step.reason}")
+            )
+        elif step.action == "reopen":
+            reopen(session, data_dir, step.project, actor=actor, reason=step.reason)
+            outcomes.append(Outcome(step.project, "reopened", step.reason))
+        else:
+            outcomes.append(Outcome(step.project, "due", step.reason))
     return outcomes
 
 
 def purge(
-    session: Session, data_dir: DataDir, slug: str, *, actor: str, now: datetime | None = None
+    session: Session,
+    data_dir: DataDir,
+    slug: str,
+    *,
+    actor: str,
+    now: datetime | None = None,
+    claim: bool = False,
 ) -> dict[str, Any]:
     """Record the purge of an archived workspace whose retention period is over; the caller
-    commits, then :func:`remove` deletes it (a failed commit deletes nothing)."""
+    commits, then deletes it (:func:`remove`, or the claim on Kubernetes) and
+    :func:`forget`s it (a failed commit deletes nothing). ``claim``: the archive is of a
+    Kubernetes claim (and must be; a local one must not)."""
     at = pj.moment(now)
     marker = archive_of(data_dir, slug)
     if marker is None:
         raise RetentionError(f"the workspace of {slug!r} is not archived: nothing to purge")
+    if not claim:
+        _refuse_claim(marker, slug, "purge")
+    elif not on_claim(marker):
+        raise RetentionError(
+            f"the workspace of {slug!r} is a folder of the data directory, not a Kubernetes"
+            f" claim: `hdh workspace purge {slug}` purges it"
+        )
     if utc(datetime.fromisoformat(marker["until"])) > at:
         raise RetentionError(
             f"the workspace of {slug!r} is kept until {marker['until']}: not purged before"
@@ -308,11 +333,17 @@ def purge(
     return marker
 
 
-def remove(data_dir: DataDir, slug: str) -> None:
-    """Delete a purged workspace and its archive marker (after :func:`purge` committed)."""
-    root = data_dir.workspace(slug)
-    if root.is_dir() and not root.is_symlink():
-        _set_writable(root, True)
-        shutil.rmtree(root)
+def forget(data_dir: DataDir, slug: str) -> None:
+    """Drop the archive marker and manifest of a purged workspace."""
     (data_dir.workspaces / ARCHIVE_DIR / f"{slug}.manifest.jsonl").unlink(missing_ok=True)
     _marker(data_dir, slug).unlink(missing_ok=True)
+
+
+def remove(data_dir: DataDir, slug: str) -> None:
+    """Delete a purged local workspace and its archive marker (after :func:`purge`
+    committed)."""
+    root = data_dir.workspace(slug)
+    if root.is_dir() and not root.is_symlink():
+        set_writable(root, True)
+        shutil.rmtree(root)
+    forget(data_dir, slug)

@@ -13,8 +13,9 @@ The objects:
 * a ResourceQuota and a LimitRange (the project's share of the cluster: CPU, memory,
   GPUs, pods, storage);
 * the project workspace, a ReadWriteMany claim;
-* two RoleBindings: the guard may read the namespace's pods, the hub make and delete them
-  (the ClusterRoles are in ``k8s/system``);
+* three RoleBindings: the guard may read the namespace's pods, the hub make and delete
+  them, the retention sweep archive the workspace claim through a Job (the ClusterRoles
+  are in ``k8s/system``);
 * NetworkPolicies: everything denied in both directions, then only: the guard may reach
   the sandboxes' server port; a sandbox may reach the guard's bridge port (its only way
   to the control plane); Spark's master, workers and executors and the driver in the
@@ -49,7 +50,8 @@ SPARK_BLOCK_MANAGER_PORT = 7079
 SPARK_WORKER_PORT = 7080
 PROVISIONED_LABEL = f"{LABEL_PREFIX}policies"
 #: bumped whenever the policies change, so a namespace made by an older HDH is refused
-POLICY_VERSION = "3"  # 2: the guard's and the hub's RoleBindings; 3: no sandbox to sandbox
+#: 2: the guard's and the hub's RoleBindings; 3: no sandbox to sandbox; 4: the retention's
+POLICY_VERSION = "4"
 ROLE = f"{LABEL_PREFIX}role"
 PROJECT = f"{LABEL_PREFIX}project"
 
@@ -176,15 +178,19 @@ def network_policies(slug: str) -> list[dict[str, Any]]:
     ]
 
 
-#: the guard's service account and the hub's (the JupyterHub chart's), in hdh-system
+#: the guard's service account, the hub's (the JupyterHub chart's) and the retention
+#: sweep's, in hdh-system
 GUARD_ACCOUNT = "hdh-guard"
 HUB_ACCOUNT = "hub"
+RETENTION_ACCOUNT = "hdh-retention"
 
 
-def role_bindings(slug: str) -> list[dict[str, Any]]:
+def role_bindings(slug: str, *, retention: bool = True) -> list[dict[str, Any]]:
     """Who may act in the project's namespace (ClusterRoles of ``k8s/system``): the guard
     reads its pods (to find a person's server and a bridge caller), the hub makes and
-    deletes them. Nothing else, and nothing for the pods themselves (they have no token)."""
+    deletes them, the retention sweep runs the Jobs that archive the workspace claim
+    (:mod:`jupyterlab_hdh.k8s.workspaces`). Nothing else, and nothing for the pods
+    themselves (they have no token)."""
     ns = project_namespace(slug)
 
     def binding(name: str, role: str, account: str) -> dict[str, Any]:
@@ -202,10 +208,13 @@ def role_bindings(slug: str) -> list[dict[str, Any]]:
             ],
         }
 
-    return [
+    bindings = [
         binding("hdh-guard", "hdh-guard-pods", GUARD_ACCOUNT),
         binding("hdh-hub", "hdh-hub-spawn", HUB_ACCOUNT),
     ]
+    if retention:  # a project's workspace claim (the review namespace has none)
+        bindings.append(binding("hdh-retention", "hdh-retention", RETENTION_ACCOUNT))
+    return bindings
 
 
 def datasets_volume(slug: str, source: dict[str, Any], size: str) -> list[dict[str, Any]]:
@@ -377,7 +386,8 @@ def review_manifests(quota: ReviewQuota | None = None) -> list[dict[str, Any]]:
             {"kind": "ServiceAccount", "name": HUB_ACCOUNT, "namespace": SYSTEM_NAMESPACE}
         ],
     }
-    return [_namespace(slug), *_limits(slug, hard), *policies, *role_bindings(slug), storage]
+    bindings = role_bindings(slug, retention=False)
+    return [_namespace(slug), *_limits(slug, hard), *policies, *bindings, storage]
 
 
 #: a review workspace's policies: everything denied, then only the guard to its server

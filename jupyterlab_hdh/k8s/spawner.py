@@ -183,9 +183,25 @@ class ProjectKubeSpawner(KubeSpawner):  # type: ignore[misc]
             raise SpawnRefused(
                 f"{self.user.name} may not open project {self.project}: {exc}"
             ) from None
+        self._refuse_archived()
         profile = self.chosen_profile(plan.compute_profile)
         host = plan.host_identity(self.host_id_base)
         return self._sandbox_spec(plan.mounts, host, plan.linkage), profile
+
+    def _refuse_archived(self) -> None:
+        """A renewed project's workspace claim is still read-only until the retention sweep
+        reopens it (``k8s.workspaces``, within minutes of the new permit): refused until
+        then, rather than a server whose workspace cannot be written."""
+        from jupyterlab_hdh.governance import retention
+
+        marker = retention.archive_of(hdh_store(self.data_dir).data_dir, self.project)
+        if marker is not None and retention.on_claim(marker):
+            raise SpawnRefused(
+                f"the workspace of project {self.project} was archived when its permit ended"
+                f" ({marker['archived_at']}); it is reopened for the new permit by the next"
+                " retention sweep (hdh-retention, every few minutes): try again shortly",
+                503,
+            )
 
     def _sandbox_spec(
         self, mounts: tuple[Any, ...], host: HostIdentity, linkage: Path | None = None

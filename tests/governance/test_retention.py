@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from jupyterlab_hdh import workspace_files
 from jupyterlab_hdh.cli import main
 from jupyterlab_hdh.governance import projects as pj
 from jupyterlab_hdh.governance import retention as rt
@@ -171,10 +172,10 @@ def test_a_sandbox_swapping_a_file_for_a_link_or_a_fifo_during_the_archive_gains
     its mode and the archive does not hang on the FIFO."""
     hub, ws = ended
     host_file = hub.data_dir.root / "outside.txt"  # stands for the store, a key...
-    walk = rt._walk
+    walk = workspace_files.walk
 
-    def racing(root: Path):  # the sandbox acts between the walk's look and the change
-        for rel, dirfd, st in walk(root):
+    def racing(root: Path, skip=()):  # the sandbox acts between the walk's look and the change
+        for rel, dirfd, st in walk(root, skip):
             if rel == "analysis.ipynb":
                 os.unlink(ws / "analysis.ipynb")
                 os.symlink(host_file, ws / "analysis.ipynb")
@@ -183,7 +184,7 @@ def test_a_sandbox_swapping_a_file_for_a_link_or_a_fifo_during_the_archive_gains
                 os.mkfifo(ws / "results" / "table.csv")
             yield rel, dirfd, st
 
-    monkeypatch.setattr(rt, "_walk", racing)
+    monkeypatch.setattr(workspace_files, "walk", racing)
     with hub.transaction() as s:
         marker = rt.archive(
             s,

@@ -321,9 +321,11 @@ class _FakeCoreV1:
         ({}, "was provisioned not by HDH"),
         ({"hdh.io/policies": "0"}, "was provisioned policies v0"),
         # v1 had no RoleBinding for the guard: it could not find the pods
-        ({"hdh.io/policies": "1"}, "was provisioned policies v1, not with this HDH's policies v3"),
-        ({"hdh.io/policies": "2"}, "was provisioned policies v2, not with this HDH's policies v3"),
-        ({"hdh.io/policies": "3"}, None),
+        ({"hdh.io/policies": "1"}, "was provisioned policies v1, not with this HDH's policies v4"),
+        ({"hdh.io/policies": "2"}, "was provisioned policies v2, not with this HDH's policies v4"),
+        # v3 had no RoleBinding for the retention sweep: a claim would never be archived
+        ({"hdh.io/policies": "3"}, "was provisioned policies v3, not with this HDH's policies v4"),
+        ({"hdh.io/policies": "4"}, None),
     ],
 )
 def test_a_pod_starts_only_in_its_provisioned_project_namespace(

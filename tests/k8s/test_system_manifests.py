@@ -59,6 +59,30 @@ def test_hdh_pods_are_restricted_and_carry_no_token_but_the_guards() -> None:
             assert secret_names == [], f"{d['metadata']['name']} sets secrets in clear"
 
 
+def test_the_retention_sweep_is_restricted_and_holds_its_token_and_no_secret_in_clear() -> None:
+    (cron,) = [d for _, d in DOCS if d["kind"] == "CronJob"]
+    assert cron["metadata"]["name"] == "hdh-retention"
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"  # one sweep at a time
+    spec = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert restricted_violations({"spec": spec}) == {}
+    assert spec["serviceAccountName"] == "hdh-retention"
+    assert spec["automountServiceAccountToken"] is True  # it makes Jobs
+    (c,) = spec["containers"]
+    assert c["command"][-3:] == ["k8s", "workspace", "sweep"]
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert all("secretKeyRef" in e["valueFrom"] for e in c["env"] if "valueFrom" in e)
+    assert [e["name"] for e in c["env"] if "value" in e] == []
+    # the control plane's data directory (the archive markers) and store, as hdh-api has them
+    (api,) = [
+        d for _, d in DOCS if d["kind"] == "Deployment" and d["metadata"]["name"] == "hdh-api"
+    ]
+    api_spec = api["spec"]["template"]["spec"]
+    assert [v for v in spec["volumes"] if v["name"] == "data"] == [
+        v for v in api_spec["volumes"] if v["name"] == "data"
+    ]
+    assert spec["securityContext"]["runAsUser"] == api_spec["securityContext"]["runAsUser"]
+
+
 def test_the_example_secret_holds_no_real_secret() -> None:
     (secret,) = [d for _, d in DOCS if d["kind"] == "Secret"]
     assert set(secret["stringData"].values()) <= {
@@ -69,7 +93,8 @@ def test_the_example_secret_holds_no_real_secret() -> None:
 
 def _rules(objects: list[dict[str, Any]], account: str) -> set[tuple[str, str, str]]:
     """Every (namespace or "*", resource, verb) the service account ``hdh-system/account``
-    may use, from the (Cluster)Roles its (Cluster)RoleBindings grant."""
+    may use, from the (Cluster)Roles its (Cluster)RoleBindings grant; a resource outside
+    the core API is named with its group (``batch/jobs``)."""
     roles = {
         (o.get("metadata", {}).get("namespace"), o["metadata"]["name"]): o
         for o in objects
@@ -87,8 +112,9 @@ def _rules(objects: list[dict[str, Any]], account: str) -> set[tuple[str, str, s
         role_ns = None if ref["kind"] == "ClusterRole" else b["metadata"]["namespace"]
         role = roles[(role_ns, ref["name"])]  # a binding to a missing role is an error
         for rule in role["rules"]:
-            assert rule["apiGroups"] == [""], rule  # the core API only
-            granted |= {(scope, r, v) for r in rule["resources"] for v in rule["verbs"]}
+            (group,) = rule["apiGroups"]  # one group per rule, named
+            resources = [f"{group}/{r}" if group else r for r in rule["resources"]]
+            granted |= {(scope, r, v) for r in resources for v in rule["verbs"]}
     return granted
 
 
@@ -113,6 +139,13 @@ def test_rights_are_what_each_role_needs() -> None:
         # each reviewer's own claim, made at their first spawn; a project's are the operator's
         *[(rv, "persistentvolumeclaims", v) for v in ("get", "create")],
     }
+    # the retention sweep: Jobs and the workspace claim of project namespaces, no more
+    assert _rules(objects, "hdh-retention") == {
+        *[(ns, "batch/jobs", v) for ns in (a, b) for v in ("create", "get", "delete")],
+        *[(ns, "pods", "list") for ns in (a, b)],
+        *[(ns, "pods/log", "get") for ns in (a, b)],
+        *[(ns, "persistentvolumeclaims", v) for ns in (a, b) for v in ("get", "patch", "delete")],
+    }
     for account in ("default", "hdh-api", "jovyan"):
         assert _rules(objects, account) == set()
     subjects = {
@@ -121,7 +154,11 @@ def test_rights_are_what_each_role_needs() -> None:
         if o["kind"] == "RoleBinding"
         for s in o["subjects"]
     }
-    assert subjects == {("hdh-system", "hdh-guard"), ("hdh-system", "hub")}
+    assert subjects == {
+        ("hdh-system", "hdh-guard"),
+        ("hdh-system", "hub"),
+        ("hdh-system", "hdh-retention"),
+    }
 
 
 def test_the_guard_is_what_the_hub_and_the_pods_are_told_it_is() -> None:
