@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from jupyterlab_hdh.audit import record
 from jupyterlab_hdh.data.pseudonymise import KeyFileError, KeyPair, create_keys, load_keys
-from jupyterlab_hdh.paths import DataDir
+from jupyterlab_hdh.paths import RESTORE_MARKER, DataDir
 from jupyterlab_hdh.store import db
 from jupyterlab_hdh.store.models import Setting
 
@@ -62,8 +62,17 @@ class Installation:
         self.engine.dispose()
 
 
+def _refuse_restoring(data_dir: DataDir) -> None:
+    if (data_dir.root / RESTORE_MARKER).exists():
+        raise db.StoreError(
+            f"{data_dir.root} is being restored, or a restore into it was interrupted: run"
+            " `hdh restore` again to complete it"
+        )
+
+
 def open_installation(data_dir: DataDir) -> Installation:
     """Open an initialised installation (raises StoreError if it is not)."""
+    _refuse_restoring(data_dir)
     if data_dir.store_url_override is None and not (data_dir.root / "hdh.sqlite").exists():
         raise db.StoreError(
             f"no HDH installation in {data_dir.root}: run `hdh init` (or `hdh up`) first"
@@ -82,6 +91,7 @@ def init_installation(
 ) -> tuple[Installation, list[str]]:
     """Create or upgrade an installation; returns it and what was done. Idempotent."""
     done: list[str] = []
+    _refuse_restoring(data_dir)
     data_dir.create()
     if not (data_dir.keys / "foin1.key").exists() and not (data_dir.keys / "foin2.key").exists():
         create_keys(data_dir.keys)

@@ -16,6 +16,9 @@ DATA_DIR_ENV = "HDH_DATA_DIR"
 STORE_URL_ENV = "HDH_STORE_URL"
 #: The folder of linked cohort tables under ``datasets/`` (never a dataset name).
 LINKAGE_FOLDER = ".linkage"
+#: A data directory a restore is filling, or that a killed restore left (``hdh restore``
+#: again completes it): no command opens it meanwhile.
+RESTORE_MARKER = "RESTORING"
 
 
 def default_data_dir() -> Path:

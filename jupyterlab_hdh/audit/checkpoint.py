@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jupyterlab_hdh.audit.log import GENESIS_HASH, canonical_json, event_hash, record
+from jupyterlab_hdh.audit.log import GENESIS_HASH, canonical_json, event_hash, record, verify
 from jupyterlab_hdh.errors import HdhError
 from jupyterlab_hdh.store.models import AuditEvent, AuditHead
 
@@ -134,6 +134,20 @@ def make_checkpoint(session: Session, key: Ed25519PrivateKey, *, actor: str) -> 
     }
     body["signature"] = base64.b64encode(key.sign(_signed_bytes(body))).decode()
     return body
+
+
+def take(session: Session, keys_dir: Path, *, actor: str) -> tuple[dict[str, Any], bool]:
+    """Verify the whole log, then sign its head with the installation's key (made on first
+    use): the checkpoint, and whether the key was made now. ``CheckpointError`` when the log
+    is broken (a broken log is never signed). The caller commits, then :func:`keep`s it."""
+    key, made = signing_key(keys_dir, create=True)
+    result = verify(session)
+    if not result.ok:
+        raise CheckpointError(
+            f"the audit log is broken at event {result.broken_seq} ({result.reason}):"
+            " a broken log is never signed"
+        )
+    return make_checkpoint(session, key, actor=actor), made
 
 
 def keep(data_root: Path, checkpoint: dict[str, Any]) -> Path:

@@ -28,6 +28,7 @@ from jupyterlab_hdh.paths import DataDir
 COMMANDS = {
     "application": "applications:application",
     "audit": "audit:audit",
+    "backup": "backup:backup",
     "catalogue": "catalogue:catalogue",
     "data": "data:data",
     "egress": "egress:egress",
@@ -39,6 +40,7 @@ COMMANDS = {
     "permit": "projects:permit",
     "project": "projects:project",
     "register": "register:register",
+    "restore": "backup:restore",
     "serve": "hub:serve",
     "template": "template:template",
     "token": "hub:hub_token",

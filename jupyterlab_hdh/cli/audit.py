@@ -124,19 +124,11 @@ def audit_checkpoint(ctx: click.Context, out: Path | None, actor: str) -> None:
     Publish the checkpoint and the public key (`hdh audit public-key`): with them and an
     export of the log (`hdh audit export`), anyone proves it was not rewritten."""
     from jupyterlab_hdh.audit import checkpoint as cp
-    from jupyterlab_hdh.audit import verify
 
     hub = open_installation(ctx)
     try:
-        key, made = cp.signing_key(hub.data_dir.keys, create=True)
         with hub.transaction() as s:
-            result = verify(s)
-            if not result.ok:
-                raise cp.CheckpointError(
-                    f"the audit log is broken at event {result.broken_seq} ({result.reason}):"
-                    " a broken log is never signed"
-                )
-            checkpoint = cp.make_checkpoint(s, key, actor=actor)
+            checkpoint, made = cp.take(s, hub.data_dir.keys, actor=actor)
     except cp.CheckpointError as exc:
         raise click.ClickException(str(exc)) from None
     text = json.dumps(checkpoint, indent=2) + "\n"

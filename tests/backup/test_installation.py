@@ -1,0 +1,363 @@
+"""``hdh backup`` and ``hdh restore``: a whole installation, round trip to the other store.
+
+An installation filled through its real interfaces (ingestion of a synthetic extract, a
+project and its permit, an export request through review and release, an opt-out, an
+archived workspace, settings, a signed checkpoint) is backed up with the CLI, restored with
+the CLI into a fresh data directory on the other backend (SQLite -> PostgreSQL and back),
+and everything a user sees through the API is compared, with the same API tokens (they are
+in the store). Then a sandbox starts on the restored installation and reads its data.
+Altered backups are refused, naming what changed; interrupted ones are never used."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+
+from jupyterlab_hdh.api.app import create_app
+from jupyterlab_hdh.backup import installation as bi
+from jupyterlab_hdh.backup.manifest import IncompleteBackup
+from jupyterlab_hdh.cli import main
+from jupyterlab_hdh.context import open_installation
+from jupyterlab_hdh.egress import manager as m
+from jupyterlab_hdh.egress import release as rel
+from jupyterlab_hdh.governance import accounts, retention
+from jupyterlab_hdh.governance import projects as pj
+from jupyterlab_hdh.ingestion import ingest
+from jupyterlab_hdh.paths import RESTORE_MARKER, DataDir
+from jupyterlab_hdh.store.db import StoreError
+from jupyterlab_hdh.store.models import AuditEvent
+from tests.egress import airlock as al
+
+PASSPHRASE = "correct horse battery staple"
+
+
+def _cli(*args: str, data_dir: Path, store_url: str | None = None, **kw: Any) -> Any:
+    argv = ["--data-dir", str(data_dir)]
+    if store_url is not None:
+        argv += ["--store-url", store_url]
+    return CliRunner().invoke(main, [*argv, *args], **kw)
+
+
+@pytest.fixture
+def filled(hub: Any, raw_extract: Path) -> dict[str, Any]:
+    """``hub`` filled through its real interfaces; the API tokens of admin and alice."""
+    ws = al.setup(hub)
+    ingest(hub, raw_extract, "snds", actor="test")
+    with hub.transaction() as s:
+        pj.grant_permit(
+            s,
+            "study",
+            members=["alice", "bob"],
+            datasets=["snds/v1"],
+            expires_at=datetime.now(UTC) + timedelta(days=30),
+            actor=al.DAN,
+        )
+        tokens = {
+            "admin": accounts.issue_token(
+                s, accounts.create_user(s, "root", "admin", actor="test"), actor="test"
+            ),
+            "alice": accounts.issue_token(s, accounts.get_user(s, "alice"), actor="test"),
+            "rita": accounts.issue_token(s, accounts.get_user(s, "rita"), actor="test"),
+        }
+    al.write(ws, "results/table.csv")
+    al.write(ws, "analysis.py", "print('hello')\n")
+    rid = al.draft(hub, ("results/table.csv", "output"), ("analysis.py", "code"))
+    al.submit(hub, rid)
+    al.vote_all(hub, rid)
+    with hub.transaction() as s:
+        m.approve(s, rid, actor=al.CORA)
+    assert rel.release(hub, rid, actor=al.RITA)
+    r = _cli("optout", "add", "184037512345690", data_dir=hub.data_dir.root,
+             store_url=hub.data_dir.store_url)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    # a project whose permit ended: its workspace archived read-only
+    other = hub.data_dir.workspace("other")
+    al.write(other, "notes.txt", "kept for the retention period\n")
+    with hub.transaction() as s:
+        permit = pj.grant_permit(
+            s, "other", members=["mallory"], datasets=["snds/v1"],
+            expires_at=datetime.now(UTC) + timedelta(days=1), actor=al.DAN,
+        )  # fmt: skip
+        pj.revoke_permit(s, permit.id, reason="study stopped", actor=al.DAN)
+    with hub.transaction() as s:
+        assert [o.action for o in retention.sweep(s, hub.data_dir)] == ["archived"]
+    (hub.data_dir.root / "governance.toml").write_text("[retention]\ndays = 30\n")
+    return {"tokens": tokens, "request": rid}
+
+
+#: what a user sees, through the API, as admin and as alice (paths with ids filled in)
+VIEWS = (
+    "/api/catalogue/datasets",
+    "/api/catalogue/datasets/snds",
+    "/api/projects",
+    "/api/permits",
+    "/api/egress/requests",
+    "/api/egress/requests/{request}",
+    "/api/egress/notifications",
+    "/api/applications",
+    "/api/audit/verify",
+    "/api/register",
+)
+
+
+def _seen(
+    data_dir: DataDir, tokens: dict[str, str], request: int, original: Path
+) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    with TestClient(create_app(data_dir)) as client:
+        for who in ("admin", "alice"):
+            headers = {"Authorization": f"Bearer {tokens[who]}"}
+            for path in VIEWS:
+                r = client.get(path.format(request=request), headers=headers)
+                seen[f"{who} {path}"] = (r.status_code, r.json())
+            r = client.get("/api/audit/events", params={"limit": 1000}, headers=headers)
+            seen[f"{who} audit"] = (r.status_code, r.json())
+        released = client.get(
+            f"/api/egress/requests/{request}/files",
+            headers={"Authorization": f"Bearer {tokens['alice']}"},
+        )
+        seen["released files"] = (released.status_code, released.json())
+    # where the data directory is differs, nothing else may (the audit log keeps the
+    # original's, as it was written)
+    text = json.dumps(seen).replace(str(original), "<data dir>")
+    return dict(json.loads(text.replace(str(data_dir.root), "<data dir>")))
+
+
+def _backup(hub: Any, out: Path, tmp_path: Path) -> Any:
+    secret = tmp_path / "passphrase"
+    secret.write_text(PASSPHRASE + "\n")
+    return _cli(
+        "backup", "--out", str(out), "--passphrase-file", str(secret),
+        data_dir=hub.data_dir.root, store_url=hub.data_dir.store_url,
+    )  # fmt: skip
+
+
+def _restore(src: Path, target: DataDir, **kw: Any) -> Any:
+    env = {"HDH_BACKUP_PASSPHRASE": kw.pop("passphrase", PASSPHRASE)}
+    return _cli("restore", str(src), data_dir=target.root, store_url=target.store_url_override,
+                env=env, **kw)  # fmt: skip
+
+
+def _without_new_events(seen: dict[str, Any], last: int) -> dict[str, Any]:
+    """The views, the audit log cut at the original's last event (the restore adds one)."""
+    out = dict(seen)
+    for key, (status, body) in seen.items():
+        if key.endswith(" audit") and status == 200:
+            events = body["events"] if isinstance(body, dict) else body
+            kept = [e for e in events if e["seq"] <= last]
+            out[key] = (status, {**body, "events": kept} if isinstance(body, dict) else kept)
+        if key.endswith("/api/audit/verify") and status == 200:
+            out[key] = (status, {"ok": body["ok"]})  # how many events it checked differs
+    return out
+
+
+def _differences(a: Any, b: Any, at: str = "") -> list[str]:
+    """Where two JSON-like values differ, as paths (the first 20)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = [f"{at}.{k}: only one side" for k in sorted(set(a) ^ set(b), key=str)]
+        for k in sorted(set(a) & set(b) - {"generated_at"}, key=str):  # when it was asked
+            out += _differences(a[k], b[k], f"{at}.{k}")
+        return out[:20]
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b, strict=True))
+                for d in _differences(x, y, f"{at}[{i}]")][:20]  # fmt: skip
+    return [] if a == b or _same_moment(a, b) else [f"{at}: {a!r} != {b!r}"]
+
+
+def _same_moment(a: Any, b: Any) -> bool:
+    """Two ISO times of the same instant: SQLite hands back naive UTC times where PostgreSQL
+    gives them with their offset (the API shows each as its store gives it)."""
+    if not (isinstance(a, str) and isinstance(b, str)):
+        return False
+    try:
+        x, y = datetime.fromisoformat(a), datetime.fromisoformat(b)
+    except ValueError:
+        return False
+    return x.replace(tzinfo=x.tzinfo or UTC) == y.replace(tzinfo=y.tzinfo or UTC)
+
+
+def test_a_whole_installation_round_trips_to_the_other_store(
+    hub: Any, filled: dict[str, Any], other_store_url: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "backup"
+    r = _backup(hub, out, tmp_path)
+    assert r.exit_code == 0, r.output
+    assert "audit: signed a checkpoint" in r.output
+    before = _seen(hub.data_dir, filled["tokens"], filled["request"], hub.data_dir.root)
+
+    # nothing secret in clear: the keys are sealed
+    keys = {p.name: p.read_bytes() for p in hub.data_dir.keys.iterdir()}
+    for path in out.rglob("*"):
+        if path.is_file() and path.suffix != ".tar":
+            blob = path.read_bytes()
+            for name, key in keys.items():
+                assert key not in blob, f"{name} in clear in {path}"
+    assert (out / "catalogue.jsonld").is_file() and (out / "audit" / "checkpoint.json").is_file()
+    assert sorted(p.name for p in (out / "workspaces").iterdir()) == [
+        "archive-markers.tar", "other.tar", "study.tar",
+    ]  # fmt: skip
+
+    target = DataDir(tmp_path / "restored", other_store_url)
+    r = _restore(out, target)
+    assert r.exit_code == 0, r.output
+    assert "the audit log matches the checkpoint" in r.output
+    assert not (target.root / RESTORE_MARKER).exists()
+
+    restored = open_installation(target)
+    try:
+        with restored.sessions() as s:
+            events = s.query(AuditEvent).order_by(AuditEvent.seq).all()
+            assert events[-1].action == "installation.restore"
+            last_original = events[-2].seq
+        after = _seen(target, filled["tokens"], filled["request"], hub.data_dir.root)
+        was, now = (_without_new_events(x, last_original) for x in (before, after))
+        assert _differences(was, now) == []
+        # the files: workspaces with their modes (the archive still read-only), the outbox
+        notes = target.workspace("other") / "notes.txt"
+        assert notes.read_text() == "kept for the retention period\n"
+        assert not os.stat(notes).st_mode & 0o222
+        assert retention.verify(target, "other") == []
+        assert (target.workspace("study") / "results" / "table.csv").is_file()
+        assert (target.root / "governance.toml").read_text() == "[retention]\ndays = 30\n"
+        assert restored.keys.fingerprint() == hub.keys.fingerprint()
+        r = _cli("audit", "verify", data_dir=target.root, store_url=target.store_url_override)
+        assert r.exit_code == 0, r.output
+        _a_sandbox_reads_the_restored_data(restored)
+    finally:
+        restored.close()
+
+
+def _a_sandbox_reads_the_restored_data(inst: Any) -> None:
+    from jupyterlab_hdh.hub.plan import project_plan
+    from jupyterlab_hdh.sandbox import Sandbox, SandboxSpec, bwrap_problem, runtime_dir_for
+
+    if bwrap_problem() is not None:
+        pytest.skip(f"no sandbox on this machine: {bwrap_problem()}")
+    plan = project_plan(inst, "alice", "study")
+    root = inst.data_dir.root
+    spec = SandboxSpec(
+        project="study",
+        user="alice",
+        workspace=inst.data_dir.workspace("study"),
+        runtime_dir=runtime_dir_for(root / "sandboxes", "study", "alice"),
+        mounts=plan.mounts,
+        protected=(root,),
+        secrets=(inst.data_dir.keys,),
+        host=plan.host_identity(200000) if os.geteuid() == 0 else None,
+    )
+    with Sandbox(spec, start_timeout=60) as sb:
+        result = sb.client(timeout=60).execute(
+            "import glob, pyarrow.parquet as pq\n"
+            "files = sorted(glob.glob('/data/snds/v1/*.parquet'))\n"
+            "print(len(files), sum(pq.read_metadata(f).num_rows for f in files) > 0)\n"
+            "print(open('/workspace/results/table.csv').read().splitlines()[0])\n"
+        )
+    lines = result.stdout.splitlines()
+    assert int(lines[0].split()[0]) > 0 and lines[0].split()[1] == "True", result
+    assert lines[1] == "group,count"
+
+
+def test_an_altered_backup_is_refused_naming_what_changed(
+    hub: Any, filled: dict[str, Any], tmp_path: Path
+) -> None:
+    out = tmp_path / "backup"
+    assert _backup(hub, out, tmp_path).exit_code == 0
+    target = DataDir(tmp_path / "restored")
+    for damage, says in (
+        (lambda b: _edit(b / "store" / "permits.jsonl"), "store/permits.jsonl"),
+        (lambda b: (b / "workspaces" / "study.tar").unlink(), "workspaces/study.tar"),
+        (lambda b: (b / "files" / "extra.txt").write_text("x"), "files/extra.txt"),
+    ):
+        copy = tmp_path / "copy"
+        shutil.copytree(out, copy)
+        damage(copy)
+        r = _restore(copy, target)
+        assert r.exit_code != 0 and says in r.output, r.output
+        assert "Traceback" not in r.output
+        assert not target.root.exists()  # nothing written
+        shutil.rmtree(copy)
+    r = _restore(out, target, passphrase="not the passphrase")
+    assert r.exit_code != 0 and "passphrase" in r.output and not target.root.exists()
+
+
+def _edit(path: Path) -> None:
+    text = path.read_text()
+    path.write_text(text.replace("study", "stuDy", 1))
+
+
+def test_an_interrupted_backup_is_never_restored(hub: Any, tmp_path: Path) -> None:
+    out = tmp_path / "backup"
+    real = bi._tar_folder
+
+    def killed(src: Path, dest: Path) -> None:
+        raise KeyboardInterrupt  # the operator's ^C, half way
+
+    hub.data_dir.workspace("study").mkdir(parents=True)
+    bi._tar_folder = killed  # type: ignore[assignment]
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            bi.backup(hub, out, PASSPHRASE, actor="test")
+    finally:
+        bi._tar_folder = real  # type: ignore[assignment]
+    assert (out / "INCOMPLETE").is_file() and not (out / "manifest.json").exists()
+    with pytest.raises(IncompleteBackup):
+        bi.restore(out, DataDir(tmp_path / "restored"), PASSPHRASE, actor="test")
+    assert not (tmp_path / "restored").exists()
+
+
+def test_a_restore_killed_half_way_leaves_the_target_marked_and_completes_when_run_again(
+    hub: Any, filled: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "backup"
+    assert _backup(hub, out, tmp_path).exit_code == 0
+    target = DataDir(tmp_path / "restored")
+
+    def killed(*_a: Any, **_k: Any) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:  # killed after the files, before the store
+        m.setattr(bi.store_dump, "load", killed)
+        with pytest.raises(KeyboardInterrupt):
+            bi.restore(out, target, PASSPHRASE, actor="test")
+    assert (target.root / RESTORE_MARKER).is_file()
+    with pytest.raises(StoreError, match="run `hdh restore` again"):
+        open_installation(target)
+    assert _cli("catalogue", "list", data_dir=target.root).exit_code != 0
+
+    with monkeypatch.context() as m:  # killed after the store, before the marker went
+        m.setattr(bi, "_finish", killed)
+        with pytest.raises(KeyboardInterrupt):
+            bi.restore(out, target, PASSPHRASE, actor="test")
+    with pytest.raises(StoreError):
+        open_installation(target)
+
+    r = _restore(out, target)
+    assert r.exit_code == 0, r.output
+    assert "interrupted restore" in r.output
+    inst = open_installation(target)
+    try:
+        with inst.sessions() as s:
+            assert pj.get_project(s, "study").title == "study"
+    finally:
+        inst.close()
+
+
+def test_a_restore_goes_only_into_an_empty_installation(hub: Any, tmp_path: Path) -> None:
+    out = tmp_path / "backup"
+    assert _backup(hub, out, tmp_path).exit_code == 0
+    r = _restore(out, hub.data_dir)  # the installation it came from
+    assert r.exit_code != 0 and "not empty" in r.output
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "notes").write_text("mine")
+    r = _restore(out, DataDir(used))
+    assert r.exit_code != 0 and "not empty" in r.output
+    assert (used / "notes").read_text() == "mine" and len(list(used.iterdir())) == 1
