@@ -27,13 +27,17 @@ moment. No stop.
 or PostgreSQL, so it is also the way to move from one to the other). Everything is checked
 before anything is written: the manifest (naming any file missing, added or altered), the
 passphrase, the store's revision, the audit log against the signed checkpoint, every
-dataset version's files against the checksums the store recorded. The files are assembled
-in a sibling folder marked ``RESTORING`` and moved into place in one rename, then the store
-is loaded in one transaction, then the audit chain is verified end to end on the restored
-store, and only then is the marker removed. A restore killed at any point leaves the target
-empty, or marked ``RESTORING`` (no command opens it) until ``hdh restore`` is run again and
-completes it. Not backed up: JupyterHub's own state (its database and cookie secrets are
-made again at the next start), staging and incoming folders, sandbox runtime folders.
+dataset version's files against the checksums the store recorded. Everything is assembled in
+a sibling folder marked ``RESTORING``, the store is loaded in one transaction and the audit
+chain verified end to end on it, and the marker removed. With the store a SQLite file of the
+data directory (the default), all of that happens beside the target and one rename puts it
+in place: a restore killed at any point leaves the target empty. With the store elsewhere
+(PostgreSQL), the files are moved in place marked first, then the store is loaded: a
+restore killed in between leaves the target marked (no command opens it) until ``hdh
+restore`` is run again and completes it.
+
+Not backed up: JupyterHub's own state (its database and cookie secrets are made again at
+the next start), the staging and incoming folders, sandbox runtime folders.
 """
 
 from __future__ import annotations
@@ -336,11 +340,9 @@ def _assemble(src: Path, partial: Path, passphrase: str, say: Say) -> None:
         say(f"{where}: restored")
 
 
-def _store_state(target: DataDir, engine: sa.Engine) -> tuple[int, str | None]:
+def _store_state(engine: sa.Engine) -> tuple[int, str | None]:
     """(rows in every table, the audit head's hash) of a store (0, None when it has no
-    schema yet, or is a SQLite file not made yet: never made by looking)."""
-    if target.store_url_override is None and not (target.root / "hdh.sqlite").is_file():
-        return 0, None
+    schema yet)."""
     try:
         if db.current_revision(engine) is None:
             return 0, None
@@ -368,28 +370,12 @@ def restore(
     src: Path, target: DataDir, passphrase: str, *, actor: str, say: Say = _quiet
 ) -> Installation:
     """Restore the backup in ``src`` into ``target`` (an empty data directory and store, or
-    one a killed restore left marked); the restored installation."""
+    one a killed restore left marked); the restored installation, opened."""
     src = Path(src)
     say("manifest: checking every file")
     manifest.verify(src)
     schema = store_dump.read_schema(src / "store")
-    engine = db.make_engine(target.store_url)
-    try:
-        return _restore(src, target, engine, schema, passphrase, actor, say)
-    finally:
-        engine.dispose()
-
-
-def _restore(
-    src: Path,
-    target: DataDir,
-    engine: sa.Engine,
-    schema: dict[str, Any],
-    passphrase: str,
-    actor: str,
-    say: Say,
-) -> Installation:
-    head = db.head_revision(engine)
+    head = db.head_revision()
     if schema["revision"] != head:
         raise store_dump.RevisionMismatch(
             f"the backup's store is at revision {schema['revision']}, this HDH at {head}:"
@@ -401,12 +387,71 @@ def _restore(
             for f in sorted((src / folder).iterdir()):
                 sealed.unseal(f.read_bytes(), passphrase)
     say(f"audit: {_check_audit(src)}")
+    if target.store_url_override is None:
+        _restore_with_its_store(src, target, passphrase, actor, say)
+    else:
+        engine = db.make_engine(target.store_url)
+        try:
+            _restore_beside_its_store(src, target, engine, passphrase, actor, say)
+        finally:
+            engine.dispose()
+    from jupyterlab_hdh.context import open_installation
 
+    return open_installation(target)
+
+
+def _load(src: Path, engine: sa.Engine, say: Say) -> None:
+    say("store: loading every table in one transaction")
+    store_dump.load(
+        engine, src / "store",
+        progress=lambda table, rows, done: say(f"  {table}: {rows} rows") if done else None,
+    )  # fmt: skip
+
+
+def _empty_target(root: Path) -> None:
+    if root.exists() and any(root.iterdir()):
+        raise RestoreError(
+            f"{root} is not empty: a backup is restored only into a new or empty data directory"
+        )
+
+
+def _partial(root: Path) -> Path:
+    """Where the target is assembled, beside it (same file system: one rename moves it)."""
+    partial = root.parent / f".{root.name}.restoring"
+    if partial.exists():
+        shutil.rmtree(partial)  # left by a restore killed before its rename
+    root.parent.mkdir(parents=True, exist_ok=True)
+    return partial
+
+
+def _restore_with_its_store(
+    src: Path, target: DataDir, passphrase: str, actor: str, say: Say
+) -> None:
+    """The store is a SQLite file of the data directory: everything is made beside the
+    target, and one rename puts it in place. Killed at any point, the target stays empty."""
+    _empty_target(target.root)
+    partial = _partial(target.root)
+    _assemble(src, partial, passphrase, say)
+    made = DataDir(partial)
+    engine = db.make_engine(made.store_url)
+    try:
+        _load(src, engine, say)
+        _finish(src, made, engine, actor, say)
+    finally:
+        engine.dispose()
+    os.replace(partial, target.root)  # onto nothing, or an empty folder
+
+
+def _restore_beside_its_store(
+    src: Path, target: DataDir, engine: sa.Engine, passphrase: str, actor: str, say: Say
+) -> None:
+    """The store is elsewhere (PostgreSQL): the files are put in place marked RESTORING,
+    then the store is loaded in one transaction, then the marker goes. Killed in between,
+    the target is marked (nothing opens it) and running the restore again completes it."""
     root = target.root
     resuming = (root / RESTORE_MARKER).is_file()
-    rows, store_head = _store_state(target, engine)
-    dumped_rows, dumped_head = _dumped_state(src)
-    store_done = rows > 0 and (rows, store_head) == (dumped_rows, dumped_head)
+    rows, store_head = _store_state(engine)
+    store_done = rows > 0 and (rows, store_head) == _dumped_state(src)
     if rows > 0 and not (resuming and store_done):
         raise store_dump.StoreNotEmpty(
             f"the store at {engine.url!r} is not empty: a backup is restored only into a new,"
@@ -414,28 +459,21 @@ def _restore(
         )
     if resuming:
         say(f"{root} holds an interrupted restore: finishing it")
-    elif root.exists() and any(root.iterdir()):
-        raise RestoreError(
-            f"{root} is not empty: a backup is restored only into a new or empty data directory"
-        )
-    if not (resuming and store_done):
+    else:
+        _empty_target(root)
+    if not store_done:
         if resuming:  # the files may be half there: assembled again
             shutil.rmtree(root)
-        partial = root.parent / f".{root.name}.restoring"
-        if partial.exists():
-            shutil.rmtree(partial)  # left by a restore killed before its rename
-        root.parent.mkdir(parents=True, exist_ok=True)
+        partial = _partial(root)
         _assemble(src, partial, passphrase, say)
-        os.replace(partial, root)  # one rename (onto nothing, or an empty folder)
-        say("store: loading every table in one transaction")
-        store_dump.load(
-            engine, src / "store",
-            progress=lambda table, rows, done: say(f"  {table}: {rows} rows") if done else None,
-        )  # fmt: skip
-    return _finish(src, target, engine, actor, say)
+        os.replace(partial, root)
+        _load(src, engine, say)
+    _finish(src, target, engine, actor, say)
 
 
-def _finish(src: Path, target: DataDir, engine: sa.Engine, actor: str, say: Say) -> Installation:
+def _finish(src: Path, target: DataDir, engine: sa.Engine, actor: str, say: Say) -> None:
+    """Verify the restored store (the chain end to end, the keys), record the restore, and
+    take the marker away."""
     inst = Installation(target, engine)
     with inst.sessions() as s:
         chain = verify_chain(s)
@@ -453,4 +491,3 @@ def _finish(src: Path, target: DataDir, engine: sa.Engine, actor: str, say: Say)
                details={"from": str(src.absolute()), "hdh": __version__,
                         "at": datetime.now(UTC).isoformat(timespec="seconds")})  # fmt: skip
     (target.root / RESTORE_MARKER).unlink()
-    return inst

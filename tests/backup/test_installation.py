@@ -22,6 +22,7 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from jupyterlab_hdh.api.app import create_app
+from jupyterlab_hdh.audit import verify as verify_chain
 from jupyterlab_hdh.backup import installation as bi
 from jupyterlab_hdh.backup.manifest import IncompleteBackup
 from jupyterlab_hdh.cli import main
@@ -35,6 +36,7 @@ from jupyterlab_hdh.paths import RESTORE_MARKER, DataDir
 from jupyterlab_hdh.store.db import StoreError
 from jupyterlab_hdh.store.models import AuditEvent
 from tests.egress import airlock as al
+from tests.waiting import wait_for
 
 PASSPHRASE = "correct horse battery staple"
 
@@ -313,27 +315,55 @@ def test_an_interrupted_backup_is_never_restored(hub: Any, tmp_path: Path) -> No
     assert not (tmp_path / "restored").exists()
 
 
-def test_a_restore_killed_half_way_leaves_the_target_marked_and_completes_when_run_again(
+def _killed(*_a: Any, **_k: Any) -> None:
+    raise KeyboardInterrupt  # the operator's ^C, or any exception half way
+
+
+def test_a_restore_killed_before_its_end_leaves_its_own_folder_empty(
     hub: Any, filled: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """With the store a SQLite file of the data directory, everything is made beside the
+    target and one rename puts it in place."""
     out = tmp_path / "backup"
     assert _backup(hub, out, tmp_path).exit_code == 0
     target = DataDir(tmp_path / "restored")
+    for where in ("_assemble", "_load", "_finish"):
+        with monkeypatch.context() as m:
+            m.setattr(bi, where, _killed)
+            with pytest.raises(KeyboardInterrupt):
+                bi.restore(out, target, PASSPHRASE, actor="test")
+        assert not target.root.exists(), where
+    r = _restore(out, target)
+    assert r.exit_code == 0, r.output
+    assert not (tmp_path / ".restored.restoring").exists()
 
-    def killed(*_a: Any, **_k: Any) -> None:
-        raise KeyboardInterrupt
+
+def test_a_restore_killed_beside_postgresql_is_marked_and_completes_when_run_again(
+    hub: Any,
+    filled: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    from tests.conftest import _create_pg_database
+
+    out = tmp_path / "backup"
+    assert _backup(hub, out, tmp_path).exit_code == 0
+    target = DataDir(tmp_path / "restored", _create_pg_database(request.getfixturevalue(
+        "postgres_server")))  # fmt: skip
 
     with monkeypatch.context() as m:  # killed after the files, before the store
-        m.setattr(bi.store_dump, "load", killed)
+        m.setattr(bi.store_dump, "load", _killed)
         with pytest.raises(KeyboardInterrupt):
             bi.restore(out, target, PASSPHRASE, actor="test")
     assert (target.root / RESTORE_MARKER).is_file()
     with pytest.raises(StoreError, match="run `hdh restore` again"):
         open_installation(target)
-    assert _cli("catalogue", "list", data_dir=target.root).exit_code != 0
+    r = _cli("catalogue", "show", "snds", data_dir=target.root, store_url=target.store_url_override)
+    assert r.exit_code != 0 and "run `hdh restore` again" in r.output
 
     with monkeypatch.context() as m:  # killed after the store, before the marker went
-        m.setattr(bi, "_finish", killed)
+        m.setattr(bi, "_finish", _killed)
         with pytest.raises(KeyboardInterrupt):
             bi.restore(out, target, PASSPHRASE, actor="test")
     with pytest.raises(StoreError):
@@ -346,6 +376,50 @@ def test_a_restore_killed_half_way_leaves_the_target_marked_and_completes_when_r
     try:
         with inst.sessions() as s:
             assert pj.get_project(s, "study").title == "study"
+            restores = s.query(AuditEvent).filter_by(action="installation.restore").count()
+            assert restores == 1
+    finally:
+        inst.close()
+
+
+CHILD = """
+import sys
+from jupyterlab_hdh.audit import verify as verify_chain
+from jupyterlab_hdh.cli import main
+sys.exit(main(["--data-dir", sys.argv[1], "restore", sys.argv[2]]))
+"""
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_a_restore_killed_9_while_it_works_leaves_the_target_empty_or_complete(
+    hub: Any, filled: dict[str, Any], tmp_path: Path
+) -> None:
+    """A real SIGKILL, as soon as the restore has begun writing (whatever it is doing then)."""
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "backup"
+    assert _backup(hub, out, tmp_path).exit_code == 0
+    target = DataDir(tmp_path / "restored")
+    partial = tmp_path / ".restored.restoring"
+    env = {**os.environ, "HDH_BACKUP_PASSPHRASE": PASSPHRASE}
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(target.root), str(out)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    wait_for(lambda: partial.exists() or child.poll() is not None, "the restore begun", 120)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    if target.root.exists():  # it had finished: complete
+        open_installation(target).close()
+    else:
+        r = _restore(out, target)
+        assert r.exit_code == 0, r.output
+    inst = open_installation(target)
+    try:
+        with inst.sessions() as s:
+            assert verify_chain(s).ok
     finally:
         inst.close()
 
