@@ -34,7 +34,7 @@ from jupyterlab_hdh.governance import projects as pj
 from jupyterlab_hdh.ingestion import ingest
 from jupyterlab_hdh.paths import RESTORE_MARKER, DataDir
 from jupyterlab_hdh.store.db import StoreError
-from jupyterlab_hdh.store.models import AuditEvent
+from jupyterlab_hdh.store.models import AuditEvent, User
 from tests.egress import airlock as al
 from tests.waiting import wait_for
 
@@ -133,6 +133,30 @@ def _seen(
     return dict(json.loads(text.replace(str(data_dir.root), "<data dir>")))
 
 
+#: what an operator sees through the CLI
+CLI_VIEWS = (
+    ("project", "list"),
+    ("permit", "list"),
+    ("application", "list"),
+    ("user", "list"),
+    ("optout", "count"),
+    ("data", "list"),
+    ("egress", "list", "--as", "bob"),
+    ("workspace", "list"),
+)
+
+
+def _cli_seen(data_dir: DataDir, original: Path) -> dict[str, str]:
+    seen = {}
+    for args in CLI_VIEWS:
+        r = _cli(*args, data_dir=data_dir.root, store_url=data_dir.store_url_override)
+        assert r.exit_code == 0, (args, r.output)
+        seen[" ".join(args)] = r.output.replace(str(original), "<data dir>").replace(
+            str(data_dir.root), "<data dir>"
+        )
+    return seen
+
+
 def _backup(hub: Any, out: Path, tmp_path: Path) -> Any:
     secret = tmp_path / "passphrase"
     secret.write_text(PASSPHRASE + "\n")
@@ -194,6 +218,7 @@ def test_a_whole_installation_round_trips_to_the_other_store(
     assert r.exit_code == 0, r.output
     assert "audit: signed a checkpoint" in r.output
     before = _seen(hub.data_dir, filled["tokens"], filled["request"], hub.data_dir.root)
+    before_cli = _cli_seen(hub.data_dir, hub.data_dir.root)
 
     # nothing secret in clear: the keys are sealed
     keys = {p.name: p.read_bytes() for p in hub.data_dir.keys.iterdir()}
@@ -222,6 +247,7 @@ def test_a_whole_installation_round_trips_to_the_other_store(
         after = _seen(target, filled["tokens"], filled["request"], hub.data_dir.root)
         was, now = (_without_new_events(x, last_original) for x in (before, after))
         assert _differences(was, now) == []
+        assert _cli_seen(target, hub.data_dir.root) == before_cli
         # the files: workspaces with their modes (the archive still read-only), the outbox
         notes = target.workspace("other") / "notes.txt"
         assert notes.read_text() == "kept for the retention period\n"
@@ -265,6 +291,49 @@ def _a_sandbox_reads_the_restored_data(inst: Any) -> None:
     lines = result.stdout.splitlines()
     assert int(lines[0].split()[0]) > 0 and lines[0].split()[1] == "True", result
     assert lines[1] == "group,count"
+
+
+def test_a_backup_taken_while_people_work_is_one_consistent_moment(
+    hub: Any, tmp_path: Path
+) -> None:
+    """Accounts are made the whole time the backup runs (each with its audit event, in one
+    transaction): the restored store holds exactly the accounts of its audit log, and its
+    log verifies against the backup's checkpoint."""
+    import threading
+
+    stop = threading.Event()
+    made: list[str] = []
+
+    def work() -> None:
+        while not stop.is_set():
+            with hub.transaction() as s:
+                name = f"u{len(made)}"
+                accounts.create_user(s, name, "researcher", actor="test")
+            made.append(name)
+
+    hub.data_dir.workspace("busy").mkdir(parents=True)
+    worker = threading.Thread(target=work)
+    worker.start()
+    try:
+        wait_for(lambda: len(made) >= 3, "accounts being made")
+        bi.backup(hub, tmp_path / "backup", PASSPHRASE, actor="test")
+        wait_for(lambda: len(made) >= 6, "accounts made after the backup")
+    finally:
+        stop.set()
+        worker.join()
+    target = DataDir(tmp_path / "restored")
+    restored = bi.restore(tmp_path / "backup", target, PASSPHRASE, actor="test")
+    try:
+        with restored.sessions() as s:
+            users = {u.name for u in s.query(User).filter(User.name.like("u%"))}
+            logged = {
+                e.target.split(":", 1)[1]
+                for e in s.query(AuditEvent).filter_by(action="user.create")
+                if e.target.split(":", 1)[1].startswith("u")
+            }
+        assert users == logged and 3 <= len(users) < len(made)
+    finally:
+        restored.close()
 
 
 def test_an_altered_backup_is_refused_naming_what_changed(
