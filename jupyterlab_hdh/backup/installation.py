@@ -46,6 +46,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -100,8 +101,9 @@ def _quiet(_msg: str) -> None:
 
 
 def _copy_tree(src: Path, dest: Path, skipped: list[str]) -> int:
-    """Copy the regular files and folders under ``src`` (links and special files are named
-    in ``skipped``, never followed); the number of files."""
+    """Copy the regular files (with their modes: read-only ones stay so) and folders under
+    ``src`` (links and special files are named in ``skipped``, never followed); the number
+    of files."""
     count = 0
     for top, dirnames, filenames in os.walk(src, followlinks=False):
         rel = Path(top).relative_to(src)
@@ -116,7 +118,7 @@ def _copy_tree(src: Path, dest: Path, skipped: list[str]) -> int:
             if path.is_symlink() or not path.is_file():
                 continue
             try:
-                shutil.copyfile(path, dest / rel / name)
+                shutil.copy2(path, dest / rel / name)
             except FileNotFoundError:  # removed meanwhile (a file the store does not name)
                 continue
             count += 1
@@ -307,6 +309,17 @@ def _check_datasets(src: Path, root: Path) -> int:
     return n
 
 
+def _versions_read_only(datasets: Path) -> None:
+    """Each dataset version's folder (and each permit's linked tables) read-only again, as
+    ingestion leaves them (a backup's folders are the operator's to delete: writable)."""
+    if not datasets.is_dir():
+        return
+    for dataset in datasets.iterdir():
+        for version in dataset.iterdir() if dataset.is_dir() else ():
+            if version.is_dir() and not version.is_symlink():
+                version.chmod(stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP | stat.S_IXGRP)
+
+
 def _untar(archive: Path, dest: Path) -> None:
     with tarfile.open(archive) as tar:
         tar.extractall(dest, filter="tar", numeric_owner=os.geteuid() == 0)
@@ -331,6 +344,7 @@ def _assemble(src: Path, partial: Path, passphrase: str, say: Say) -> None:
         if (files / name).is_file():
             shutil.copyfile(files / name, partial / name)
     say(f"files: dataset versions checked ({_check_datasets(src, partial)} tables)")
+    _versions_read_only(partial / "datasets")
     for where in ("workspaces", "review-workspaces"):
         if not (src / where).is_dir():
             continue

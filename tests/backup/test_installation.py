@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -254,6 +255,11 @@ def test_a_whole_installation_round_trips_to_the_other_store(
         assert not os.stat(notes).st_mode & 0o222
         assert retention.verify(target, "other") == []
         assert (target.workspace("study") / "results" / "table.csv").is_file()
+        version = target.dataset_version_dir("snds", "v1")
+        assert stat.S_IMODE(version.stat().st_mode) == 0o550  # as ingestion leaves it
+        assert {stat.S_IMODE(f.stat().st_mode) for f in version.iterdir()} == {0o440}
+        released = [f for f in target.outbox.rglob("*") if f.is_file()]
+        assert released and {stat.S_IMODE(f.stat().st_mode) for f in released} == {0o440}
         assert (target.root / "governance.toml").read_text() == "[retention]\ndays = 30\n"
         assert restored.keys.fingerprint() == hub.keys.fingerprint()
         r = _cli("audit", "verify", data_dir=target.root, store_url=target.store_url_override)
