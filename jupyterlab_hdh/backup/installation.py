@@ -42,7 +42,6 @@ the next start), the staging and incoming folders, sandbox runtime folders.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -149,14 +148,6 @@ def _tar_folder(src: Path, dest: Path) -> None:
                         continue
                 else:
                     tar.addfile(info)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def backup(
@@ -301,7 +292,7 @@ def _check_datasets(src: Path, root: Path) -> int:
             path = folder / entry["file"]
             if not path.is_file():
                 raise RestoreError(f"dataset {name} v{number}: table {table} ({path}) is missing")
-            if _sha256(path) != entry["sha256"]:
+            if manifest.file_digest(path)[1] != entry["sha256"]:
                 raise RestoreError(
                     f"dataset {name} v{number}: table {table} does not match its recorded SHA-256"
                 )

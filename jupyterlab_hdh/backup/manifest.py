@@ -112,7 +112,8 @@ def _digest(body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _hash(path: Path, *, sync: bool = False) -> tuple[int, str]:
+def file_digest(path: Path, *, sync: bool = False) -> tuple[int, str]:
+    """A file's size and SHA-256 (never through a link; ``sync``: fsynced too)."""
     digest, size = hashlib.sha256(), 0
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     with os.fdopen(fd, "rb") as f:
@@ -178,7 +179,7 @@ def finish(
     entries: list[dict[str, Any]] = []
     folders = {folder}
     for rel in files:
-        size, sha = _hash(folder / rel, sync=True)
+        size, sha = file_digest(folder / rel, sync=True)
         entries.append({"path": rel, "size": size, "sha256": sha})
         folders.add((folder / rel).parent)
         if progress is not None:
@@ -296,7 +297,7 @@ def verify(folder: Path, *, progress: Progress | None = None) -> Manifest:
         if path.stat().st_size != entry.size:
             altered.append(entry.path)
             continue
-        size, sha = _hash(path)
+        size, sha = file_digest(path)
         if (size, sha) != (entry.size, entry.sha256):
             altered.append(entry.path)
         if progress is not None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from jupyterlab_hdh.k8s.pod import LABEL_PREFIX
 from jupyterlab_hdh.k8s.profiles import BASE_IMAGE
-from jupyterlab_hdh.k8s.project import GUARD_HTTP_PORT, SYSTEM_NAMESPACE, project_namespace
+from jupyterlab_hdh.k8s.project import GUARD_HTTP_PORT, SYSTEM_NAMESPACE
 
 #: what a sandbox must never reach (host:port); names need DNS, which it must not have
 DEFAULT_TARGETS = (
@@ -80,57 +80,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def probe_job(slug: str, image: str = BASE_IMAGE) -> dict[str, Any]:
     """The Job that runs the probe as a sandbox of project ``slug`` would run."""
-    from jupyterlab_hdh.k8s.pod import (
-        IMAGE_PYTHON_PREFIX,
-        RUNTIME_DEFAULT_SECCOMP,
-        restricted_container_context,
-    )
+    from jupyterlab_hdh.k8s.pod import IMAGE_PYTHON_PREFIX
+    from jupyterlab_hdh.k8s.project import project_job
 
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": "hdh-isolation-probe",
-            "namespace": project_namespace(slug),
-            "labels": {f"{LABEL_PREFIX}project": slug, "app.kubernetes.io/part-of": "hdh"},
-        },
-        "spec": {
-            "backoffLimit": 0,
-            "ttlSecondsAfterFinished": 3600,
-            "template": {
-                "metadata": {
-                    "labels": {f"{LABEL_PREFIX}role": "sandbox", f"{LABEL_PREFIX}project": slug}
-                },
-                "spec": {
-                    "restartPolicy": "Never",
-                    "automountServiceAccountToken": False,
-                    "enableServiceLinks": False,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": 65534,
-                        "runAsGroup": 65534,
-                        "seccompProfile": dict(RUNTIME_DEFAULT_SECCOMP),
-                    },
-                    "containers": [
-                        {
-                            "name": "probe",
-                            "image": image,
-                            "command": [
-                                f"{IMAGE_PYTHON_PREFIX}/bin/python",
-                                "-m",
-                                "jupyterlab_hdh.k8s.probe",
-                            ],
-                            "resources": {
-                                "requests": {"cpu": "50m", "memory": "64Mi"},
-                                "limits": {"cpu": "200m", "memory": "128Mi"},
-                            },
-                            "securityContext": restricted_container_context(),
-                        }
-                    ],
-                },
+    return project_job(
+        slug,
+        {"name": "hdh-isolation-probe"},
+        {f"{LABEL_PREFIX}role": "sandbox", f"{LABEL_PREFIX}project": slug},
+        {
+            "name": "probe",
+            "image": image,
+            "command": [f"{IMAGE_PYTHON_PREFIX}/bin/python", "-m", "jupyterlab_hdh.k8s.probe"],
+            "resources": {
+                "requests": {"cpu": "50m", "memory": "64Mi"},
+                "limits": {"cpu": "200m", "memory": "128Mi"},
             },
         },
-    }
+        run_as=(65534, 65534),
+        ttlSecondsAfterFinished=3600,
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -32,8 +32,10 @@ from typing import Any
 from jupyterlab_hdh.k8s.pod import (
     DATASETS_CLAIM,
     LABEL_PREFIX,
+    RUNTIME_DEFAULT_SECCOMP,
     SERVER_PORT,
     k8s_name,
+    restricted_container_context,
     workspace_claim,
 )
 
@@ -78,6 +80,50 @@ class ProjectQuota:
 DEFAULT_DATASETS_SOURCE: dict[str, Any] = {
     "nfs": {"server": "hdh-datasets.hdh-system.svc", "path": "/datasets", "readOnly": True}
 }
+
+
+def project_job(
+    slug: str,
+    naming: dict[str, str],
+    pod_labels: dict[str, str],
+    container: dict[str, Any],
+    *,
+    run_as: tuple[int, int],
+    volumes: list[dict[str, Any]] | None = None,
+    **job_spec: Any,
+) -> dict[str, Any]:
+    """A Job of project ``slug``'s namespace, run once (no retry): its pod restricted, with
+    no service-account token and no other service's address, as ``run_as`` (uid, gid), its
+    one ``container`` under the restricted security context. ``naming``: ``{"name": ...}``
+    or ``{"generateName": ...}``; ``job_spec``: more of the Job's spec."""
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": run_as[0],
+            "runAsGroup": run_as[1],
+            "seccompProfile": dict(RUNTIME_DEFAULT_SECCOMP),
+        },
+        "containers": [{**container, "securityContext": restricted_container_context()}],
+    }
+    if volumes:
+        pod_spec["volumes"] = volumes
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            **naming,
+            "namespace": project_namespace(slug),
+            "labels": {**pod_labels, "app.kubernetes.io/part-of": "hdh"},
+        },
+        "spec": {
+            "backoffLimit": 0,
+            **job_spec,
+            "template": {"metadata": {"labels": pod_labels}, "spec": pod_spec},
+        },
+    }
 
 
 def _meta(name: str, slug: str, namespace: str | None = None) -> dict[str, Any]:

@@ -43,12 +43,10 @@ from jupyterlab_hdh.governance import retention
 from jupyterlab_hdh.k8s.pod import (
     IMAGE_PYTHON_PREFIX,
     LABEL_PREFIX,
-    RUNTIME_DEFAULT_SECCOMP,
-    restricted_container_context,
     workspace_claim,
 )
 from jupyterlab_hdh.k8s.profiles import BASE_IMAGE
-from jupyterlab_hdh.k8s.project import PROJECT, ROLE, project_namespace
+from jupyterlab_hdh.k8s.project import PROJECT, ROLE, project_job, project_namespace
 from jupyterlab_hdh.sandbox.spec import HOST_ID_BASE, HostIdentity
 
 MOUNT = "/workspace"
@@ -77,61 +75,34 @@ def workspace_job(
     """The Job that runs ``action`` (archive | reopen | verify) on project ``slug``'s
     workspace claim, as the project's own uid (the owner of its files)."""
     host = HostIdentity.for_project(project_id, host_id_base)
-    labels = {ROLE: JOB_ROLE, PROJECT: slug}
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "generateName": f"hdh-workspace-{action}-",
-            "namespace": project_namespace(slug),
-            "labels": {**labels, "app.kubernetes.io/part-of": "hdh"},
-        },
-        "spec": {
-            "backoffLimit": 0,
-            "activeDeadlineSeconds": deadline_s,
-            "ttlSecondsAfterFinished": 3600,  # the sweep deletes it; this if the sweep died
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "automountServiceAccountToken": False,
-                    "enableServiceLinks": False,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": host.uid,
-                        "runAsGroup": host.gid,
-                        "seccompProfile": dict(RUNTIME_DEFAULT_SECCOMP),
-                    },
-                    "containers": [
-                        {
-                            "name": "workspace",
-                            "image": image,
-                            "command": [
-                                f"{IMAGE_PYTHON_PREFIX}/bin/python",
-                                "-m",
-                                "jupyterlab_hdh.k8s.workspace_job",
-                                action,
-                                MOUNT,
-                            ],
-                            "env": [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}],
-                            "resources": {
-                                "requests": {"cpu": "100m", "memory": "128Mi"},
-                                "limits": {"cpu": "1", "memory": "1Gi"},
-                            },
-                            "securityContext": restricted_container_context(),
-                            "volumeMounts": [{"name": "workspace", "mountPath": MOUNT}],
-                        }
-                    ],
-                    "volumes": [
-                        {
-                            "name": "workspace",
-                            "persistentVolumeClaim": {"claimName": workspace_claim(slug)},
-                        }
-                    ],
-                },
+    return project_job(
+        slug,
+        {"generateName": f"hdh-workspace-{action}-"},
+        {ROLE: JOB_ROLE, PROJECT: slug},
+        {
+            "name": "workspace",
+            "image": image,
+            "command": [
+                f"{IMAGE_PYTHON_PREFIX}/bin/python",
+                "-m",
+                "jupyterlab_hdh.k8s.workspace_job",
+                action,
+                MOUNT,
+            ],
+            "env": [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}],
+            "resources": {
+                "requests": {"cpu": "100m", "memory": "128Mi"},
+                "limits": {"cpu": "1", "memory": "1Gi"},
             },
+            "volumeMounts": [{"name": "workspace", "mountPath": MOUNT}],
         },
-    }
+        run_as=(host.uid, host.gid),
+        volumes=[
+            {"name": "workspace", "persistentVolumeClaim": {"claimName": workspace_claim(slug)}}
+        ],
+        activeDeadlineSeconds=deadline_s,
+        ttlSecondsAfterFinished=3600,  # the sweep deletes it; this if the sweep died
+    )
 
 
 class ClaimJobs:
