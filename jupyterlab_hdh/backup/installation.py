@@ -3,7 +3,8 @@
 Owns what a backup of a data directory and its store holds and how it comes back
 (``hdh backup --out DIR``, ``hdh restore DIR``). A backup folder::
 
-    manifest.json            every file's size and SHA-256, written last (INCOMPLETE before)
+    manifest.json            every file's size and SHA-256, written last (INCOMPLETE before),
+                             signed with the installation's audit key (sealed in keys/)
     store/                   the store: one JSON Lines file per table + schema.json
                              (store_dump; audit_events.jsonl is the audit log with its chain)
     audit/checkpoint.json    a signed checkpoint taken at the backup, and the public key
@@ -42,6 +43,8 @@ the next start), the staging and incoming folders, sandbox runtime folders.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 import shutil
@@ -54,6 +57,9 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.exc import SQLAlchemyError
 
 from jupyterlab_hdh import __version__
@@ -224,7 +230,7 @@ def backup(
             _tar_folder(entry, out / where / name)
         say(f"{where}: {len(entries)} as tar archives")
 
-    say("manifest: every file's SHA-256")
+    say("manifest: every file's SHA-256, signed with the installation's audit key")
     done = manifest.finish(
         out,
         extra={
@@ -237,13 +243,41 @@ def backup(
             "audit_checkpoint_seq": taken["seq"] if taken else None,
             "skipped": skipped,
         },
+        sign=lambda digest: _sign(key, digest),
     )
     return BackupSummary(
         out, len(done.files), done.size, summary.rows, taken["seq"] if taken else None, skipped
     )
 
 
+def _sign(key: Ed25519PrivateKey, digest: str) -> dict[str, Any]:
+    return {
+        "key_id": cp.key_id(key.public_key()),
+        "ed25519": base64.b64encode(key.sign(digest.encode())).decode(),
+    }
+
+
 # --- restore -----------------------------------------------------------------------------
+
+
+def _check_signature(folder: Path, done: manifest.Manifest, key_pem: bytes | None) -> None:
+    """The manifest was signed by the key sealed in the backup (which only the passphrase
+    unseals): whoever rewrote files and manifest together without it is caught here."""
+    if key_pem is None or done.signature is None:
+        raise RestoreError(
+            f"the backup in {folder} has no signed manifest or no audit key: it was not made"
+            " by `hdh backup`, or was altered"
+        )
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+        assert isinstance(key, Ed25519PrivateKey)
+        signature = base64.b64decode(str(done.signature.get("ed25519", "")), validate=True)
+        key.public_key().verify(signature, done.digest.encode())
+    except (ValueError, AssertionError, InvalidSignature, binascii.Error):
+        raise RestoreError(
+            f"the manifest of the backup in {folder} is not signed by the audit key sealed in"
+            " it: it was rewritten"
+        ) from None
 
 
 def _audit_lines(folder: Path) -> Iterator[str]:
@@ -378,7 +412,7 @@ def restore(
     one a killed restore left marked); the restored installation, opened."""
     src = Path(src)
     say("manifest: checking every file")
-    manifest.verify(src)
+    done = manifest.verify(src)
     schema = store_dump.read_schema(src / "store")
     head = db.head_revision()
     if schema["revision"] != head:
@@ -387,10 +421,14 @@ def restore(
             " restore it with the HDH release that made it"
         )
     # the passphrase, before anything is written (every sealed file, in memory)
-    for folder in ("keys", "secrets"):
-        if (src / folder).is_dir():
-            for f in sorted((src / folder).iterdir()):
-                sealed.unseal(f.read_bytes(), passphrase)
+    clear = {
+        f"{folder}/{f.name}": sealed.unseal(f.read_bytes(), passphrase)
+        for folder in ("keys", "secrets")
+        if (src / folder).is_dir()
+        for f in sorted((src / folder).iterdir())
+    }
+    _check_signature(src, done, clear.get(f"keys/{cp.KEY_FILE}{sealed.SUFFIX}"))
+    say("manifest: signed by the installation's audit key")
     say(f"audit: {_check_audit(src)}")
     if target.store_url_override is None:
         _restore_with_its_store(src, target, passphrase, actor, say)

@@ -83,6 +83,9 @@ class Manifest:
     files: tuple[Entry, ...]
     created_at: str
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the SHA-256 of the manifest's content, and what ``finish(sign=)`` made of it
+    digest: str = ""
+    signature: dict[str, Any] | None = None
 
     @property
     def size(self) -> int:
@@ -165,11 +168,17 @@ def begin(folder: Path) -> Path:
 
 
 def finish(
-    folder: Path, *, extra: dict[str, Any] | None = None, progress: Progress | None = None
+    folder: Path,
+    *,
+    extra: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+    sign: Callable[[str], dict[str, Any]] | None = None,
 ) -> Manifest:
     """Hash and fsync every file, write ``manifest.json`` atomically, then drop the marker.
 
-    ``extra``: JSON facts the caller records in the manifest (e.g. the HDH version)."""
+    ``extra``: JSON facts the caller records in the manifest (e.g. the HDH version);
+    ``sign``: makes the manifest's signature (a JSON object) from its digest, so that whoever
+    rewrites files and manifest together is caught by whoever holds the key."""
     folder = Path(folder)
     if not (folder / INCOMPLETE).is_file():
         raise ManifestError(f"{folder} has no {INCOMPLETE} marker: begin() the backup first")
@@ -188,7 +197,10 @@ def finish(
         _fsync_dir(path)
     created_at = datetime.now(UTC).isoformat(timespec="seconds")
     body = _body(entries, created_at, dict(extra or {}))
-    document = {**body, "sha256": _digest(body)}
+    digest = _digest(body)
+    document: dict[str, Any] = {**body, "sha256": digest}
+    if sign is not None:
+        document["signature"] = sign(digest)
     temp = folder / f"{_TEMP_PREFIX}{os.getpid()}.tmp"
     with temp.open("w", encoding="utf-8") as out:
         json.dump(document, out, ensure_ascii=False, indent=1)
@@ -199,7 +211,7 @@ def finish(
     _fsync_dir(folder)
     (folder / INCOMPLETE).unlink()
     _fsync_dir(folder)
-    return _manifest(body)
+    return _manifest(body, digest, document.get("signature"))
 
 
 @contextmanager
@@ -211,11 +223,13 @@ def writing(folder: Path, *, extra: dict[str, Any] | None = None) -> Iterator[Pa
     finish(folder, extra=extra)
 
 
-def _manifest(body: dict[str, Any]) -> Manifest:
+def _manifest(body: dict[str, Any], digest: str, signature: Any = None) -> Manifest:
     return Manifest(
         tuple(Entry(f["path"], f["size"], f["sha256"]) for f in body["files"]),
         body["created_at"],
         body["extra"],
+        digest,
+        signature if isinstance(signature, dict) else None,
     )
 
 
@@ -257,7 +271,7 @@ def read(folder: Path) -> Manifest:
             f"{path} is of manifest version {document.get('version')!r}; this HDH reads {VERSION}"
         )
     body = {k: document.get(k) for k in ("format", "version", "created_at", "extra", "files")}
-    if set(document) != {*body, "sha256"} or document["sha256"] != _digest(body):
+    if set(document) - {"signature"} != {*body, "sha256"} or document["sha256"] != _digest(body):
         raise BackupAltered(folder, [], [], [], manifest_altered=True)
     files = body["files"]
     valid = isinstance(files, list) and all(
@@ -274,7 +288,7 @@ def read(folder: Path) -> Manifest:
     paths = [f["path"] for f in files]
     if len(set(paths)) != len(paths) or MANIFEST in paths or INCOMPLETE in paths:
         raise ManifestError(f"{path} is malformed (a path listed twice, or a reserved name)")
-    return _manifest(body)
+    return _manifest(body, document["sha256"], document.get("signature"))
 
 
 def verify(folder: Path, *, progress: Progress | None = None) -> Manifest:

@@ -365,6 +365,35 @@ def test_an_altered_backup_is_refused_naming_what_changed(
     assert r.exit_code != 0 and "passphrase" in r.output and not target.root.exists()
 
 
+def test_files_and_manifest_rewritten_together_are_caught_by_the_signature(
+    hub: Any, filled: dict[str, Any], tmp_path: Path
+) -> None:
+    """Someone without the passphrase rewrites a table and the whole manifest to match."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from jupyterlab_hdh.backup import manifest as mf
+
+    out = tmp_path / "backup"
+    assert _backup(hub, out, tmp_path).exit_code == 0
+    target = DataDir(tmp_path / "restored")
+    intruder = Ed25519PrivateKey.generate()
+    for sign, says in (
+        (None, "has no signed manifest"),
+        (lambda digest: bi._sign(intruder, digest), "not signed by the audit key"),
+    ):
+        copy = tmp_path / "copy"
+        shutil.copytree(out, copy)
+        _edit(copy / "store" / "permits.jsonl")
+        (copy / "manifest.json").unlink()
+        (copy / mf.INCOMPLETE).write_text("")
+        mf.finish(copy, sign=sign)
+        mf.verify(copy)  # every file matches the rewritten manifest
+        r = _restore(copy, target)
+        assert r.exit_code != 0 and says in r.output, r.output
+        assert not target.root.exists()
+        shutil.rmtree(copy)
+
+
 def _edit(path: Path) -> None:
     text = path.read_text()
     path.write_text(text.replace("study", "stuDy", 1))
