@@ -105,6 +105,20 @@ def _quiet(_msg: str) -> None:
     return None
 
 
+def _plural(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
+def _table_progress(say: Say) -> Callable[[str, int, bool], None]:
+    """Each table with rows, once done (a store's tens of empty ones are not named)."""
+
+    def progress(table: str, rows: int, done: bool) -> None:
+        if done and rows:
+            say(f"  {table}: {_plural(rows, 'row')}")
+
+    return progress
+
+
 def _copy_tree(src: Path, dest: Path, skipped: list[str]) -> int:
     """Copy the regular files (with their modes: read-only ones stay so) and folders under
     ``src`` (links and special files are named in ``skipped``, never followed); the number
@@ -185,10 +199,8 @@ def backup(
         taken = json.loads(kept.read_text()) if kept is not None else None
 
     say("store: one snapshot, table by table")
-    summary = store_dump.dump(
-        inst.engine, out / "store",
-        progress=lambda table, rows, done: say(f"  {table}: {rows} rows") if done else None,
-    )  # fmt: skip
+    summary = store_dump.dump(inst.engine, out / "store", progress=_table_progress(say))
+    say(f"store: {summary.rows} rows in {len(summary.tables)} tables")
 
     audit = out / "audit"
     audit.mkdir(mode=0o700)
@@ -213,7 +225,7 @@ def backup(
     for tree in FILE_TREES:
         if (data.root / tree).is_dir():
             n = _copy_tree(data.root / tree, files / tree, skipped)
-            say(f"files: {tree}/ ({n} files)")
+            say(f"files: {tree}/ ({_plural(n, 'file')})")
     for name in SETTINGS:
         if (data.root / name).is_file():
             files.mkdir(exist_ok=True, mode=0o700)
@@ -411,6 +423,9 @@ def restore(
     """Restore the backup in ``src`` into ``target`` (an empty data directory and store, or
     one a killed restore left marked); the restored installation, opened."""
     src = Path(src)
+    root = target.root
+    if root.exists() and not (root / RESTORE_MARKER).exists() and any(root.iterdir()):
+        _empty_target(root)  # refused before anything is read
     say("manifest: checking every file")
     done = manifest.verify(src)
     schema = store_dump.read_schema(src / "store")
@@ -445,10 +460,8 @@ def restore(
 
 def _load(src: Path, engine: sa.Engine, say: Say) -> None:
     say("store: loading every table in one transaction")
-    store_dump.load(
-        engine, src / "store",
-        progress=lambda table, rows, done: say(f"  {table}: {rows} rows") if done else None,
-    )  # fmt: skip
+    loaded = store_dump.load(engine, src / "store", progress=_table_progress(say))
+    say(f"store: {loaded.rows} rows in {len(loaded.tables)} tables")
 
 
 def _empty_target(root: Path) -> None:

@@ -86,4 +86,6 @@ def restore(ctx: click.Context, folder: Path, passphrase_file: Path | None) -> N
     target = data_dir(ctx)
     inst = run(folder, target, passphrase, actor=actor(), say=say)
     inst.close()
-    click.echo(f"restored {folder} into {target.root} ({target.store_url.split(':')[0]})")
+    store = "PostgreSQL" if target.store_url.startswith("postgres") else "SQLite"
+    click.echo(f"restored {folder} into {target.root} (store: {store})")
+    say(f"start it with: hdh --data-dir {target.root} up (or serve)")
