@@ -46,6 +46,8 @@ CANNOT_RUN = {
     "hdh egress reject …": "likewise (tests/egress/test_workflow.py rejects one)",
     "hdh egress withdraw …": "likewise (tests/egress/test_cli.py withdraws one)",
     "hdh egress release 12": "request 12 is already released (by raj, above)",
+    "hdh k8s workspace …": "needs a cluster's API (tests/k8s/test_workspace_claims.py runs"
+    " it against a stand-in API server that runs each Job's command for real)",
     "hdh template run …": "runs where the data is mounted (a sandbox, or HDH_DATA_ROOT):"
     " tests/hdh/test_templates.py runs it, also in a real sandbox",
 }

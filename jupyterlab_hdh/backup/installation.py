@@ -217,6 +217,7 @@ def backup(
     sealed.seal_folder(data.keys, out / "keys", passphrase)
     for name in SECRETS:
         if (data.root / name).is_file():
+            (out / "secrets").mkdir(mode=0o700, exist_ok=True)
             sealed.seal_file(data.root / name, out / "secrets" / f"{name}{sealed.SUFFIX}",
                              passphrase)  # fmt: skip
 

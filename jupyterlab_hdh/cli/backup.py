@@ -88,4 +88,7 @@ def restore(ctx: click.Context, folder: Path, passphrase_file: Path | None) -> N
     inst.close()
     store = "PostgreSQL" if target.store_url.startswith("postgres") else "SQLite"
     click.echo(f"restored {folder} into {target.root} (store: {store})")
-    say(f"start it with: hdh --data-dir {target.root} up (or serve)")
+    where = f"hdh --data-dir {target.root}" + (
+        " --store-url <the same store URL>" if target.store_url_override else ""
+    )
+    say(f"start it with: {where} up (or serve)")

@@ -193,6 +193,8 @@ def _claims(
     work: Callable[[Installation, ClaimJobs], Awaitable[_T]],
 ) -> _T:
     """Run ``work`` with the installation and a Kubernetes client, then close both."""
+    from kubernetes_asyncio.config import ConfigException
+
     from jupyterlab_hdh.k8s.guard import api_client
     from jupyterlab_hdh.k8s.profiles import BASE_IMAGE
     from jupyterlab_hdh.k8s.workspaces import ClaimJobs
@@ -201,7 +203,13 @@ def _claims(
     inst = open_installation(ctx)
 
     async def run() -> _T:
-        api = await api_client(kubeconfig)
+        try:
+            api = await api_client(kubeconfig)
+        except (ConfigException, OSError) as exc:
+            raise click.ClickException(
+                f"no Kubernetes API to use ({exc}): give --kubeconfig, or run it in a pod with"
+                " its service account (the CronJob hdh-retention, k8s/system/retention.yaml)"
+            ) from None
         try:
             jobs = ClaimJobs(
                 api, image=image or BASE_IMAGE, host_id_base=host_id_base or HOST_ID_BASE

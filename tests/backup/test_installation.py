@@ -93,6 +93,10 @@ def filled(hub: Any, raw_extract: Path) -> dict[str, Any]:
     with hub.transaction() as s:
         assert [o.action for o in retention.sweep(s, hub.data_dir)] == ["archived"]
     (hub.data_dir.root / "governance.toml").write_text("[retention]\ndays = 30\n")
+    # secret files of the data directory, as `hdh up` and an operator leave them
+    (hub.data_dir.root / "demo-credentials.json").write_text('{"alice": {"password": "pw"}}')
+    (hub.data_dir.root / "demo-credentials.json").chmod(0o600)
+    (hub.data_dir.root / "smtp.toml").write_text('[smtp]\npassword = "mail-secret"\n')
     return {"tokens": tokens, "request": rid}
 
 
@@ -221,8 +225,9 @@ def test_a_whole_installation_round_trips_to_the_other_store(
     before = _seen(hub.data_dir, filled["tokens"], filled["request"], hub.data_dir.root)
     before_cli = _cli_seen(hub.data_dir, hub.data_dir.root)
 
-    # nothing secret in clear: the keys are sealed
+    # nothing secret in clear: the keys and secret files are sealed
     keys = {p.name: p.read_bytes() for p in hub.data_dir.keys.iterdir()}
+    keys.update({"smtp password": b"mail-secret", "demo password": b'"pw"'})
     for path in out.rglob("*"):
         if path.is_file() and path.suffix != ".tar":
             blob = path.read_bytes()
@@ -261,6 +266,9 @@ def test_a_whole_installation_round_trips_to_the_other_store(
         released = [f for f in target.outbox.rglob("*") if f.is_file()]
         assert released and {stat.S_IMODE(f.stat().st_mode) for f in released} == {0o440}
         assert (target.root / "governance.toml").read_text() == "[retention]\ndays = 30\n"
+        for secret in ("demo-credentials.json", "smtp.toml"):
+            assert (target.root / secret).read_bytes() == (hub.data_dir.root / secret).read_bytes()
+            assert stat.S_IMODE((target.root / secret).stat().st_mode) == 0o600
         assert restored.keys.fingerprint() == hub.keys.fingerprint()
         r = _cli("audit", "verify", data_dir=target.root, store_url=target.store_url_override)
         assert r.exit_code == 0, r.output
