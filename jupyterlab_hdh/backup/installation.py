@@ -359,8 +359,32 @@ def _versions_read_only(datasets: Path) -> None:
 
 
 def _untar(archive: Path, dest: Path) -> None:
+    """Extract a workspace's archive into ``dest``: files and folders first (tarfile's
+    ``tar`` filter: nothing outside ``dest``, no device), then its symbolic links as they
+    were, whatever they point to (a workspace may link to ``/data/...``): made last, so
+    that no entry is ever written through one."""
     with tarfile.open(archive) as tar:
-        tar.extractall(dest, filter="tar", numeric_owner=os.geteuid() == 0)
+        members = tar.getmembers()
+        links = [m for m in members if m.issym()]
+        tar.extractall(
+            dest,
+            members=[m for m in members if not m.issym()],
+            filter="tar",
+            numeric_owner=os.geteuid() == 0,
+        )
+    root = dest.resolve()
+    for link in links:
+        path = dest / link.name
+        parent = path.parent.resolve()
+        if not parent.is_relative_to(root) or path.name in ("", ".", ".."):
+            raise RestoreError(f"{archive.name}: the link {link.name} is outside the workspace")
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # inside, just checked
+        try:
+            os.symlink(link.linkname, path)
+        except FileExistsError:
+            raise RestoreError(f"{archive.name}: {link.name} is in it twice") from None
+        if os.geteuid() == 0:
+            os.lchown(path, link.uid, link.gid)
 
 
 def _assemble(src: Path, partial: Path, passphrase: str, say: Say) -> None:

@@ -72,6 +72,7 @@ def filled(hub: Any, raw_extract: Path) -> dict[str, Any]:
         }
     al.write(ws, "results/table.csv")
     al.write(ws, "analysis.py", "print('hello')\n")
+    (ws / "data").symlink_to("/data/snds/v1")  # a researcher's shortcut to the mounted data
     rid = al.draft(hub, ("results/table.csv", "output"), ("analysis.py", "code"))
     al.submit(hub, rid)
     al.vote_all(hub, rid)
@@ -260,6 +261,7 @@ def test_a_whole_installation_round_trips_to_the_other_store(
         assert not os.stat(notes).st_mode & 0o222
         assert retention.verify(target, "other") == []
         assert (target.workspace("study") / "results" / "table.csv").is_file()
+        assert os.readlink(target.workspace("study") / "data") == "/data/snds/v1"
         version = target.dataset_version_dir("snds", "v1")
         assert stat.S_IMODE(version.stat().st_mode) == 0o550  # as ingestion leaves it
         assert {stat.S_IMODE(f.stat().st_mode) for f in version.iterdir()} == {0o440}
@@ -547,3 +549,42 @@ def test_a_restore_goes_only_into_an_empty_installation(hub: Any, tmp_path: Path
     r = _restore(out, DataDir(used))
     assert r.exit_code != 0 and "not empty" in r.output
     assert (used / "notes").read_text() == "mine" and len(list(used.iterdir())) == 1
+
+
+def _tar_with(path: Path, entries: list[tuple[str, str | None]]) -> Path:
+    """A tar of ``(name, link target)`` entries (a regular file when the target is None)."""
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w") as tar:
+        for name, target in entries:
+            info = tarfile.TarInfo(name)
+            if target is None:
+                info.size = 1
+                tar.addfile(info, io.BytesIO(b"x"))
+            else:
+                info.type, info.linkname = tarfile.SYMTYPE, target
+                tar.addfile(info)
+    return path
+
+
+def test_a_workspace_archive_never_writes_through_a_link(tmp_path: Path) -> None:
+    """Links come back as they were, whatever they point to, but nothing is ever written
+    through one, nor outside the workspaces folder."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    dest = tmp_path / "workspaces"
+    dest.mkdir()
+    ok = _tar_with(tmp_path / "ok.tar", [("w/f", None), ("w/data", "/data/snds/v1")])
+    bi._untar(ok, dest)
+    assert os.readlink(dest / "w" / "data") == "/data/snds/v1"
+    for entries in (
+        [("v/evil", str(outside)), ("v/evil/pwn", "anything")],  # a link through a link
+        [("u/evil", None), ("u/evil", str(outside))],  # a file, then a link in its place
+    ):
+        with pytest.raises(bi.RestoreError):
+            bi._untar(_tar_with(tmp_path / "bad.tar", entries), dest)
+        assert list(outside.iterdir()) == []
+    with pytest.raises(Exception, match="outside"):  # tarfile's own filter, for files
+        bi._untar(_tar_with(tmp_path / "up.tar", [("../escape", None)]), dest)
+    assert not (tmp_path / "escape").exists()
