@@ -13,6 +13,7 @@ archives a project's workspace claim (:mod:`jupyterlab_hdh.k8s.workspace_job`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -154,7 +155,8 @@ def let_owner_read(root: Path) -> None:
     need = {True: stat.S_IRUSR | stat.S_IXUSR, False: stat.S_IRUSR}
     st = os.stat(root, follow_symlinks=False)
     if stat.S_ISDIR(st.st_mode) and st.st_mode & need[True] != need[True]:
-        os.chmod(root, stat.S_IMODE(st.st_mode) | need[True])
+        with contextlib.suppress(PermissionError):
+            os.chmod(root, stat.S_IMODE(st.st_mode) | need[True])
     for _top, dirnames, filenames, dirfd in os.fwalk(root, follow_symlinks=False):
         for name in (*dirnames, *filenames):  # a folder before fwalk enters it
             try:
@@ -168,4 +170,5 @@ def let_owner_read(root: Path) -> None:
             ):
                 continue
             # by name: its owner cannot open it to fchmod it; just checked not to be a link
-            os.chmod(name, stat.S_IMODE(st.st_mode) | need[is_dir], dir_fd=dirfd)
+            with contextlib.suppress(PermissionError):  # not the caller's: left as it is
+                os.chmod(name, stat.S_IMODE(st.st_mode) | need[is_dir], dir_fd=dirfd)

@@ -89,13 +89,15 @@ def project_job(
     container: dict[str, Any],
     *,
     run_as: tuple[int, int],
+    fs_group: int | None = None,
     volumes: list[dict[str, Any]] | None = None,
     **job_spec: Any,
 ) -> dict[str, Any]:
     """A Job of project ``slug``'s namespace, run once (no retry): its pod restricted, with
     no service-account token and no other service's address, as ``run_as`` (uid, gid), its
     one ``container`` under the restricted security context. ``naming``: ``{"name": ...}``
-    or ``{"generateName": ...}``; ``job_spec``: more of the Job's spec."""
+    or ``{"generateName": ...}``; ``fs_group``: the volumes' group, as the sandboxes have
+    it; ``job_spec``: more of the Job's spec."""
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
@@ -108,6 +110,10 @@ def project_job(
         },
         "containers": [{**container, "securityContext": restricted_container_context()}],
     }
+    if fs_group is not None:
+        pod_spec["securityContext"].update(
+            {"fsGroup": fs_group, "fsGroupChangePolicy": "OnRootMismatch"}
+        )
     if volumes:
         pod_spec["volumes"] = volumes
     return {

@@ -80,9 +80,10 @@ def archive(root: Path) -> dict[str, Any]:
 
 
 def reopen(root: Path) -> dict[str, Any]:
-    set_writable(root, True, skip={KEPT})
+    refused: list[str] = []
+    set_writable(root, True, skip={KEPT}, refused=refused)
     _remove_kept(root)
-    return {"action": "reopen"}
+    return {"action": "reopen", "not_writable": _named(refused)}
 
 
 def verify(root: Path) -> dict[str, Any]:

@@ -97,6 +97,7 @@ def workspace_job(
             "volumeMounts": [{"name": "workspace", "mountPath": MOUNT}],
         },
         run_as=(host.uid, host.gid),
+        fs_group=host.gid,  # as the project's sandboxes mount the claim
         volumes=[
             {"name": "workspace", "persistentVolumeClaim": {"claimName": workspace_claim(slug)}}
         ],
@@ -177,7 +178,7 @@ class ClaimJobs:
     async def _finished(self, ns: str, name: str) -> str:
         until = time.monotonic() + self.deadline_s + 120  # the Job's own deadline, then ours
         while True:
-            job = await self.batch.read_namespaced_job_status(name, ns)
+            job = await self.batch.read_namespaced_job(name, ns)  # jobs: get, no /status
             st = job.status
             if st is not None and st.succeeded:
                 return "succeeded"

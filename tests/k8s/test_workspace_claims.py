@@ -97,6 +97,7 @@ def test_the_job_is_valid_restricted_and_runs_as_the_projects_own_uid(cluster_wo
     spec = job["spec"]["template"]["spec"]
     assert restricted_violations({"spec": spec}) == {}
     assert spec["securityContext"]["runAsUser"] == HOST_ID_BASE + pid  # the files' owner
+    assert spec["securityContext"]["fsGroup"] == HOST_ID_BASE + pid  # as its sandboxes
     assert spec["automountServiceAccountToken"] is False
     assert spec["volumes"] == [
         {"name": "workspace", "persistentVolumeClaim": {"claimName": workspace_claim(SLUG)}}
@@ -266,7 +267,11 @@ def _as_owner(uid: int, folder: Path, action: str) -> dict[str, Any]:
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)
-            out = {"archive": workspace_job.archive, "verify": workspace_job.verify}[action]
+            out = {
+                "archive": workspace_job.archive,
+                "verify": workspace_job.verify,
+                "reopen": workspace_job.reopen,
+            }[action]
             os.write(write, json.dumps(out(Path("."))).encode())
             code = 0
         finally:
@@ -283,19 +288,27 @@ def _as_owner(uid: int, folder: Path, action: str) -> dict[str, Any]:
 def test_as_the_owner_the_job_reads_what_they_hid_and_names_what_is_not_theirs(
     tmp_path: Path,
 ) -> None:
+    """The claim's root as a volume with fsGroup leaves it (root's, the project's group,
+    setgid, group-writable); the project's files, one made by root."""
     uid = HOST_ID_BASE + 7
     ws = tmp_path / "claim"
     (ws / "hidden").mkdir(parents=True)
     (ws / "hidden" / "secret.csv").write_text("x,1\n")
     (ws / "mine.txt").write_text("m")
     (ws / "roots.txt").write_text("r")  # made by someone else (root): not the Job's to change
-    for p in (ws, ws / "hidden", ws / "hidden" / "secret.csv", ws / "mine.txt"):
+    os.chown(ws, 0, uid)
+    ws.chmod(0o2775)
+    for p in (ws / "hidden", ws / "hidden" / "secret.csv", ws / "mine.txt"):
         os.chown(p, uid, uid)
     (ws / "hidden" / "secret.csv").chmod(0o200)  # the owner took read away
     (ws / "hidden").chmod(0o300)  # and listing
     result = _as_owner(uid, ws, "archive")
     assert result["files"] == 3  # the hidden file is in the manifest
-    assert result["not_read_only"] == {"paths": ["roots.txt"], "count": 1}
-    for p in (ws, ws / "hidden", ws / "hidden" / "secret.csv", ws / "mine.txt"):
+    assert result["not_read_only"] == {"paths": [".", "roots.txt"], "count": 2}
+    for p in (ws / "hidden", ws / "hidden" / "secret.csv", ws / "mine.txt"):
         assert not stat.S_IMODE(os.lstat(p).st_mode) & 0o222, p
     assert _as_owner(uid, ws, "verify")["changes"] == {"paths": [], "count": 0}
+    reopened = _as_owner(uid, ws, "reopen")
+    assert reopened["not_writable"] == {"paths": [], "count": 0}  # root's root kept its w
+    assert stat.S_IMODE(os.lstat(ws / "mine.txt").st_mode) & 0o200
+    assert not (ws / workspace_job.KEPT).exists()
