@@ -68,7 +68,6 @@ from jupyterlab_hdh.audit import record
 from jupyterlab_hdh.audit import verify as verify_chain
 from jupyterlab_hdh.backup import manifest, sealed, store_dump
 from jupyterlab_hdh.backup.errors import BackupError
-from jupyterlab_hdh.catalogue.manager import Catalogue
 from jupyterlab_hdh.context import KEY_FINGERPRINT, Installation
 from jupyterlab_hdh.data.pseudonymise import load_keys
 from jupyterlab_hdh.paths import RESTORE_MARKER, DataDir
@@ -208,6 +207,8 @@ def backup(
     (audit / "public-key.pem").write_text(cp.public_key_pem(key.public_key()))
     if taken is not None:
         (audit / "checkpoint.json").write_text(json.dumps(taken, indent=2) + "\n")
+
+    from jupyterlab_hdh.catalogue.manager import Catalogue  # pyarrow: a second; not for a restore
 
     with inst.sessions() as s:
         doc = Catalogue().dcat(s, base_url)
