@@ -73,6 +73,7 @@ from jupyterlab_hdh.data.pseudonymise import load_keys
 from jupyterlab_hdh.paths import RESTORE_MARKER, DataDir
 from jupyterlab_hdh.store import db
 from jupyterlab_hdh.store.models import AuditHead, Base, Setting
+from jupyterlab_hdh.workspace_files import open_entry
 
 Say = Callable[[str], None]
 
@@ -145,13 +146,16 @@ def _copy_tree(src: Path, dest: Path, skipped: list[str]) -> int:
 
 def _tar_folder(src: Path, dest: Path) -> None:
     """``src`` as a tar archive (PAX), entry by entry: modes and owners kept, links kept as
-    links (never followed), what vanishes meanwhile (a running sandbox) left out."""
+    links (never followed), what vanishes meanwhile (a running sandbox) left out.
+
+    A file is read through its own descriptor (``open_entry``: never through a link, never
+    waiting on a FIFO) and described from it: a sandbox swapping a file for a link to a host
+    file between the look and the read gets nothing of the host into the backup."""
     with tarfile.open(dest, "w", format=tarfile.PAX_FORMAT) as tar:
+        tar.add(src, arcname=src.name, recursive=False)
         for top, dirnames, filenames in os.walk(src, followlinks=False):
-            for name in (".", *sorted(dirnames), *sorted(filenames)):
-                path = Path(top) / name if name != "." else Path(top)
-                if name == "." and Path(top) != src:
-                    continue  # a folder is added by its parent
+            for name in (*sorted(dirnames), *sorted(filenames)):
+                path = Path(top) / name
                 arcname = str(path.relative_to(src.parent))
                 try:
                     info = tar.gettarinfo(str(path), arcname)
@@ -159,14 +163,16 @@ def _tar_folder(src: Path, dest: Path) -> None:
                     continue
                 if info is None:  # a socket
                     continue
-                if info.isreg():
-                    try:
-                        with path.open("rb") as fh:
-                            tar.addfile(info, fh)
-                    except (FileNotFoundError, PermissionError):
-                        continue
-                else:
-                    tar.addfile(info)
+                if not info.isreg():
+                    tar.addfile(info)  # a folder, a link (as a link), a FIFO
+                    continue
+                fd = open_entry(path, None)
+                if fd is None:
+                    continue
+                with os.fdopen(fd, "rb") as fh:
+                    info = tar.gettarinfo(arcname=arcname, fileobj=fh)
+                    if info.isreg():
+                        tar.addfile(info, fh)
 
 
 def backup(

@@ -240,7 +240,6 @@ class Step:
     project_id: int
     action: str
     reason: str
-    marker: dict[str, Any] | None
 
 
 def steps(
@@ -259,13 +258,11 @@ def steps(
         if marker is None and not active and project.permits:
             last = max(project.permits, key=pj.ended_at)
             reason = f"permit #{last.id} {pj.status(last, at)}"
-            out.append(Step(project.slug, project.id, "archive", reason, None))
+            out.append(Step(project.slug, project.id, "archive", reason))
         elif marker is not None and active:
-            out.append(Step(project.slug, project.id, "reopen", "an active permit again", marker))
+            out.append(Step(project.slug, project.id, "reopen", "an active permit again"))
         elif marker is not None and utc(datetime.fromisoformat(marker["until"])) <= at:
-            out.append(
-                Step(project.slug, project.id, "due", f"kept until {marker['until']}", marker)
-            )
+            out.append(Step(project.slug, project.id, "due", f"kept until {marker['until']}"))
     return out
 
 

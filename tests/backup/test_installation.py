@@ -34,6 +34,7 @@ from jupyterlab_hdh.governance import accounts, retention
 from jupyterlab_hdh.governance import projects as pj
 from jupyterlab_hdh.ingestion import ingest
 from jupyterlab_hdh.paths import RESTORE_MARKER, DataDir
+from jupyterlab_hdh.sandbox.spec import HOST_ID_BASE
 from jupyterlab_hdh.store.db import StoreError
 from jupyterlab_hdh.store.models import AuditEvent, User
 from tests.egress import airlock as al
@@ -295,7 +296,7 @@ def _a_sandbox_reads_the_restored_data(inst: Any) -> None:
         mounts=plan.mounts,
         protected=(root,),
         secrets=(inst.data_dir.keys,),
-        host=plan.host_identity(200000) if os.geteuid() == 0 else None,
+        host=plan.host_identity(HOST_ID_BASE) if os.geteuid() == 0 else None,
     )
     with Sandbox(spec, start_timeout=60) as sb:
         result = sb.client(timeout=60).execute(
@@ -588,3 +589,36 @@ def test_a_workspace_archive_never_writes_through_a_link(tmp_path: Path) -> None
     with pytest.raises(Exception, match="outside"):  # tarfile's own filter, for files
         bi._untar(_tar_with(tmp_path / "up.tar", [("../escape", None)]), dest)
     assert not (tmp_path / "escape").exists()
+
+
+def test_a_file_swapped_for_a_link_while_it_is_archived_brings_nothing_of_the_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sandbox still stopping swaps a workspace file for a link to a host file between the
+    backup's look at it and its read: the host file's content never enters the archive."""
+    import tarfile
+
+    secret = tmp_path / "host-secret.pem"
+    secret.write_text("HOST PRIVATE KEY")
+    ws = tmp_path / "study"
+    (ws / "results").mkdir(parents=True)
+    (ws / "results" / "table.csv").write_text("a,1\n")
+    real = bi.open_entry
+
+    def racing(path: Path, dir_fd: int | None) -> int | None:
+        if path.name == "table.csv":
+            path.unlink()
+            path.symlink_to(secret)
+        return real(path, dir_fd)
+
+    monkeypatch.setattr(bi, "open_entry", racing)
+    bi._tar_folder(ws, tmp_path / "study.tar")
+    with tarfile.open(tmp_path / "study.tar") as tar:
+        names = tar.getnames()
+        contents = b"".join(
+            tar.extractfile(m).read()
+            for m in tar.getmembers()
+            if m.isreg()  # type: ignore[union-attr]
+        )
+    assert b"HOST PRIVATE KEY" not in contents
+    assert names == ["study", "study/results"]  # the swapped file is left out
